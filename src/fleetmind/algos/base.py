@@ -1,0 +1,92 @@
+"""What an algorithm provides to the trainers, the evaluator and the server.
+
+An algorithm module (``fleetmind.algos.ppo``, ...) exposes one :class:`AlgoSpec`
+named ``SPEC``. Trainers use it like this::
+
+    learner = spec.build(config, observation_space, action_space, seed)
+    policy = learner.rollout_policy()          # behaviour policy, numpy in and out
+    while not done:
+        trajectory = collect(env, policy, spec.rollout_length(config))
+        metrics = learner.update(trajectory)   # version += 1
+    store.save({"learner": learner.state_dict(), ...})
+
+and the server or ``fleetmind.load`` use ``learner.inference_policy()``, a
+:class:`fleetmind.core.Policy`. Algorithms know nothing of processes or sockets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from fleetmind.core.agent import Policy
+from fleetmind.core.batch import Trajectory
+from fleetmind.core.spaces import SpaceSpec
+
+
+@dataclass
+class StepOutput:
+    """The behaviour policy's answer for a batch of ``E`` model inputs."""
+
+    actions: np.ndarray
+    """Actions in the policy's own space, ``[E, *action_shape]``."""
+    log_probs: np.ndarray
+    """Log-probabilities of those actions, ``[E]`` (zeros where not defined)."""
+    values: np.ndarray
+    """Critic values of the inputs, ``[E]`` (zeros where not defined)."""
+
+
+class RolloutPolicy(Protocol):
+    """The behaviour policy an actor runs while collecting experience."""
+
+    def step(self, model_input: np.ndarray) -> StepOutput:
+        """Sample actions for ``[E, *obs_shape]`` model inputs."""
+        ...
+
+
+class Learner(Protocol):
+    """Owns the parameters and turns trajectories into updates."""
+
+    version: int
+    """Number of updates applied so far."""
+
+    def rollout_policy(self) -> RolloutPolicy:
+        """A behaviour policy that always reads the current parameters."""
+        ...
+
+    def inference_policy(self) -> Policy:
+        """A policy for evaluation and serving (deterministic on request)."""
+        ...
+
+    def update(self, trajectory: Trajectory) -> dict[str, float]:
+        """Learn from one trajectory; return scalar metrics; bump :attr:`version`."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume: parameters, optimizer, counters."""
+        ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        ...
+
+
+@dataclass(frozen=True)
+class AlgoSpec:
+    """The registry entry of one algorithm."""
+
+    name: str
+    """Name used on the command line (``--algo NAME``)."""
+    summary: str
+    """One line for ``--help``."""
+    config_cls: type
+    """The algorithm's config dataclass (one docstring per field)."""
+    build: Callable[[Any, SpaceSpec, SpaceSpec, int], Learner]
+    """``build(config, observation_space, action_space, seed) -> Learner``."""
+    rollout_length: Callable[[Any], int]
+    """Steps per environment in each trajectory handed to ``update``."""
+    supports_action: Callable[[SpaceSpec], str | None]
+    """``None`` if the action space is supported, else a message saying what to use."""

@@ -1,0 +1,65 @@
+"""The ``fleetmind`` command: parses arguments and calls the library.
+
+Each subcommand lives in its own module listed in :data:`COMMANDS`; the module's
+``register(subparsers)`` adds its parser and sets ``handler`` to a function
+``(args) -> exit code``. Every :class:`FleetmindError` becomes a one-line message
+on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from fleetmind import __version__
+from fleetmind.core.errors import FleetmindError
+
+COMMANDS: tuple[str, ...] = (
+    "fleetmind.cli.envs_cmd",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="fleetmind",
+        description="Train, serve and deploy fleets of AI agents.",
+    )
+    parser.add_argument("--version", action="version", version=f"fleetmind {__version__}")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="verbosity of log lines on stderr (default: INFO)",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMANDS:
+        importlib.import_module(module).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fleetmind`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        code = args.handler(args)
+    except FleetmindError as exc:
+        print(f"fleetmind {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"fleetmind {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

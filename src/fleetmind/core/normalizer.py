@@ -1,0 +1,91 @@
+"""Running mean and variance with the parallel (Chan et al.) merge.
+
+Statistics computed on separate shards of data (actors, processes, machines) merge
+into exactly the statistics of the concatenated data::
+
+    a = RunningMeanStd.from_data(x1)
+    b = RunningMeanStd.from_data(x2)
+    a.merge(b)                      # == RunningMeanStd.from_data(concat(x1, x2))
+
+:class:`ObservationNormalizer` uses them to standardise observations and clip the
+result, the usual preprocessing of continuous observations in PPO.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class RunningMeanStd:
+    """Mean, population variance and count of a stream of ``[N, *shape]`` arrays."""
+
+    shape: tuple[int, ...]
+    """Shape of one sample."""
+    mean: np.ndarray = field(default=np.zeros(0))
+    """Per-element mean (float64)."""
+    var: np.ndarray = field(default=np.zeros(0))
+    """Per-element population variance (float64)."""
+    count: float = 0.0
+    """Number of samples seen (a float so that merged counts stay exact)."""
+
+    def __post_init__(self) -> None:
+        if self.mean.shape != self.shape:
+            self.mean = np.zeros(self.shape, dtype=np.float64)
+        if self.var.shape != self.shape:
+            self.var = np.ones(self.shape, dtype=np.float64)
+
+    @classmethod
+    def from_data(cls, data: np.ndarray) -> RunningMeanStd:
+        """Statistics of one ``[N, *shape]`` array."""
+        data = np.asarray(data, dtype=np.float64)
+        return cls(
+            shape=tuple(data.shape[1:]),
+            mean=data.mean(axis=0),
+            var=data.var(axis=0),
+            count=float(data.shape[0]),
+        )
+
+    def update(self, data: np.ndarray) -> None:
+        """Fold a ``[N, *shape]`` batch into the statistics."""
+        if data.shape[0] == 0:
+            return
+        self.merge(RunningMeanStd.from_data(data))
+
+    def merge(self, other: RunningMeanStd) -> None:
+        """Fold another shard's statistics into these (Chan's parallel update)."""
+        if other.count == 0:
+            return
+        if self.count == 0:
+            self.mean, self.var, self.count = other.mean.copy(), other.var.copy(), other.count
+            return
+        total = self.count + other.count
+        delta = other.mean - self.mean
+        m2 = self.var * self.count + other.var * other.count + delta**2 * self.count * other.count / total
+        self.mean = self.mean + delta * other.count / total
+        self.var = m2 / total
+        self.count = total
+
+    def copy(self) -> RunningMeanStd:
+        """An independent copy."""
+        return RunningMeanStd(self.shape, self.mean.copy(), self.var.copy(), self.count)
+
+
+@dataclass
+class ObservationNormalizer:
+    """Standardise observations with running statistics and clip the result."""
+
+    stats: RunningMeanStd
+    """The running statistics."""
+    clip: float = 10.0
+    """Standardised values are clipped to ``[-clip, clip]``."""
+    epsilon: float = 1e-8
+    """Added to the variance before the square root."""
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        """Standardise ``obs`` (float32 out) without updating the statistics."""
+        scale = 1.0 / np.sqrt(self.stats.var + self.epsilon)
+        out = (obs - self.stats.mean) * scale
+        return np.clip(out, -self.clip, self.clip).astype(np.float32)
