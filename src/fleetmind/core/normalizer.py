@@ -24,9 +24,9 @@ class RunningMeanStd:
 
     shape: tuple[int, ...]
     """Shape of one sample."""
-    mean: np.ndarray = field(default=np.zeros(0))
+    mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     """Per-element mean (float64)."""
-    var: np.ndarray = field(default=np.zeros(0))
+    var: np.ndarray = field(default_factory=lambda: np.zeros(0))
     """Per-element population variance (float64)."""
     count: float = 0.0
     """Number of samples seen (a float so that merged counts stay exact)."""
