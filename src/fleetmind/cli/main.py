@@ -21,6 +21,8 @@ COMMANDS: tuple[str, ...] = (
     "fleetmind.cli.envs_cmd",
     "fleetmind.cli.train_cmd",
     "fleetmind.cli.eval_cmd",
+    "fleetmind.cli.learner_cmd",
+    "fleetmind.cli.actor_cmd",
 )
 
 
