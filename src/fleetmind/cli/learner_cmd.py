@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     dist_flags = flag_values(args, DistConfig)
     if args.resume is not None:
         overrides = flag_values(args, TrainConfig)
+        if overrides.get("env_id") is None:
+            overrides.pop("env_id", None)
         config, spec, algo_cfg, run_dir, full, state = prepare_resume(args.resume, overrides)
         saved = {k: v for k, v in full.get("distributed", {}).items() if k in ("mode",)}
         dist = config_from_mapping(DistConfig, {**saved, **dist_flags}, "distributed")

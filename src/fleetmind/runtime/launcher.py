@@ -173,6 +173,7 @@ def resume_distributed(
     progress: bool | None = None,
 ) -> TrainResult:
     """Continue a run from its latest checkpoint with a fresh learner and actors."""
+    overrides = {k: v for k, v in overrides.items() if not (k == "env_id" and v is None)}
     config, spec, algo_cfg, run_dir, full, state = prepare_resume(path, overrides)
     saved = dict(full.get("distributed", {}))
     saved.update(dist_overrides)
