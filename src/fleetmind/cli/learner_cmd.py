@@ -30,7 +30,7 @@ def register(subparsers: Any) -> None:
             "With --resume DIR the run continues from its latest checkpoint."
         ),
     )
-    parser.add_argument("env_id", nargs="?", metavar="ENV_ID", help="environment id")
+    parser.add_argument("positional_env_id", nargs="?", metavar="ENV_ID", help="environment id")
     add_dataclass_arguments(parser, LearnerServeConfig)
     add_dataclass_arguments(parser, TrainConfig, skip=("env_id",))
     add_dataclass_arguments(parser, DistConfig, skip=("actors", "learners"))

@@ -27,7 +27,10 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument(
-        "env_id", nargs="?", metavar="ENV_ID", help="environment id (see `fleetmind envs`)"
+        "positional_env_id",
+        nargs="?",
+        metavar="ENV_ID",
+        help="environment id (see `fleetmind envs`)",
     )
     add_dataclass_arguments(parser, TrainConfig, skip=("env_id",))
     parser.add_argument("--config", type=Path, metavar="FILE.yaml", help="YAML file of settings")
@@ -88,8 +91,8 @@ def build_configs(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
     train_data = {k: v for k, v in file_data.items() if str(k) not in sections}
     train_cfg = config_from_mapping(TrainConfig, train_data, where=str(args.config or "config"))
     train_cfg = merge_into(train_cfg, flag_values(args, TrainConfig))
-    if args.env_id:
-        train_cfg.env_id = args.env_id
+    if args.positional_env_id:
+        train_cfg.env_id = args.positional_env_id
     spec = get_algorithm(train_cfg.algo)
     section = file_data.get(spec.name, {}) or {}
     if not isinstance(section, dict):
@@ -140,8 +143,8 @@ def run(args: argparse.Namespace) -> int:
         )
     elif args.resume is not None:
         overrides = flag_values(args, TrainConfig)
-        if args.env_id:
-            overrides["env_id"] = args.env_id
+        if args.positional_env_id:
+            overrides["env_id"] = args.positional_env_id
         result = resume(args.resume, overrides, progress=args.progress)
     else:
         train_cfg, algo_cfg = build_configs(args)
