@@ -30,11 +30,15 @@ class LearnerThread:
         server_config: ServerConfig | None = None,
         dist: DistConfig | None = None,
         steps: int = 10**9,
+        algo: Any = None,
     ) -> None:
         config = TrainConfig(
             env_id="CartPole-v1", run_dir=run_dir, steps=steps, envs=2, log_interval_s=0.5
         )
-        algo = PPOConfig(rollout_steps=ROLLOUT, update_epochs=1, minibatch_size=8)
+        if algo is None:
+            algo = PPOConfig(rollout_steps=ROLLOUT, update_epochs=1, minibatch_size=8)
+        else:
+            config.algo = "impala"
         setup = RunSetup(*prepare_new(config, algo))
         self.run = LearnerRun(setup, dist or DistConfig(), progress=False)
         self.server_config = server_config or ServerConfig(reflection=False)

@@ -139,3 +139,34 @@ def test_actor_settings_come_from_the_environment() -> None:
 def test_bad_distributed_settings_are_config_errors(bad: DistConfig) -> None:
     with pytest.raises(ConfigError):
         bad.validate()
+
+
+def test_vtrace_on_policy_equals_lambda_one_returns() -> None:
+    from fleetmind.algos.ppo import compute_gae
+    from fleetmind.algos.vtrace import vtrace
+
+    rng = np.random.default_rng(3)
+    shape = (6, 3)
+    rewards = rng.normal(size=shape).astype(np.float32)
+    values = rng.normal(size=shape).astype(np.float32)
+    next_values = np.roll(values, -1, axis=0)
+    next_values[-1] = rng.normal(size=3)
+    terminated = np.zeros(shape, bool)
+    terminated[2, 0] = True
+    truncated = np.zeros(shape, bool)
+    truncated[4, 1] = True
+    next_values[4, 1] = 5.0  # value of the final observation of the truncated episode
+    vs, _ = vtrace(np.zeros(shape), rewards, values, next_values, terminated, truncated, 0.9)
+    _, returns = compute_gae(rewards, values, next_values, terminated, truncated, 0.9, 1.0)
+    np.testing.assert_allclose(vs, returns, rtol=1e-5, atol=1e-5)
+
+
+def test_vtrace_clips_importance_ratios() -> None:
+    from fleetmind.algos.vtrace import vtrace
+
+    shape = (3, 1)
+    ones, zeros = np.ones(shape, np.float32), np.zeros(shape, np.float32)
+    flags = np.zeros(shape, bool)
+    _, adv_big = vtrace(np.full(shape, 5.0), ones, zeros, zeros, flags, flags, 0.9)
+    _, adv_one = vtrace(np.zeros(shape), ones, zeros, zeros, flags, flags, 0.9)
+    np.testing.assert_allclose(adv_big, adv_one)
