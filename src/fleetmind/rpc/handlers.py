@@ -50,6 +50,18 @@ def lenient_parser(descriptor: Descriptor) -> Callable[[bytes], Message | Malfor
     return parse
 
 
+def _serializer(cls: type[Message]) -> Callable[[Message | bytes], bytes]:
+    """``SerializeToString``, except that pre-serialised ``bytes`` pass through as they are
+    (a handler that sends the same message to many callers serialises it once)."""
+
+    def serialize(response: Message | bytes) -> bytes:
+        if isinstance(response, bytes):
+            return response
+        return response.SerializeToString()
+
+    return serialize
+
+
 def add_service(server: grpc.aio.Server, servicer: Any, service: ServiceDescriptor) -> None:
     """Serve every method of ``service`` with the same-named method of ``servicer``."""
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
@@ -65,7 +77,7 @@ def add_service(server: grpc.aio.Server, servicer: Any, service: ServiceDescript
         handlers[method.name] = make(
             getattr(servicer, method.name),
             request_deserializer=lenient_parser(method.input_type),
-            response_serializer=response_cls.SerializeToString,
+            response_serializer=_serializer(response_cls),
         )
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(service.full_name, handlers),)

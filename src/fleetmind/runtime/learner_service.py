@@ -85,7 +85,7 @@ class LearnerServicer:
     @rpc_stream_errors
     async def GetWeights(  # noqa: N802 - gRPC method name
         self, request: pb.GetWeightsRequest, context: Context
-    ) -> AsyncIterator[pb.WeightsChunk]:
+    ) -> AsyncIterator[bytes]:
         self.core.touch(request.session_id, request.incarnation)
         wait = min(max(0.0, float(request.wait_s)), MAX_WAIT_S)
         remaining = context.time_remaining()

@@ -41,8 +41,12 @@ class PublishedWeights:
     """Policy version (updates applied)."""
     total_bytes: int
     """Size of the weight blob."""
-    messages: tuple[pb.WeightsChunk, ...]
-    """The prebuilt stream, first message carrying the manifest."""
+    messages: tuple[bytes, ...]
+    """The stream, serialised once: first message carrying the manifest."""
+
+    def decoded(self) -> list[pb.WeightsChunk]:
+        """The messages parsed back (for tests and in-process use)."""
+        return [pb.WeightsChunk.FromString(m) for m in self.messages]
 
 
 def serialise_module(module: nn.Module) -> tuple[str, bytes]:
@@ -89,7 +93,7 @@ class WeightStore:
                 msg.sha256 = digest
                 if obs_stats is not None:
                     msg.obs_stats.CopyFrom(stats_pb(obs_stats))
-            messages.append(msg)
+            messages.append(msg.SerializeToString())
         published = PublishedWeights(version, len(blob), tuple(messages))
         with self._lock:
             self._latest = published

@@ -28,9 +28,9 @@ def test_weights_round_trip_in_many_chunks() -> None:
     source, target = nn.Linear(50, 40), nn.Linear(50, 40)
     stats = RunningMeanStd.from_data(np.arange(12.0).reshape(3, 4))
     published = WeightStore(chunk_bytes=1000).publish(7, source, stats)
-    assert len(published.messages) > 5
+    assert len(published.decoded()) > 5
     assembler = WeightAssembler()
-    for msg in published.messages:
+    for msg in published.decoded():
         assembler.add(msg)
     version, got = assembler.load_into(target)
     assert version == 7
@@ -49,17 +49,17 @@ def test_weights_are_serialised_once_per_version() -> None:
 def test_cut_or_corrupt_weight_streams_are_refused() -> None:
     published = WeightStore(chunk_bytes=100).publish(1, nn.Linear(10, 10), None)
     cut = WeightAssembler()
-    cut.add(published.messages[0])
+    cut.add(published.decoded()[0])
     with pytest.raises(InvalidInputError, match="cut short"):
         cut.load_into(nn.Linear(10, 10))
     skipped = WeightAssembler()
-    skipped.add(published.messages[0])
+    skipped.add(published.decoded()[0])
     with pytest.raises(InvalidInputError, match="offset"):
-        skipped.add(published.messages[2])
+        skipped.add(published.decoded()[2])
     with pytest.raises(InvalidInputError, match="manifest"):
-        WeightAssembler().add(published.messages[1])
+        WeightAssembler().add(published.decoded()[1])
     whole = WeightAssembler()
-    for msg in published.messages:
+    for msg in published.decoded():
         whole.add(msg)
     with pytest.raises(InvalidInputError, match="names"):
         whole.load_into(nn.Linear(10, 11, bias=False))
@@ -112,7 +112,7 @@ def test_ppo_learner_loads_broadcast_weights() -> None:
     learner = PPOLearner(PPOConfig(), OBS, ACT, seed=1)
     copy = PPOLearner(PPOConfig(), OBS, ACT, seed=2)
     assembler = WeightAssembler()
-    for msg in WeightStore().publish(3, learner.net, None).messages:
+    for msg in WeightStore().publish(3, learner.net, None).decoded():
         assembler.add(msg)
     assembler.load_into(copy.net)
     x = np.zeros((1, 4), np.float32)
