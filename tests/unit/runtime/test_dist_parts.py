@@ -170,3 +170,20 @@ def test_vtrace_clips_importance_ratios() -> None:
     _, adv_big = vtrace(np.full(shape, 5.0), ones, zeros, zeros, flags, flags, 0.9)
     _, adv_one = vtrace(np.zeros(shape), ones, zeros, zeros, flags, flags, 0.9)
     np.testing.assert_allclose(adv_big, adv_one)
+
+
+def test_prometheus_exporter_serves_report_fields() -> None:
+    import urllib.request
+
+    from fleetmind.runtime.metrics import PrometheusExporter
+
+    exporter = PrometheusExporter(0, host="127.0.0.1")
+    try:
+        exporter.update({"version": 7, "queue_depth": 2, "actor_a-1_steps_per_s": 123.0, "x": "s"})
+        url = f"http://127.0.0.1:{exporter.port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            text = reply.read().decode()
+    finally:
+        exporter.close()
+    assert "fleetmind_learner_version 7.0" in text
+    assert 'fleetmind_learner_actor_steps_per_s{actor="a-1"} 123.0' in text
