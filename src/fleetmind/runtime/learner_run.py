@@ -42,8 +42,8 @@ from fleetmind.runtime.weight_store import WeightStore
 
 log = logging.getLogger("fleetmind.learner")
 
-DONE_GRACE_S = 3.0
-"""After finishing, keep answering ``done`` this long so actors exit cleanly."""
+DONE_GRACE_S = 10.0
+"""After finishing, answer ``done`` until every actor heard it, at most this long."""
 
 
 @dataclass

@@ -57,7 +57,9 @@ class LearnerServicer:
     async def Heartbeat(  # noqa: N802 - gRPC method name
         self, request: pb.HeartbeatRequest, context: Context
     ) -> pb.HeartbeatResponse:
-        if not self.core.done:
+        if self.core.done:
+            self.core.sessions.pop(request.session_id, None)  # told: it will exit
+        else:
             self.core.touch(request.session_id, request.incarnation)
         return pb.HeartbeatResponse(version=self.core.version, done=self.core.done)
 
@@ -68,7 +70,8 @@ class LearnerServicer:
         accepted = dropped = 0
         core = self.core
         async for msg in checked_requests(request):
-            if core.done:
+            if core.done:  # told below: the actor will exit
+                core.sessions.pop(msg.session_id, None)
                 break
             session = core.touch(msg.session_id, msg.incarnation)
             chunk = chunk_from_pb(
