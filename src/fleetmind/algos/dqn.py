@@ -176,6 +176,7 @@ class DQNLearner:
         self.buffer: ReplayBuffer | None = None
         self.version = 0
         self.env_steps = 0
+        self.total_env_steps: int | None = None
         self.grad_steps = 0
         self._since_train = 0
         self._since_target = 0
