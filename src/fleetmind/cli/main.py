@@ -22,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     "fleetmind.cli.train_cmd",
     "fleetmind.cli.eval_cmd",
     "fleetmind.cli.solve_mdp_cmd",
+    "fleetmind.cli.bandit_cmd",
 )
 
 
