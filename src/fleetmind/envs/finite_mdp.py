@@ -67,8 +67,31 @@ class FiniteMDP:
     name: str = "mdp"
     """Where the MDP came from (env id or file name)."""
 
+    def __post_init__(self) -> None:
+        # A padded [S*A, K] layout (K = most successors of any pair) turns the sweep
+        # into one gather and one row-wise dot product; kept when padding is cheap.
+        pairs = self.num_states * self.num_actions
+        counts = np.bincount(self.rows, minlength=pairs)
+        width = int(counts.max()) if len(self.rows) else 0
+        padded: tuple[np.ndarray, np.ndarray] | None = None
+        if width and pairs * width <= 2 * len(self.rows) + pairs:
+            order = np.argsort(self.rows, kind="stable")
+            rows = self.rows[order]
+            slot = np.arange(len(rows)) - (np.cumsum(counts) - counts)[rows]
+            nexts = np.zeros((pairs, width), dtype=np.int64)
+            probs = np.zeros((pairs, width))
+            nexts[rows, slot] = self.next_states[order]
+            probs[rows, slot] = self.probs[order]
+            padded = (nexts, probs)
+        object.__setattr__(self, "_padded", padded)
+
     def expected_next_values(self, values: np.ndarray) -> np.ndarray:
         """``sum_s' P(s'|s,a) V(s')`` for every ``(s, a)``, ``[S, A]`` (terminal mass is 0)."""
+        padded: tuple[np.ndarray, np.ndarray] | None = getattr(self, "_padded", None)
+        if padded is not None:
+            nexts, probs = padded
+            dot = np.einsum("ij,ij->i", probs, values[nexts])
+            return np.asarray(dot).reshape(self.num_states, self.num_actions)
         flat = np.bincount(
             self.rows,
             weights=self.probs * values[self.next_states],

@@ -194,3 +194,11 @@ def test_cli_malformed_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     path.write_text("{not json")
     assert main(["solve-mdp", str(path)]) == 2
     assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_padded_and_scattered_sweeps_agree() -> None:
+    mdp = random_mdp(50, 3, branching=4, seed=2)
+    values = np.random.default_rng(0).standard_normal(50)
+    padded = mdp.expected_next_values(values)
+    object.__setattr__(mdp, "_padded", None)
+    np.testing.assert_allclose(mdp.expected_next_values(values), padded, atol=1e-12)
