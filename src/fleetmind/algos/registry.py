@@ -12,6 +12,7 @@ from fleetmind.core.errors import UnknownNameError
 _MODULES: dict[str, str] = {
     "ppo": "fleetmind.algos.ppo",
     "impala": "fleetmind.algos.impala",
+    "dqn": "fleetmind.algos.dqn",
 }
 
 

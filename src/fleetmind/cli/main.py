@@ -23,6 +23,8 @@ COMMANDS: tuple[str, ...] = (
     "fleetmind.cli.eval_cmd",
     "fleetmind.cli.learner_cmd",
     "fleetmind.cli.actor_cmd",
+    "fleetmind.cli.solve_mdp_cmd",
+    "fleetmind.cli.bandit_cmd",
 )
 
 
