@@ -42,6 +42,8 @@ from fleetmind.runtime.weight_store import WeightStore
 
 log = logging.getLogger("fleetmind.learner")
 
+ACTIVE_S = 2.5
+"""A session that called within this many seconds is still active (heartbeats are 1 s)."""
 DONE_GRACE_S = 10.0
 """After finishing, answer ``done`` until every actor heard it, at most this long."""
 
@@ -153,8 +155,12 @@ class LearnerRun:
         return result
 
     async def _linger(self) -> None:
+        """Answer ``done`` until every active actor heard it (they beat every second)."""
         deadline = time.monotonic() + DONE_GRACE_S
-        while self.core.sessions and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            if not any(now - s.last_seen < ACTIVE_S for s in self.core.sessions.values()):
+                return
             await asyncio.sleep(0.1)
 
     async def _train(self) -> TrainResult:
