@@ -39,6 +39,25 @@ def test_killed_actor_is_restarted_and_training_finishes(tmp_path: Path) -> None
 
 
 @pytest.mark.slow
+def test_killed_actor_run_still_reaches_its_target(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    proc = fleetmind(
+        "train", "CartPole-v1", "--actors", "3", "--envs", "12", "--steps", "300000",
+        "--target-return", "200", "--run-dir", str(run_dir), "--actor-timeout-s", "2",
+        "--log-interval-s", "1",
+    )  # fmt: skip
+    try:
+        wait_for(lambda: latest_version(run_dir) >= 10, 180, "ten updates")
+        os.kill(children(proc.pid)[1], signal.SIGKILL)
+        out, err = proc.communicate(timeout=900)
+    finally:
+        kill_tree(proc)
+    assert proc.returncode == 0, err[-3000:]
+    assert json.loads(out.strip().splitlines()[-1])["solved"]
+    assert "exited with -9; restarting" in err
+
+
+@pytest.mark.slow
 def test_killed_learner_resumes_and_actors_reconnect(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     port = _free_port()
