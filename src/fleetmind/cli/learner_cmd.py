@@ -72,13 +72,13 @@ def run(args: argparse.Namespace) -> int:
         if not train_cfg.env_id:
             raise ConfigError("an environment id is required: fleetmind learner ENV_ID ...")
         dist = merge_into(DistConfig(), dist_flags)
-        dist.validate()
+        check_dist(train_cfg.algo, dist)
         extra = {"distributed": config_to_dict(dist)}
         config, spec, algo_cfg, run_dir, full = prepare_new(
             train_cfg, algo_cfg, force=args.force, extra=extra
         )
         setup = RunSetup(config, spec, algo_cfg, run_dir, full)
-    check_dist(setup, dist)
+    check_dist(setup.spec.name, dist)
     result = run_learner(setup, dist, serve.listen, serve.server_config(), args.progress, _bound)
     print(json.dumps(result.__dict__), file=sys.stdout)
     return 0

@@ -127,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
     from fleetmind.runtime.local import resume, train
 
     dist_flags = flag_values(args, DistConfig)
+    build_dist_config(args).validate()
     if args.resume is not None and dist_flags.get("actors", _saved_actors(args.resume)) > 0:
         from fleetmind.runtime.launcher import resume_distributed
 

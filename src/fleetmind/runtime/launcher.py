@@ -134,10 +134,9 @@ class ActorPool:
                 p.wait()
 
 
-def check_dist(setup: RunSetup, dist: DistConfig) -> None:
-    """ConfigError when the algorithm and the mode do not fit together."""
+def check_dist(name: str, dist: DistConfig) -> None:
+    """ConfigError when algorithm ``name`` and the mode do not fit together."""
     dist.validate()
-    name = setup.spec.name
     if dist.mode == "async" and name != "impala":
         raise ConfigError(
             f"--mode async learns off-policy with V-trace: pass --algo impala (not {name})"
@@ -157,7 +156,7 @@ def train_distributed(
     progress: bool | None = None,
 ) -> TrainResult:
     """Train with a learner here and ``dist.actors`` actor processes."""
-    dist.validate()
+    check_dist(config.algo, dist)
     extra = {"distributed": config_to_dict(dist)}
     config, spec, algo_cfg, run_dir, full = prepare_new(
         config, algo_config, force=force, extra=extra
@@ -183,7 +182,7 @@ def resume_distributed(
 
 
 def _launch(setup: RunSetup, dist: DistConfig, progress: bool | None) -> TrainResult:
-    check_dist(setup, dist)
+    check_dist(setup.spec.name, dist)
     envs_per_actor = max(1, setup.config.envs // max(dist.actors, 1))
     sock_dir = tempfile.mkdtemp(prefix="fleetmind-")
     pool = ActorPool(dist.actors, envs_per_actor, setup.run_dir.path / "actors")
