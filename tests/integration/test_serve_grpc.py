@@ -177,7 +177,12 @@ def test_health_and_reflection(server: ServerThread) -> None:
             iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
         )
         names = {s.name for r in replies for s in r.list_services_response.service}
+        symbol = reflection_pb2.ServerReflectionRequest(
+            file_containing_symbol="inference.GRPCInferenceService"
+        )
+        files = list(reflect.ServerReflectionInfo(iter([symbol]), timeout=5))
     assert {"inference.GRPCInferenceService", "grpc.health.v1.Health"} <= names
+    assert files[0].file_descriptor_response.file_descriptor_proto
 
 
 def test_server_metadata(stub) -> None:  # type: ignore[no-untyped-def]
