@@ -118,7 +118,7 @@ def _reflection_pool(services: Sequence[ServiceDescriptor]) -> DescriptorPool:
             return
         for dependency in file.dependencies:
             add(dependency)
-        pool.AddSerializedFile(file.serialized_pb)
+        pool.AddSerializedFile(file.serialized_pb)  # type: ignore[no-untyped-call]  # untyped stub
         added.add(file.name)
 
     for service in services:
