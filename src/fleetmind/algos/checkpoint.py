@@ -154,9 +154,7 @@ def find_checkpoint_dir(path: Path) -> Path:
         return path / "checkpoints"
     if (path / LATEST).is_file():
         return path
-    raise CheckpointError(
-        f"{path} holds no checkpoints: expected {path / 'checkpoints' / LATEST}"
-    )
+    raise CheckpointError(f"{path} holds no checkpoints: expected {path / 'checkpoints' / LATEST}")
 
 
 def decode_json_field(state: dict[str, Any], key: str, where: Path | str) -> Any:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from fleetmind.cli.dataclass_args import add_dataclass_arguments, explicit_values
+from fleetmind.core.errors import ConfigError
 
 
 def register(subparsers: Any) -> None:
@@ -34,10 +35,14 @@ def run(args: argparse.Namespace) -> int:
 
     from fleetmind.core.config import config_from_mapping
     from fleetmind.serve.config import ServeConfig
-    from fleetmind.serve.repository import resolve_loader
-    from fleetmind.serve.server import serve
 
     config = config_from_mapping(ServeConfig, explicit_values(args, ServeConfig), "serve")
     config.validate()
+    if not args.path.is_dir():
+        raise ConfigError(f"{args.path} is not a directory; pass a run directory or repository")
+
+    from fleetmind.serve.repository import resolve_loader
+    from fleetmind.serve.server import serve
+
     loader = resolve_loader(config.loader)
     return asyncio.run(serve(args.path, config, loader))

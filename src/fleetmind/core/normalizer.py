@@ -63,7 +63,11 @@ class RunningMeanStd:
             return
         total = self.count + other.count
         delta = other.mean - self.mean
-        m2 = self.var * self.count + other.var * other.count + delta**2 * self.count * other.count / total
+        m2 = (
+            self.var * self.count
+            + other.var * other.count
+            + delta**2 * self.count * other.count / total
+        )
         self.mean = self.mean + delta * other.count / total
         self.var = m2 / total
         self.count = total

@@ -68,6 +68,16 @@ class ServeConfig:
                 f"reload_interval_s={self.reload_interval_s} must be > 0",
             ),
         ]
+        checks += [
+            (
+                (self.tls_cert is None) == (self.tls_key is None),
+                "TLS needs both --tls-cert and --tls-key",
+            ),
+            (
+                self.tls_client_ca is None or self.tls_cert is not None,
+                "mutual TLS (--tls-client-ca) needs --tls-cert and --tls-key too",
+            ),
+        ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)

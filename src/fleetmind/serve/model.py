@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from fleetmind.core.agent import Agent
 from fleetmind.core.errors import CheckpointError
@@ -48,6 +47,7 @@ class LoadedModel:
 
 def agent_forward(agent: Agent) -> Forward:
     """A batch forward of ``agent``: ``action`` plus every policy output, as numpy."""
+    import torch  # only the server needs it; clients import this module for TensorSpec
 
     def forward(rows: np.ndarray) -> dict[str, np.ndarray]:
         if not rows.flags.writeable:  # a view of received bytes; torch wants writable memory
