@@ -77,19 +77,26 @@ def test_call_command_prints_actions(run_dir: Path) -> None:
     try:
         call = [sys.executable, "-m", "fleetmind", "call", f"127.0.0.1:{port}", "--model", "m"]
         single = subprocess.run(
-            [*call, "--obs", "[0.1, 0, 0, 0]"], capture_output=True, text=True, timeout=60
+            check=False,
+            args=[*call, "--obs", "[0.1, 0, 0, 0]"],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert single.returncode == 0, single.stderr
         assert single.stdout.strip() in ("0", "1")
         batch = subprocess.run(
-            [*call, "--obs", "[[0, 0, 0, 0], [1, 1, 1, 1]]", "--json"],
+            check=False,
+            args=[*call, "--obs", "[[0, 0, 0, 0], [1, 1, 1, 1]]", "--json"],
             capture_output=True,
             text=True,
             timeout=60,
         )
         assert batch.returncode == 0, batch.stderr
         assert '"action_probs"' in batch.stdout
-        bad = subprocess.run([*call, "--obs", "[1, 2]"], capture_output=True, text=True, timeout=60)
+        bad = subprocess.run(
+            check=False, args=[*call, "--obs", "[1, 2]"], capture_output=True, text=True, timeout=60
+        )
         assert bad.returncode == 2
         assert "expected [B, 4]" in bad.stderr
         assert "Traceback" not in bad.stderr
@@ -108,7 +115,7 @@ def test_call_command_prints_actions(run_dir: Path) -> None:
 )
 def test_serve_bad_flags_exit_2(run_dir: Path, args: list[str], message: str) -> None:
     cmd = [sys.executable, "-m", "fleetmind", "serve", str(run_dir), "--loader", LOADER, *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(check=False, args=cmd, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -116,7 +123,7 @@ def test_serve_bad_flags_exit_2(run_dir: Path, args: list[str], message: str) ->
 
 def test_serve_empty_directory_exits_2(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "fleetmind", "serve", str(tmp_path), "--port", "0"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(check=False, args=cmd, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "nothing to serve" in proc.stderr
 

@@ -112,9 +112,9 @@ def test_tls_and_mutual_tls(tmp_path: Path, pki: Path) -> None:
     with ServerThread(tmp_path / "run", _config(**tls)) as server:
         with Client(f"localhost:{server.port}", tls_ca=pki / "ca.pem") as client:
             assert client.server_ready()
-        with Client(f"localhost:{server.port}", timeout_s=2, max_attempts=1) as plain:
-            with pytest.raises(UnavailableError):
-                plain.server_ready()
+        plain = Client(f"localhost:{server.port}", timeout_s=2, max_attempts=1)
+        with plain, pytest.raises(UnavailableError):
+            plain.server_ready()
     mtls = tls | {"tls_client_ca": pki / "ca.pem"}
     with ServerThread(tmp_path / "run", _config(**mtls)) as server:
         target = f"localhost:{server.port}"
@@ -122,9 +122,9 @@ def test_tls_and_mutual_tls(tmp_path: Path, pki: Path) -> None:
             target, tls_ca=pki / "ca.pem", tls_cert=pki / "client.pem", tls_key=pki / "client.key"
         ) as client:
             assert client.infer("m", OBS)["action"].shape == (4,)
-        with Client(target, tls_ca=pki / "ca.pem", timeout_s=2, max_attempts=1) as anonymous:
-            with pytest.raises(UnavailableError):
-                anonymous.server_ready()
+        anonymous = Client(target, tls_ca=pki / "ca.pem", timeout_s=2, max_attempts=1)
+        with anonymous, pytest.raises(UnavailableError):
+            anonymous.server_ready()
 
 
 def test_metrics_page_counts_requests_batches_and_failures(tmp_path: Path) -> None:
@@ -161,7 +161,8 @@ def test_new_checkpoint_in_run_dir_is_swapped_in(tmp_path: Path) -> None:
     run = tmp_path / "run"
     write_toy_checkpoint(run, seed=1, version=1)
     with ServerThread(run, _config(reload_interval_s=0.1)) as server:
-        with Client(f"127.0.0.1:{server.port}") as client:
+        client = Client(f"127.0.0.1:{server.port}")
+        with client:
             assert client.model_metadata("m").versions == ("1",)
             write_toy_checkpoint(run, seed=2, version=2)
             _wait_for(lambda: client.model_metadata("m").versions == ("2",))

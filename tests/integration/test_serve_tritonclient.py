@@ -42,9 +42,9 @@ def test_tritonclient_health_metadata_and_batched_infer(server: ServerThread) ->
         np.testing.assert_allclose(result.as_numpy("value"), expected.outputs["value"], rtol=1e-5)
         assert result.as_numpy("action_probs") is None
 
+        bad = triton.InferInput("observation", [1, 4], "FP64")
+        bad.set_data_from_numpy(np.zeros((1, 4), np.float64))
         with pytest.raises(triton.InferenceServerException, match="FP64"):
-            bad = triton.InferInput("observation", [1, 4], "FP64")
-            bad.set_data_from_numpy(np.zeros((1, 4), np.float64))
             client.infer("pole", [bad], client_timeout=10)
     finally:
         client.close()

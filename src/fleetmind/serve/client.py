@@ -7,7 +7,7 @@
         action = client.act("cartpole", observation)
 
 Calls are spread round-robin over the replicas; a call answered UNAVAILABLE
-(replica restarting, shutting down) is retried with exponential backoff on
+or CANCELLED (replica restarting, shutting down) is retried with exponential backoff on
 another replica by gRPC itself (see :class:`fleetmind.rpc.ChannelConfig`); every
 call carries a deadline. Failures raise the matching :class:`FleetmindError`.
 """
@@ -73,6 +73,9 @@ class Client:
         config = ChannelConfig(
             max_message_bytes=max_message_mib * MIB,
             max_attempts=max_attempts,
+            # Inference is idempotent: a call a stopping replica cancelled before it
+            # started is safe to send to another one.
+            retry_codes=("UNAVAILABLE", "CANCELLED"),
             tls=tls,
             tls_ca=tls_ca,
             tls_cert=tls_cert,
