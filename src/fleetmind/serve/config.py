@@ -44,8 +44,9 @@ class ServeConfig:
     """On SIGTERM, how long in-flight requests may take to finish."""
     torch_threads: int = 1
     """Threads torch may use for one forward pass."""
-    forward_in_thread: bool = True
-    """Run forward passes on a worker thread so the network loop never stalls."""
+    forward_in_thread: bool = False
+    """Run forward passes on a worker thread (for large models, so the network loop never
+    stalls); small policies are faster inline on the event loop."""
     loader: str | None = None
     """Custom model loader ``module:function`` (folder -> LoadedModel); default: fleetmind
     checkpoints."""
