@@ -255,7 +255,8 @@ def summarise(results: dict[str, list[dict[str, float]]]) -> None:
         if fm and ml:
             print(
                 f"  c={c}: fleetmind/MLServer throughput "
-                f"{fm['throughput'] / ml['throughput']:.2f}x, p99 {fm['p99_ms'] / ml['p99_ms']:.2f}x"
+                f"{fm['throughput'] / ml['throughput']:.2f}x, "
+                f"p99 {fm['p99_ms'] / ml['p99_ms']:.2f}x"
             )
 
 

@@ -80,10 +80,9 @@ def scan(root: Path, model_name: str | None) -> list[Candidate]:
 
 def default_loader(path: Path) -> LoadedModel:
     """Load a fleetmind checkpoint with :func:`fleetmind.algos.loading.load_agent`."""
-    import importlib
+    from fleetmind.algos.loading import load_agent
 
-    loading = importlib.import_module("fleetmind.algos.loading")
-    loaded = loading.load_agent(path)
+    loaded = load_agent(path)
     return LoadedModel(loaded.agent, str(loaded.version), f"fleetmind_{loaded.algo}")
 
 
