@@ -27,7 +27,8 @@ def test_ppo_checkpoint_metadata_and_actions(run_dir: Path) -> None:
     config = ServeConfig(host="127.0.0.1", port=0, reload_interval_s=None)
     obs = np.random.default_rng(5).normal(size=(6, 4)).astype(np.float32) * 0.1
     with ServerThread(run_dir, config, default_loader) as server:
-        with Client(f"127.0.0.1:{server.port}") as client:
+        client = Client(f"127.0.0.1:{server.port}")
+        with client:
             info = client.model_metadata("cartpole")
             outputs = client.infer("cartpole", obs)
     assert info.platform == "fleetmind_ppo"
