@@ -90,10 +90,13 @@ async def _drive(target: str, payload: bytes, concurrency: int, seconds: float) 
         latencies: list[float] = []
         loop = asyncio.get_running_loop()
 
+        total = [0]
+
         async def worker(until: float, record: bool) -> None:
             while loop.time() < until:
                 start = time.perf_counter()
                 await call(payload, timeout=30)
+                total[0] += 1
                 if record:
                     latencies.append(time.perf_counter() - start)
 
@@ -106,10 +109,17 @@ async def _drive(target: str, payload: bytes, concurrency: int, seconds: float) 
     return {
         "concurrency": concurrency,
         "requests": len(lat),
+        "total": total[0],
         "throughput": len(lat) / elapsed,
         "p50_ms": float(np.percentile(lat, 50)),
         "p99_ms": float(np.percentile(lat, 99)),
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its threads, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _start(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -141,11 +151,15 @@ def run_server(
         asyncio.run(_wait_ready(target))
         results = []
         for concurrency in args.concurrency:
+            cpu_before = cpu_seconds(proc.pid)
             row = asyncio.run(_drive(target, request_bytes(), concurrency, args.seconds))
+            # Server CPU per request (warm-up included on both sides): robust to other load.
+            row["server_cpu_us"] = (cpu_seconds(proc.pid) - cpu_before) / row["total"] * 1e6
             row["server"] = name  # type: ignore[assignment]
             print(
                 f"{name:<22} c={concurrency:<3} {row['throughput']:8.0f} req/s  "
-                f"p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms",
+                f"p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  "
+                f"server CPU {row['server_cpu_us']:6.0f} us/req",
                 flush=True,
             )
             results.append(row)
@@ -252,6 +266,21 @@ def summarise(results: dict[str, list[dict[str, float]]]) -> None:
             )
         if fm and off:
             print(f"  c={c}: batching on/off rows/s {fm['throughput'] / off['throughput']:.2f}x")
+        cpu = {
+            k: r["server_cpu_us"]
+            for k, r in (("fm", fm), ("echo", echo), ("off", off), ("ml", ml))
+            if r
+        }
+        if "echo" in cpu and "fm" in cpu:
+            added = cpu["fm"] - cpu["echo"]
+            print(
+                f"  c={c}: server CPU/request fleetmind {cpu['fm']:.0f} us, "
+                f"echo {cpu['echo']:.0f} us (fleetmind adds {added:.0f} us)"
+            )
+        if "off" in cpu and "fm" in cpu:
+            print(f"  c={c}: server CPU/request batching off/on {cpu['off'] / cpu['fm']:.2f}x")
+        if "ml" in cpu and "fm" in cpu:
+            print(f"  c={c}: server CPU/request MLServer/fleetmind {cpu['ml'] / cpu['fm']:.2f}x")
         if fm and ml:
             print(
                 f"  c={c}: fleetmind/MLServer throughput "
