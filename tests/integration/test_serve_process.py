@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fleetmind.cli.main import main
 from fleetmind.serve import Client
-from fleetmind.serve.testing import write_toy_checkpoint
+from fleetmind.serve.config import ServeConfig
+from fleetmind.serve.testing import ServerThread, write_toy_checkpoint
 
 LOADER = "fleetmind.serve.testing:toy_loader"
 
@@ -72,37 +74,18 @@ def test_sigterm_finishes_in_flight_requests_then_exits_zero(run_dir: Path) -> N
     assert len(results) == 1
 
 
-def test_call_command_prints_actions(run_dir: Path) -> None:
-    proc, port = _spawn(run_dir)
-    try:
-        call = [sys.executable, "-m", "fleetmind", "call", f"127.0.0.1:{port}", "--model", "m"]
-        single = subprocess.run(
-            check=False,
-            args=[*call, "--obs", "[0.1, 0, 0, 0]"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert single.returncode == 0, single.stderr
-        assert single.stdout.strip() in ("0", "1")
-        batch = subprocess.run(
-            check=False,
-            args=[*call, "--obs", "[[0, 0, 0, 0], [1, 1, 1, 1]]", "--json"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert batch.returncode == 0, batch.stderr
-        assert '"action_probs"' in batch.stdout
-        bad = subprocess.run(
-            check=False, args=[*call, "--obs", "[1, 2]"], capture_output=True, text=True, timeout=60
-        )
-        assert bad.returncode == 2
-        assert "expected [B, 4]" in bad.stderr
-        assert "Traceback" not in bad.stderr
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+def test_call_command_prints_actions(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = ServeConfig(host="127.0.0.1", port=0, model_name="m", reload_interval_s=None)
+    with ServerThread(run_dir, config) as server:
+        call = ["call", f"127.0.0.1:{server.port}", "--model", "m"]
+        assert main([*call, "--obs", "[0.1, 0, 0, 0]"]) == 0
+        assert capsys.readouterr().out.strip() in ("0", "1")
+        assert main([*call, "--obs", "[[0, 0, 0, 0], [1, 1, 1, 1]]", "--json"]) == 0
+        assert '"action_probs"' in capsys.readouterr().out
+        assert main([*call, "--obs", "[1, 2]"]) == 2
+        assert "expected [B, 4]" in capsys.readouterr().err
+        assert main([*call, "--obs", "[1, oops]"]) == 2
+        assert "--obs must be a JSON number list" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -111,21 +94,21 @@ def test_call_command_prints_actions(run_dir: Path) -> None:
         (["--max-batch-size", "0"], "max_batch_size=0 must be >= 1"),
         (["--tls-cert", "x.pem"], "TLS needs both"),
         (["--port", "abc"], "cannot read 'abc'"),
+        (["--loader", "no.such.module:f"], "cannot import loader"),
     ],
 )
-def test_serve_bad_flags_exit_2(run_dir: Path, args: list[str], message: str) -> None:
-    cmd = [sys.executable, "-m", "fleetmind", "serve", str(run_dir), "--loader", LOADER, *args]
-    proc = subprocess.run(check=False, args=cmd, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2
-    assert message in proc.stderr
-    assert "Traceback" not in proc.stderr
+def test_serve_bad_flags_exit_2(
+    run_dir: Path, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", str(run_dir), *args]) == 2
+    assert message in capsys.readouterr().err
 
 
-def test_serve_empty_directory_exits_2(tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "fleetmind", "serve", str(tmp_path), "--port", "0"]
-    proc = subprocess.run(check=False, args=cmd, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2
-    assert "nothing to serve" in proc.stderr
+def test_serve_empty_directory_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", str(tmp_path), "--port", "0", "--host", "127.0.0.1"]) == 2
+    assert "nothing to serve" in capsys.readouterr().err
+    assert main(["serve", str(tmp_path / "missing")]) == 2
+    assert "is not a directory" in capsys.readouterr().err
 
 
 @pytest.fixture
