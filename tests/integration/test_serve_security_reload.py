@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -188,3 +189,26 @@ def test_repository_versions_bad_version_keeps_old_one_serving(tmp_path: Path) -
             assert client.infer("pole", OBS)["action"].shape == (4,)
             shutil.rmtree(tmp_path / "pole" / "1")
             _wait_for(lambda: client.model_metadata("pole").versions == ("2",))
+
+
+def test_request_past_its_deadline_is_not_computed(tmp_path: Path) -> None:
+    write_toy_checkpoint(tmp_path / "run", seed=1, delay_s=0.5)
+    config = _config(forward_in_thread=True, max_queue_delay_us=0)
+    with ServerThread(tmp_path / "run", config) as server:
+        policy = server.server.repository.get("m").loaded.agent.policy
+        seen_before = list(policy.rows_seen)  # type: ignore[attr-defined]
+        target = f"127.0.0.1:{server.port}"
+
+        def call_slowly() -> None:
+            with Client(target) as client:
+                client.infer("m", np.ones((3, 4)))
+
+        slow = threading.Thread(target=call_slowly)
+        slow.start()
+        _wait_for(lambda: len(policy.rows_seen) > len(seen_before))  # type: ignore[attr-defined]
+        hurried = Client(target, timeout_s=0.1, max_attempts=1)
+        with hurried, pytest.raises(UnavailableError, match="DEADLINE_EXCEEDED"):
+            hurried.infer("m", np.ones((5, 4)))
+        slow.join(timeout=10)
+        time.sleep(0.3)  # the batcher had its chance to (wrongly) run the expired request
+        assert policy.rows_seen[len(seen_before) :] == [3]  # type: ignore[attr-defined]
