@@ -25,6 +25,8 @@ COMMANDS: tuple[str, ...] = (
     "fleetmind.cli.actor_cmd",
     "fleetmind.cli.solve_mdp_cmd",
     "fleetmind.cli.bandit_cmd",
+    "fleetmind.cli.serve_cmd",
+    "fleetmind.cli.call_cmd",
 )
 
 
