@@ -19,6 +19,7 @@ from fleetmind.core.errors import FleetmindError
 
 COMMANDS: tuple[str, ...] = (
     "fleetmind.cli.envs_cmd",
+    "fleetmind.cli.baseline_cmd",
 )
 
 
