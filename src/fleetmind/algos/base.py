@@ -52,6 +52,11 @@ class Learner(Protocol):
 
     version: int
     """Number of updates applied so far."""
+    env_steps: int
+    """Environment steps (valid or not) learned from so far; drives schedules."""
+    total_env_steps: int | None
+    """Step budget of the run, set by the trainer, for learning-rate or epsilon
+    schedules; ``None`` when unknown."""
 
     def rollout_policy(self) -> RolloutPolicy:
         """A behaviour policy that always reads the current parameters."""

@@ -40,9 +40,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from fleetmind.core.errors import CheckpointError
+from fleetmind.core.normalizer import RunningMeanStd
+from fleetmind.core.spaces import SpaceSpec
 
 FORMAT = "fleetmind.checkpoint/1"
 LATEST = "latest.json"
@@ -154,9 +157,7 @@ def find_checkpoint_dir(path: Path) -> Path:
         return path / "checkpoints"
     if (path / LATEST).is_file():
         return path
-    raise CheckpointError(
-        f"{path} holds no checkpoints: expected {path / 'checkpoints' / LATEST}"
-    )
+    raise CheckpointError(f"{path} holds no checkpoints: expected {path / 'checkpoints' / LATEST}")
 
 
 def decode_json_field(state: dict[str, Any], key: str, where: Path | str) -> Any:
@@ -165,3 +166,34 @@ def decode_json_field(state: dict[str, Any], key: str, where: Path | str) -> Any
         return json.loads(state[key])
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {where} has no valid {key!r} field: {exc}") from exc
+
+
+def stats_to_state(stats: RunningMeanStd) -> dict[str, Any]:
+    """Tensors and a count, loadable with ``weights_only=True``."""
+    return {
+        "mean": torch.from_numpy(np.asarray(stats.mean, dtype=np.float64).copy()),
+        "var": torch.from_numpy(np.asarray(stats.var, dtype=np.float64).copy()),
+        "count": float(stats.count),
+    }
+
+
+def stats_from_state(state: dict[str, Any], shape: tuple[int, ...]) -> RunningMeanStd:
+    """Inverse of :func:`stats_to_state`."""
+    try:
+        mean = state["mean"].numpy().astype(np.float64)
+        var = state["var"].numpy().astype(np.float64)
+        count = float(state["count"])
+    except (KeyError, AttributeError, TypeError) as exc:
+        raise CheckpointError(f"malformed normaliser statistics in checkpoint: {exc}") from exc
+    if mean.shape != shape or var.shape != shape:
+        raise CheckpointError(f"normaliser statistics have shape {mean.shape}, expected {shape}")
+    return RunningMeanStd(shape, mean, var, count)
+
+
+def read_spaces(state: dict[str, Any]) -> tuple[SpaceSpec, SpaceSpec]:
+    """Observation and action spaces recorded in a checkpoint."""
+    try:
+        spaces = json.loads(state["spaces"])
+        return SpaceSpec.from_json(spaces["observation"]), SpaceSpec.from_json(spaces["action"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint has no valid space description: {exc}") from exc

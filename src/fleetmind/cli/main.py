@@ -19,6 +19,8 @@ from fleetmind.core.errors import FleetmindError
 
 COMMANDS: tuple[str, ...] = (
     "fleetmind.cli.envs_cmd",
+    "fleetmind.cli.train_cmd",
+    "fleetmind.cli.eval_cmd",
     "fleetmind.cli.baseline_cmd",
 )
 

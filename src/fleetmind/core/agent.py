@@ -93,4 +93,5 @@ class Agent:
     def act(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
         """The environment action for one raw observation."""
         batch = np.asarray(observation, dtype=np.float32)[None]
-        return self.act_batch(batch, deterministic)[0]
+        action: np.ndarray = self.act_batch(batch, deterministic)[0]
+        return action

@@ -65,7 +65,7 @@ def unwrap_optional(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-def coerce(value: Any, tp: Any, where: str) -> Any:
+def coerce(value: Any, tp: Any, where: str) -> Any:  # noqa: PLR0911 - one branch per type
     """Convert a YAML/CLI value to the annotated type, or raise ConfigError."""
     inner, optional = unwrap_optional(tp)
     if value is None:

@@ -14,6 +14,7 @@ maps every class to exit code 2 and prints the message without a traceback.
     │   ├── RunDirError             a run directory that cannot be used as asked
     │   └── CheckpointError         a checkpoint that is missing or corrupted
     ├── EnvironmentStepError        an environment that misbehaves (NaN observations)
+    ├── DivergedError               training produced NaN losses or parameters
     ├── OverloadedError             a full queue or a message over the limit
     ├── AuthenticationError         missing or wrong credentials
     └── UnavailableError            a peer that cannot be reached right now
@@ -71,6 +72,12 @@ class CheckpointError(PreconditionError):
 
 class EnvironmentStepError(FleetmindError, RuntimeError):
     """An environment misbehaved, for example returned NaN observations."""
+
+    grpc_status = "INTERNAL"
+
+
+class DivergedError(FleetmindError, RuntimeError):
+    """Training produced NaN losses or parameters."""
 
     grpc_status = "INTERNAL"
 

@@ -63,7 +63,11 @@ class RunningMeanStd:
             return
         total = self.count + other.count
         delta = other.mean - self.mean
-        m2 = self.var * self.count + other.var * other.count + delta**2 * self.count * other.count / total
+        m2 = (
+            self.var * self.count
+            + other.var * other.count
+            + delta**2 * self.count * other.count / total
+        )
         self.mean = self.mean + delta * other.count / total
         self.var = m2 / total
         self.count = total
@@ -87,5 +91,5 @@ class ObservationNormalizer:
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         """Standardise ``obs`` (float32 out) without updating the statistics."""
         scale = 1.0 / np.sqrt(self.stats.var + self.epsilon)
-        out = (obs - self.stats.mean) * scale
-        return np.clip(out, -self.clip, self.clip).astype(np.float32)
+        out = np.clip((obs - self.stats.mean) * scale, -self.clip, self.clip)
+        return np.asarray(out, dtype=np.float32)

@@ -1,0 +1,212 @@
+"""An actor-critic network for discrete and continuous actions, and its policies.
+
+Discrete actions use a categorical distribution over logits. Continuous actions use
+a diagonal Gaussian with a state-independent log standard deviation; for a bounded
+box the policy acts in ``[-1, 1]`` and :func:`box_actuator` maps that affinely onto
+the bounds and clips, so every action sent to the environment is inside its space.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from fleetmind.algos.base import StepOutput
+from fleetmind.core.agent import Decision
+from fleetmind.core.errors import ConfigError
+from fleetmind.core.spaces import SpaceSpec
+from fleetmind.nn.mlp import mlp
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def check_supported_action(space: SpaceSpec) -> str | None:
+    """None for a discrete or box action space; a message otherwise."""
+    if space.kind in ("discrete", "box"):
+        return None
+    return f"{space.kind} action spaces are not supported yet; use a discrete or box action space"
+
+
+class ActorCritic(nn.Module):
+    """Separate actor and critic MLPs over a flat observation vector."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        action_space: SpaceSpec,
+        hidden: Sequence[int] = (64, 64),
+        activation: str = "tanh",
+        init_log_std: float = 0.0,
+    ) -> None:
+        super().__init__()
+        problem = check_supported_action(action_space)
+        if problem:
+            raise ConfigError(problem)
+        self.discrete = action_space.kind == "discrete"
+        out_dim = int(action_space.n or 0) if self.discrete else action_space.flat_dim
+        self.action_shape = action_space.shape
+        self.actor = mlp(obs_dim, hidden, out_dim, activation, out_gain=0.01)
+        self.critic = mlp(obs_dim, hidden, 1, activation, out_gain=1.0)
+        self.log_std = nn.Parameter(
+            torch.full((out_dim,), init_log_std), requires_grad=not self.discrete
+        )
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        """Critic values ``[B]``."""
+        value: torch.Tensor = self.critic(obs).squeeze(-1)
+        return value
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(actions, log_probs, values)`` sampled for ``obs`` ``[B, D]``."""
+        head = self.actor(obs)
+        if self.discrete:
+            logp_all = torch.log_softmax(head, dim=-1)
+            gumbel = -torch.log(-torch.log(torch.rand_like(head).clamp_(1e-20, 1.0)))
+            actions = torch.argmax(head + gumbel, dim=-1)
+            logp = logp_all.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+        else:
+            std = self.log_std.exp()
+            actions = head + std * torch.randn_like(head)
+            logp = self._gaussian_logp(head, actions)
+        return actions, logp, self.value(obs)
+
+    def _gaussian_logp(self, mean: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        z = (actions - mean) * torch.exp(-self.log_std)
+        return (-0.5 * z.pow(2) - self.log_std - 0.5 * LOG_2PI).sum(-1)
+
+    def evaluate(
+        self, obs: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(log_probs, entropy, values)`` of given ``actions`` under the current policy."""
+        head = self.actor(obs)
+        if self.discrete:
+            logp_all = torch.log_softmax(head, dim=-1)
+            logp = logp_all.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+            entropy = -(logp_all.exp() * logp_all).sum(-1)
+        else:
+            logp = self._gaussian_logp(head, actions)
+            entropy = (self.log_std + 0.5 * (1.0 + LOG_2PI)).sum().expand(head.shape[0])
+        return logp, entropy, self.value(obs)
+
+    def outputs(
+        self, obs: torch.Tensor, deterministic: bool
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Actions plus the named outputs a served model returns."""
+        head = self.actor(obs)
+        value = self.value(obs)
+        if self.discrete:
+            probs = torch.softmax(head, dim=-1)
+            actions = probs.argmax(-1) if deterministic else torch.multinomial(probs, 1)[:, 0]
+            return actions, {"action_probs": probs, "value": value}
+        log_std = self.log_std.expand_as(head)
+        actions = head if deterministic else head + log_std.exp() * torch.randn_like(head)
+        return actions, {"action_mean": head, "action_log_std": log_std, "value": value}
+
+
+def _numpy_layers(seq: nn.Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(W^T, b)`` numpy views of each Linear layer; they follow in-place updates."""
+    return [
+        (m.weight.detach().numpy().T, m.bias.detach().numpy())
+        for m in seq
+        if isinstance(m, nn.Linear)
+    ]
+
+
+_NUMPY_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "tanh": np.tanh,
+    "relu": lambda x: np.maximum(x, 0.0),
+    "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))),
+}
+
+
+class ActorCriticRolloutPolicy:
+    """The behaviour policy: samples with the network's current parameters.
+
+    Small networks are evaluated in numpy on views of the torch parameters: per-call
+    overhead is a fraction of torch's, and the views see every in-place optimizer
+    step, so no copy is ever needed.
+    """
+
+    def __init__(self, net: ActorCritic, activation: str, rng: np.random.Generator) -> None:
+        self.net = net
+        self.rng = rng
+        self._act = _NUMPY_ACTIVATIONS[activation]
+        self._actor = _numpy_layers(net.actor)
+        self._critic = _numpy_layers(net.critic)
+        self._log_std = net.log_std.detach().numpy()
+
+    def _forward(self, layers: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndarray:
+        for w, b in layers[:-1]:
+            x = self._act(x @ w + b)
+        w, b = layers[-1]
+        out: np.ndarray = x @ w + b
+        return out
+
+    def step(self, model_input: np.ndarray) -> StepOutput:
+        """Sample actions for ``[E, D]`` inputs."""
+        x = np.asarray(model_input, dtype=np.float32)
+        head = self._forward(self._actor, x)
+        values = self._forward(self._critic, x)[:, 0]
+        if self.net.discrete:
+            shifted = head - head.max(axis=1, keepdims=True)
+            logp_all = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+            gumbel = -np.log(-np.log(self.rng.uniform(1e-20, 1.0, size=head.shape)))
+            actions = np.argmax(logp_all + gumbel, axis=1)
+            logp = np.take_along_axis(logp_all, actions[:, None], axis=1)[:, 0]
+        else:
+            std = np.exp(self._log_std)
+            noise = self.rng.standard_normal(head.shape).astype(np.float32)
+            actions = head + std * noise
+            logp = (-0.5 * noise**2 - self._log_std - 0.5 * LOG_2PI).sum(axis=1)
+        return StepOutput(actions, logp.astype(np.float32), values.astype(np.float32))
+
+
+class ActorCriticPolicy:
+    """A :class:`fleetmind.core.Policy` for evaluation and serving."""
+
+    def __init__(self, net: ActorCritic, action_space: SpaceSpec) -> None:
+        self.net = net
+        self.action_space = action_space
+
+    @property
+    def output_specs(self) -> dict[str, tuple[int, ...]]:
+        """Per-row shapes of the outputs."""
+        if self.net.discrete:
+            return {"action_probs": (int(self.action_space.n or 0),), "value": ()}
+        dim = self.action_space.flat_dim
+        return {"action_mean": (dim,), "action_log_std": (dim,), "value": ()}
+
+    @torch.inference_mode()
+    def decide(self, model_input: np.ndarray, deterministic: bool = False) -> Decision:
+        """Actions (policy space) and outputs for ``[B, D]`` inputs."""
+        obs = torch.from_numpy(np.ascontiguousarray(model_input, dtype=np.float32))
+        actions, outputs = self.net.outputs(obs, deterministic)
+        return Decision(actions.numpy(), {k: v.numpy() for k, v in outputs.items()})
+
+
+def box_actuator(space: SpaceSpec) -> BoxActuator:
+    """Map ``[-1, 1]`` policy actions onto a box's bounds (bounded) or clip (unbounded)."""
+    return BoxActuator(space)
+
+
+class BoxActuator:
+    """Affine map of policy actions onto a bounded box, then clip; reshape to the space."""
+
+    def __init__(self, space: SpaceSpec) -> None:
+        self.shape = space.shape
+        self.bounded = space.is_bounded
+        low = np.asarray(space.low if space.low is not None else (), dtype=np.float32)
+        high = np.asarray(space.high if space.high is not None else (), dtype=np.float32)
+        self.low, self.high = low, high
+        self.dtype = np.dtype(space.dtype)
+
+    def __call__(self, actions: np.ndarray) -> np.ndarray:
+        """Environment actions ``[B, *shape]`` for policy actions ``[B, D]``."""
+        out = np.asarray(actions, dtype=np.float32)
+        if self.bounded:
+            out = self.low + (np.clip(out, -1.0, 1.0) + 1.0) * 0.5 * (self.high - self.low)
+        return out.reshape(out.shape[0], *self.shape).astype(self.dtype, copy=False)

@@ -1,0 +1,288 @@
+"""Proximal Policy Optimization (clipped objective, GAE).
+
+One update reads top to bottom::
+
+    advantages, returns = compute_gae(trajectory, gamma, gae_lambda)
+    for epoch in range(update_epochs):
+        for minibatch in shuffled(valid steps):
+            loss = ppo_loss(net, minibatch, ...)     # clipped policy + value + entropy
+            loss.backward(); clip_grad_norm_; optimizer.step()
+
+The learner anneals its learning rate linearly over ``total_env_steps`` when asked,
+normalises advantages per minibatch, and optionally clips the value update.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from fleetmind.algos.actor_critic import (
+    ActorCritic,
+    ActorCriticPolicy,
+    ActorCriticRolloutPolicy,
+    check_supported_action,
+)
+from fleetmind.algos.base import AlgoSpec
+from fleetmind.core.batch import Trajectory
+from fleetmind.core.errors import ConfigError
+from fleetmind.core.spaces import SpaceSpec
+
+
+@dataclass
+class PPOConfig:
+    """Hyperparameters of PPO."""
+
+    rollout_steps: int = 32
+    """Steps per environment collected before each update (T)."""
+    learning_rate: float = 1e-3
+    """Adam step size at the start of training."""
+    anneal_lr: bool = True
+    """Decay the learning rate linearly to zero over the step budget."""
+    gamma: float = 0.98
+    """Discount factor."""
+    gae_lambda: float = 0.8
+    """GAE lambda: bias/variance trade-off of advantage estimates."""
+    update_epochs: int = 10
+    """Passes over each rollout."""
+    minibatch_size: int = 256
+    """Samples per gradient step."""
+    clip_coef: float = 0.2
+    """PPO ratio clipping range."""
+    clip_value: bool = False
+    """Clip the value update to the same range as the ratio."""
+    ent_coef: float = 0.0
+    """Weight of the entropy bonus."""
+    vf_coef: float = 0.5
+    """Weight of the value loss."""
+    max_grad_norm: float = 0.5
+    """Global gradient-norm clipping threshold."""
+    norm_adv: bool = True
+    """Normalise advantages within each minibatch."""
+    target_kl: float | None = None
+    """Stop the epochs of an update early once the approximate KL exceeds this."""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """Widths of the hidden layers of the actor and of the critic."""
+    activation: str = "tanh"
+    """Hidden activation: tanh, relu or elu."""
+    init_log_std: float = 0.0
+    """Initial log standard deviation of Gaussian actions."""
+
+    def validate(self) -> None:
+        """Raise ConfigError for values outside their domain."""
+        positive = ("rollout_steps", "update_epochs", "minibatch_size", "learning_rate")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"ppo.{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 <= self.gamma <= 1.0 or not 0.0 <= self.gae_lambda <= 1.0:
+            raise ConfigError("ppo.gamma and ppo.gae_lambda must lie in [0, 1]")
+        if self.activation not in ("tanh", "relu", "elu"):
+            raise ConfigError(f"ppo.activation must be tanh, relu or elu, got {self.activation!r}")
+
+
+def compute_gae(
+    rewards: np.ndarray,
+    values: np.ndarray,
+    next_values: np.ndarray,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+    gamma: float,
+    gae_lambda: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Generalised advantage estimates and returns for ``[T, E]`` arrays.
+
+    ``next_values[t]`` is the value of the observation after step ``t``: the final
+    observation when the episode ended there. A terminal step does not bootstrap;
+    a truncated one does. The recursion stops at every episode end.
+    """
+    steps = rewards.shape[0]
+    advantages = np.zeros_like(rewards, dtype=np.float32)
+    not_terminal = 1.0 - terminated.astype(np.float32)
+    continues = 1.0 - (terminated | truncated).astype(np.float32)
+    deltas = rewards + gamma * next_values * not_terminal - values
+    last = np.zeros(rewards.shape[1], dtype=np.float32)
+    for t in range(steps - 1, -1, -1):
+        last = deltas[t] + gamma * gae_lambda * continues[t] * last
+        advantages[t] = last
+    return advantages, advantages + values
+
+
+def ppo_loss(
+    net: ActorCritic,
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+    old_log_probs: torch.Tensor,
+    advantages: torch.Tensor,
+    returns: torch.Tensor,
+    old_values: torch.Tensor,
+    config: PPOConfig,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The clipped PPO objective on one minibatch; returns ``(loss, stats)``."""
+    log_probs, entropy, values = net.evaluate(obs, actions)
+    log_ratio = log_probs - old_log_probs
+    ratio = log_ratio.exp()
+    if config.norm_adv and advantages.numel() > 1:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    pg_loss = torch.max(
+        -advantages * ratio,
+        -advantages * ratio.clamp(1.0 - config.clip_coef, 1.0 + config.clip_coef),
+    ).mean()
+    if config.clip_value:
+        clipped = old_values + (values - old_values).clamp(-config.clip_coef, config.clip_coef)
+        v_loss = 0.5 * torch.max((values - returns) ** 2, (clipped - returns) ** 2).mean()
+    else:
+        v_loss = 0.5 * ((values - returns) ** 2).mean()
+    ent = entropy.mean()
+    loss = pg_loss - config.ent_coef * ent + config.vf_coef * v_loss
+    with torch.no_grad():
+        stats = {
+            "policy_loss": pg_loss.detach(),
+            "value_loss": v_loss.detach(),
+            "entropy": ent.detach(),
+            "approx_kl": ((ratio - 1.0) - log_ratio).mean(),
+            "clip_fraction": ((ratio - 1.0).abs() > config.clip_coef).float().mean(),
+        }
+    return loss, stats
+
+
+class PPOLearner:
+    """Owns the actor-critic and its optimizer; one :meth:`update` per trajectory."""
+
+    def __init__(
+        self, config: PPOConfig, observation_space: SpaceSpec, action_space: SpaceSpec, seed: int
+    ) -> None:
+        config.validate()
+        torch.manual_seed(seed)
+        self.config = config
+        self.action_space = action_space
+        self.net = ActorCritic(
+            observation_space.flat_dim,
+            action_space,
+            config.hidden_sizes,
+            config.activation,
+            config.init_log_std,
+        )
+        self.optimizer = torch.optim.Adam(
+            self.net.parameters(), lr=config.learning_rate, eps=1e-5, foreach=True
+        )
+        self.rng = np.random.default_rng(seed)
+        self.version = 0
+        self.total_env_steps: int | None = None
+        """Step budget for learning-rate annealing; set by the trainer."""
+        self.env_steps = 0
+        """Environment steps learned from so far."""
+
+    def rollout_policy(self) -> ActorCriticRolloutPolicy:
+        """Behaviour policy sharing this learner's parameters."""
+        return ActorCriticRolloutPolicy(self.net, self.config.activation, self.rng)
+
+    def inference_policy(self) -> ActorCriticPolicy:
+        """Policy for evaluation and serving."""
+        return ActorCriticPolicy(self.net, self.action_space)
+
+    def _learning_rate(self) -> float:
+        lr = self.config.learning_rate
+        if self.config.anneal_lr and self.total_env_steps:
+            lr *= max(0.0, 1.0 - self.env_steps / self.total_env_steps)
+        return max(lr, 1e-8)
+
+    def update(self, trajectory: Trajectory) -> dict[str, float]:
+        """One PPO update on ``trajectory``; bumps :attr:`version`."""
+        cfg = self.config
+        adv, ret = compute_gae(
+            trajectory.rewards,
+            trajectory.values,
+            trajectory.next_values,
+            trajectory.terminated,
+            trajectory.truncated,
+            cfg.gamma,
+            cfg.gae_lambda,
+        )
+        mask = trajectory.valid.reshape(-1)
+        obs = torch.from_numpy(trajectory.obs.reshape(-1, *trajectory.obs.shape[2:])[mask])
+        act = torch.from_numpy(trajectory.actions.reshape(-1, *trajectory.actions.shape[2:])[mask])
+        old_logp = torch.from_numpy(trajectory.log_probs.reshape(-1)[mask])
+        old_values = torch.from_numpy(trajectory.values.reshape(-1)[mask])
+        adv_t = torch.from_numpy(adv.reshape(-1)[mask])
+        ret_t = torch.from_numpy(ret.reshape(-1)[mask].astype(np.float32))
+        lr = self._learning_rate()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        n = obs.shape[0]
+        mb = min(cfg.minibatch_size, n)
+        totals: dict[str, float] = {}
+        count = 0
+        for _ in range(cfg.update_epochs):
+            perm = torch.randperm(n)
+            for start in range(0, n - mb + 1, mb):
+                idx = perm[start : start + mb]
+                loss, stats = ppo_loss(
+                    self.net,
+                    obs[idx],
+                    act[idx],
+                    old_logp[idx],
+                    adv_t[idx],
+                    ret_t[idx],
+                    old_values[idx],
+                    cfg,
+                )
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()  # type: ignore[no-untyped-call]
+                nn.utils.clip_grad_norm_(self.net.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+                for key, value in stats.items():
+                    totals[key] = totals.get(key, 0.0) + float(value)
+                count += 1
+            if cfg.target_kl is not None and totals["approx_kl"] / count > cfg.target_kl:
+                break
+        self.version += 1
+        self.env_steps += int(trajectory.valid.size)
+        metrics = {k: v / max(count, 1) for k, v in totals.items()}
+        metrics["learning_rate"] = lr
+        metrics["explained_variance"] = explained_variance(old_values.numpy(), ret_t.numpy())
+        return metrics
+
+    def state_dict(self) -> dict[str, Any]:
+        """Parameters, optimizer state and counters."""
+        return {
+            "model": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "version": self.version,
+            "env_steps": self.env_steps,
+            "rng": json.dumps(self.rng.bit_generator.state),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        self.net.load_state_dict(state["model"])
+        if "optimizer" in state:
+            self.optimizer.load_state_dict(state["optimizer"])
+        self.version = int(state.get("version", 0))
+        self.env_steps = int(state.get("env_steps", 0))
+        if "rng" in state:
+            self.rng.bit_generator.state = json.loads(state["rng"])
+
+
+def explained_variance(predicted: np.ndarray, target: np.ndarray) -> float:
+    """1 - Var[target - predicted] / Var[target]; nan when the target is constant."""
+    var = float(np.var(target))
+    return float("nan") if var == 0.0 else 1.0 - float(np.var(target - predicted)) / var
+
+
+def _build(config: Any, obs_space: SpaceSpec, act_space: SpaceSpec, seed: int) -> PPOLearner:
+    return PPOLearner(config, obs_space, act_space, seed)
+
+
+SPEC = AlgoSpec(
+    name="ppo",
+    summary="Proximal Policy Optimization (discrete and continuous actions)",
+    config_cls=PPOConfig,
+    build=_build,
+    rollout_length=lambda cfg: int(cfg.rollout_steps),
+    supports_action=check_supported_action,
+)

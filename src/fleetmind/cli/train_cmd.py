@@ -1,0 +1,114 @@
+"""``fleetmind train``: train an agent, or resume a run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from fleetmind.algos.registry import algorithm_names, get_algorithm
+from fleetmind.cli.dataclass_args import add_dataclass_arguments, explicit_values, parse_value
+from fleetmind.core.config import config_from_mapping, merge_into
+from fleetmind.core.errors import ConfigError
+from fleetmind.runtime.config import TrainConfig
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``train`` subcommand; its options come from the config dataclasses."""
+    parser = subparsers.add_parser(
+        "train",
+        help="train an agent on an environment",
+        description=(
+            "Train an agent. Settings come from the defaults, then --config FILE.yaml, "
+            "then the flags. With --resume DIR the run continues from its latest checkpoint."
+        ),
+    )
+    parser.add_argument(
+        "env_id", nargs="?", metavar="ENV_ID", help="environment id (see `fleetmind envs`)"
+    )
+    add_dataclass_arguments(parser, TrainConfig, skip=("env_id",))
+    parser.add_argument("--config", type=Path, metavar="FILE.yaml", help="YAML file of settings")
+    parser.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR")
+    parser.add_argument("--force", action="store_true", help="delete a non-empty --run-dir first")
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: on when stderr is a terminal)",
+    )
+    for name in algorithm_names():
+        spec = get_algorithm(name)
+        group = parser.add_argument_group(f"{name} options", spec.summary)
+        add_dataclass_arguments(group, spec.config_cls, prefix=name)
+    parser.set_defaults(handler=run)
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping; ConfigError naming the file (and line) otherwise."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"config file {path} is not valid YAML{where}: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"config file {path} must hold a mapping of settings, got {type(data).__name__}"
+        )
+    return data
+
+
+def _flag_values(args: argparse.Namespace, cls: type, prefix: str = "") -> dict[str, Any]:
+    raw = explicit_values(args, cls, prefix)
+    dash = f"{prefix}." if prefix else ""
+    return {
+        k: parse_value(cls, k, v, f"--{dash}{k.replace('_', '-')}") if isinstance(v, str) else v
+        for k, v in raw.items()
+    }
+
+
+def build_configs(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
+    """Resolve defaults < YAML < flags into the train and algorithm configs."""
+    file_data = load_yaml(args.config) if args.config else {}
+    algo_names = set(algorithm_names())
+    train_data = {k: v for k, v in file_data.items() if str(k) not in algo_names}
+    train_cfg = config_from_mapping(TrainConfig, train_data, where=str(args.config or "config"))
+    train_cfg = merge_into(train_cfg, _flag_values(args, TrainConfig))
+    if args.env_id:
+        train_cfg.env_id = args.env_id
+    spec = get_algorithm(train_cfg.algo)
+    section = file_data.get(spec.name, {}) or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{spec.name} section of {args.config} must be a mapping")
+    algo_cfg: Any = config_from_mapping(spec.config_cls, section, where=spec.name)
+    for other in algo_names - {spec.name}:
+        if _flag_values(args, get_algorithm(other).config_cls, other):
+            raise ConfigError(f"--{other}.* options were given but --algo is {spec.name}")
+    algo_cfg = merge_into(algo_cfg, _flag_values(args, spec.config_cls, spec.name), spec.name)
+    return train_cfg, algo_cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train (or resume) and print the summary."""
+    from fleetmind.runtime.local import resume, train
+
+    if args.resume is not None:
+        overrides = _flag_values(args, TrainConfig)
+        if args.env_id:
+            overrides["env_id"] = args.env_id
+        result = resume(args.resume, overrides, progress=args.progress)
+    else:
+        train_cfg, algo_cfg = build_configs(args)
+        if not train_cfg.env_id:
+            raise ConfigError("an environment id is required: fleetmind train ENV_ID ...")
+        result = train(train_cfg, algo_cfg, force=args.force, progress=args.progress)
+    print(json.dumps(result.__dict__), file=sys.stdout)
+    return 0

@@ -1,0 +1,143 @@
+"""The one way fleetmind dials a gRPC server.
+
+:func:`create_channel` (blocking stubs) and :func:`create_aio_channel`
+(``grpc.aio``) return channels with explicit message limits, keepalive, TLS when
+asked, and a service config that balances round-robin over every address of the
+target and retries ``UNAVAILABLE`` with exponential backoff. Several replicas are
+one target::
+
+    channel = create_channel(join_targets(["10.0.0.5:8001", "10.0.0.6:8001"]), ChannelConfig())
+
+Every call still needs its own deadline (``timeout=``): the channel cannot add one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc import aio
+
+from fleetmind.core.errors import ConfigError
+from fleetmind.rpc.tls import channel_credentials
+
+MIB = 1024 * 1024
+
+
+@dataclass
+class ChannelConfig:
+    """Transport settings of a fleetmind gRPC client."""
+
+    max_message_bytes: int = 16 * MIB
+    """Largest request or response message."""
+    max_attempts: int = 5
+    """Tries per call (first one included) when the server answers UNAVAILABLE."""
+    initial_backoff_s: float = 0.05
+    """Wait before the first retry; grows by ``backoff_multiplier`` per retry."""
+    max_backoff_s: float = 1.0
+    """Longest wait between two retries."""
+    backoff_multiplier: float = 2.0
+    """Growth factor of the backoff."""
+    keepalive_time_s: float = 30.0
+    """Seconds between keepalive pings on an idle connection."""
+    tls_ca: Path | None = None
+    """PEM CA to trust; setting any TLS field turns TLS on (system roots if ``None``)."""
+    tls_cert: Path | None = None
+    """PEM client certificate, for mutual TLS."""
+    tls_key: Path | None = None
+    """PEM private key of ``tls_cert``."""
+    tls: bool = False
+    """Use TLS even when no TLS file is given (trust the system roots)."""
+    tls_server_name: str | None = None
+    """Host name to expect in the server certificate, when it differs from the target."""
+
+    def service_config(self) -> str:
+        """The JSON service config: round-robin plus retries of UNAVAILABLE."""
+        if not 1 <= self.max_attempts <= 5:
+            raise ConfigError(f"max_attempts={self.max_attempts} must be within 1..5 (gRPC limit)")
+        retry = {
+            "maxAttempts": self.max_attempts,
+            "initialBackoff": f"{self.initial_backoff_s:.3f}s",
+            "maxBackoff": f"{self.max_backoff_s:.3f}s",
+            "backoffMultiplier": self.backoff_multiplier,
+            "retryableStatusCodes": ["UNAVAILABLE"],
+        }
+        method: dict[str, Any] = {"name": [{}]}
+        if self.max_attempts > 1:
+            method["retryPolicy"] = retry
+        return json.dumps({"loadBalancingConfig": [{"round_robin": {}}], "methodConfig": [method]})
+
+    def options(self) -> list[tuple[str, Any]]:
+        """The gRPC channel arguments these settings stand for."""
+        opts: list[tuple[str, Any]] = [
+            ("grpc.max_receive_message_length", self.max_message_bytes),
+            ("grpc.max_send_message_length", self.max_message_bytes),
+            ("grpc.keepalive_time_ms", int(self.keepalive_time_s * 1000)),
+            ("grpc.enable_retries", 1),
+            ("grpc.service_config", self.service_config()),
+        ]
+        if self.tls_server_name:
+            opts.append(("grpc.ssl_target_name_override", self.tls_server_name))
+        return opts
+
+    @property
+    def uses_tls(self) -> bool:
+        """Whether the channel is encrypted."""
+        return self.tls or any(p is not None for p in (self.tls_ca, self.tls_cert, self.tls_key))
+
+
+def join_targets(targets: Sequence[str]) -> str:
+    """One gRPC target for several ``host:port`` replicas (resolved once, now).
+
+    A single target is returned unchanged (DNS names keep re-resolving); several
+    become an ``ipv4:``/``ipv6:`` address list that round-robin spreads calls over.
+    """
+    if not targets:
+        raise ConfigError("no target given; pass at least one host:port")
+    if len(targets) == 1:
+        return targets[0]
+    v4: list[str] = []
+    v6: list[str] = []
+    for target in targets:
+        host, _, port = target.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"target {target!r} is not host:port")
+        host = host.strip("[]")
+        for addr in _resolve(host, int(port)):
+            ip = ipaddress.ip_address(addr)
+            (v4 if ip.version == 4 else v6).append(
+                f"{addr}:{port}" if ip.version == 4 else f"[{addr}]:{port}"
+            )
+    if v4:
+        return "ipv4:" + ",".join(dict.fromkeys(v4))
+    return "ipv6:" + ",".join(dict.fromkeys(v6))
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot resolve {host!r}: {exc.strerror}") from exc
+    return [str(info[4][0]) for info in infos]
+
+
+def create_channel(target: str, config: ChannelConfig) -> grpc.Channel:
+    """A blocking-API channel to ``target``."""
+    if config.uses_tls:
+        creds = channel_credentials(config.tls_ca, config.tls_cert, config.tls_key)
+        return grpc.secure_channel(target, creds, options=config.options())
+    return grpc.insecure_channel(target, options=config.options())
+
+
+def create_aio_channel(target: str, config: ChannelConfig) -> aio.Channel:
+    """An asyncio channel to ``target``."""
+    if config.uses_tls:
+        creds = channel_credentials(config.tls_ca, config.tls_cert, config.tls_key)
+        return aio.secure_channel(target, creds, options=config.options())
+    return aio.insecure_channel(target, options=config.options())

@@ -1,0 +1,64 @@
+"""Register a servicer for a service straight from its protobuf descriptor.
+
+Compared with protoc's ``add_..._to_server`` helpers this parses requests
+leniently: bytes that are not a valid message reach the handler as a
+:class:`MalformedRequest`, and :func:`fleetmind.rpc.status.rpc_errors` answers
+them ``INVALID_ARGUMENT`` instead of gRPC's generic failure::
+
+    add_service(server, servicer, pb2.DESCRIPTOR.services_by_name["MyService"])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf import message_factory
+from google.protobuf.descriptor import Descriptor, ServiceDescriptor
+from google.protobuf.message import DecodeError, Message
+
+
+@dataclass(frozen=True)
+class MalformedRequest:
+    """Stands in for a request whose bytes do not parse as the expected message."""
+
+    message_type: str
+    """Full name of the message the bytes should have been."""
+    error: str
+    """What the parser said."""
+
+    def describe(self) -> str:
+        """A message for the caller."""
+        return f"request is not a valid {self.message_type}: {self.error}"
+
+
+def lenient_parser(descriptor: Descriptor) -> Callable[[bytes], Message | MalformedRequest]:
+    """A request deserializer that never raises."""
+    cls = message_factory.GetMessageClass(descriptor)
+
+    def parse(raw: bytes) -> Message | MalformedRequest:
+        try:
+            return cls.FromString(raw)
+        except (DecodeError, ValueError, RuntimeError) as exc:
+            return MalformedRequest(descriptor.full_name, str(exc) or type(exc).__name__)
+
+    return parse
+
+
+def add_service(server: grpc.aio.Server, servicer: Any, service: ServiceDescriptor) -> None:
+    """Serve every unary method of ``service`` with the same-named coroutine of ``servicer``."""
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+    for method in service.methods:
+        if method.client_streaming or method.server_streaming:
+            raise NotImplementedError(f"{method.full_name}: only unary methods are supported")
+        response_cls = message_factory.GetMessageClass(method.output_type)
+        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, method.name),
+            request_deserializer=lenient_parser(method.input_type),
+            response_serializer=response_cls.SerializeToString,
+        )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(service.full_name, handlers),)
+    )

@@ -1,0 +1,81 @@
+"""Errors <-> gRPC status codes, in both directions.
+
+Servers wrap their handlers with :func:`rpc_errors`: a :class:`FleetmindError`
+becomes its class's status (``grpc_status``) with its message, anything else
+becomes ``INTERNAL`` (and is logged with its traceback); the server stays up.
+Clients turn a failed call back into the matching error with :func:`error_from_rpc`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from grpc import aio
+
+from fleetmind.core import errors
+from fleetmind.rpc.handlers import MalformedRequest
+
+logger = logging.getLogger(__name__)
+
+RequestT = TypeVar("RequestT")
+ResponseT = TypeVar("ResponseT")
+
+_BY_STATUS: dict[grpc.StatusCode, type[errors.FleetmindError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: errors.InvalidInputError,
+    grpc.StatusCode.NOT_FOUND: errors.NotFoundError,
+    grpc.StatusCode.FAILED_PRECONDITION: errors.PreconditionError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: errors.OverloadedError,
+    grpc.StatusCode.UNAUTHENTICATED: errors.AuthenticationError,
+    grpc.StatusCode.PERMISSION_DENIED: errors.AuthenticationError,
+    grpc.StatusCode.UNAVAILABLE: errors.UnavailableError,
+    grpc.StatusCode.DEADLINE_EXCEEDED: errors.UnavailableError,
+    grpc.StatusCode.CANCELLED: errors.UnavailableError,
+}
+
+
+def status_code(exc: BaseException) -> grpc.StatusCode:
+    """The gRPC status of ``exc`` (``INTERNAL`` for anything not ours)."""
+    name = getattr(exc, "grpc_status", "INTERNAL") if isinstance(exc, errors.FleetmindError) else ""
+    return getattr(grpc.StatusCode, name, grpc.StatusCode.INTERNAL)
+
+
+def error_from_rpc(exc: grpc.RpcError, target: str = "") -> errors.FleetmindError:
+    """The fleetmind error a failed call stands for, its message naming the peer."""
+    code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN
+    details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+    cls = _BY_STATUS.get(code, errors.FleetmindError)
+    where = f" from {target}" if target else ""
+    return cls(f"{code.name}{where}: {details}")
+
+
+def rpc_errors(
+    handler: Callable[[Any, RequestT, aio.ServicerContext[Any, Any]], Awaitable[ResponseT]],
+) -> Callable[[Any, RequestT, aio.ServicerContext[Any, Any]], Awaitable[ResponseT]]:
+    """Decorate an async servicer method so every failure becomes a proper status.
+
+    A :class:`MalformedRequest` (bytes that did not parse) is answered
+    ``INVALID_ARGUMENT`` before the handler runs.
+    """
+
+    @functools.wraps(handler)
+    async def wrapped(
+        self: Any, request: RequestT, context: aio.ServicerContext[Any, Any]
+    ) -> ResponseT:
+        if isinstance(request, MalformedRequest):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.describe())
+        try:
+            return await handler(self, request, context)
+        except errors.FleetmindError as exc:
+            await context.abort(status_code(exc), str(exc))
+        except aio.AbortError:
+            raise
+        except Exception as exc:
+            logger.exception("unexpected failure in %s", handler.__qualname__)
+            await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
+        raise AssertionError("unreachable: context.abort raises")  # pragma: no cover
+
+    return wrapped

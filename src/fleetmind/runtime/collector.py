@@ -1,0 +1,166 @@
+"""Collects ``[T x E]`` trajectories from a vector env with a behaviour policy.
+
+Buffers are allocated once and reused. Observations are standardised with running
+statistics before the policy sees them (the statistics update after every step),
+rewards optionally scaled, and finished episodes are counted with their raw return.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fleetmind.algos.base import RolloutPolicy
+from fleetmind.core.batch import Trajectory
+from fleetmind.core.errors import EnvironmentStepError
+from fleetmind.core.normalizer import ObservationNormalizer, RunningMeanStd
+from fleetmind.core.spaces import SpaceSpec
+
+
+@dataclass
+class EpisodeStats:
+    """Returns and lengths of finished episodes."""
+
+    window: int = 100
+    """Episodes kept for the running means."""
+    episodes: int = 0
+    """Episodes finished so far."""
+    returns: deque[float] = field(default_factory=lambda: deque(maxlen=100))
+    """Returns of the latest ``window`` episodes."""
+    lengths: deque[int] = field(default_factory=lambda: deque(maxlen=100))
+    """Lengths of the latest ``window`` episodes."""
+
+    def add(self, episode_return: float, length: int) -> None:
+        """Record one finished episode."""
+        self.episodes += 1
+        self.returns.append(episode_return)
+        self.lengths.append(length)
+
+    def mean_return(self) -> float:
+        """Mean return of the window, nan before the first episode."""
+        return float(np.mean(self.returns)) if self.returns else float("nan")
+
+    def full_window_mean(self) -> float | None:
+        """Mean return once the window holds ``window`` episodes, else None."""
+        return float(np.mean(self.returns)) if len(self.returns) >= self.window else None
+
+
+class RolloutCollector:
+    """Steps a vector env with a policy and returns trajectories of ``num_steps``."""
+
+    def __init__(
+        self,
+        env: Any,
+        env_id: str,
+        observation_space: SpaceSpec,
+        action_space: SpaceSpec,
+        num_steps: int,
+        actuate: Any,
+        obs_stats: RunningMeanStd | None,
+        reward_gamma: float | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.env = env
+        self.env_id = env_id
+        self.num_envs = int(env.num_envs)
+        self.num_steps = num_steps
+        self.actuate = actuate
+        self.obs_stats = obs_stats
+        self.normalizer = ObservationNormalizer(obs_stats) if obs_stats is not None else None
+        self.reward_gamma = reward_gamma
+        self.reward_stats = RunningMeanStd(()) if reward_gamma is not None else None
+        self.stats = EpisodeStats()
+        self.env_steps = 0
+        """Environment steps taken by this collector (all copies)."""
+        shape = (num_steps, self.num_envs)
+        self._obs = np.zeros(shape + observation_space.shape, dtype=np.float32)
+        self._rew = np.zeros(shape, dtype=np.float32)
+        self._logp = np.zeros(shape, dtype=np.float32)
+        self._val = np.zeros(shape, dtype=np.float32)
+        self._next_val = np.zeros(shape, dtype=np.float32)
+        self._term = np.zeros(shape, dtype=bool)
+        self._trunc = np.zeros(shape, dtype=bool)
+        self._valid = np.zeros(shape, dtype=bool)
+        if action_space.kind == "discrete":
+            self._actions = np.zeros(shape, dtype=np.int64)
+        else:
+            self._actions = np.zeros((*shape, action_space.flat_dim), dtype=np.float32)
+        self._ep_return = np.zeros(self.num_envs, dtype=np.float64)
+        self._ep_length = np.zeros(self.num_envs, dtype=np.int64)
+        self._disc_return = np.zeros(self.num_envs, dtype=np.float64)
+        self._autoreset = np.zeros(self.num_envs, dtype=bool)
+        obs, _ = env.reset(seed=seed)
+        self._raw_obs = self._checked(obs)
+        if self.obs_stats is not None:
+            self.obs_stats.update(self._raw_obs)
+
+    def _checked(self, obs: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs, dtype=np.float32)
+        if not np.all(np.isfinite(obs)):
+            bad = np.unique(np.argwhere(~np.isfinite(obs.reshape(self.num_envs, -1)))[:, 0])
+            raise EnvironmentStepError(
+                f"environment {self.env_id} returned a NaN or infinite observation at env "
+                f"step {self.env_steps} (copies {bad.tolist()}); check the environment"
+            )
+        return obs
+
+    def _model_input(self, raw: np.ndarray) -> np.ndarray:
+        return self.normalizer(raw) if self.normalizer is not None else raw
+
+    def collect(self, policy: RolloutPolicy, policy_version: int = 0) -> Trajectory:
+        """Run ``num_steps`` vector steps and return them as a trajectory."""
+        for t in range(self.num_steps):
+            model_in = self._model_input(self._raw_obs)
+            out = policy.step(model_in)
+            self._obs[t] = model_in
+            self._actions[t] = out.actions
+            self._logp[t] = out.log_probs
+            self._val[t] = out.values
+            if t > 0:
+                self._next_val[t - 1] = out.values
+            obs, reward, term, trunc, _ = self.env.step(self.actuate(out.actions))
+            self.env_steps += self.num_envs
+            self._raw_obs = self._checked(obs)
+            self._record(t, np.asarray(reward, dtype=np.float64), term, trunc)
+        self._next_val[-1] = policy.step(self._model_input(self._raw_obs)).values
+        return Trajectory(
+            obs=self._obs.copy(),
+            actions=self._actions.copy(),
+            log_probs=self._logp.copy(),
+            values=self._val.copy(),
+            rewards=self._rew.copy(),
+            terminated=self._term.copy(),
+            truncated=self._trunc.copy(),
+            valid=self._valid.copy(),
+            next_values=self._next_val.copy(),
+            policy_version=policy_version,
+        )
+
+    def _record(self, t: int, reward: np.ndarray, term: np.ndarray, trunc: np.ndarray) -> None:
+        valid = ~self._autoreset
+        reward = np.where(valid, reward, 0.0)
+        done = (np.asarray(term) | np.asarray(trunc)) & valid
+        self._valid[t] = valid
+        self._term[t] = np.asarray(term) & valid
+        self._trunc[t] = np.asarray(trunc) & valid
+        self._ep_return += reward
+        self._ep_length += valid
+        for i in np.flatnonzero(done):
+            self.stats.add(float(self._ep_return[i]), int(self._ep_length[i]))
+        self._ep_return[done] = 0.0
+        self._ep_length[done] = 0
+        self._rew[t] = self._scaled(reward, done, valid)
+        self._autoreset = done
+        if self.obs_stats is not None:
+            self.obs_stats.update(self._raw_obs)
+
+    def _scaled(self, reward: np.ndarray, done: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        if self.reward_stats is None or self.reward_gamma is None:
+            return reward.astype(np.float32)
+        self._disc_return = self._disc_return * self.reward_gamma + reward
+        self.reward_stats.update(self._disc_return[valid])
+        self._disc_return[done] = 0.0
+        return (reward / np.sqrt(self.reward_stats.var + 1e-8)).astype(np.float32)

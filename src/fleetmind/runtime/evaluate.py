@@ -1,0 +1,70 @@
+"""Evaluate a trained agent: run N episodes, report mean and spread of returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fleetmind.algos.loading import load_agent
+from fleetmind.core.errors import ConfigError
+from fleetmind.envs.vector import make_vector_env
+
+MAX_PARALLEL = 32
+MAX_STEPS = 1_000_000
+
+
+@dataclass
+class EvalResult:
+    """Returns of the evaluated episodes."""
+
+    mean_return: float
+    """Mean episode return."""
+    std_return: float
+    """Standard deviation of the episode returns."""
+    episodes: int
+    """Episodes run."""
+    returns: list[float]
+    """Each episode's return, in order of the environment copies."""
+
+
+def evaluate(
+    path: str | Path, episodes: int = 10, seed: int = 0, deterministic: bool = True
+) -> EvalResult:
+    """Run ``episodes`` episodes of the agent in ``path`` on its training env."""
+    if episodes <= 0:
+        raise ConfigError(f"--episodes must be a positive integer, got {episodes}")
+    loaded = load_agent(path)
+    returns: list[float] = []
+    batch_seed = seed
+    while len(returns) < episodes:
+        count = min(MAX_PARALLEL, episodes - len(returns))
+        returns += _run_batch(loaded.env_id, loaded.agent, count, batch_seed, deterministic)
+        batch_seed += count
+    values = np.asarray(returns, dtype=np.float64)
+    return EvalResult(float(values.mean()), float(values.std()), episodes, returns)
+
+
+def _run_batch(
+    env_id: str, agent: object, count: int, seed: int, deterministic: bool
+) -> list[float]:
+    from fleetmind.core.agent import Agent
+
+    if not isinstance(agent, Agent):
+        raise TypeError("agent must be a fleetmind Agent")
+    env = make_vector_env(env_id, count)
+    try:
+        obs, _ = env.reset(seed=seed)
+        totals = np.zeros(count, dtype=np.float64)
+        running = np.ones(count, dtype=bool)
+        for _ in range(MAX_STEPS):
+            actions = agent.act_batch(np.asarray(obs, dtype=np.float32), deterministic)
+            obs, reward, term, trunc, _ = env.step(actions)
+            totals += np.where(running, reward, 0.0)
+            running &= ~(np.asarray(term) | np.asarray(trunc))
+            if not running.any():
+                break
+        return [float(v) for v in totals]
+    finally:
+        env.close()

@@ -1,0 +1,142 @@
+"""Start or resume a single-process training run.
+
+result = train(TrainConfig(env_id="CartPole-v1", target_return=475))
+result = resume(Path("runs/cartpole"), {"steps": 1_000_000})
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fleetmind.algos.base import AlgoSpec
+from fleetmind.algos.loading import actuator_for
+from fleetmind.algos.registry import get_algorithm
+from fleetmind.core.config import config_from_mapping, config_to_dict
+from fleetmind.core.errors import ConfigError
+from fleetmind.core.normalizer import RunningMeanStd
+from fleetmind.envs.registry import resolve_env_id
+from fleetmind.envs.vector import make_vector_env, observation_is_normalisable, vector_spaces
+from fleetmind.runtime.collector import RolloutCollector
+from fleetmind.runtime.config import TrainConfig
+from fleetmind.runtime.run_dir import CONFIG, RunDir
+from fleetmind.runtime.state import restore_run
+from fleetmind.runtime.trainer import LocalTrainer, TrainResult
+
+RESUMABLE_OVERRIDES = ("steps", "target_return", "checkpoint_interval_s", "log_interval_s")
+
+
+def resolve_algo_config(spec: AlgoSpec, algo_config: Any | None) -> Any:
+    """The algorithm config: given, or defaults; validated when it has ``validate``."""
+    cfg = algo_config if algo_config is not None else spec.config_cls()
+    if not isinstance(cfg, spec.config_cls):
+        raise ConfigError(f"algorithm {spec.name} expects a {spec.config_cls.__name__}")
+    validate = getattr(cfg, "validate", None)
+    if callable(validate):
+        validate()
+    return cfg
+
+
+def default_run_dir(config: TrainConfig) -> Path:
+    """runs/ENV-ALGO-YYYYmmdd-HHMMSS."""
+    safe_env = config.env_id.replace("/", "_")
+    return Path("runs") / f"{safe_env}-{config.algo}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def train(
+    config: TrainConfig,
+    algo_config: Any | None = None,
+    *,
+    force: bool = False,
+    progress: bool | None = None,
+) -> TrainResult:
+    """Train from scratch in a new run directory."""
+    config.validate()
+    config.env_id = resolve_env_id(config.env_id)
+    spec = get_algorithm(config.algo)
+    algo_cfg = resolve_algo_config(spec, algo_config)
+    if config.run_dir is None:
+        config.run_dir = default_run_dir(config)
+    run_dir = RunDir.create(config.run_dir, force=force, keep_checkpoints=config.keep_checkpoints)
+    full = {**config_to_dict(config), spec.name: config_to_dict(algo_cfg)}
+    run_dir.write_json(CONFIG, full)
+    return _run(config, spec, algo_cfg, run_dir, full, progress, state=None)
+
+
+def resume(
+    path: Path, overrides: dict[str, Any] | None = None, progress: bool | None = None
+) -> TrainResult:
+    """Continue the run in ``path`` from its latest checkpoint."""
+    run_dir = RunDir.open_existing(Path(path))
+    state = run_dir.checkpoints.load_latest()
+    saved = run_dir.read_config()
+    algo_name = str(saved.get("algo", ""))
+    spec = get_algorithm(algo_name)
+    algo_cfg = resolve_algo_config(
+        spec, config_from_mapping(spec.config_cls, saved.get(spec.name, {}), spec.name)
+    )
+    base = {k: v for k, v in saved.items() if k != spec.name}
+    for key, value in (overrides or {}).items():
+        if key not in RESUMABLE_OVERRIDES and value != base.get(key):
+            raise ConfigError(
+                f"--{key.replace('_', '-')} cannot change when resuming (the run has "
+                f"{base.get(key)!r}); only {', '.join(RESUMABLE_OVERRIDES)} can"
+            )
+        base[key] = value
+    base["run_dir"] = str(path)
+    config = config_from_mapping(TrainConfig, base, "config")
+    config.validate()
+    run_dir.checkpoints.keep = config.keep_checkpoints
+    full = {**config_to_dict(config), spec.name: config_to_dict(algo_cfg)}
+    run_dir.write_json(CONFIG, full)
+    return _run(config, spec, algo_cfg, run_dir, full, progress, state=state)
+
+
+def _run(
+    config: TrainConfig,
+    spec: AlgoSpec,
+    algo_cfg: Any,
+    run_dir: RunDir,
+    full: dict[str, Any],
+    progress: bool | None,
+    state: dict[str, Any] | None,
+) -> TrainResult:
+    torch.set_num_threads(config.torch_threads)
+    env = make_vector_env(config.env_id, config.envs)
+    try:
+        obs_space, act_space = vector_spaces(env)
+        problem = spec.supports_action(act_space)
+        if problem:
+            raise ConfigError(f"{spec.name} cannot train {config.env_id}: {problem}")
+        learner = spec.build(algo_cfg, obs_space, act_space, config.seed)
+        learner.total_env_steps = config.steps
+        obs_stats = (
+            RunningMeanStd(obs_space.shape)
+            if config.normalize_obs and observation_is_normalisable(obs_space)
+            else None
+        )
+        gamma = float(getattr(algo_cfg, "gamma", 0.99))
+        env_seed = config.seed if state is None else config.seed + 7919 * int(state["env_steps"])
+        collector = RolloutCollector(
+            env,
+            config.env_id,
+            obs_space,
+            act_space,
+            spec.rollout_length(algo_cfg),
+            actuator_for(act_space),
+            obs_stats,
+            reward_gamma=gamma if config.normalize_reward else None,
+            seed=env_seed,
+        )
+        full = {
+            **full,
+            "_spaces": {"observation": obs_space.to_json(), "action": act_space.to_json()},
+        }
+        start = restore_run(state, learner, collector) if state is not None else None
+        trainer = LocalTrainer(config, full, spec, learner, collector, run_dir, progress, start)
+        return trainer.run()
+    finally:
+        env.close()
