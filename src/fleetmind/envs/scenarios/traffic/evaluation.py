@@ -9,8 +9,10 @@ print the same measures (see :mod:`.metrics`). Episode ``k`` uses seed
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+
+import numpy as np
 
 from fleetmind.core.errors import ConfigError
 from fleetmind.envs.scenarios.traffic.controllers import make_controller
@@ -39,7 +41,7 @@ def run_baseline(
     results: list[TrafficMetrics] = []
     try:
         for k in range(episodes):
-            metrics = run_episode(
+            metrics, _ = run_episode(
                 env,
                 lambda _obs: controller.act(env),
                 seed + k,
@@ -62,8 +64,34 @@ def evaluate_policy(
     """Mean and per-episode traffic metrics of any decision function on ``env_id``."""
     _check_episodes(episodes)
     env = make_traffic_env(env_id, overrides)
+    results: list[TrafficMetrics] = []
+    returns: list[float] = []
     try:
-        results = [run_episode(env, decide, seed + k) for k in range(episodes)]
+        for k in range(episodes):
+            metrics, team_return = run_episode(env, decide, seed + k)
+            results.append(metrics)
+            returns.append(team_return)
     finally:
         env.close()
-    return {"env_id": env_id, "seed": seed, **summarize(results)}
+    return {"env_id": env_id, "seed": seed, "returns": returns, **summarize(results)}
+
+
+def evaluate_agent(
+    env_id: str,
+    act_batch: Callable[[np.ndarray], np.ndarray],
+    episodes: int = 5,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Traffic metrics of a policy shared by every signal.
+
+    ``act_batch`` maps the stacked observations ``[agents, obs_dim]`` of the live
+    agents (in agent order) to their actions; ``fleetmind eval`` passes the
+    trained agent's ``act_batch``.
+    """
+
+    def decide(observations: Mapping[str, np.ndarray]) -> dict[str, int]:
+        names = list(observations)
+        actions = act_batch(np.stack([observations[a] for a in names]).astype(np.float32))
+        return {a: int(x) for a, x in zip(names, np.asarray(actions).reshape(-1), strict=True)}
+
+    return evaluate_policy(env_id, decide, episodes, seed)

@@ -79,20 +79,23 @@ def run_episode(
     seed: int,
     on_reset: Callable[[], None] | None = None,
     max_steps: int = 1_000_000,
-) -> TrafficMetrics:
-    """Play one episode from ``reset(seed=seed)`` and return its metrics.
+) -> tuple[TrafficMetrics, float]:
+    """Play one episode from ``reset(seed=seed)``; return its metrics and team return.
 
     ``on_reset`` runs right after the reset (controllers read the new episode there).
+    The team return is the sum of every agent's rewards.
     """
     observations, _ = env.reset(seed=seed)
     if on_reset is not None:
         on_reset()
+    team_return = 0.0
     for _ in range(max_steps):
         if not env.agents:
             break
         actions = {agent: int(a) for agent, a in decide(observations).items()}
-        observations, _, _, _, _ = env.step(actions)
-    return env.traffic_metrics()
+        observations, rewards, _, _, _ = env.step(actions)
+        team_return += float(sum(rewards.values()))
+    return env.traffic_metrics(), team_return
 
 
 def summarize(episodes: Sequence[TrafficMetrics]) -> dict[str, Any]:
