@@ -80,7 +80,7 @@ def test_action_outside_the_phase_set_names_the_agent() -> None:
 
 def test_missing_and_broken_network_files_are_named(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.net.xml"
-    with pytest.raises(NotFoundError, match="nowhere.net.xml"):
+    with pytest.raises(NotFoundError, match=r"nowhere\.net\.xml"):
         make_traffic_env("sumo-grid2x2", {**TRACI, "net_file": str(missing)})
     broken = tmp_path / "broken.net.xml"
     broken.write_text("<net><edge id='a'>")
