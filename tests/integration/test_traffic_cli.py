@@ -85,3 +85,24 @@ def test_missing_sumo_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(sumo_setup, "find_sumo_home", lambda: None)
     with pytest.raises(PreconditionError, match=r"pip install 'fleetmind\[sumo\]'"):
         sumo_setup.prepare_sumo("traci")
+
+
+def test_recipes_are_valid_train_configs() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    from fleetmind.algos.registry import get_algorithm
+    from fleetmind.core.config import config_from_mapping
+    from fleetmind.envs.registry import resolve_env_id
+    from fleetmind.runtime.config import TrainConfig
+
+    recipes = sorted((Path(__file__).parents[2] / "recipes").glob("traffic-*.yaml"))
+    assert any(r.name == "traffic-grid4x4.yaml" for r in recipes)
+    for recipe in recipes:
+        data = yaml.safe_load(recipe.read_text())
+        spec = get_algorithm(data["algo"])
+        section = data.pop(spec.name)
+        train = config_from_mapping(TrainConfig, data, str(recipe))
+        config_from_mapping(spec.config_cls, section, spec.name)
+        assert resolve_env_id(train.env_id) == train.env_id
