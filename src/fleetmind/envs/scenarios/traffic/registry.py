@@ -32,9 +32,7 @@ _RUSH_HOUR = DemandConfig(profile="rush-hour")
 BUILTIN_SCENARIOS: dict[str, TrafficConfig] = {
     "traffic-single": TrafficConfig(rows=1, cols=1, demand=replace(_RUSH_HOUR, peak_factor=2.0)),
     "traffic-grid2x2": TrafficConfig(rows=2, cols=2, demand=_RUSH_HOUR),
-    "traffic-grid4x4": TrafficConfig(
-        rows=4, cols=4, demand=_RUSH_HOUR, reward="pressure", neighbour_obs=True
-    ),
+    "traffic-grid4x4": TrafficConfig(rows=4, cols=4, demand=_RUSH_HOUR),
 }
 
 SUMO_SCENARIOS: dict[str, SumoScenario] = {
