@@ -49,7 +49,7 @@ def test_parallel_seed() -> None:
 
 
 def test_baselines_report_metrics_and_max_pressure_beats_fixed_time() -> None:
-    overrides = {**TRACI, "episode_seconds": 300}
+    overrides = {**TRACI, "episode_seconds": 200}
     fixed = run_baseline("sumo-grid2x2", "fixed-time", episodes=1, seed=3, overrides=overrides)
     pressure = run_baseline("sumo-grid2x2", "max-pressure", episodes=1, seed=3, overrides=overrides)
     queue = run_baseline("sumo-grid2x2", "longest-queue", episodes=1, seed=3, overrides=overrides)
