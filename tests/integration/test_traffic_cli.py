@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -88,8 +89,6 @@ def test_missing_sumo_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_recipes_are_valid_train_configs() -> None:
-    from pathlib import Path
-
     import yaml
 
     from fleetmind.algos.registry import get_algorithm
@@ -106,3 +105,18 @@ def test_recipes_are_valid_train_configs() -> None:
         train = config_from_mapping(TrainConfig, data, str(recipe))
         config_from_mapping(spec.config_cls, section, spec.name)
         assert resolve_env_id(train.env_id) == train.env_id
+
+
+def test_train_then_eval_reports_traffic_metrics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    args = ["train", "traffic-single", "--steps", "256", "--envs", "2", "--run-dir", str(run)]
+    assert main([*args, "--no-progress", "--ppo.rollout-steps", "64"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--episodes", "2", "--seed", "1000", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("mean_waiting_time_s", "mean_travel_time_s", "throughput_vehicles"):
+        assert key in result
+    assert len(result["per_episode"]) == 2
+    assert result["episodes"] == 2

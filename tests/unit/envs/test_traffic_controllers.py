@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fleetmind.core.errors import ConfigError, UnknownNameError
+from fleetmind.core.errors import ConfigError, EnvironmentStepError, UnknownNameError
 from fleetmind.envs.scenarios.traffic import TrafficConfig, TrafficEnv
-from fleetmind.envs.scenarios.traffic.agents_vector import make_agents_vector_env
+from fleetmind.envs.scenarios.traffic.agents_vector import AgentsVectorEnv, make_agents_vector_env
 from fleetmind.envs.scenarios.traffic.controllers import FixedTime, make_controller
 from fleetmind.envs.scenarios.traffic.evaluation import evaluate_agent, run_baseline
 
@@ -90,3 +90,32 @@ def test_agents_vector_env_slots_and_autoreset() -> None:
     assert (rewards == 0).all()
     assert (obs[:, 0] == 1.0).all()  # back at phase 0
     env.close()
+
+
+class _FailingEnv(TrafficEnv):
+    """A simulator that dies on its third step of every episode (like a crashed SUMO)."""
+
+    def reset(self, seed=None, options=None):  # type: ignore[no-untyped-def]
+        self.calls = 0
+        return super().reset(seed=seed, options=options)
+
+    def step(self, actions):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        if self.calls == 3:
+            raise EnvironmentStepError("simulator stopped")
+        return super().step(actions)
+
+
+def test_agents_vector_env_restarts_a_failed_copy(caplog: pytest.LogCaptureFixture) -> None:
+    env = AgentsVectorEnv(lambda: _FailingEnv(TrafficConfig(rows=1, cols=2)), 2)
+    env.reset(seed=0)
+    actions = np.zeros(4, dtype=np.int64)
+    env.step(actions)
+    env.step(actions)
+    _, _, _, trunc, _ = env.step(actions)
+    assert trunc.all()
+    assert "restarting" in caplog.text
+    _, rewards, _, trunc, _ = env.step(actions)  # fresh episodes
+    assert not trunc.any()
+    assert (rewards == 0).all()
+    assert env.envs[0].calls == 0

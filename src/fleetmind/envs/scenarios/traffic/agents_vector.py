@@ -8,10 +8,15 @@ observation and action spaces.
 Autoreset follows Gymnasium's next-step mode, like every vector env of
 fleetmind: the step after a copy's episode ended resets that copy, returns its
 first observations with zero reward and ignores the actions.
+
+A copy whose simulator fails mid-episode (SUMO dying: EnvironmentStepError)
+is restarted: its slots end truncated with their last observations, and the
+next step starts a fresh episode.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +24,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector.utils import batch_space
 
-from fleetmind.core.errors import ConfigError
+from fleetmind.core.errors import ConfigError, EnvironmentStepError
+
+logger = logging.getLogger(__name__)
 
 _SEED_RANGE = 2**31 - 1
 
@@ -93,7 +100,13 @@ class AgentsVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
                 continue
             start = k * self.num_agents
             chosen = {a: int(flat[start + j]) for j, a in enumerate(self.agent_names)}
-            observations, rew, term, trunc, _ = env.step(chosen)
+            try:
+                observations, rew, term, trunc, _ = env.step(chosen)
+            except EnvironmentStepError as exc:
+                logger.warning("environment copy %d failed, restarting it: %s", k, exc)
+                truncated[start : start + self.num_agents] = True
+                self._needs_reset[k] = True
+                continue
             self._write(k, observations)
             for j, agent in enumerate(self.agent_names):
                 rewards[start + j] = rew.get(agent, 0.0)
