@@ -21,6 +21,8 @@ COMMANDS: tuple[str, ...] = (
     "fleetmind.cli.envs_cmd",
     "fleetmind.cli.train_cmd",
     "fleetmind.cli.eval_cmd",
+    "fleetmind.cli.solve_mdp_cmd",
+    "fleetmind.cli.bandit_cmd",
     "fleetmind.cli.baseline_cmd",
 )
 
