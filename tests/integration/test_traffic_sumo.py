@@ -121,3 +121,26 @@ def test_cli_baseline_json_on_libsumo() -> None:
     result = json.loads(out.stdout)
     assert result["throughput_vehicles"] > 0
     assert len(result["episodes"]) == 1
+
+
+def test_a_second_libsumo_simulation_in_one_process_is_refused() -> None:
+    script = (
+        "from fleetmind.core.errors import PreconditionError\n"
+        "from fleetmind.envs.scenarios.traffic import make_traffic_env\n"
+        "a = make_traffic_env('sumo-single', {'backend': 'libsumo', 'episode_seconds': 50})\n"
+        "a.reset(seed=0)\n"
+        "try:\n"
+        "    make_traffic_env('sumo-single', {'backend': 'libsumo'})\n"
+        "except PreconditionError as exc:\n"
+        "    print('refused:', exc)\n"
+        "a.close()\n"
+        "b = make_traffic_env('sumo-single', {'backend': 'libsumo', 'episode_seconds': 50})\n"
+        "b.reset(seed=0)\n"
+        "print('second env after close:', sorted(b.agents))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert "refused: libsumo runs one SUMO simulation per process" in out.stdout
+    assert "second env after close: ['t']" in out.stdout

@@ -12,6 +12,7 @@ controllers, and recovery when SUMO dies (the step raises
 from __future__ import annotations
 
 import logging
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,7 +21,12 @@ import gymnasium
 import numpy as np
 from pettingzoo import ParallelEnv
 
-from fleetmind.core.errors import ConfigError, EnvironmentStepError, InvalidInputError
+from fleetmind.core.errors import (
+    ConfigError,
+    EnvironmentStepError,
+    InvalidInputError,
+    PreconditionError,
+)
 from fleetmind.envs.scenarios.traffic.config import RewardKind
 from fleetmind.envs.scenarios.traffic.metrics import TrafficMetrics, metrics_from_totals
 from fleetmind.envs.scenarios.traffic.sumo_network import SumoScenario, bundled_files, check_files
@@ -35,6 +41,9 @@ from fleetmind.envs.scenarios.traffic.sumo_signals import SignalLinks, lane_coun
 logger = logging.getLogger(__name__)
 
 _REWARDS = {"wait": "diff-waiting-time", "queue": "queue", "pressure": "pressure"}
+
+# With libsumo there is one SUMO per process: the env whose simulation is running.
+_LIBSUMO_OWNER: dict[str, weakref.ref[SumoTrafficEnv]] = {}
 
 
 @dataclass(frozen=True)
@@ -107,8 +116,27 @@ class SumoTrafficEnv(ParallelEnv[str, np.ndarray, int]):  # type: ignore[misc]  
         self._totals = _Totals()
         self.render_mode = None
 
+    def _claim_libsumo(self) -> None:
+        """Refuse to start a second in-process SUMO while another env's is running."""
+        if self.backend != "libsumo":
+            return
+        holder = _LIBSUMO_OWNER.get("env")
+        owner = holder() if holder is not None else None
+        if owner is not None and owner is not self and owner.running:
+            raise PreconditionError(
+                "libsumo runs one SUMO simulation per process and another env's is running; "
+                "close() that env first, or create both with backend='traci'"
+            )
+        _LIBSUMO_OWNER["env"] = weakref.ref(self)
+
+    @property
+    def running(self) -> bool:
+        """True while this env holds a live SUMO simulation."""
+        return getattr(getattr(self, "_sumo", None), "sumo", None) is not None
+
     def _create(self, env_module: Any) -> Any:
         cfg = self.config
+        self._claim_libsumo()
         try:
             with stdout_to_stderr():
                 return env_module.SumoEnvironment(
@@ -140,6 +168,7 @@ class SumoTrafficEnv(ParallelEnv[str, np.ndarray, int]):  # type: ignore[misc]  
     ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
         """Start a fresh SUMO simulation (``seed`` is SUMO's random seed)."""
         self._abandon()
+        self._claim_libsumo()
         try:
             with stdout_to_stderr():
                 observations = self._sumo.reset(seed=seed)
@@ -229,7 +258,7 @@ class SumoTrafficEnv(ParallelEnv[str, np.ndarray, int]):  # type: ignore[misc]  
 
     def _abandon(self) -> None:
         """Close the simulation, whatever state SUMO is in."""
-        if getattr(self._sumo, "sumo", None) is None:
+        if not self.running:
             return
         try:
             self._sumo.close()
