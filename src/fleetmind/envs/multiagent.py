@@ -92,6 +92,8 @@ class MultiAgentStep:
     """``[E, N]``: the agent took part in this step (its action was used)."""
     reset_now: np.ndarray
     """``[E]``: the copy was reset by this call; its actions were ignored."""
+    episode_end: np.ndarray
+    """``[E]``: the copy's episode ended at this step (every agent has left)."""
     state: np.ndarray | None
     """``[E, S]`` global state after the step, or None."""
 
@@ -164,6 +166,7 @@ class MultiAgentVectorEnv:
             truncated=np.zeros((e, n), bool),
             active=np.zeros((e, n), bool),
             reset_now=np.zeros(e, bool),
+            episode_end=np.zeros(e, bool),
             state=None
             if self.spec.state_space is None
             else np.zeros((e, self.spec.state_space.flat_dim), np.float32),
@@ -224,6 +227,7 @@ class MultiAgentVectorEnv:
                 out.truncated[e, i] = bool(trunc.get(a, False)) and not out.terminated[e, i]
             if not env.agents:
                 self._pending_reset[e] = True
+                out.episode_end[e] = True
         self._write_state(out)
         return out
 
