@@ -86,8 +86,8 @@ def check_team(config: MultiAgentPPOConfig, spec: MultiAgentSpec, algo: str) -> 
         )
         raise ConfigError(
             f"parameter sharing needs agents with identical observation and action spaces, "
-            f"but they differ ({detail}); pass --{algo}.share-parameters false to give "
-            "each agent its own network"
+            f"but they differ ({detail}); pass --no-{algo}.share-parameters (share_parameters: "
+            "false) to give each agent its own network"
         )
 
 

@@ -58,9 +58,9 @@ def train(
     config.env_id = resolve_env_id(config.env_id)
     spec = get_algorithm(config.algo)
     algo_cfg = resolve_algo_config(spec, algo_config)
-    from fleetmind.runtime.multiagent import check_pairing
+    from fleetmind.runtime.multiagent import preflight
 
-    check_pairing(config, spec)  # before the run directory is created
+    preflight(config, spec, algo_cfg)  # env/algorithm mismatches, before the run dir exists
     if config.run_dir is None:
         config.run_dir = default_run_dir(config)
     run_dir = RunDir.create(config.run_dir, force=force, keep_checkpoints=config.keep_checkpoints)

@@ -51,6 +51,18 @@ def check_pairing(config: TrainConfig, spec: AlgoSpec) -> MultiAgentAlgoSpec | N
     return None
 
 
+def preflight(config: TrainConfig, spec: AlgoSpec, algo_cfg: Any) -> None:
+    """Raise the env/algorithm mismatch errors before a run directory is created."""
+    team_spec = check_pairing(config, spec)
+    if team_spec is None:
+        return
+    env = make_multiagent_vector_env(config.env_id, 1)
+    try:
+        team_spec.build_team(algo_cfg, env.spec, config.seed)  # checks spaces and switches
+    finally:
+        env.close()
+
+
 class MultiAgentTrainer(LocalTrainer):
     """:class:`LocalTrainer` with per-agent reports and multi-agent checkpoints."""
 
