@@ -26,7 +26,10 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument(
-        "env_id", nargs="?", metavar="ENV_ID", help="environment id (see `fleetmind envs`)"
+        "positional_env_id",
+        nargs="?",
+        metavar="ENV_ID",
+        help="environment id (see `fleetmind envs`)",
     )
     add_dataclass_arguments(parser, TrainConfig, skip=("env_id",))
     parser.add_argument("--config", type=Path, metavar="FILE.yaml", help="YAML file of settings")
@@ -82,8 +85,8 @@ def build_configs(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
     train_data = {k: v for k, v in file_data.items() if str(k) not in algo_names}
     train_cfg = config_from_mapping(TrainConfig, train_data, where=str(args.config or "config"))
     train_cfg = merge_into(train_cfg, _flag_values(args, TrainConfig))
-    if args.env_id:
-        train_cfg.env_id = args.env_id
+    if args.positional_env_id:
+        train_cfg.env_id = args.positional_env_id
     spec = get_algorithm(train_cfg.algo)
     section = file_data.get(spec.name, {}) or {}
     if not isinstance(section, dict):
@@ -102,8 +105,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.resume is not None:
         overrides = _flag_values(args, TrainConfig)
-        if args.env_id:
-            overrides["env_id"] = args.env_id
+        if args.positional_env_id:
+            overrides["env_id"] = args.positional_env_id
         result = resume(args.resume, overrides, progress=args.progress)
     else:
         train_cfg, algo_cfg = build_configs(args)
