@@ -23,16 +23,16 @@ import numpy as np
 import fleetmind
 from fleetmind.envs.multiagent_registry import make_multiagent_vector_env
 
-ENV_ID = "mpe2/simple_spread_v3"
+DEFAULT_ENV = "fleetmind/coordination-large-v0"
 METHODS = {
     "mappo": {"algo": "mappo", "config": {}},
     "ippo": {"algo": "ippo", "config": {}},
 }
 
 
-def random_team_returns(episodes: int, seed: int) -> list[float]:
+def random_team_returns(env_id: str, episodes: int, seed: int) -> list[float]:
     """Team returns of uniformly random actions on the evaluation episodes."""
-    env = make_multiagent_vector_env(ENV_ID, episodes)
+    env = make_multiagent_vector_env(env_id, episodes)
     rng = np.random.default_rng(seed)
     step = env.reset(seed=seed)
     totals = np.zeros(episodes)
@@ -47,7 +47,7 @@ def random_team_returns(episodes: int, seed: int) -> list[float]:
 
 
 def train_and_evaluate(
-    method: str, seed: int, steps: int, envs: int, episodes: int, root: Path
+    env_id: str, method: str, seed: int, steps: int, envs: int, episodes: int, root: Path
 ) -> dict[str, float]:
     """Train one team, evaluate it greedily; return its figures."""
     from fleetmind.algos.registry import get_algorithm
@@ -56,7 +56,7 @@ def train_and_evaluate(
     algo_config = spec.config_cls(**METHODS[method]["config"])
     start = time.monotonic()
     result = fleetmind.train(
-        ENV_ID,
+        env_id,
         algo=spec.name,
         algo_config=algo_config,
         steps=steps,
@@ -78,6 +78,7 @@ def train_and_evaluate(
 def main() -> None:
     """Run every method on every seed and print the comparison."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default=DEFAULT_ENV, help="cooperative multi-agent env id")
     parser.add_argument("--steps", type=int, default=60_000, help="joint env steps per run")
     parser.add_argument("--envs", type=int, default=16, help="env copies per run")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
@@ -89,7 +90,7 @@ def main() -> None:
         for seed in args.seeds:
             for method in METHODS:
                 figures = train_and_evaluate(
-                    method, seed, args.steps, args.envs, args.episodes, Path(tmp)
+                    args.env, method, seed, args.steps, args.envs, args.episodes, Path(tmp)
                 )
                 rows[method][seed] = figures
                 print(
@@ -97,12 +98,12 @@ def main() -> None:
                     + " ".join(f"{k}={v:.2f}" for k, v in figures.items()),
                     flush=True,
                 )
-    random_eval = statistics.mean(random_team_returns(args.episodes, 10_000))
+    random_eval = statistics.mean(random_team_returns(args.env, args.episodes, 10_000))
     summary = {m: statistics.mean(r["eval_return"] for r in rows[m].values()) for m in METHODS}
     gap_closed = (summary["ippo"] - random_eval) / (summary["mappo"] - random_eval)
     wins = sum(rows["mappo"][s]["eval_return"] > rows["ippo"][s]["eval_return"] for s in args.seeds)
     print(
-        f"\n{ENV_ID}, {args.steps} joint steps x {len(args.seeds)} seeds {args.seeds}, "
+        f"\n{args.env}, {args.steps} joint steps x {len(args.seeds)} seeds {args.seeds}, "
         f"greedy evaluation on {args.episodes} episodes"
     )
     print(f"random team      : {random_eval:8.2f}")

@@ -58,6 +58,11 @@ _REGISTRY: dict[str, MultiAgentEnvEntry] = {
     "fleetmind/coordination-v0": MultiAgentEnvEntry(
         "fleetmind.envs.scenarios.coordination:parallel_env", {}, "fleetmind scenario"
     ),
+    "fleetmind/coordination-large-v0": MultiAgentEnvEntry(
+        "fleetmind.envs.scenarios.coordination:parallel_env",
+        {"agents": 4, "choices": 5, "horizon": 10},
+        "fleetmind scenario",
+    ),
 }
 
 
