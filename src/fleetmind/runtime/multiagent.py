@@ -56,6 +56,8 @@ def preflight(config: TrainConfig, spec: AlgoSpec, algo_cfg: Any) -> None:
     team_spec = check_pairing(config, spec)
     if team_spec is None:
         return
+    if config.normalize_reward:
+        raise ConfigError("--normalize-reward is not supported for multi-agent training yet")
     env = make_multiagent_vector_env(config.env_id, 1)
     try:
         team_spec.build_team(algo_cfg, env.spec, config.seed)  # checks spaces and switches

@@ -25,7 +25,8 @@ def test_spec_of_a_homogeneous_env_with_state() -> None:
     assert spec.homogeneous
     assert spec.observation_spaces[0].shape == (8,)
     assert spec.action_spaces[0].n == 2
-    assert spec.state_space is not None and spec.state_space.shape == (8,)
+    assert spec.state_space is not None
+    assert spec.state_space.shape == (8,)
     assert MultiAgentSpec.from_json(spec.to_json()) == spec
 
 
@@ -48,7 +49,8 @@ def test_spaces_are_flattened_and_heterogeneity_detected() -> None:
 def test_agents_leaving_early_and_next_step_autoreset() -> None:
     env = MultiAgentVectorEnv([LeavingGame], "leaving")
     step = env.reset(seed=3)
-    assert step.reset_now.all() and not step.active.any()
+    assert step.reset_now.all()
+    assert not step.active.any()
     np.testing.assert_array_equal(step.state, [[0, 0]])
     ones = [np.array([1]), np.array([1])]
     step = env.step(ones)  # t=1: the quitter acts and leaves
@@ -62,9 +64,11 @@ def test_agents_leaving_early_and_next_step_autoreset() -> None:
     np.testing.assert_array_equal(step.obs[1], [[0.0]])
     np.testing.assert_array_equal(step.state, [[2, 3]])
     step = env.step(ones)  # t=3: the stayer terminates, the episode ends
-    assert step.episode_end.all() and step.terminated[0, 0]
+    assert step.episode_end.all()
+    assert step.terminated[0, 0]
     step = env.step(ones)  # next-step autoreset: actions ignored
-    assert step.reset_now.all() and not step.active.any()
+    assert step.reset_now.all()
+    assert not step.active.any()
     np.testing.assert_array_equal(step.rewards, [[0.0, 0.0]])
     np.testing.assert_array_equal(step.state, [[0, 0]])
 
@@ -77,7 +81,9 @@ def test_copies_get_distinct_seeds_and_truncation_is_reported() -> None:
     np.testing.assert_array_equal(first.obs[0], again.obs[0])
     for _ in range(10):
         step = env.step([np.zeros(4, np.int64), np.zeros(4, np.int64)])
-    assert step.truncated.all() and step.episode_end.all() and not step.terminated.any()
+    assert step.truncated.all()
+    assert step.episode_end.all()
+    assert not step.terminated.any()
 
 
 def test_bad_actions_and_spaces() -> None:
@@ -96,7 +102,8 @@ def test_bad_actions_and_spaces() -> None:
 
 def test_registry_lists_and_resolves_multiagent_ids() -> None:
     ids = multiagent_env_ids()
-    assert "mpe2/simple_spread_v3" in ids and "fleetmind/coordination-v0" in ids
+    assert "mpe2/simple_spread_v3" in ids
+    assert "fleetmind/coordination-v0" in ids
     assert "mpe2/simple_spread_v3" in trainable_env_ids()
     assert "CartPole-v1" in trainable_env_ids()
     assert resolve_env_id("mpe2/simple_spread_v3") == "mpe2/simple_spread_v3"
