@@ -17,6 +17,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,13 +48,20 @@ def random_team_returns(env_id: str, episodes: int, seed: int) -> list[float]:
 
 
 def train_and_evaluate(
-    env_id: str, method: str, seed: int, steps: int, envs: int, episodes: int, root: Path
+    env_id: str,
+    method: str,
+    seed: int,
+    steps: int,
+    envs: int,
+    episodes: int,
+    root: Path,
+    overrides: dict[str, Any],
 ) -> dict[str, float]:
     """Train one team, evaluate it greedily; return its figures."""
     from fleetmind.algos.registry import get_algorithm
 
     spec = get_algorithm(METHODS[method]["algo"])
-    algo_config = spec.config_cls(**METHODS[method]["config"])
+    algo_config = spec.config_cls(**{**METHODS[method]["config"], **overrides})
     start = time.monotonic()
     result = fleetmind.train(
         env_id,
@@ -83,14 +91,28 @@ def main() -> None:
     parser.add_argument("--envs", type=int, default=16, help="env copies per run")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--episodes", type=int, default=64, help="evaluation episodes")
+    parser.add_argument("--learning-rate", type=float, help="override of both methods")
+    parser.add_argument("--minibatch-size", type=int, help="override of both methods")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
+    overrides = {
+        k: v
+        for k, v in (("learning_rate", args.learning_rate), ("minibatch_size", args.minibatch_size))
+        if v is not None
+    }
     rows: dict[str, dict[int, dict[str, float]]] = {m: {} for m in METHODS}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             for method in METHODS:
                 figures = train_and_evaluate(
-                    args.env, method, seed, args.steps, args.envs, args.episodes, Path(tmp)
+                    args.env,
+                    method,
+                    seed,
+                    args.steps,
+                    args.envs,
+                    args.episodes,
+                    Path(tmp),
+                    overrides,
                 )
                 rows[method][seed] = figures
                 print(

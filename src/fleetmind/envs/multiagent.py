@@ -149,6 +149,7 @@ class MultiAgentVectorEnv:
         self.num_envs = len(self.envs)
         self.agents = self.spec.agents
         self._obs_spaces = [self.envs[0].observation_space(a) for a in self.agents]
+        self._index = {a: i for i, a in enumerate(self.agents)}
         self._pending_reset = np.zeros(self.num_envs, dtype=bool)
         self._seed: int | None = None
 
@@ -206,7 +207,7 @@ class MultiAgentVectorEnv:
                 self._reset_copy(out, e, None)
                 continue
             live = list(env.agents)
-            index = {a: i for i, a in enumerate(self.agents)}
+            index = self._index
             joint = {
                 a: _env_action(self.spec.action_spaces[index[a]], actions[index[a]][e])
                 for a in live

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from gymnasium import spaces
 
-from fleetmind.core.errors import ConfigError, UnknownNameError
+from fleetmind.core.errors import ConfigError, EnvironmentStepError, UnknownNameError
 from fleetmind.envs.multiagent import MultiAgentSpec, MultiAgentVectorEnv, describe
 from fleetmind.envs.multiagent_registry import (
     make_multiagent_vector_env,
@@ -116,3 +118,14 @@ def test_registry_lists_and_resolves_multiagent_ids() -> None:
         make_multiagent_vector_env("no_such_package_xyz.envs:parallel_env", 1)
     register_multiagent_env("test/leaving-v0", LeavingGame)
     assert make_multiagent_vector_env("test/leaving-v0", 1).agents == ("stayer", "quitter")
+
+
+def test_a_failing_env_step_names_the_copy() -> None:
+    class Broken(LeavingGame):
+        def step(self, actions: dict[str, int]) -> Any:
+            raise ValueError("boom")
+
+    env = MultiAgentVectorEnv([Broken], "broken")
+    env.reset()
+    with pytest.raises(EnvironmentStepError, match="broken copy 0 failed to step: boom"):
+        env.step([np.array([0]), np.array([0])])
