@@ -15,7 +15,7 @@ from fleetmind.algos.loading import load_agent
 from fleetmind.algos.team import TeamAgent, load_team
 from fleetmind.cli.main import main
 from fleetmind.core.errors import ConfigError, InvalidInputError, PreconditionError
-from fleetmind.envs.multiagent_registry import register_multiagent_env
+from fleetmind.envs.multiagent_registry import multiagent_env_ids, register_multiagent_env
 from fleetmind.runtime.run_dir import read_metrics
 
 from .games import MixedGame
@@ -148,3 +148,20 @@ def test_envs_lists_multiagent_ids(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     assert ids["mpe2/simple_spread_v3"].startswith("mpe2")
     assert ids[COORD] == "fleetmind scenario"
+
+
+# coordination-v0 and simple_spread train in the tests above
+COVERED = {COORD, "mpe2/simple_spread_v3"}
+
+
+@pytest.mark.parametrize("env_id", sorted(set(multiagent_env_ids()) - COVERED))
+def test_every_listed_multiagent_env_trains_and_evaluates(tmp_path: Path, env_id: str) -> None:
+    cfg = IPPOConfig(rollout_steps=8, minibatch_size=16, update_epochs=1)
+    run = tmp_path / "run"
+    result = fleetmind.train(
+        env_id, algo="ippo", algo_config=cfg, steps=32, envs=2, run_dir=run, progress=False
+    )
+    assert result.env_steps == 32
+    team = fleetmind.load(run)
+    assert isinstance(team, TeamAgent)
+    assert fleetmind.evaluate(run, episodes=1).episodes == 1
