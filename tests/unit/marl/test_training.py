@@ -16,7 +16,7 @@ from fleetmind.algos.team import TeamAgent, load_team
 from fleetmind.cli.main import main
 from fleetmind.core.errors import ConfigError, InvalidInputError, PreconditionError
 from fleetmind.envs.multiagent_registry import multiagent_env_ids, register_multiagent_env
-from fleetmind.runtime.run_dir import read_metrics
+from fleetmind.runtime.run_dir import RunDir, read_metrics
 
 from .games import MixedGame
 
@@ -93,6 +93,12 @@ def test_ippo_on_mpe2_with_experience_sharing(
     config = json.loads((run / "config.json").read_text())
     assert config["ippo"]["experience_sharing"] is True
     assert {f"return_mean/agent_{i}" for i in range(3)} <= set(read_metrics(run)[-1])
+    code, _, err = run_cli(capsys, "train", "--resume", str(run), "--steps", "156")
+    assert code == 0, err
+    state = RunDir(run).checkpoints.load_latest()
+    assert state["env_steps"] == 156
+    assert sorted(state["normalizers"]) == ["__state__", "agent_0", "agent_1", "agent_2"]
+    assert len(state["learner"]["nets"]) == 3
     team = fleetmind.load(run)
     assert isinstance(team, TeamAgent)
     assert len(team.agents) == 3
