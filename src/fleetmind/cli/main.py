@@ -21,6 +21,10 @@ COMMANDS: tuple[str, ...] = (
     "fleetmind.cli.envs_cmd",
     "fleetmind.cli.train_cmd",
     "fleetmind.cli.eval_cmd",
+    "fleetmind.cli.solve_mdp_cmd",
+    "fleetmind.cli.bandit_cmd",
+    "fleetmind.cli.serve_cmd",
+    "fleetmind.cli.call_cmd",
 )
 
 

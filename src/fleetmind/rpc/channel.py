@@ -44,6 +44,9 @@ class ChannelConfig:
     """Longest wait between two retries."""
     backoff_multiplier: float = 2.0
     """Growth factor of the backoff."""
+    retry_codes: tuple[str, ...] = ("UNAVAILABLE",)
+    """Status codes retried; add ``CANCELLED`` for idempotent calls (a server that is
+    shutting down cancels calls it accepted but had not started)."""
     keepalive_time_s: float = 30.0
     """Seconds between keepalive pings on an idle connection."""
     tls_ca: Path | None = None
@@ -58,7 +61,7 @@ class ChannelConfig:
     """Host name to expect in the server certificate, when it differs from the target."""
 
     def service_config(self) -> str:
-        """The JSON service config: round-robin plus retries of UNAVAILABLE."""
+        """The JSON service config: round-robin plus retries of ``retry_codes``."""
         if not 1 <= self.max_attempts <= 5:
             raise ConfigError(f"max_attempts={self.max_attempts} must be within 1..5 (gRPC limit)")
         retry = {
@@ -66,7 +69,7 @@ class ChannelConfig:
             "initialBackoff": f"{self.initial_backoff_s:.3f}s",
             "maxBackoff": f"{self.max_backoff_s:.3f}s",
             "backoffMultiplier": self.backoff_multiplier,
-            "retryableStatusCodes": ["UNAVAILABLE"],
+            "retryableStatusCodes": list(self.retry_codes),
         }
         method: dict[str, Any] = {"name": [{}]}
         if self.max_attempts > 1:

@@ -74,8 +74,8 @@ def check_shape(shape: Sequence[int], name: str = "tensor") -> tuple[int, ...]:
 def encode_tensor(array: np.ndarray, name: str = "tensor") -> tuple[str, tuple[int, ...], bytes]:
     """``(datatype, shape, raw little-endian row-major bytes)`` of ``array``."""
     datatype = datatype_of(array.dtype, name)
-    wire = array.astype(_DTYPES[datatype], copy=False)
-    return datatype, tuple(int(d) for d in array.shape), np.ascontiguousarray(wire).tobytes()
+    wire = array if array.dtype == _DTYPES[datatype] else array.astype(_DTYPES[datatype])
+    return datatype, array.shape, wire.tobytes()  # tobytes() is row-major for any layout
 
 
 def decode_tensor(

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.descriptor import FileDescriptor, ServiceDescriptor
+from google.protobuf.descriptor_pool import DescriptorPool
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from fleetmind.core.errors import ConfigError, UnavailableError
 from fleetmind.rpc.auth import HEALTH_PREFIX, TokenAuthInterceptor
@@ -91,17 +92,38 @@ def create_server(
     if config.tokens:
         interceptors.append(TokenAuthInterceptor(config.tokens, config.open_prefixes))
     server = aio.server(interceptors=interceptors, options=config.options())
-    names = []
+    served = []
     for servicer, descriptor in services:
         add_service(server, servicer, descriptor)
-        names.append(descriptor.full_name)
+        served.append(descriptor)
     if health_servicer is not None:
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        names.append(health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
+        served.append(health_pb2.DESCRIPTOR.services_by_name["Health"])
     if config.reflection:
-        reflection.enable_server_reflection([*names, reflection.SERVICE_NAME], server)
+        served.append(reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"])
+        reflection.enable_server_reflection(
+            [d.full_name for d in served], server, pool=_reflection_pool(served)
+        )
     port = _bind(server, address, config)
     return server, port
+
+
+def _reflection_pool(services: Sequence[ServiceDescriptor]) -> DescriptorPool:
+    """One pool holding every served file: ours live in private pools, not the default."""
+    pool = DescriptorPool()
+    added: set[str] = set()
+
+    def add(file: FileDescriptor) -> None:
+        if file.name in added:
+            return
+        for dependency in file.dependencies:
+            add(dependency)
+        pool.AddSerializedFile(file.serialized_pb)  # type: ignore[no-untyped-call]  # untyped stub
+        added.add(file.name)
+
+    for service in services:
+        add(service.file)
+    return pool
 
 
 def _bind(server: aio.Server, address: str, config: ServerConfig) -> int:

@@ -130,6 +130,7 @@ def test_heterogeneous_continuous_team_trains_without_sharing(tmp_path: Path) ->
             "parameter sharing needs agents with identical observation and action spaces",
         ),
         ([COORD, "--algo", "ppo"], "ppo is a single-agent algorithm"),
+        ([COORD, "--algo", "dqn"], "dqn is a single-agent algorithm"),
         (["CartPole-v1", "--algo", "mappo"], "mappo trains multi-agent (PettingZoo) environments"),
         ([COORD, "--algo", "mappo", "--mappo.experience-sharing"], "experience_sharing needs"),
         ([COORD, "--algo", "ippo", "--normalize-reward"], "--normalize-reward is not supported"),

@@ -1,0 +1,336 @@
+"""Serving benchmark: fleetmind serve vs MLServer vs a bare grpc.aio echo, batching on/off.
+
+Every server runs alone in its own process, serving the same 64-64 MLP policy
+(weights from one seed), and is driven by the same load generator: a grpc.aio
+client in this process sending pre-serialised ModelInferRequest bytes (one
+observation row per request, raw FP32 contents) from C concurrent workers.
+
+    .venv/bin/python benchmarks/serve_bench.py [--seconds 4] [--skip-mlserver]
+
+MLServer runs from its own virtual environment (.bench-venvs/mlserver, created
+on first use: its dependency pins clash with ours) through a custom runtime
+(benchmarks/serve_mlserver_runtime.py) with adaptive batching on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from grpc import aio
+
+from fleetmind.rpc.generated import grpc_predict_v2_pb2 as pb
+from fleetmind.serve.testing import toy_network, write_toy_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = Path(__file__).resolve().parent
+VENV = ROOT / ".bench-venvs" / "mlserver"
+METHOD = "/inference.GRPCInferenceService/ModelInfer"
+READY = "/inference.GRPCInferenceService/ServerReady"
+MODEL = "policy"
+SEED = 0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ensure_mlserver_venv() -> Path:
+    """Create .bench-venvs/mlserver with CPU torch and MLServer if it is missing."""
+    mlserver = VENV / "bin" / "mlserver"
+    if not mlserver.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        pip = [str(VENV / "bin" / "python"), "-m", "pip", "install", "-q"]
+        subprocess.run([*pip, "torch==2.13.0"], check=True)  # CPU build first
+        subprocess.run([*pip, "mlserver==1.7.1"], check=True)
+    return mlserver
+
+
+def request_bytes(rows: int = 1) -> bytes:
+    obs = np.random.default_rng(0).normal(size=(rows, 4)).astype("<f4")
+    request = pb.ModelInferRequest(model_name=MODEL)
+    request.inputs.add(name="observation", datatype="FP32", shape=list(obs.shape))
+    request.raw_input_contents.append(obs.tobytes())
+    return request.SerializeToString()
+
+
+async def _wait_ready(target: str, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with aio.insecure_channel(target) as channel:
+        call = channel.unary_unary(READY)
+        while time.monotonic() < deadline:
+            try:
+                reply = pb.ServerReadyResponse.FromString(
+                    await call(pb.ServerReadyRequest().SerializeToString(), timeout=2)
+                )
+                if reply.ready:
+                    return
+            except aio.AioRpcError:
+                pass
+            await asyncio.sleep(0.25)
+    raise TimeoutError(f"{target} not ready after {timeout}s")
+
+
+async def _drive(target: str, payload: bytes, concurrency: int, seconds: float) -> dict[str, float]:
+    async with aio.insecure_channel(target) as channel:
+        call = channel.unary_unary(METHOD)
+        latencies: list[float] = []
+        loop = asyncio.get_running_loop()
+
+        total = [0]
+
+        async def worker(until: float, record: bool) -> None:
+            while loop.time() < until:
+                start = time.perf_counter()
+                await call(payload, timeout=30)
+                total[0] += 1
+                if record:
+                    latencies.append(time.perf_counter() - start)
+
+        warm_until = loop.time() + min(1.0, seconds / 4)
+        await asyncio.gather(*(worker(warm_until, False) for _ in range(concurrency)))
+        start = loop.time()
+        await asyncio.gather(*(worker(start + seconds, True) for _ in range(concurrency)))
+        elapsed = loop.time() - start
+    lat = np.array(latencies) * 1000
+    return {
+        "concurrency": concurrency,
+        "requests": len(lat),
+        "total": total[0],
+        "throughput": len(lat) / elapsed,
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p99_ms": float(np.percentile(lat, 99)),
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its threads, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _start(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    with log.open("wb") as sink:
+        return subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, env=env)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def run_server(
+    name: str,
+    *,
+    cmd: list[str],
+    port: int,
+    work: Path,
+    args: argparse.Namespace,
+    env: dict[str, str] | None = None,
+) -> list[dict[str, float]]:
+    proc = _start(cmd, work / f"{name}.log", env)
+    target = f"127.0.0.1:{port}"
+    try:
+        asyncio.run(_wait_ready(target))
+        results = []
+        for concurrency in args.concurrency:
+            cpu_before = cpu_seconds(proc.pid)
+            row = asyncio.run(_drive(target, request_bytes(), concurrency, args.seconds))
+            # Server CPU per request (warm-up included on both sides): robust to other load.
+            row["server_cpu_us"] = (cpu_seconds(proc.pid) - cpu_before) / row["total"] * 1e6
+            row["server"] = name  # type: ignore[assignment]
+            print(
+                f"{name:<22} c={concurrency:<3} {row['throughput']:8.0f} req/s  "
+                f"p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  "
+                f"server CPU {row['server_cpu_us']:6.0f} us/req",
+                flush=True,
+            )
+            results.append(row)
+        return results
+    finally:
+        _stop(proc)
+
+
+def port_of(name: str, cmd: list[str], work: Path) -> int:
+    """The gRPC port a server command was given."""
+    if name == "mlserver":
+        return int(json.loads((work / "mlserver" / "settings.json").read_text())["grpc_port"])
+    if name == "echo":
+        return int(cmd[2])
+    return int(cmd[cmd.index("--port") + 1])
+
+
+def fleetmind_cmd(run_dir: Path, port: int, batch: int, extra: list[str]) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "fleetmind",
+        "--log-level",
+        "WARNING",
+        "serve",
+        str(run_dir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--model-name",
+        MODEL,
+        "--loader",
+        "fleetmind.serve.testing:toy_loader",
+        "--max-batch-size",
+        str(batch),
+        "--max-queue-delay-us",
+        "500",
+        *extra,
+    ]
+
+
+def echo_response(run_dir: Path) -> bytes:
+    """A real fleetmind response to the benchmark request, for the echo server to send."""
+    from fleetmind.serve.batcher import BatchPolicy
+    from fleetmind.serve.model import agent_forward, build_served_model
+    from fleetmind.serve.protocol import decode_observations, encode_response, requested_outputs
+    from fleetmind.serve.testing import toy_loader
+
+    model = build_served_model(MODEL, "1", toy_loader(run_dir), run_dir, policy=BatchPolicy())
+    request = pb.ModelInferRequest.FromString(request_bytes())
+    rows = decode_observations(request, model)
+    outputs = agent_forward(model.loaded.agent)(rows)  # the forward the server runs
+    return encode_response(
+        request, model, requested_outputs(request, model), outputs
+    ).SerializeToString()
+
+
+def mlserver_setup(work: Path, port: int) -> tuple[list[str], dict[str, str]]:
+    mlserver = ensure_mlserver_venv()
+    repo = work / "mlserver"
+    model_dir = repo / MODEL
+    model_dir.mkdir(parents=True, exist_ok=True)
+    torch.save(toy_network(SEED).state_dict(), model_dir / "weights.pt")
+    (model_dir / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": MODEL,
+                "implementation": "serve_mlserver_runtime.PolicyRuntime",
+                "parameters": {"uri": "./weights.pt"},
+                "max_batch_size": 64,
+                "max_batch_time": 0.0005,
+            }
+        )
+    )
+    (repo / "settings.json").write_text(
+        json.dumps(
+            {
+                "grpc_port": port,
+                "http_port": free_port(),
+                "metrics_port": free_port(),
+                "parallel_workers": 0,
+                "host": "127.0.0.1",
+            }
+        )
+    )
+    env = dict(os.environ, PYTHONPATH=str(BENCH))
+    return [str(mlserver), "start", str(repo)], env
+
+
+def summarise(results: dict[str, list[dict[str, float]]]) -> None:
+    def at(server: str, c: int) -> dict[str, float] | None:
+        return next((r for r in results.get(server, []) if r["concurrency"] == c), None)
+
+    print("\nratios (same machine, same load generator):")
+    for c in sorted({int(r["concurrency"]) for rows in results.values() for r in rows}):
+        fm, echo, off, ml = (
+            at(s, c) for s in ("fleetmind", "echo", "fleetmind-nobatch", "mlserver")
+        )
+        if fm and echo:
+            print(
+                f"  c={c}: fleetmind/echo throughput {fm['throughput'] / echo['throughput']:.2f} "
+                f"(added cost {100 * (1 - fm['throughput'] / echo['throughput']):.0f}%)"
+            )
+        if fm and off:
+            print(f"  c={c}: batching on/off rows/s {fm['throughput'] / off['throughput']:.2f}x")
+        cpu = {
+            k: r["server_cpu_us"]
+            for k, r in (("fm", fm), ("echo", echo), ("off", off), ("ml", ml))
+            if r
+        }
+        if "echo" in cpu and "fm" in cpu:
+            added = cpu["fm"] - cpu["echo"]
+            print(
+                f"  c={c}: server CPU/request fleetmind {cpu['fm']:.0f} us, "
+                f"echo {cpu['echo']:.0f} us (fleetmind adds {added:.0f} us)"
+            )
+        if "off" in cpu and "fm" in cpu:
+            print(f"  c={c}: server CPU/request batching off/on {cpu['off'] / cpu['fm']:.2f}x")
+        if "ml" in cpu and "fm" in cpu:
+            print(f"  c={c}: server CPU/request MLServer/fleetmind {cpu['ml'] / cpu['fm']:.2f}x")
+        if fm and ml:
+            print(
+                f"  c={c}: fleetmind/MLServer throughput "
+                f"{fm['throughput'] / ml['throughput']:.2f}x, "
+                f"p99 {fm['p99_ms'] / ml['p99_ms']:.2f}x"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=4.0, help="measured seconds per point")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--skip-mlserver", action="store_true")
+    parser.add_argument("--only", nargs="+", help="run only these servers")
+    parser.add_argument(
+        "--fleetmind-args", nargs=argparse.REMAINDER, default=[], help="extra serve flags"
+    )
+    parser.add_argument("--json", type=Path, help="also write all rows to this file")
+    args = parser.parse_args()
+    print(f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.2f} torch={torch.__version__}")
+    results: dict[str, list[dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        run_dir = work / "run"
+        write_toy_checkpoint(run_dir, seed=SEED, version=1)
+        response = work / "response.bin"
+        response.write_bytes(echo_response(run_dir))
+        servers: list[tuple[str, list[str], dict[str, str] | None]] = []
+        port = free_port()
+        echo = [sys.executable, str(BENCH / "serve_echo_server.py"), str(port), str(response)]
+        servers.append(("echo", echo, None))
+        servers.append(
+            ("fleetmind", fleetmind_cmd(run_dir, free_port(), 64, args.fleetmind_args), None)
+        )
+        servers.append(
+            ("fleetmind-nobatch", fleetmind_cmd(run_dir, free_port(), 1, args.fleetmind_args), None)
+        )
+        if not args.skip_mlserver:
+            cmd, env = mlserver_setup(work, free_port())
+            servers.append(("mlserver", cmd, env))
+        for name, cmd, env in servers:
+            if args.only and name not in args.only:
+                continue
+            results[name] = run_server(
+                name, cmd=cmd, port=port_of(name, cmd, work), work=work, args=args, env=env
+            )
+    summarise(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Settings of ``fleetmind serve`` (one field per command-line flag)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fleetmind.core.errors import ConfigError
+
+MIB = 1024 * 1024
+
+
+@dataclass
+class ServeConfig:
+    """How the inference server listens, batches, reloads and protects itself."""
+
+    host: str = "0.0.0.0"
+    """Interface to listen on (``127.0.0.1`` for this machine only)."""
+    port: int = 8001
+    """gRPC port; 0 picks a free one (it is logged)."""
+    model_name: str | None = None
+    """Name of the model when PATH is a run directory (default: the directory's name)."""
+    max_batch_size: int = 64
+    """Most observation rows run in one forward pass; 1 turns batching off."""
+    max_queue_delay_us: int = 500
+    """How long the first queued request waits for others to join its batch."""
+    max_queue: int = 1024
+    """Requests waiting per model version; beyond it calls get RESOURCE_EXHAUSTED."""
+    metrics_port: int | None = None
+    """Port of the Prometheus metrics page (``/metrics``); off when unset."""
+    tls_cert: Path | None = None
+    """PEM certificate chain; with --tls-key turns TLS on."""
+    tls_key: Path | None = None
+    """PEM private key of --tls-cert."""
+    tls_client_ca: Path | None = None
+    """PEM CA that must have signed every client certificate (mutual TLS)."""
+    token_file: Path | None = None
+    """File of accepted bearer tokens, one per line; calls without one get UNAUTHENTICATED."""
+    max_message_mib: int = 16
+    """Largest request or response in MiB; bigger ones get RESOURCE_EXHAUSTED."""
+    reload_interval_s: float | None = 2.0
+    """How often PATH is scanned for new checkpoints and versions; off when unset."""
+    grace_s: float = 10.0
+    """On SIGTERM, how long in-flight requests may take to finish."""
+    torch_threads: int = 1
+    """Threads torch may use for one forward pass."""
+    forward_in_thread: bool = False
+    """Run forward passes on a worker thread (for large models, so the network loop never
+    stalls); small policies are faster inline on the event loop."""
+    loader: str | None = None
+    """Custom model loader ``module:function`` (folder -> LoadedModel); default: fleetmind
+    checkpoints."""
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first setting that cannot work."""
+        checks = [
+            (0 <= self.port <= 65535, f"port={self.port} must be within 0..65535"),
+            (self.max_batch_size >= 1, f"max_batch_size={self.max_batch_size} must be >= 1"),
+            (
+                self.max_queue_delay_us >= 0,
+                f"max_queue_delay_us={self.max_queue_delay_us} must be >= 0",
+            ),
+            (self.max_queue >= 1, f"max_queue={self.max_queue} must be >= 1"),
+            (self.max_message_mib >= 1, f"max_message_mib={self.max_message_mib} must be >= 1"),
+            (self.grace_s >= 0, f"grace_s={self.grace_s} must be >= 0"),
+            (self.torch_threads >= 1, f"torch_threads={self.torch_threads} must be >= 1"),
+            (
+                self.reload_interval_s is None or self.reload_interval_s > 0,
+                f"reload_interval_s={self.reload_interval_s} must be > 0",
+            ),
+        ]
+        checks += [
+            (
+                (self.tls_cert is None) == (self.tls_key is None),
+                "TLS needs both --tls-cert and --tls-key",
+            ),
+            (
+                self.tls_client_ca is None or self.tls_cert is not None,
+                "mutual TLS (--tls-client-ca) needs --tls-cert and --tls-key too",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)

@@ -1,0 +1,110 @@
+"""One loaded model version: the agent, its tensor contract and its batcher.
+
+The contract is what ModelMetadata reports and what ModelInfer checks: one input
+``observation`` (FP32, ``[-1, *obs_shape]``) and the outputs ``action`` plus the
+policy's ``output_specs`` (``action_probs`` or ``action_mean``/``action_log_std``,
+``value``), their datatypes taken from a warm-up forward pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fleetmind.core.agent import Agent
+from fleetmind.core.errors import CheckpointError
+from fleetmind.rpc.codec import datatype_of
+from fleetmind.serve.batcher import BatchObserver, BatchPolicy, DynamicBatcher, Forward
+
+INPUT_NAME = "observation"
+"""Name of the one input tensor of every served agent."""
+INPUT_DATATYPE = "FP32"
+"""Datatype of that input."""
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Name, datatype and shape (``-1`` = any size) of one tensor."""
+
+    name: str
+    datatype: str
+    shape: tuple[int, ...]
+
+
+@dataclass
+class LoadedModel:
+    """What a loader returns for one checkpoint."""
+
+    agent: Agent
+    """The agent to serve."""
+    version: str | None = None
+    """Version to report (policy version); the folder name is used when ``None``."""
+    platform: str = "fleetmind"
+    """Reported in ModelMetadata (``fleetmind_ppo``...)."""
+
+
+def agent_forward(agent: Agent) -> Forward:
+    """A batch forward of ``agent``: ``action`` plus every policy output, as numpy."""
+    import torch  # only the server needs it; clients import this module for TensorSpec
+
+    def forward(rows: np.ndarray) -> dict[str, np.ndarray]:
+        if not rows.flags.writeable:  # a view of received bytes; torch wants writable memory
+            rows = rows.copy()
+        with torch.inference_mode():
+            decision = agent.decide_batch(rows, deterministic=True)
+        return {"action": np.asarray(decision.actions), **decision.outputs}
+
+    return forward
+
+
+@dataclass
+class ServedModel:
+    """A model version that answers requests."""
+
+    name: str
+    version: str
+    loaded: LoadedModel
+    source: Path
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    batcher: DynamicBatcher
+    output_names: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.output_names = frozenset(o.name for o in self.outputs)
+
+    @property
+    def observation_shape(self) -> tuple[int, ...]:
+        """Per-row shape of the observation input."""
+        return self.loaded.agent.observation_space.shape
+
+
+def build_served_model(
+    name: str,
+    version: str,
+    loaded: LoadedModel,
+    source: Path,
+    *,
+    policy: BatchPolicy,
+    observer: BatchObserver | None = None,
+) -> ServedModel:
+    """Warm the model up on a zero batch and derive its tensor contract (blocking)."""
+    agent = loaded.agent
+    forward = agent_forward(agent)
+    obs_shape = tuple(agent.observation_space.shape)
+    try:
+        sample = forward(np.zeros((2, *obs_shape), dtype=np.float32))
+    except Exception as exc:
+        raise CheckpointError(f"{source}: warm-up forward pass failed: {exc}") from exc
+    outputs = []
+    for out_name, value in sample.items():
+        array = np.asarray(value)
+        if array.ndim == 0 or array.shape[0] != 2:
+            raise CheckpointError(f"{source}: output {out_name!r} is not batched ({array.shape})")
+        shape = (-1, *array.shape[1:])
+        outputs.append(TensorSpec(out_name, datatype_of(array.dtype, out_name), shape))
+    inputs = (TensorSpec(INPUT_NAME, INPUT_DATATYPE, (-1, *obs_shape)),)
+    batcher = DynamicBatcher(forward, policy, observer)
+    return ServedModel(name, version, loaded, source, inputs, tuple(outputs), batcher)

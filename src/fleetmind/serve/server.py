@@ -1,0 +1,158 @@
+"""The inference server's lifecycle: load, listen, reload, drain, stop.
+
+::
+
+    server = InferenceServer(Path("runs/cartpole"), ServeConfig(port=0))
+    port = await server.start()          # models loaded and warmed up, health SERVING
+    ...
+    await server.stop()                  # NOT_SERVING, in-flight calls finish, batchers drain
+
+:func:`serve` runs one until SIGTERM or SIGINT and returns exit code 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+
+import torch
+from grpc import aio
+
+from fleetmind.core.errors import CheckpointError
+from fleetmind.rpc.auth import read_tokens
+from fleetmind.rpc.server import MIB, HealthServicer, ServerConfig, create_server, mark_serving
+from fleetmind.serve.batcher import BatchPolicy
+from fleetmind.serve.config import ServeConfig
+from fleetmind.serve.metrics import ServeMetrics
+from fleetmind.serve.repository import Loader, ModelRepository, default_loader, describe_failures
+from fleetmind.serve.service import SERVICE, InferenceServicer
+
+logger = logging.getLogger(__name__)
+
+
+def batch_policy(config: ServeConfig) -> BatchPolicy:
+    """The batching settings of ``config``."""
+    return BatchPolicy(
+        max_batch_size=config.max_batch_size,
+        max_delay_s=config.max_queue_delay_us / 1e6,
+        max_queue=config.max_queue,
+        in_thread=config.forward_in_thread,
+    )
+
+
+def transport_config(config: ServeConfig) -> ServerConfig:
+    """The gRPC transport settings of ``config``."""
+    return ServerConfig(
+        max_message_bytes=config.max_message_mib * MIB,
+        tls_cert=config.tls_cert,
+        tls_key=config.tls_key,
+        tls_client_ca=config.tls_client_ca,
+        tokens=read_tokens(config.token_file) if config.token_file else (),
+    )
+
+
+class InferenceServer:
+    """An Open Inference Protocol server over the checkpoints under ``path``."""
+
+    def __init__(self, path: Path, config: ServeConfig, loader: Loader = default_loader) -> None:
+        config.validate()
+        self.config = config
+        self.metrics = ServeMetrics()
+        self.repository = ModelRepository(
+            path,
+            batch_policy(config),
+            loader,
+            config.model_name,
+            self.metrics.batch_observer,
+        )
+        self.servicer = InferenceServicer(self.repository, self.metrics)
+        self.health = HealthServicer()
+        self.port: int | None = None
+        self.metrics_port: int | None = None
+        self._grpc: aio.Server | None = None
+        self._reloader: asyncio.Task[None] | None = None
+        self._stopped = asyncio.Event()
+
+    async def start(self) -> int:
+        """Load every model, start listening; returns the gRPC port."""
+        await self.repository.refresh()
+        if not self.repository.names():
+            failed = describe_failures(self.repository.failures)
+            raise CheckpointError(
+                f"nothing to serve under {self.repository.root}"
+                + (f": {failed}" if failed else ": no checkpoint found")
+            )
+        address = f"{self.config.host}:{self.config.port}"
+        self._grpc, self.port = create_server(
+            address, transport_config(self.config), [(self.servicer, SERVICE)], self.health
+        )
+        await self._grpc.start()
+        if self.config.metrics_port is not None:
+            self.metrics_port = self.metrics.serve_http(self.config.metrics_port, self.config.host)
+        self.servicer.accepting = True
+        await mark_serving(self.health, ("", SERVICE.full_name))
+        if self.config.reload_interval_s is not None:
+            self._reloader = asyncio.get_running_loop().create_task(
+                self._reload_forever(self.config.reload_interval_s), name="model-reload"
+            )
+        logger.info(
+            "serving %s on %s (port %d)", ", ".join(self.repository.names()), address, self.port
+        )
+        return self.port
+
+    async def _reload_forever(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.repository.refresh()
+            except Exception:
+                logger.exception("rescanning %s failed; will retry", self.repository.root)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Report NOT_SERVING, let in-flight calls finish, then release everything."""
+        if self._stopped.is_set():
+            return
+        grace = self.config.grace_s if grace is None else grace
+        logger.info("shutting down: draining in-flight requests for up to %.1fs", grace)
+        self.servicer.accepting = False
+        await self.health.enter_graceful_shutdown()
+        if self._reloader is not None:
+            self._reloader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reloader
+        if self._grpc is not None:
+            await self._grpc.stop(grace)
+        await self.repository.close()
+        self.metrics.close()
+        self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        """Return once :meth:`stop` has finished."""
+        await self._stopped.wait()
+
+
+async def serve(path: Path, config: ServeConfig, loader: Loader = default_loader) -> int:
+    """Run a server until SIGTERM/SIGINT, then shut down gracefully; returns 0."""
+    torch.set_num_threads(config.torch_threads)
+    server = InferenceServer(path, config, loader)
+    await server.start()
+    loop = asyncio.get_running_loop()
+    stopping: list[asyncio.Task[None]] = []
+
+    def on_signal(signum: int) -> None:
+        logger.info("received %s", signal.Signals(signum).name)
+        if not stopping:
+            stopping.append(loop.create_task(server.stop()))
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        await server.wait_stopped()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await server.stop()
+    return 0

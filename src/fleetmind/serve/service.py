@@ -1,0 +1,91 @@
+"""The ``inference.GRPCInferenceService`` servicer: protobuf in, repository call, protobuf out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from grpc import aio
+
+from fleetmind import __version__
+from fleetmind.core.errors import NotFoundError
+from fleetmind.rpc.generated import grpc_predict_v2_pb2 as pb
+from fleetmind.rpc.status import rpc_errors, status_code
+from fleetmind.serve.metrics import UNKNOWN_MODEL, ServeMetrics
+from fleetmind.serve.protocol import (
+    decode_observations,
+    encode_response,
+    metadata_response,
+    requested_outputs,
+)
+from fleetmind.serve.repository import ModelRepository
+
+SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
+"""Descriptor of the service, for registration and reflection."""
+
+Context = aio.ServicerContext[Any, Any]
+
+
+class InferenceServicer:
+    """Answers the Open Inference Protocol from a :class:`ModelRepository`."""
+
+    def __init__(self, repository: ModelRepository, metrics: ServeMetrics) -> None:
+        self.repository = repository
+        self.metrics = metrics
+        self.accepting = False
+        """False before the models are loaded and once shutdown has begun."""
+
+    @rpc_errors
+    async def ServerLive(self, request: pb.ServerLiveRequest, context: Context) -> Any:
+        return pb.ServerLiveResponse(live=True)
+
+    @rpc_errors
+    async def ServerReady(self, request: pb.ServerReadyRequest, context: Context) -> Any:
+        ready = self.accepting and bool(self.repository.names())
+        return pb.ServerReadyResponse(ready=ready)
+
+    @rpc_errors
+    async def ModelReady(self, request: pb.ModelReadyRequest, context: Context) -> Any:
+        try:
+            self.repository.get(request.name, request.version)
+        except NotFoundError:
+            return pb.ModelReadyResponse(ready=False)
+        return pb.ModelReadyResponse(ready=self.accepting)
+
+    @rpc_errors
+    async def ServerMetadata(self, request: pb.ServerMetadataRequest, context: Context) -> Any:
+        return pb.ServerMetadataResponse(name="fleetmind", version=__version__, extensions=[])
+
+    @rpc_errors
+    async def ModelMetadata(self, request: pb.ModelMetadataRequest, context: Context) -> Any:
+        model = self.repository.get(request.name, request.version)
+        return metadata_response(model, self.repository.versions(model.name))
+
+    @rpc_errors
+    async def ModelInfer(self, request: pb.ModelInferRequest, context: Context) -> Any:
+        start = time.perf_counter()
+        label, status = UNKNOWN_MODEL, "OK"
+        gauge = None
+        try:
+            model = self.repository.get(request.model_name, request.model_version)
+            label = model.name
+            gauge = self.metrics.in_flight.labels(label)
+            gauge.inc()
+            rows = decode_observations(request, model)
+            specs = requested_outputs(request, model)
+            outputs = await model.batcher.submit(rows)
+            return encode_response(request, model, specs, outputs)
+        except BaseException as exc:
+            status = _status_name(exc)
+            raise
+        finally:
+            if gauge is not None:
+                gauge.dec()
+            self.metrics.record(label, status, time.perf_counter() - start)
+
+
+def _status_name(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.CancelledError):
+        return "CANCELLED"
+    return status_code(exc).name

@@ -1,0 +1,128 @@
+"""The dynamic batcher: merging, limits, overload and cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from fleetmind.core.errors import OverloadedError, UnavailableError
+from fleetmind.serve.batcher import BatchPolicy, DynamicBatcher
+
+
+class Recorder:
+    """A forward pass that doubles its input and remembers every batch."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.batches: list[list[float]] = []
+        self.fail = fail
+
+    def __call__(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        self.batches.append(rows[:, 0].tolist())
+        if self.fail:
+            raise RuntimeError("boom")
+        return {"double": rows * 2, "first": rows[:, 0].copy()}
+
+
+def rows(value: float, n: int = 1) -> np.ndarray:
+    return np.full((n, 3), value, np.float32)
+
+
+async def _gather(batcher: DynamicBatcher, values: list[float]) -> list[dict[str, np.ndarray]]:
+    return list(await asyncio.gather(*(batcher.submit(rows(v)) for v in values)))
+
+
+@pytest.mark.parametrize("in_thread", [True, False])
+def test_concurrent_requests_share_one_forward_and_get_their_own_rows(in_thread: bool) -> None:
+    forward = Recorder()
+    observed: list[int] = []
+
+    async def main() -> list[dict[str, np.ndarray]]:
+        policy = BatchPolicy(max_batch_size=8, max_delay_s=0.05, in_thread=in_thread)
+        batcher = DynamicBatcher(forward, policy, lambda n, q: observed.append(n))
+        batcher.start()
+        out = await _gather(batcher, [1, 2, 3])
+        await batcher.close()
+        return out
+
+    results = asyncio.run(main())
+    assert forward.batches == [[1, 2, 3]]
+    assert observed == [3]
+    for value, result in zip([1, 2, 3], results, strict=True):
+        np.testing.assert_array_equal(result["double"], rows(value) * 2)
+
+
+def test_batches_never_exceed_max_batch_size() -> None:
+    forward = Recorder()
+
+    async def main() -> None:
+        batcher = DynamicBatcher(forward, BatchPolicy(max_batch_size=4, max_delay_s=0.05))
+        batcher.start()
+        await asyncio.gather(*(batcher.submit(rows(i, 2)) for i in range(5)))
+        await batcher.close()
+
+    asyncio.run(main())
+    assert [len(b) for b in forward.batches] == [4, 4, 2]
+
+
+def test_batching_off_runs_every_request_alone() -> None:
+    forward = Recorder()
+
+    async def main() -> None:
+        batcher = DynamicBatcher(forward, BatchPolicy(max_batch_size=1, max_delay_s=0.05))
+        batcher.start()
+        await _gather(batcher, [1, 2, 3])
+        await batcher.close()
+
+    asyncio.run(main())
+    assert forward.batches == [[1], [2], [3]]
+
+
+def test_full_queue_is_refused_at_once() -> None:
+    async def main() -> None:
+        batcher = DynamicBatcher(Recorder(), BatchPolicy(max_queue=2, max_delay_s=0.05))
+        tasks = [asyncio.ensure_future(batcher.submit(rows(i))) for i in range(2)]
+        await asyncio.sleep(0)
+        with pytest.raises(OverloadedError, match="queue full"):
+            await batcher.submit(rows(9))
+        batcher.start()
+        await asyncio.gather(*tasks)
+        await batcher.close()
+
+    asyncio.run(main())
+
+
+def test_cancelled_request_is_not_computed() -> None:
+    forward = Recorder()
+
+    async def main() -> None:
+        batcher = DynamicBatcher(forward, BatchPolicy(max_batch_size=8, max_delay_s=0.05))
+        keep = asyncio.ensure_future(batcher.submit(rows(1)))
+        drop = asyncio.ensure_future(batcher.submit(rows(2)))
+        await asyncio.sleep(0)
+        drop.cancel()
+        batcher.start()
+        await keep
+        await batcher.close()
+
+    asyncio.run(main())
+    assert forward.batches == [[1]]
+
+
+def test_failed_forward_fails_its_batch_and_the_batcher_goes_on() -> None:
+    forward = Recorder(fail=True)
+
+    async def main() -> None:
+        batcher = DynamicBatcher(forward, BatchPolicy(max_delay_s=0.001))
+        batcher.start()
+        with pytest.raises(RuntimeError, match="boom"):
+            await batcher.submit(rows(1))
+        forward.fail = False
+        out = await batcher.submit(rows(2))
+        np.testing.assert_array_equal(out["first"], [2])
+        await batcher.close()
+        with pytest.raises(UnavailableError):
+            await batcher.submit(rows(3))
+
+    asyncio.run(main())
