@@ -124,7 +124,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--cap-s", type=float, default=300.0)
     parser.add_argument("--recipe", type=Path, default=Path("recipes/cartpole-ppo.yaml"))
-    parser.add_argument("--sb3-threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--sb3-threads", type=int, default=1)
     parser.add_argument("--json", type=Path, help="write every figure to this file")
     args = parser.parse_args()
     runs: dict[str, list[dict[str, Any]]] = {"fleetmind": [], "sb3": []}

@@ -11,6 +11,7 @@ from fleetmind.core.errors import UnknownNameError
 # name -> module exposing SPEC; modules are imported on first use.
 _MODULES: dict[str, str] = {
     "ppo": "fleetmind.algos.ppo",
+    "impala": "fleetmind.algos.impala",
     "dqn": "fleetmind.algos.dqn",
     # multi-agent (PettingZoo) algorithms: fleetmind.algos.multiagent_ppo
     "ippo": "fleetmind.algos.ippo",

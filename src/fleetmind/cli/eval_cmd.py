@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from fleetmind.runtime.evaluate import evaluate
 
     result = evaluate(args.run_dir, args.episodes, args.seed, deterministic=not args.stochastic)
+    extra = _scenario_fields(result.scenario_metrics)
     if args.json:
         print(
             json.dumps(
@@ -41,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
                     "mean_return": result.mean_return,
                     "std_return": result.std_return,
                     "episodes": result.episodes,
+                    **extra,
                 }
             )
         )
@@ -49,4 +51,16 @@ def run(args: argparse.Namespace) -> int:
             f"{result.episodes} episodes: mean return {result.mean_return:.2f}"
             f" +/- {result.std_return:.2f}"
         )
+        for key, value in extra.items():
+            if key != "per_episode":
+                print(f"  {key:<22} {value:10.2f}")
     return 0
+
+
+def _scenario_fields(metrics: dict[str, Any] | None) -> dict[str, Any]:
+    """Scenario measures (traffic: the same keys as ``fleetmind baseline``)."""
+    if not metrics:
+        return {}
+    out = {k: v for k, v in metrics.items() if k not in ("episodes", "env_id", "seed")}
+    out["per_episode"] = metrics.get("episodes", [])
+    return out

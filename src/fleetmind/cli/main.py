@@ -21,10 +21,13 @@ COMMANDS: tuple[str, ...] = (
     "fleetmind.cli.envs_cmd",
     "fleetmind.cli.train_cmd",
     "fleetmind.cli.eval_cmd",
+    "fleetmind.cli.learner_cmd",
+    "fleetmind.cli.actor_cmd",
     "fleetmind.cli.solve_mdp_cmd",
     "fleetmind.cli.bandit_cmd",
     "fleetmind.cli.serve_cmd",
     "fleetmind.cli.call_cmd",
+    "fleetmind.cli.baseline_cmd",
 )
 
 

@@ -13,6 +13,7 @@ from fleetmind.cli.dataclass_args import add_dataclass_arguments, explicit_value
 from fleetmind.core.config import config_from_mapping, merge_into
 from fleetmind.core.errors import ConfigError
 from fleetmind.runtime.config import TrainConfig
+from fleetmind.runtime.dist_config import DistConfig
 
 
 def register(subparsers: Any) -> None:
@@ -41,6 +42,10 @@ def register(subparsers: Any) -> None:
         default=None,
         help="progress bar (default: on when stderr is a terminal)",
     )
+    dist = parser.add_argument_group(
+        "distributed options", "a learner and N actor processes over gRPC (docs/distributed.md)"
+    )
+    add_dataclass_arguments(dist, DistConfig)
     for name in algorithm_names():
         spec = get_algorithm(name)
         group = parser.add_argument_group(f"{name} options", spec.summary)
@@ -69,7 +74,7 @@ def load_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _flag_values(args: argparse.Namespace, cls: type, prefix: str = "") -> dict[str, Any]:
+def flag_values(args: argparse.Namespace, cls: type, prefix: str = "") -> dict[str, Any]:
     raw = explicit_values(args, cls, prefix)
     dash = f"{prefix}." if prefix else ""
     return {
@@ -82,9 +87,10 @@ def build_configs(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
     """Resolve defaults < YAML < flags into the train and algorithm configs."""
     file_data = load_yaml(args.config) if args.config else {}
     algo_names = set(algorithm_names())
-    train_data = {k: v for k, v in file_data.items() if str(k) not in algo_names}
+    sections = algo_names | {"distributed"}
+    train_data = {k: v for k, v in file_data.items() if str(k) not in sections}
     train_cfg = config_from_mapping(TrainConfig, train_data, where=str(args.config or "config"))
-    train_cfg = merge_into(train_cfg, _flag_values(args, TrainConfig))
+    train_cfg = merge_into(train_cfg, flag_values(args, TrainConfig))
     if args.positional_env_id:
         train_cfg.env_id = args.positional_env_id
     spec = get_algorithm(train_cfg.algo)
@@ -93,18 +99,51 @@ def build_configs(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
         raise ConfigError(f"{spec.name} section of {args.config} must be a mapping")
     algo_cfg: Any = config_from_mapping(spec.config_cls, section, where=spec.name)
     for other in algo_names - {spec.name}:
-        if _flag_values(args, get_algorithm(other).config_cls, other):
+        if flag_values(args, get_algorithm(other).config_cls, other):
             raise ConfigError(f"--{other}.* options were given but --algo is {spec.name}")
-    algo_cfg = merge_into(algo_cfg, _flag_values(args, spec.config_cls, spec.name), spec.name)
+    algo_cfg = merge_into(algo_cfg, flag_values(args, spec.config_cls, spec.name), spec.name)
     return train_cfg, algo_cfg
+
+
+def build_dist_config(args: argparse.Namespace) -> DistConfig:
+    """The distributed settings: defaults < the YAML ``distributed`` section < flags."""
+    file_data = load_yaml(args.config) if args.config else {}
+    section = file_data.get("distributed", {}) or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"distributed section of {args.config} must be a mapping")
+    dist = config_from_mapping(DistConfig, section, where="distributed")
+    return merge_into(dist, flag_values(args, DistConfig))
+
+
+def _saved_actors(path: Path) -> int:
+    from fleetmind.runtime.run_dir import RunDir
+
+    saved = RunDir.open_existing(path).read_config().get("distributed", {})
+    return int(saved.get("actors", 0)) if isinstance(saved, dict) else 0
 
 
 def run(args: argparse.Namespace) -> int:
     """Train (or resume) and print the summary."""
     from fleetmind.runtime.local import resume, train
 
-    if args.resume is not None:
-        overrides = _flag_values(args, TrainConfig)
+    dist_flags = flag_values(args, DistConfig)
+    build_dist_config(args).validate()
+    if args.resume is not None and dist_flags.get("actors", _saved_actors(args.resume)) > 0:
+        from fleetmind.runtime.launcher import resume_distributed
+
+        overrides = flag_values(args, TrainConfig)
+        result = resume_distributed(args.resume, overrides, dist_flags, progress=args.progress)
+    elif args.resume is None and build_dist_config(args).actors > 0:
+        from fleetmind.runtime.launcher import train_distributed
+
+        train_cfg, algo_cfg = build_configs(args)
+        if not train_cfg.env_id:
+            raise ConfigError("an environment id is required: fleetmind train ENV_ID ...")
+        result = train_distributed(
+            train_cfg, algo_cfg, build_dist_config(args), force=args.force, progress=args.progress
+        )
+    elif args.resume is not None:
+        overrides = flag_values(args, TrainConfig)
         if args.positional_env_id:
             overrides["env_id"] = args.positional_env_id
         result = resume(args.resume, overrides, progress=args.progress)

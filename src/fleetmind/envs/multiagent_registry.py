@@ -90,9 +90,22 @@ def _is_entry_point(env_id: str) -> bool:
     return bool(sep and module and attr.isidentifier() and "/" not in module)
 
 
+def _is_traffic_id(env_id: str) -> bool:
+    from fleetmind.envs.scenarios.traffic.registry import is_traffic_env_id
+
+    return is_traffic_env_id(env_id)
+
+
 def is_multiagent_env_id(env_id: str) -> bool:
-    """True for a registered multi-agent id or a ``module:callable`` entry point."""
-    return env_id in _REGISTRY or _is_entry_point(env_id)
+    """True for a registered multi-agent id, a traffic scenario id or a
+    ``module:callable`` entry point."""
+    return env_id in _REGISTRY or _is_entry_point(env_id) or _is_traffic_id(env_id)
+
+
+def has_single_agent_form(env_id: str) -> bool:
+    """True for multi-agent ids that single-agent algorithms also train: the traffic
+    scenarios, whose agents become slots of one Gymnasium vector env (shared policy)."""
+    return _is_traffic_id(env_id)
 
 
 def multiagent_close_matches(env_id: str) -> list[str]:
@@ -120,6 +133,10 @@ def _load(entry_point: str | Callable[..., Any], env_id: str) -> Callable[..., A
 def multiagent_factory(env_id: str) -> Callable[[], Any]:
     """A no-argument callable that builds one ParallelEnv copy of ``env_id``."""
     entry = _REGISTRY.get(env_id)
+    if entry is None and _is_traffic_id(env_id):
+        entry = MultiAgentEnvEntry(
+            "fleetmind.envs.scenarios.traffic.registry:make_traffic_env", {"env_id": env_id}
+        )
     if entry is None:
         if not _is_entry_point(env_id):
             close = multiagent_close_matches(env_id)

@@ -35,9 +35,16 @@ def gymnasium_env_ids() -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
+def scenario_env_ids() -> dict[str, str]:
+    """fleetmind's own multi-agent scenarios, id -> family."""
+    from fleetmind.envs.scenarios.traffic.registry import traffic_env_ids
+
+    return traffic_env_ids()
+
+
 def trainable_env_ids() -> dict[str, str]:
     """Every id ``fleetmind train`` accepts, id -> family."""
-    return {**gymnasium_env_ids(), **_multiagent_ids()}
+    return {**gymnasium_env_ids(), **scenario_env_ids(), **_multiagent_ids()}
 
 
 # --- multi-agent (PettingZoo) ids: see fleetmind.envs.multiagent_registry -------------

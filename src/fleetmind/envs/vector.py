@@ -62,10 +62,24 @@ def make_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv[Any, Any
     if num_envs <= 0:
         raise ConfigError(f"number of environments must be positive, got {num_envs}")
     env_id = resolve_env_id(env_id)
+    scenario = _scenario_vector_env(env_id, num_envs)
+    if scenario is not None:
+        return scenario
     spec = gym.spec(env_id)
     if spec.vector_entry_point is not None:
         return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
     return gym.vector.SyncVectorEnv([lambda: make_env(env_id) for _ in range(num_envs)])
+
+
+def _scenario_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv[Any, Any, Any] | None:
+    """fleetmind's multi-agent scenarios: one vector slot per agent of each copy."""
+    from fleetmind.envs.scenarios.traffic.registry import is_traffic_env_id
+
+    if not is_traffic_env_id(env_id):
+        return None
+    from fleetmind.envs.scenarios.traffic.agents_vector import make_agents_vector_env
+
+    return make_agents_vector_env(env_id, num_envs)
 
 
 def vector_spaces(env: gym.vector.VectorEnv[Any, Any, Any]) -> tuple[SpaceSpec, SpaceSpec]:

@@ -2,8 +2,11 @@
 
 Compared with protoc's ``add_..._to_server`` helpers this parses requests
 leniently: bytes that are not a valid message reach the handler as a
-:class:`MalformedRequest`, and :func:`fleetmind.rpc.status.rpc_errors` answers
-them ``INVALID_ARGUMENT`` instead of gRPC's generic failure::
+:class:`MalformedRequest`, and :func:`fleetmind.rpc.status.rpc_errors` (unary) or
+:func:`fleetmind.rpc.status.rpc_stream_errors` (streaming) answer them
+``INVALID_ARGUMENT`` instead of gRPC's generic failure. Streaming methods are
+served too: a client stream reaches the handler as an async iterator of requests,
+a server stream is an async generator::
 
     add_service(server, servicer, pb2.DESCRIPTOR.services_by_name["MyService"])
 """
@@ -47,17 +50,34 @@ def lenient_parser(descriptor: Descriptor) -> Callable[[bytes], Message | Malfor
     return parse
 
 
+def _serializer(cls: type[Message]) -> Callable[[Message | bytes], bytes]:
+    """``SerializeToString``, except that pre-serialised ``bytes`` pass through as they are
+    (a handler that sends the same message to many callers serialises it once)."""
+
+    def serialize(response: Message | bytes) -> bytes:
+        if isinstance(response, bytes):
+            return response
+        return response.SerializeToString()
+
+    return serialize
+
+
 def add_service(server: grpc.aio.Server, servicer: Any, service: ServiceDescriptor) -> None:
-    """Serve every unary method of ``service`` with the same-named coroutine of ``servicer``."""
+    """Serve every method of ``service`` with the same-named method of ``servicer``."""
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
     for method in service.methods:
-        if method.client_streaming or method.server_streaming:
-            raise NotImplementedError(f"{method.full_name}: only unary methods are supported")
         response_cls = message_factory.GetMessageClass(method.output_type)
-        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+        kinds = {
+            (False, False): grpc.unary_unary_rpc_method_handler,
+            (False, True): grpc.unary_stream_rpc_method_handler,
+            (True, False): grpc.stream_unary_rpc_method_handler,
+            (True, True): grpc.stream_stream_rpc_method_handler,
+        }
+        make = kinds[(bool(method.client_streaming), bool(method.server_streaming))]
+        handlers[method.name] = make(
             getattr(servicer, method.name),
             request_deserializer=lenient_parser(method.input_type),
-            response_serializer=response_cls.SerializeToString,
+            response_serializer=_serializer(response_cls),
         )
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(service.full_name, handlers),)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -77,5 +77,40 @@ def rpc_errors(
             logger.exception("unexpected failure in %s", handler.__qualname__)
             await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
         raise AssertionError("unreachable: context.abort raises")  # pragma: no cover
+
+    return wrapped
+
+
+async def checked_requests(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """The messages of a client stream; InvalidInputError at the first malformed one."""
+    index = 0
+    async for request in requests:
+        if isinstance(request, MalformedRequest):
+            raise errors.InvalidInputError(f"stream message {index}: {request.describe()}")
+        yield request
+        index += 1
+
+
+def rpc_stream_errors(
+    handler: Callable[[Any, Any, aio.ServicerContext[Any, Any]], AsyncIterator[ResponseT]],
+) -> Callable[[Any, Any, aio.ServicerContext[Any, Any]], AsyncIterator[ResponseT]]:
+    """Like :func:`rpc_errors`, for a server-streaming method (an async generator)."""
+
+    @functools.wraps(handler)
+    async def wrapped(
+        self: Any, request: Any, context: aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[ResponseT]:
+        if isinstance(request, MalformedRequest):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.describe())
+        try:
+            async for item in handler(self, request, context):
+                yield item
+        except errors.FleetmindError as exc:
+            await context.abort(status_code(exc), str(exc))
+        except aio.AbortError:
+            raise
+        except Exception as exc:
+            logger.exception("unexpected failure in %s", handler.__qualname__)
+            await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
 
     return wrapped

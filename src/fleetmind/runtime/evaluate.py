@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +28,8 @@ class EvalResult:
     """Episodes run."""
     returns: list[float]
     """Each episode's return, in order of the environment copies."""
+    scenario_metrics: dict[str, Any] | None = None
+    """Scenario measures (traffic: mean waiting/travel time, throughput, per episode)."""
 
 
 def evaluate(
@@ -47,6 +50,9 @@ def evaluate(
         arr = np.asarray(team_returns, dtype=np.float64)
         return EvalResult(float(arr.mean()), float(arr.std()), episodes, team_returns)
     loaded = load_agent(path)
+    scenario = _evaluate_scenario(loaded.env_id, loaded.agent, episodes, seed, deterministic)
+    if scenario is not None:
+        return scenario
     returns: list[float] = []
     batch_seed = seed
     while len(returns) < episodes:
@@ -79,3 +85,22 @@ def _run_batch(
         return [float(v) for v in totals]
     finally:
         env.close()
+
+
+def _evaluate_scenario(
+    env_id: str, agent: Any, episodes: int, seed: int, deterministic: bool
+) -> EvalResult | None:
+    """Multi-agent scenarios: team returns plus the scenario's own measures."""
+    from fleetmind.envs.scenarios.traffic.registry import is_traffic_env_id
+
+    if not is_traffic_env_id(env_id):
+        return None
+    from fleetmind.envs.scenarios.traffic.evaluation import evaluate_agent
+
+    def act_batch(obs: np.ndarray) -> np.ndarray:
+        return np.asarray(agent.act_batch(obs, deterministic))
+
+    summary = evaluate_agent(env_id, act_batch, episodes, seed)
+    returns = [float(r) for r in summary.pop("returns")]
+    values = np.asarray(returns, dtype=np.float64)
+    return EvalResult(float(values.mean()), float(values.std()), episodes, returns, summary)

@@ -54,6 +54,21 @@ def train(
     progress: bool | None = None,
 ) -> TrainResult:
     """Train from scratch in a new run directory."""
+    config, spec, algo_cfg, run_dir, full = prepare_new(config, algo_config, force=force)
+    return _run(config, spec, algo_cfg, run_dir, full, progress, state=None)
+
+
+def prepare_new(
+    config: TrainConfig,
+    algo_config: Any | None,
+    *,
+    force: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> tuple[TrainConfig, AlgoSpec, Any, RunDir, dict[str, Any]]:
+    """Validate the configs, create the run directory and write config.json.
+
+    ``extra`` adds sections to config.json (the distributed settings).
+    """
     config.validate()
     config.env_id = resolve_env_id(config.env_id)
     spec = get_algorithm(config.algo)
@@ -64,15 +79,27 @@ def train(
     if config.run_dir is None:
         config.run_dir = default_run_dir(config)
     run_dir = RunDir.create(config.run_dir, force=force, keep_checkpoints=config.keep_checkpoints)
-    full = {**config_to_dict(config), spec.name: config_to_dict(algo_cfg)}
+    full = {**config_to_dict(config), spec.name: config_to_dict(algo_cfg), **(extra or {})}
     run_dir.write_json(CONFIG, full)
-    return _run(config, spec, algo_cfg, run_dir, full, progress, state=None)
+    return config, spec, algo_cfg, run_dir, full
 
 
 def resume(
     path: Path, overrides: dict[str, Any] | None = None, progress: bool | None = None
 ) -> TrainResult:
     """Continue the run in ``path`` from its latest checkpoint."""
+    config, spec, algo_cfg, run_dir, full, state = prepare_resume(path, overrides)
+    return _run(config, spec, algo_cfg, run_dir, full, progress, state=state)
+
+
+SECTIONS = ("distributed",)
+"""Sections of config.json that are not train settings (kept as they are on resume)."""
+
+
+def prepare_resume(
+    path: Path, overrides: dict[str, Any] | None = None
+) -> tuple[TrainConfig, AlgoSpec, Any, RunDir, dict[str, Any], dict[str, Any]]:
+    """Open the run in ``path``, load its latest checkpoint, apply allowed overrides."""
     run_dir = RunDir.open_existing(Path(path))
     state = run_dir.checkpoints.load_latest()
     saved = run_dir.read_config()
@@ -81,7 +108,8 @@ def resume(
     algo_cfg = resolve_algo_config(
         spec, config_from_mapping(spec.config_cls, saved.get(spec.name, {}), spec.name)
     )
-    base = {k: v for k, v in saved.items() if k != spec.name}
+    sections = {k: saved[k] for k in SECTIONS if k in saved}
+    base = {k: v for k, v in saved.items() if k != spec.name and k not in SECTIONS}
     for key, value in (overrides or {}).items():
         if key not in RESUMABLE_OVERRIDES and value != base.get(key):
             raise ConfigError(
@@ -93,9 +121,9 @@ def resume(
     config = config_from_mapping(TrainConfig, base, "config")
     config.validate()
     run_dir.checkpoints.keep = config.keep_checkpoints
-    full = {**config_to_dict(config), spec.name: config_to_dict(algo_cfg)}
+    full = {**config_to_dict(config), spec.name: config_to_dict(algo_cfg), **sections}
     run_dir.write_json(CONFIG, full)
-    return _run(config, spec, algo_cfg, run_dir, full, progress, state=state)
+    return config, spec, algo_cfg, run_dir, full, state
 
 
 def _run(

@@ -20,7 +20,11 @@ from fleetmind.algos.loading import actuator_for
 from fleetmind.algos.multiagent_base import MultiAgentAlgoSpec, MultiAgentLearner
 from fleetmind.core.errors import CheckpointError, ConfigError
 from fleetmind.core.normalizer import RunningMeanStd
-from fleetmind.envs.multiagent_registry import is_multiagent_env_id, make_multiagent_vector_env
+from fleetmind.envs.multiagent_registry import (
+    has_single_agent_form,
+    is_multiagent_env_id,
+    make_multiagent_vector_env,
+)
 from fleetmind.envs.vector import observation_is_normalisable
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.multiagent_collector import MultiAgentCollector
@@ -42,7 +46,7 @@ def check_pairing(config: TrainConfig, spec: AlgoSpec) -> MultiAgentAlgoSpec | N
                 f"{config.env_id} is single-agent; use --algo ppo"
             )
         return spec
-    if multi_env:
+    if multi_env and not has_single_agent_form(config.env_id):
         raise ConfigError(
             f"{spec.name} is a single-agent algorithm and {config.env_id} is a multi-agent "
             "environment; use --algo mappo (shared actor, centralised critic) or --algo ippo "

@@ -4,22 +4,33 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
 from fleetmind.algos.base import Learner
 from fleetmind.algos.checkpoint import stats_from_state, stats_to_state
 from fleetmind.core.errors import CheckpointError
-from fleetmind.runtime.collector import RolloutCollector
+from fleetmind.core.normalizer import RunningMeanStd
+from fleetmind.runtime.collector import EpisodeStats
 from fleetmind.runtime.config import TrainConfig
+
+
+class RunProgress(Protocol):
+    """What a checkpoint records of the data side of a run (a collector, or a learner
+    service that gathers the actors' counts)."""
+
+    env_steps: int
+    stats: EpisodeStats
+    obs_stats: RunningMeanStd | None
+    reward_stats: RunningMeanStd | None
 
 
 def checkpoint_state(
     config: TrainConfig,
     full_config: dict[str, Any],
     learner: Learner,
-    collector: RolloutCollector,
+    collector: RunProgress,
     wall_time_s: float,
 ) -> dict[str, Any]:
     """Everything needed to resume the run or serve the policy."""
@@ -53,9 +64,7 @@ def checkpoint_state(
     return state
 
 
-def restore_run(
-    state: dict[str, Any], learner: Learner, collector: RolloutCollector
-) -> dict[str, Any]:
+def restore_run(state: dict[str, Any], learner: Learner, collector: RunProgress) -> dict[str, Any]:
     """Load learner, normalisers, RNG and counters from ``state``; return the extras."""
     try:
         learner.load_state_dict(state["learner"])

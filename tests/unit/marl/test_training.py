@@ -12,6 +12,8 @@ import pytest
 import fleetmind
 from fleetmind.algos.ippo import IPPOConfig
 from fleetmind.algos.loading import load_agent
+from fleetmind.algos.mappo import MAPPOConfig
+from fleetmind.algos.ppo import PPOConfig
 from fleetmind.algos.team import TeamAgent, load_team
 from fleetmind.cli.main import main
 from fleetmind.core.errors import ConfigError, InvalidInputError, PreconditionError
@@ -172,3 +174,30 @@ def test_every_listed_multiagent_env_trains_and_evaluates(tmp_path: Path, env_id
     team = fleetmind.load(run)
     assert isinstance(team, TeamAgent)
     assert fleetmind.evaluate(run, episodes=1).episodes == 1
+
+
+def test_traffic_scenario_trains_as_a_team_and_with_single_agent_ppo(tmp_path: Path) -> None:
+    cfg = MAPPOConfig(rollout_steps=16, minibatch_size=64, update_epochs=1)
+    result = fleetmind.train(
+        "traffic-single", algo="mappo", algo_config=cfg, steps=32, envs=2,
+        run_dir=tmp_path / "team", progress=False,
+    )  # fmt: skip
+    assert result.env_steps == 32
+    assert isinstance(fleetmind.load(tmp_path / "team"), TeamAgent)
+    ppo = fleetmind.train(
+        "traffic-single", algo="ppo", algo_config=PPOConfig(rollout_steps=8, minibatch_size=8),
+        steps=16, envs=2, run_dir=tmp_path / "ppo", progress=False,
+    )  # fmt: skip
+    assert ppo.env_steps >= 16
+
+
+def test_distributed_multiagent_training_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    run = tmp_path / "r"
+    code, _, err = run_cli(
+        capsys, "train", COORD, "--algo", "mappo", "--actors", "2", "--run-dir", str(run)
+    )
+    assert code == 2
+    assert "leave out --actors" in err
+    assert not run.exists()

@@ -1,0 +1,175 @@
+"""Distributed training benchmarks, each against a baseline in the same script.
+
+# env steps/s against actor count, for an env whose step costs real CPU, and the
+# share of actor wall time spent in RPC (from the learner's metrics)
+.venv/bin/python benchmarks/distributed_training.py scaling --actors 1 2 4 8 --seconds 20
+# CartPole-v1 time to solve: single-process path vs --actors N, same settings
+.venv/bin/python benchmarks/distributed_training.py solve --actors 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+BUSY_ENV = "BusyCartPole-v1"
+
+
+class BusyCartPole(gym.Wrapper[Any, Any, Any, Any]):
+    """CartPole whose every step also burns ``busy_us`` microseconds of CPU."""
+
+    def __init__(self, busy_us: float = 200.0) -> None:
+        super().__init__(gym.make("CartPole-v1"))
+        self.busy_s = busy_us * 1e-6
+
+    def step(self, action: Any) -> Any:
+        end = time.perf_counter() + self.busy_s
+        while time.perf_counter() < end:
+            pass
+        return self.env.step(action)
+
+
+def register_busy_env() -> None:
+    if BUSY_ENV not in gym.registry:
+        gym.register(BUSY_ENV, entry_point=BusyCartPole, max_episode_steps=500)
+
+
+def run_actor(argv: list[str]) -> int:
+    register_busy_env()
+    from fleetmind.cli.main import main
+
+    return main(["--log-level", "WARNING", "actor", *argv])
+
+
+def scaling_point(actors: int, seconds: float, envs: int) -> dict[str, float]:
+    """Env steps/s of ``actors`` actor processes over ``seconds`` (after warm-up)."""
+    register_busy_env()
+    from fleetmind.algos.ppo import PPOConfig
+    from fleetmind.rpc.server import ServerConfig
+    from fleetmind.runtime.config import TrainConfig
+    from fleetmind.runtime.dist_config import DistConfig
+    from fleetmind.runtime.learner_run import LearnerRun, RunSetup
+    from fleetmind.runtime.local import prepare_new
+    from fleetmind.runtime.run_dir import read_metrics
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = TrainConfig(
+            env_id=BUSY_ENV, run_dir=Path(tmp) / "run", steps=10**9, envs=envs, log_interval_s=1.0
+        )
+        setup = RunSetup(*prepare_new(config, PPOConfig(update_epochs=1)))
+        learner = LearnerRun(setup, DistConfig(mode="sync"), progress=False)
+        bound: dict[str, Any] = {}
+        ready = threading.Event()
+
+        def on_bound(address: str) -> None:
+            import asyncio
+
+            bound["address"], bound["loop"] = address, asyncio.get_running_loop()
+            ready.set()
+
+        import asyncio
+
+        server = threading.Thread(
+            target=lambda: asyncio.run(
+                learner.serve(f"unix:{tmp}/l.sock", ServerConfig(reflection=False), on_bound)
+            )
+        )
+        server.start()
+        ready.wait()
+        procs = [
+            subprocess.Popen(
+                [sys.executable, __file__, "actor", "--learner", bound["address"],
+                 "--envs", str(envs), "--actor-id", f"a{i}"]
+            )
+            for i in range(actors)
+        ]  # fmt: skip
+        while len(learner.core.sessions) < actors or learner.core.version < 3:
+            time.sleep(0.2)
+        start_steps, start = learner.core.env_steps, time.monotonic()
+        totals0 = dict(learner.core.stage_totals)
+        time.sleep(seconds)
+        steps = learner.core.env_steps - start_steps
+        elapsed = time.monotonic() - start
+        totals = {k: learner.core.stage_totals[k] - totals0[k] for k in totals0}
+        bound["loop"].call_soon_threadsafe(learner.stop.set)
+        server.join()
+        for p in procs:
+            p.wait(30)
+        _ = read_metrics
+    busy = sum(totals.values())
+    return {
+        "actors": actors,
+        "steps_per_s": steps / elapsed,
+        "rpc_share": totals["rpc"] / busy if busy else float("nan"),
+        "env_share": totals["env"] / busy if busy else float("nan"),
+    }
+
+
+def scaling(args: argparse.Namespace) -> None:
+    rows = [scaling_point(n, args.seconds, args.envs) for n in args.actors]
+    base = rows[0]["steps_per_s"] / rows[0]["actors"]
+    for row in rows:
+        linear = row["steps_per_s"] / (base * row["actors"])
+        print(
+            f"actors={row['actors']:>2}  env steps/s={row['steps_per_s']:8.0f}  "
+            f"fraction of linear={linear:.2f}  rpc share of actor time={row['rpc_share']:.3f}  "
+            f"env share={row['env_share']:.3f}"
+        )
+
+
+def solve(args: argparse.Namespace) -> None:
+    common = ["CartPole-v1", "--target-return", str(args.target),
+              "--steps", str(args.steps),
+              "--envs", str(args.envs), "--seed", str(args.seed),
+              "--log-interval-s", "5"]  # fmt: skip
+    for label, extra in (
+        ("single-process", []),
+        (f"--actors {args.actors}", ["--actors", str(args.actors)]),
+    ):
+        with tempfile.TemporaryDirectory() as tmp:
+            t = time.monotonic()
+            out = subprocess.run(
+                [sys.executable, "-m", "fleetmind", "--log-level", "WARNING", "train", *common,
+                 *extra, "--run-dir", f"{tmp}/run"],
+                capture_output=True, text=True, check=True,
+            ).stdout  # fmt: skip
+            wall = time.monotonic() - t
+            summary = json.loads(out.strip().splitlines()[-1])
+        print(
+            f"{label:>16}: solved={summary['solved']} at {summary['solved_at_env_steps']} steps, "
+            f"{summary['solved_at_wall_time_s']} s of training ({wall:.1f} s with start-up)"
+        )
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "actor":
+        sys.exit(run_actor(sys.argv[2:]))
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="what", required=True)
+    sc = sub.add_parser("scaling")
+    sc.add_argument("--actors", type=int, nargs="+", default=[1, 2, 4, 8])
+    sc.add_argument("--seconds", type=float, default=20.0)
+    sc.add_argument("--envs", type=int, default=8)
+    so = sub.add_parser("solve")
+    so.add_argument("--actors", type=int, default=2)
+    so.add_argument("--target", type=float, default=475.0)
+    so.add_argument("--steps", type=int, default=400_000)
+    so.add_argument("--envs", type=int, default=16)
+    so.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    np.set_printoptions(precision=3)
+    {"scaling": scaling, "solve": solve}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()

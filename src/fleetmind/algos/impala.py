@@ -1,0 +1,185 @@
+"""IMPALA: actor-critic learning from off-policy actors with V-trace correction.
+
+One update reads top to bottom::
+
+    log_pi, entropy, V = net(obs, actions)                  # current policy and critic
+    vs, adv = vtrace(log_pi - log_mu, rewards, V, V_next)   # off-policy targets
+    loss = -(adv * log_pi) + vf_coef * (vs - V)^2 / 2 - ent_coef * entropy
+    one clipped gradient step
+
+``V_next`` uses the learner's critic inside the chunk and the actor's value of the
+observation after an episode end or after the last step (the chunk does not carry
+that observation). Used by ``fleetmind train --mode async``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from fleetmind.algos.actor_critic import (
+    ActorCritic,
+    ActorCriticPolicy,
+    ActorCriticRolloutPolicy,
+    check_supported_action,
+)
+from fleetmind.algos.base import AlgoSpec
+from fleetmind.algos.vtrace import vtrace
+from fleetmind.core.batch import Trajectory
+from fleetmind.core.errors import ConfigError
+from fleetmind.core.spaces import SpaceSpec
+
+
+@dataclass
+class ImpalaConfig:
+    """Hyperparameters of IMPALA."""
+
+    rollout_steps: int = 32
+    """Steps per environment in each chunk an actor sends (T)."""
+    learning_rate: float = 1e-3
+    """Adam step size."""
+    gamma: float = 0.98
+    """Discount factor."""
+    rho_bar: float = 1.0
+    """Clip of the importance ratio in the targets and the policy gradient."""
+    c_bar: float = 1.0
+    """Clip of the trace-cutting ratio."""
+    vf_coef: float = 0.5
+    """Weight of the value loss."""
+    ent_coef: float = 0.01
+    """Weight of the entropy bonus."""
+    max_grad_norm: float = 0.5
+    """Global gradient-norm clipping threshold."""
+    sgd_steps: int = 2
+    """Gradient steps per batch (each recomputes the V-trace targets)."""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """Widths of the hidden layers of the actor and of the critic."""
+    activation: str = "tanh"
+    """Hidden activation: tanh, relu or elu."""
+    init_log_std: float = 0.0
+    """Initial log standard deviation of Gaussian actions."""
+
+    def validate(self) -> None:
+        """Raise ConfigError for values outside their domain."""
+        for name in ("rollout_steps", "learning_rate", "rho_bar", "c_bar", "sgd_steps"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"impala.{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ConfigError("impala.gamma must lie in [0, 1]")
+        if self.activation not in ("tanh", "relu", "elu"):
+            raise ConfigError(f"impala.activation must be tanh, relu or elu, not {self.activation}")
+
+
+class ImpalaLearner:
+    """Owns the actor-critic; one :meth:`update` per batch of (possibly stale) chunks."""
+
+    def __init__(
+        self, config: ImpalaConfig, observation_space: SpaceSpec, action_space: SpaceSpec, seed: int
+    ) -> None:
+        config.validate()
+        torch.manual_seed(seed)
+        self.config = config
+        self.action_space = action_space
+        self.net = ActorCritic(
+            observation_space.flat_dim,
+            action_space,
+            config.hidden_sizes,
+            config.activation,
+            config.init_log_std,
+        )
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.learning_rate, eps=1e-5)
+        self.rng = np.random.default_rng(seed)
+        self.version = 0
+        self.env_steps = 0
+        self.total_env_steps: int | None = None
+
+    def rollout_policy(self) -> ActorCriticRolloutPolicy:
+        """Behaviour policy sharing this learner's parameters."""
+        return ActorCriticRolloutPolicy(self.net, self.config.activation, self.rng)
+
+    def inference_policy(self) -> ActorCriticPolicy:
+        """Policy for evaluation and serving."""
+        return ActorCriticPolicy(self.net, self.action_space)
+
+    def update(self, trajectory: Trajectory) -> dict[str, float]:
+        """V-trace actor-critic steps on ``trajectory``; bumps :attr:`version`."""
+        cfg = self.config
+        steps, envs = trajectory.num_steps, trajectory.num_envs
+        obs = torch.from_numpy(trajectory.obs.reshape(steps * envs, -1))
+        actions = torch.from_numpy(
+            trajectory.actions.reshape(steps * envs, *trajectory.actions.shape[2:])
+        )
+        valid = torch.from_numpy(trajectory.valid.reshape(-1).astype(np.float32))
+        stats: dict[str, float] = {}
+        for _ in range(cfg.sgd_steps):
+            logp, entropy, values = self.net.evaluate(obs, actions)
+            v = values.detach().numpy().reshape(steps, envs)
+            continues = ~(trajectory.terminated | trajectory.truncated)
+            next_v = trajectory.next_values.copy()
+            next_v[:-1] = np.where(continues[:-1], v[1:], trajectory.next_values[:-1])
+            log_rhos = logp.detach().numpy().reshape(steps, envs) - trajectory.log_probs
+            vs, adv = vtrace(
+                log_rhos, trajectory.rewards, v, next_v, trajectory.terminated,
+                trajectory.truncated, cfg.gamma, cfg.rho_bar, cfg.c_bar,
+            )  # fmt: skip
+            adv_t = torch.from_numpy(adv.reshape(-1))
+            vs_t = torch.from_numpy(vs.reshape(-1))
+            count = valid.sum().clamp(min=1.0)
+            pg_loss = -(adv_t * logp * valid).sum() / count
+            v_loss = 0.5 * (((vs_t - values) ** 2) * valid).sum() / count
+            ent = (entropy * valid).sum() / count
+            loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * ent
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            nn.utils.clip_grad_norm_(self.net.parameters(), cfg.max_grad_norm)
+            self.optimizer.step()
+            rho = np.exp(log_rhos)
+            stats = {
+                "policy_loss": float(pg_loss.detach()),
+                "value_loss": float(v_loss.detach()),
+                "entropy": float(ent.detach()),
+                "rho_mean": float(rho.mean()),
+                "rho_clipped_fraction": float((rho > cfg.rho_bar).mean()),
+            }
+        self.version += 1
+        self.env_steps += int(trajectory.valid.size)
+        return stats
+
+    def state_dict(self) -> dict[str, Any]:
+        """Parameters, optimizer state and counters."""
+        return {
+            "model": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "version": self.version,
+            "env_steps": self.env_steps,
+            "rng": json.dumps(self.rng.bit_generator.state),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        self.net.load_state_dict(state["model"])
+        if "optimizer" in state:
+            self.optimizer.load_state_dict(state["optimizer"])
+        self.version = int(state.get("version", 0))
+        self.env_steps = int(state.get("env_steps", 0))
+        if "rng" in state:
+            self.rng.bit_generator.state = json.loads(state["rng"])
+
+
+def _build(config: Any, obs_space: SpaceSpec, act_space: SpaceSpec, seed: int) -> ImpalaLearner:
+    return ImpalaLearner(config, obs_space, act_space, seed)
+
+
+SPEC = AlgoSpec(
+    name="impala",
+    summary="IMPALA: V-trace actor-critic for asynchronous actors (--mode async)",
+    config_cls=ImpalaConfig,
+    build=_build,
+    rollout_length=lambda cfg: int(cfg.rollout_steps),
+    supports_action=check_supported_action,
+)

@@ -1,0 +1,57 @@
+"""``fleetmind actor``: collect experience for a learner on another host.
+
+Every option can also come from ``FLEETMIND_<OPTION>`` (``FLEETMIND_LEARNER``,
+``FLEETMIND_TOKEN``, ``FLEETMIND_TLS_CA``...), so a container needs no flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from fleetmind.cli.dataclass_args import add_dataclass_arguments
+from fleetmind.runtime.dist_config import ActorConfig
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``actor`` subcommand."""
+    parser = subparsers.add_parser(
+        "actor",
+        help="run an actor that feeds a learner over gRPC",
+        description=(
+            "Step environments with a CPU copy of the policy and stream trajectories to a "
+            "learner (fleetmind learner). Options fall back to FLEETMIND_<OPTION> variables."
+        ),
+    )
+    add_dataclass_arguments(parser, ActorConfig)
+    parser.set_defaults(handler=run)
+
+
+def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None) -> ActorConfig:
+    """Defaults < environment variables < flags."""
+    from fleetmind.cli.train_cmd import flag_values
+    from fleetmind.core.config import merge_into
+    from fleetmind.runtime.dist_config import apply_env
+
+    flags = flag_values(args, ActorConfig)
+    config: ActorConfig = merge_into(apply_env(ActorConfig(), set(flags), environ), flags)
+    config.validate()
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the actor until the learner finishes."""
+    from fleetmind.rpc.channel import ChannelConfig
+    from fleetmind.runtime.actor import run_actor
+    from fleetmind.runtime.actor_client import GrpcLearnerClient
+    from fleetmind.runtime.dist_config import read_token
+
+    config = build_config(args)
+    channel = ChannelConfig(
+        tls_ca=config.tls_ca,
+        tls_cert=config.tls_cert,
+        tls_key=config.tls_key,
+        tls_server_name=config.tls_server_name,
+    )
+    client = GrpcLearnerClient(config.learner, channel, read_token(config), config.rpc_timeout_s)
+    return run_actor(config, client)

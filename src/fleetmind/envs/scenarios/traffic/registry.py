@@ -1,0 +1,82 @@
+"""Registered traffic scenario ids and their construction.
+
+=================  =========================================================
+``traffic-single``  built-in simulator, one intersection, rush-hour demand
+``traffic-grid2x2`` built-in simulator, 2x2 grid, rush-hour demand
+``traffic-grid4x4`` built-in simulator, 4x4 grid, rush-hour demand
+``sumo-single``     SUMO (sumo-rl's single intersection)
+``sumo-grid2x2``    SUMO (sumo-rl's 2x2 grid)
+``sumo-grid4x4``    SUMO (sumo-rl's 4x4 grid, "4x4-Lucas")
+=================  =========================================================
+
+``make_traffic_env(env_id, overrides)`` merges ``overrides`` (a mapping of
+:class:`TrafficConfig` or :class:`SumoConfig` fields, nested ``demand`` allowed)
+into the scenario's defaults; unknown keys and bad values raise ConfigError.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from fleetmind.core.config import merge_into
+from fleetmind.core.errors import UnknownNameError
+from fleetmind.envs.scenarios.traffic.config import DemandConfig, TrafficConfig, validate
+from fleetmind.envs.scenarios.traffic.env import TrafficEnv
+from fleetmind.envs.scenarios.traffic.sumo_network import SumoScenario
+
+_RUSH_HOUR = DemandConfig(profile="rush-hour")
+
+BUILTIN_SCENARIOS: dict[str, TrafficConfig] = {
+    "traffic-single": TrafficConfig(rows=1, cols=1, demand=replace(_RUSH_HOUR, peak_factor=2.0)),
+    "traffic-grid2x2": TrafficConfig(rows=2, cols=2, demand=_RUSH_HOUR),
+    "traffic-grid4x4": TrafficConfig(rows=4, cols=4, demand=_RUSH_HOUR),
+}
+
+SUMO_SCENARIOS: dict[str, SumoScenario] = {
+    "sumo-single": "single",
+    "sumo-grid2x2": "grid2x2",
+    "sumo-grid4x4": "grid4x4",
+}
+
+FAMILY_BUILTIN = "traffic"
+FAMILY_SUMO = "traffic-sumo"
+
+
+def traffic_env_ids() -> dict[str, str]:
+    """Every traffic scenario id, id -> family (``traffic`` or ``traffic-sumo``)."""
+    out = dict.fromkeys(BUILTIN_SCENARIOS, FAMILY_BUILTIN)
+    out.update(dict.fromkeys(SUMO_SCENARIOS, FAMILY_SUMO))
+    return out
+
+
+def is_traffic_env_id(env_id: str) -> bool:
+    """True for the ids listed by :func:`traffic_env_ids`."""
+    return env_id in BUILTIN_SCENARIOS or env_id in SUMO_SCENARIOS
+
+
+def scenario_config(env_id: str, overrides: Mapping[str, Any] | None = None) -> Any:
+    """The validated config of ``env_id`` with ``overrides`` merged in."""
+    data = dict(overrides or {})
+    if env_id in BUILTIN_SCENARIOS:
+        return validate(merge_into(BUILTIN_SCENARIOS[env_id], data, where=env_id))
+    if env_id in SUMO_SCENARIOS:
+        from fleetmind.envs.scenarios.traffic.sumo_env import SumoConfig
+
+        base = SumoConfig(scenario=SUMO_SCENARIOS[env_id])
+        return merge_into(base, data, where=env_id)
+    close = difflib.get_close_matches(env_id, list(traffic_env_ids()), n=3, cutoff=0.5)
+    hint = f" Close matches: {', '.join(close)}." if close else ""
+    raise UnknownNameError(f"unknown traffic scenario {env_id!r}.{hint}")
+
+
+def make_traffic_env(env_id: str, overrides: Mapping[str, Any] | None = None) -> Any:
+    """A fresh PettingZoo parallel env (:class:`TrafficEnv` or ``SumoTrafficEnv``)."""
+    config = scenario_config(env_id, overrides)
+    if env_id in BUILTIN_SCENARIOS:
+        return TrafficEnv(config, env_id=env_id)
+    from fleetmind.envs.scenarios.traffic.sumo_env import SumoTrafficEnv
+
+    return SumoTrafficEnv(config, env_id=env_id)

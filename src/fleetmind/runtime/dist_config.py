@@ -1,0 +1,172 @@
+"""Settings of distributed training: the launcher, the learner service, the actors.
+
+``DistConfig`` adds the ``--actors/--mode/--learners/--max-policy-lag/--metrics-port``
+options to ``fleetmind train``; ``LearnerConfig`` and ``ActorConfig`` are the
+``fleetmind learner`` and ``fleetmind actor`` options. Addresses, TLS files and the
+auth token also come from ``FLEETMIND_*`` environment variables
+(:func:`apply_env`), so a container needs no flags.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from fleetmind.core.config import coerce
+from fleetmind.core.errors import ConfigError
+
+ENV_PREFIX = "FLEETMIND_"
+"""Environment variables ``FLEETMIND_<FIELD>`` fill fields not given as flags."""
+
+
+@dataclass
+class DistConfig:
+    """How ``fleetmind train`` spreads training over processes."""
+
+    actors: int = 0
+    """Actor processes to launch; 0 trains in this one process."""
+    mode: Literal["sync", "async"] = "sync"
+    """sync: on-policy PPO, every update on current-version data; async: IMPALA/V-trace."""
+    learners: int = 1
+    """Learner processes that all-reduce gradients (torch.distributed, gloo on CPU)."""
+    max_policy_lag: int | None = None
+    """async: drop batches whose policy is more than this many versions old."""
+    metrics_port: int | None = None
+    """Serve Prometheus metrics of the learner on this port."""
+    sync_timeout_s: float = 10.0
+    """sync: longest wait for the slowest live actor before updating without it."""
+    actor_timeout_s: float = 5.0
+    """An actor silent for this long counts as gone."""
+    queue_chunks: int = 64
+    """async: chunks buffered at the learner before actors are slowed down."""
+
+    def validate(self) -> None:
+        """Raise ConfigError for values outside their domain."""
+        if self.actors < 0:
+            raise ConfigError(f"--actors must be >= 0, got {self.actors}")
+        if self.learners < 1:
+            raise ConfigError(f"--learners must be >= 1, got {self.learners}")
+        if self.learners > 1 and self.actors < self.learners:
+            raise ConfigError("--learners L needs at least L actors (--actors)")
+        if self.max_policy_lag is not None and self.max_policy_lag < 0:
+            raise ConfigError("--max-policy-lag must be >= 0")
+        if self.metrics_port is not None and not 0 <= self.metrics_port < 65536:
+            raise ConfigError(f"--metrics-port {self.metrics_port} is not a port")
+        for name in ("sync_timeout_s", "actor_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive")
+        if self.queue_chunks <= 0:
+            raise ConfigError("--queue-chunks must be positive")
+
+
+@dataclass
+class TransportConfig:
+    """TLS and token settings shared by the learner and actor commands."""
+
+    tls_cert: Path | None = None
+    """PEM certificate (learner: server cert; actor: client cert for mutual TLS)."""
+    tls_key: Path | None = None
+    """PEM private key of ``tls_cert``."""
+    tls_ca: Path | None = None
+    """PEM CA (actor: CA that signed the learner; learner: CA of client certs)."""
+    token_file: Path | None = None
+    """File with the bearer token(s), one per line."""
+    token: str | None = None
+    """The bearer token itself (prefer FLEETMIND_TOKEN or --token-file)."""
+    tls_server_name: str | None = None
+    """actor: host name to expect in the learner's certificate."""
+
+
+@dataclass
+class ActorConfig(TransportConfig):
+    """One actor process (``fleetmind actor``)."""
+
+    learner: str = ""
+    """Learner address: host:port or unix:PATH."""
+    actor_id: str = ""
+    """Stable name of this actor (default: host-pid)."""
+    env_id: str = ""
+    """Environment this actor expects; empty takes whatever the learner trains."""
+    envs: int = 8
+    """Environment copies this actor steps."""
+    backoff_initial_s: float = 0.1
+    """First reconnect wait; doubles per failure up to backoff_max_s, with full jitter."""
+    backoff_max_s: float = 5.0
+    """Longest reconnect wait."""
+    give_up_after_s: float | None = None
+    """Exit after this long without reaching the learner (default: retry forever)."""
+    rpc_timeout_s: float = 30.0
+    """Deadline of each call."""
+    heartbeat_s: float = 1.0
+    """Seconds between heartbeats."""
+
+    def validate(self) -> None:
+        """Raise ConfigError for values outside their domain."""
+        if not self.learner:
+            raise ConfigError("the learner address is required: --learner HOST:PORT")
+        if not self.actor_id:
+            import socket
+
+            self.actor_id = f"{socket.gethostname()}-{os.getpid()}"
+        if self.envs <= 0:
+            raise ConfigError(f"--envs must be positive, got {self.envs}")
+        for name in ("backoff_initial_s", "backoff_max_s", "rpc_timeout_s", "heartbeat_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive")
+
+
+def apply_env(config: Any, given: set[str], environ: dict[str, str] | None = None) -> Any:
+    """Fill fields of ``config`` not in ``given`` from ``FLEETMIND_<FIELD>`` variables."""
+    import typing
+
+    env = os.environ if environ is None else environ
+    hints = typing.get_type_hints(type(config))
+    for f in fields(config):
+        key = ENV_PREFIX + f.name.upper()
+        if f.name in given or key not in env:
+            continue
+        setattr(config, f.name, coerce(env[key], hints[f.name], key))
+    return config
+
+
+def read_token(config: TransportConfig) -> str | None:
+    """The token from ``token`` or the first line of ``token_file``."""
+    if config.token:
+        return config.token
+    if config.token_file is not None:
+        from fleetmind.rpc.auth import read_tokens
+
+        return read_tokens(config.token_file)[0]
+    return None
+
+
+@dataclass
+class LearnerServeConfig(TransportConfig):
+    """Where and how ``fleetmind learner`` listens."""
+
+    listen: str = "0.0.0.0:50051"
+    """Address to serve on: HOST:PORT (port 0 picks one) or unix:PATH."""
+    max_message_mb: int = 16
+    """Largest message accepted, in MiB; bigger ones get RESOURCE_EXHAUSTED."""
+
+    def server_config(self) -> Any:
+        """The :class:`fleetmind.rpc.ServerConfig` of these settings."""
+        from fleetmind.rpc.auth import read_tokens
+        from fleetmind.rpc.server import ServerConfig
+
+        tokens: tuple[str, ...] = ()
+        if self.token:
+            tokens = (self.token,)
+        elif self.token_file is not None:
+            tokens = read_tokens(self.token_file)
+        if self.max_message_mb <= 0:
+            raise ConfigError(f"--max-message-mb must be positive, got {self.max_message_mb}")
+        return ServerConfig(
+            max_message_bytes=self.max_message_mb * 1024 * 1024,
+            tls_cert=self.tls_cert,
+            tls_key=self.tls_key,
+            tls_client_ca=self.tls_ca,
+            tokens=tokens,
+        )

@@ -1,0 +1,297 @@
+"""The learner's state machine, free of gRPC: sessions, batches, updates, versions.
+
+The servicer (:mod:`fleetmind.runtime.learner_service`) only converts messages and
+calls these methods; everything here runs on the asyncio loop except the update
+itself, which runs in a worker thread so the server keeps answering::
+
+    session = core.register(actor_id, env_id, num_envs)
+    core.accept(chunks)                     # sync: one per live actor per version
+    batch = await core.next_batch()         # sync: all live actors (or timeout); async: queue
+    await core.train_on(batch)              # update, version += 1, publish weights once
+
+In ``sync`` mode a chunk of an older version is dropped (on-policy). In ``async``
+mode chunks queue (bounded) and each batch's policy lag is measured; with
+``max_policy_lag`` a chunk more than that many versions old is dropped.
+Normaliser statistics of every accepted chunk merge into the global ones (Chan).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fleetmind.algos.base import Learner
+from fleetmind.core.errors import InvalidInputError, OverloadedError, PreconditionError
+from fleetmind.core.normalizer import RunningMeanStd
+from fleetmind.core.spaces import SpaceSpec
+from fleetmind.runtime.collector import EpisodeStats
+from fleetmind.runtime.dist_config import DistConfig
+from fleetmind.runtime.weight_store import PublishedWeights, WeightStore
+from fleetmind.runtime.wire import Chunk, concat_trajectories
+
+log = logging.getLogger("fleetmind.learner")
+
+STAGES = ("env", "inference", "rpc")
+
+
+@dataclass
+class Session:
+    """One registered actor."""
+
+    session_id: str
+    """Id given at registration."""
+    actor_id: str
+    """The actor's own stable name."""
+    num_envs: int
+    """Environment copies it steps."""
+    last_seen: float
+    """``time.monotonic()`` of its latest call."""
+    env_steps: int = 0
+    """Env steps it contributed."""
+    first_chunk_at: float | None = None
+    """When its first chunk arrived."""
+    times: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    """Seconds it spent per stage, summed over its chunks."""
+
+    def steps_per_s(self, now: float) -> float:
+        """Env steps per second since its first chunk."""
+        if self.first_chunk_at is None or now <= self.first_chunk_at:
+            return 0.0
+        return self.env_steps / (now - self.first_chunk_at)
+
+
+@dataclass
+class Batch:
+    """Chunks trained on together."""
+
+    chunks: list[Chunk]
+    """The chunks, one per actor (sync) or in arrival order (async)."""
+    lags: list[int]
+    """Policy lag of each chunk when the update started."""
+
+
+class LearnerCore:
+    """Owns the learner, the sessions and the data waiting to be learned from."""
+
+    def __init__(
+        self,
+        learner: Learner,
+        module: Any,
+        dist: DistConfig,
+        env_id: str,
+        rollout_steps: int,
+        spaces: tuple[SpaceSpec, SpaceSpec],
+        obs_stats: RunningMeanStd | None,
+        store: WeightStore,
+    ) -> None:
+        self.learner = learner
+        self.module = module
+        self.dist = dist
+        self.env_id = env_id
+        self.rollout_steps = rollout_steps
+        self.observation_space, self.action_space = spaces
+        self.obs_stats = obs_stats
+        self.reward_stats: RunningMeanStd | None = None
+        self.store = store
+        self.incarnation = secrets.randbits(62) + 1
+        """Differs on every start: data from an earlier incarnation is refused."""
+        self.sessions: dict[str, Session] = {}
+        self.stats = EpisodeStats()
+        self.env_steps = 0
+        """Env steps trained on (stale chunks do not count)."""
+        self.dropped_chunks = 0
+        self.done = False
+        self._pending: dict[str, Chunk] = {}
+        self._pending_since: float | None = None
+        self._queue: deque[Chunk] = deque()
+        self._changed = asyncio.Event()
+        self._version_changed = asyncio.Event()
+        self.timings = {"learn": 0.0, "wait": 0.0}
+        self.stage_totals = dict.fromkeys(STAGES, 0.0)
+        """Actor seconds per stage, summed over every chunk received."""
+        self.lag_history: deque[int] = deque(maxlen=1000)
+
+    @property
+    def version(self) -> int:
+        """Current policy version."""
+        return int(self.learner.version)
+
+    def publish(self) -> PublishedWeights:
+        """Serialise the current version (once) for every actor."""
+        return self.store.publish(self.version, self.module, self.obs_stats)
+
+    # -- sessions ---------------------------------------------------------------
+
+    def register(self, actor_id: str, env_id: str, num_envs: int) -> Session:
+        """A new session for an actor (a restarted actor gets a fresh one)."""
+        if env_id and env_id != self.env_id:
+            raise PreconditionError(
+                f"actor {actor_id!r} runs {env_id!r} but this learner trains {self.env_id!r}"
+            )
+        if num_envs <= 0:
+            raise InvalidInputError(f"num_envs={num_envs} must be positive")
+        for old in [s for s in self.sessions.values() if s.actor_id == actor_id]:
+            self._forget(old.session_id, "re-registered")
+        session = Session(secrets.token_hex(8), actor_id, num_envs, time.monotonic())
+        self.sessions[session.session_id] = session
+        log.info("actor %s registered (session %s)", actor_id, session.session_id)
+        self._changed.set()
+        return session
+
+    def touch(self, session_id: str, incarnation: int) -> Session:
+        """The live session of a call; FAILED_PRECONDITION for a stale one."""
+        if incarnation != self.incarnation:
+            raise PreconditionError(
+                f"session {session_id} belongs to learner incarnation {incarnation}, this is "
+                f"{self.incarnation}: the learner restarted; register again"
+            )
+        session = self.sessions.get(session_id)
+        if session is None:
+            raise PreconditionError(f"unknown or expired session {session_id!r}; register again")
+        session.last_seen = time.monotonic()
+        return session
+
+    def _forget(self, session_id: str, why: str) -> None:
+        session = self.sessions.pop(session_id, None)
+        if session is not None:
+            log.warning("actor %s dropped (%s)", session.actor_id, why)
+        self._changed.set()
+
+    def reap(self) -> None:
+        """Drop sessions silent for longer than ``actor_timeout_s``."""
+        now = time.monotonic()
+        for s in list(self.sessions.values()):
+            if now - s.last_seen > self.dist.actor_timeout_s:
+                self._forget(s.session_id, f"silent for {now - s.last_seen:.1f}s")
+
+    # -- data -------------------------------------------------------------------
+
+    def accept(self, session: Session, chunk: Chunk) -> bool:
+        """Take a checked chunk; False when it is stale and dropped."""
+        now = time.monotonic()
+        if session.first_chunk_at is None:
+            session.first_chunk_at = now
+        session.env_steps += chunk.trajectory.rewards.size
+        for stage in STAGES:
+            session.times[stage] += chunk.times.get(stage, 0.0)
+            self.stage_totals[stage] += chunk.times.get(stage, 0.0)
+        lag = self.version - chunk.trajectory.policy_version
+        if lag < 0:
+            raise InvalidInputError(
+                f"policy_version={chunk.trajectory.policy_version} is newer than the learner's "
+                f"{self.version}"
+            )
+        if self.dist.mode == "sync":
+            if lag != 0 or session.session_id in self._pending:
+                self.dropped_chunks += 1
+                return False
+            self._pending[session.session_id] = chunk
+            if self._pending_since is None:
+                self._pending_since = now
+        else:
+            if len(self._queue) >= self.dist.queue_chunks:
+                raise OverloadedError(
+                    f"learner queue holds {len(self._queue)} chunks; slow down and retry"
+                )
+            self._queue.append(chunk)
+        self._changed.set()
+        return True
+
+    @property
+    def queue_depth(self) -> int:
+        """Chunks waiting for an update."""
+        return len(self._pending) + len(self._queue)
+
+    async def next_batch(self, stop: asyncio.Event) -> Batch | None:
+        """Wait for the next batch to learn from (None when ``stop`` is set first)."""
+        t0 = time.monotonic()
+        while not stop.is_set():
+            self.reap()
+            batch = self._take_sync() if self.dist.mode == "sync" else self._take_async()
+            if batch is not None:
+                self.timings["wait"] += time.monotonic() - t0
+                return batch
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout=0.1)
+        return None
+
+    def _take_sync(self) -> Batch | None:
+        if not self._pending:
+            return None
+        live = set(self.sessions)
+        waited = time.monotonic() - (self._pending_since or time.monotonic())
+        if not live.issubset(self._pending) and waited < self.dist.sync_timeout_s:
+            return None
+        if waited >= self.dist.sync_timeout_s and not live.issubset(self._pending):
+            missing = len(live - set(self._pending))
+            log.warning("sync update %d without %d slow actors", self.version, missing)
+        chunks = list(self._pending.values())
+        self._pending.clear()
+        self._pending_since = None
+        return Batch(chunks, [0] * len(chunks))
+
+    def _take_async(self) -> Batch | None:
+        chunks: list[Chunk] = []
+        lags: list[int] = []
+        limit = max(1, len(self.sessions))
+        while self._queue and len(chunks) < limit:
+            chunk = self._queue.popleft()
+            lag = self.version - chunk.trajectory.policy_version
+            if self.dist.max_policy_lag is not None and lag > self.dist.max_policy_lag:
+                self.dropped_chunks += 1
+                continue
+            chunks.append(chunk)
+            lags.append(lag)
+        return Batch(chunks, lags) if chunks else None
+
+    async def train_on(self, batch: Batch) -> dict[str, float]:
+        """Merge statistics, update (in a worker thread), publish the new version."""
+        for chunk in batch.chunks:
+            if self.obs_stats is not None and chunk.obs_stats is not None:
+                self.obs_stats.merge(chunk.obs_stats)
+            for ret, length in zip(chunk.episode_returns, chunk.episode_lengths, strict=True):
+                self.stats.add(ret, length)
+        trajectory = concat_trajectories([c.trajectory for c in batch.chunks])
+        t0 = time.monotonic()
+        metrics = await asyncio.to_thread(self._update, trajectory)
+        self.timings["learn"] += time.monotonic() - t0
+        self.env_steps += int(trajectory.rewards.size)
+        self.lag_history.extend(batch.lags)
+        metrics["policy_lag_mean"] = float(np.mean(batch.lags))
+        metrics["policy_lag_max"] = float(max(batch.lags))
+        metrics["batch_chunks"] = float(len(batch.chunks))
+        self._version_changed.set()
+        self._version_changed = asyncio.Event()
+        return metrics
+
+    def _update(self, trajectory: Any) -> dict[str, float]:
+        metrics = self.learner.update(trajectory)
+        self.publish()
+        return metrics
+
+    async def wait_for_version(self, have: int, wait_s: float) -> PublishedWeights | None:
+        """The latest weights if newer than ``have``; waits up to ``wait_s`` for them."""
+        deadline = time.monotonic() + max(0.0, wait_s)
+        while True:
+            latest = self.store.latest()
+            if latest is not None and latest.version > have:
+                return latest
+            left = deadline - time.monotonic()
+            if left <= 0 or self.done:
+                return None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._version_changed.wait(), timeout=min(left, 0.5))
+
+    def finish(self) -> None:
+        """Mark training done: actors learn it from their next call."""
+        self.done = True
+        self._version_changed.set()

@@ -1,0 +1,292 @@
+"""Run a learner service: serve actors, update, report, checkpoint, finish.
+
+``run_learner`` follows the same template as the single-process trainer::
+
+    while env_steps < budget and not solved and not stopped:
+        batch = await core.next_batch()       # from the actors, over gRPC
+        metrics = await core.train_on(batch)  # "learn"; version += 1; weights published once
+        report every log_interval_s; checkpoint every checkpoint_interval_s
+    final checkpoint, summary.json, curve.png; actors are told ``done``
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from fleetmind.algos.base import AlgoSpec
+from fleetmind.core.errors import ConfigError, DivergedError
+from fleetmind.core.normalizer import RunningMeanStd
+from fleetmind.envs.vector import make_vector_env, observation_is_normalisable, vector_spaces
+from fleetmind.rpc.server import HealthServicer, ServerConfig, create_server, mark_serving
+from fleetmind.runtime.config import TrainConfig
+from fleetmind.runtime.dist_config import DistConfig
+from fleetmind.runtime.learner_core import STAGES, LearnerCore
+from fleetmind.runtime.learner_service import SERVICE, LearnerServicer
+from fleetmind.runtime.metrics import PrometheusExporter
+from fleetmind.runtime.progress import Progress
+from fleetmind.runtime.run_dir import SUMMARY, MetricsLog, RunDir, plot_curve
+from fleetmind.runtime.state import checkpoint_state, restore_run
+from fleetmind.runtime.trainer import TrainResult
+from fleetmind.runtime.weight_store import WeightStore
+
+log = logging.getLogger("fleetmind.learner")
+
+ACTIVE_S = 2.5
+"""A session that called within this many seconds is still active (heartbeats are 1 s)."""
+DONE_GRACE_S = 10.0
+"""After finishing, answer ``done`` until every actor heard it, at most this long."""
+
+
+@dataclass
+class RunSetup:
+    """A prepared run: configs, run directory, and the checkpoint to resume from."""
+
+    config: TrainConfig
+    """The train config."""
+    spec: AlgoSpec
+    """The algorithm."""
+    algo_config: Any
+    """Its config."""
+    run_dir: RunDir
+    """Where everything is written."""
+    full_config: dict[str, Any]
+    """What config.json holds."""
+    state: dict[str, Any] | None = None
+    """Checkpoint to resume from, if any."""
+
+
+def build_core(setup: RunSetup, dist: DistConfig) -> tuple[LearnerCore, dict[str, Any]]:
+    """The learner, its statistics and weight store; restored when resuming."""
+    cfg = setup.config
+    torch.set_num_threads(cfg.torch_threads)
+    env = make_vector_env(cfg.env_id, 1)
+    try:
+        obs_space, act_space = vector_spaces(env)
+    finally:
+        env.close()
+    problem = setup.spec.supports_action(act_space)
+    if problem:
+        raise ConfigError(f"{setup.spec.name} cannot train {cfg.env_id}: {problem}")
+    learner = setup.spec.build(setup.algo_config, obs_space, act_space, cfg.seed)
+    learner.total_env_steps = cfg.steps
+    module = getattr(learner, "net", None)
+    if not isinstance(module, torch.nn.Module):
+        raise ConfigError(f"{setup.spec.name} has no network to broadcast; use ppo or impala")
+    normalise = cfg.normalize_obs and observation_is_normalisable(obs_space)
+    obs_stats = RunningMeanStd(obs_space.shape) if normalise else None
+    rollout = setup.spec.rollout_length(setup.algo_config)
+    store = WeightStore()
+    core = LearnerCore(
+        learner, module, dist, cfg.env_id, rollout, (obs_space, act_space), obs_stats, store
+    )
+    full = {
+        **setup.full_config,
+        "_spaces": {"observation": obs_space.to_json(), "action": act_space.to_json()},
+    }
+    extra: dict[str, Any] = {}
+    if setup.state is not None:
+        extra = restore_run(setup.state, learner, core)
+    core.publish()
+    return core, {"full": full, "extra": extra}
+
+
+class LearnerRun:
+    """The loop of one learner process."""
+
+    def __init__(self, setup: RunSetup, dist: DistConfig, progress: bool | None) -> None:
+        self.setup = setup
+        self.dist = dist
+        self.core, info = build_core(setup, dist)
+        self.full = info["full"]
+        self.wall_offset = float(info["extra"].get("wall_time_s", 0.0))
+        self.progress_enabled = progress
+        self.solved_at: tuple[int, float] | None = None
+        self.stop = asyncio.Event()
+        self.stop_reason: str | None = None
+        self.exporter = PrometheusExporter(dist.metrics_port) if dist.metrics_port else None
+
+    def _stop(self, name: str) -> None:
+        self.stop_reason = name
+        log.warning("%s received: saving a final checkpoint and stopping", name)
+        self.stop.set()
+
+    async def serve(
+        self, listen: str, server_config: ServerConfig, on_bound: Callable[[str], None] | None
+    ) -> TrainResult:
+        """Serve on ``listen`` and train until done; ``on_bound(address)`` once listening."""
+        core = self.core
+        servicer = LearnerServicer(
+            core,
+            self.setup.spec.name,
+            self.full.get(self.setup.spec.name, {}),
+            {k: v for k, v in self.full.items() if not k.startswith("_")},
+        )
+        health = HealthServicer()
+        server, port = create_server(listen, server_config, [(servicer, SERVICE)], health)
+        await server.start()
+        await mark_serving(health, ("", SERVICE.full_name))
+        address = listen if listen.startswith("unix:") else f"{listen.rpartition(':')[0]}:{port}"
+        log.info("learner listening on %s (incarnation %d)", address, core.incarnation)
+        if threading.current_thread() is threading.main_thread():
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self._stop, signal.Signals(sig).name)
+        if on_bound is not None:
+            on_bound(address)
+        try:
+            result = await self._train()
+            await self._linger()
+        finally:
+            await health.enter_graceful_shutdown()
+            await server.stop(grace=1.0)
+            if self.exporter is not None:
+                self.exporter.close()
+        return result
+
+    async def _linger(self) -> None:
+        """Answer ``done`` until every active actor heard it (they beat every second)."""
+        deadline = time.monotonic() + DONE_GRACE_S
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            if not any(now - s.last_seen < ACTIVE_S for s in self.core.sessions.values()):
+                return
+            await asyncio.sleep(0.1)
+
+    async def _train(self) -> TrainResult:
+        cfg = self.setup.config
+        core = self.core
+        metrics_log = MetricsLog(self.setup.run_dir.path)
+        progress = Progress(cfg.steps, core.env_steps, self.progress_enabled)
+        t0 = time.monotonic()
+        last = {"report": t0, "ckpt": t0, "steps": core.env_steps}
+        metrics: dict[str, float] = {}
+        try:
+            while core.env_steps < cfg.steps and self.solved_at is None:
+                batch = await core.next_batch(self.stop)
+                if batch is None:
+                    break
+                metrics = await core.train_on(batch)
+                _check_finite(metrics, core)
+                now = time.monotonic()
+                self._check_target(now - t0)
+                if now - last["report"] >= cfg.log_interval_s or self.solved_at is not None:
+                    record = self._record(metrics, now - t0, last)
+                    metrics_log.write(record)
+                    progress.update(core.env_steps, record)
+                if now - last["ckpt"] >= cfg.checkpoint_interval_s:
+                    self._checkpoint(now - t0)
+                    last["ckpt"] = now
+            core.finish()
+            elapsed = time.monotonic() - t0
+            metrics_log.write(self._record(metrics, elapsed, last))
+            self._checkpoint(elapsed)
+            result = self._result(elapsed)
+        finally:
+            core.finish()
+            progress.close()
+            metrics_log.close()
+        self.setup.run_dir.write_json(SUMMARY, result.__dict__)
+        plot_curve(self.setup.run_dir.path, f"{cfg.env_id} ({cfg.algo}, distributed)")
+        return result
+
+    def _check_target(self, elapsed: float) -> None:
+        target = self.setup.config.target_return
+        mean = self.core.stats.full_window_mean()
+        if target is not None and self.solved_at is None and mean is not None and mean >= target:
+            self.solved_at = (self.core.env_steps, self.wall_offset + elapsed)
+            log.info("target return %.1f reached at %d env steps", target, self.core.env_steps)
+
+    def _record(
+        self, metrics: dict[str, float], elapsed: float, last: dict[str, float]
+    ) -> dict[str, Any]:
+        core = self.core
+        now = time.monotonic()
+        rate = (core.env_steps - last["steps"]) / max(now - last["report"], 1e-9)
+        last["report"], last["steps"] = now, core.env_steps
+        mean = core.stats.mean_return()
+        totals = core.stage_totals
+        actor_time = sum(totals.values())
+        record: dict[str, Any] = {
+            "env_steps": core.env_steps,
+            "wall_time_s": round(self.wall_offset + elapsed, 3),
+            "episodes": core.stats.episodes,
+            "episode_return_mean": None if math.isnan(mean) else mean,
+            "episode_length_mean": float(np.mean(core.stats.lengths))
+            if core.stats.lengths
+            else None,
+            "steps_per_s": rate,
+            "version": core.version,
+            "updates_per_s": core.version / max(elapsed, 1e-9),
+            "actors_live": len(core.sessions),
+            "queue_depth": core.queue_depth,
+            "dropped_chunks": core.dropped_chunks,
+            "time_learn_s": round(core.timings["learn"], 3),
+            "time_wait_s": round(core.timings["wait"], 3),
+            "rpc_share": totals["rpc"] / actor_time if actor_time > 0 else None,
+        }
+        for stage in STAGES:
+            record[f"time_actor_{stage}_s"] = round(totals[stage], 3)
+        for session in core.sessions.values():
+            record[f"actor_{session.actor_id}_steps_per_s"] = session.steps_per_s(now)
+        record.update({k: float(v) for k, v in metrics.items()})
+        if self.exporter is not None:
+            self.exporter.update(record)
+        return record
+
+    def _checkpoint(self, elapsed: float) -> None:
+        state = checkpoint_state(
+            self.setup.config,
+            self.full,
+            self.core.learner,
+            self.core,
+            self.wall_offset + elapsed,
+        )
+        self.setup.run_dir.checkpoints.save(state)
+
+    def _result(self, elapsed: float) -> TrainResult:
+        core = self.core
+        mean = core.stats.mean_return()
+        return TrainResult(
+            run_dir=str(self.setup.run_dir.path),
+            solved=self.solved_at is not None,
+            solved_at_env_steps=self.solved_at[0] if self.solved_at else None,
+            solved_at_wall_time_s=round(self.solved_at[1], 3) if self.solved_at else None,
+            env_steps=core.env_steps,
+            wall_time_s=round(self.wall_offset + elapsed, 3),
+            episodes=core.stats.episodes,
+            episode_return_mean=None if math.isnan(mean) else mean,
+            interrupted=self.stop_reason is not None,
+        )
+
+
+def _check_finite(metrics: dict[str, float], core: LearnerCore) -> None:
+    for key in ("policy_loss", "value_loss", "loss"):
+        if key in metrics and not math.isfinite(metrics[key]):
+            raise DivergedError(
+                f"training diverged: {key} is {metrics[key]} at update {core.version}; lower "
+                "the learning rate or check the rewards"
+            )
+
+
+def run_learner(
+    setup: RunSetup,
+    dist: DistConfig,
+    listen: str,
+    server_config: ServerConfig,
+    progress: bool | None = None,
+    on_bound: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Build the learner and serve it until training ends (blocking)."""
+    run = LearnerRun(setup, dist, progress)
+    return asyncio.run(run.serve(listen, server_config, on_bound))

@@ -1,0 +1,86 @@
+"""A real learner service on a real port, run in a background thread for tests."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fleetmind.algos.ppo import PPOConfig
+from fleetmind.core.batch import Trajectory
+from fleetmind.rpc.server import ServerConfig
+from fleetmind.runtime.config import TrainConfig
+from fleetmind.runtime.dist_config import DistConfig
+from fleetmind.runtime.learner_run import LearnerRun, RunSetup
+from fleetmind.runtime.local import prepare_new
+from fleetmind.runtime.trainer import TrainResult
+
+ROLLOUT = 4
+
+
+class LearnerThread:
+    """Serves a CartPole PPO learner until :meth:`stop`."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        server_config: ServerConfig | None = None,
+        dist: DistConfig | None = None,
+        steps: int = 10**9,
+        algo: Any = None,
+    ) -> None:
+        config = TrainConfig(
+            env_id="CartPole-v1", run_dir=run_dir, steps=steps, envs=2, log_interval_s=0.5
+        )
+        if algo is None:
+            algo = PPOConfig(rollout_steps=ROLLOUT, update_epochs=1, minibatch_size=8)
+        else:
+            config.algo = "impala"
+        setup = RunSetup(*prepare_new(config, algo))
+        self.run = LearnerRun(setup, dist or DistConfig(), progress=False)
+        self.server_config = server_config or ServerConfig(reflection=False)
+        self.address = ""
+        self.result: TrainResult | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._bound = threading.Event()
+        self._thread = threading.Thread(target=self._main, daemon=True)
+
+    def _on_bound(self, address: str) -> None:
+        self.address = address
+        self._loop = asyncio.get_running_loop()
+        self._bound.set()
+
+    def _main(self) -> None:
+        self.result = asyncio.run(self.run.serve("127.0.0.1:0", self.server_config, self._on_bound))
+
+    def __enter__(self) -> LearnerThread:
+        self._thread.start()
+        if not self._bound.wait(60):
+            raise RuntimeError("learner did not start")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._loop is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self.run.stop.set)
+        self._thread.join(30)
+
+
+def trajectory(envs: int = 2, steps: int = ROLLOUT, version: int = 0) -> Trajectory:
+    """A well-formed CartPole trajectory."""
+    rng = np.random.default_rng(0)
+    lead = (steps, envs)
+    return Trajectory(
+        obs=rng.standard_normal((*lead, 4)).astype(np.float32),
+        actions=rng.integers(0, 2, lead).astype(np.int64),
+        log_probs=np.full(lead, -0.69, np.float32),
+        values=np.zeros(lead, np.float32),
+        rewards=np.ones(lead, np.float32),
+        terminated=np.zeros(lead, bool),
+        truncated=np.zeros(lead, bool),
+        valid=np.ones(lead, bool),
+        next_values=np.zeros(lead, np.float32),
+        policy_version=version,
+    )

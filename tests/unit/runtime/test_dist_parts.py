@@ -1,0 +1,189 @@
+"""Pieces of distributed training without a network: weights, statistics, backoff, wire."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from tests.integration.learner_harness import trajectory
+from torch import nn
+
+from fleetmind.algos.ppo import PPOConfig, PPOLearner
+from fleetmind.core.errors import ConfigError, InvalidInputError
+from fleetmind.core.normalizer import RunningMeanStd
+from fleetmind.core.spaces import SpaceSpec
+from fleetmind.runtime.actor import Backoff, TrackingStats
+from fleetmind.runtime.dist_config import ActorConfig, DistConfig, apply_env
+from fleetmind.runtime.weight_store import WeightAssembler, WeightStore
+from fleetmind.runtime.wire import chunk_from_pb, chunk_pb, concat_trajectories
+
+OBS = SpaceSpec("box", (4,), "float32", low=(-1.0,) * 4, high=(1.0,) * 4)
+ACT = SpaceSpec("discrete", (), "int64", n=2)
+
+
+def test_weights_round_trip_in_many_chunks() -> None:
+    torch.manual_seed(0)
+    source, target = nn.Linear(50, 40), nn.Linear(50, 40)
+    stats = RunningMeanStd.from_data(np.arange(12.0).reshape(3, 4))
+    published = WeightStore(chunk_bytes=1000).publish(7, source, stats)
+    assert len(published.decoded()) > 5
+    assembler = WeightAssembler()
+    for msg in published.decoded():
+        assembler.add(msg)
+    version, got = assembler.load_into(target)
+    assert version == 7
+    assert torch.equal(source.weight, target.weight)
+    assert got is not None
+    np.testing.assert_allclose(got.mean, stats.mean)
+
+
+def test_weights_are_serialised_once_per_version() -> None:
+    store = WeightStore()
+    first = store.publish(1, nn.Linear(3, 3), None)
+    assert store.latest() is first
+    assert store.latest() is first
+
+
+def test_cut_or_corrupt_weight_streams_are_refused() -> None:
+    published = WeightStore(chunk_bytes=100).publish(1, nn.Linear(10, 10), None)
+    cut = WeightAssembler()
+    cut.add(published.decoded()[0])
+    with pytest.raises(InvalidInputError, match="cut short"):
+        cut.load_into(nn.Linear(10, 10))
+    skipped = WeightAssembler()
+    skipped.add(published.decoded()[0])
+    with pytest.raises(InvalidInputError, match="offset"):
+        skipped.add(published.decoded()[2])
+    with pytest.raises(InvalidInputError, match="manifest"):
+        WeightAssembler().add(published.decoded()[1])
+    whole = WeightAssembler()
+    for msg in published.decoded():
+        whole.add(msg)
+    with pytest.raises(InvalidInputError, match="names"):
+        whole.load_into(nn.Linear(10, 11, bias=False))
+
+
+def test_actor_deltas_merged_at_the_learner_equal_the_pooled_statistics() -> None:
+    rng = np.random.default_rng(1)
+    shards = [rng.normal(i, 1 + i, size=(50 + 10 * i, 3)) for i in range(3)]
+    merged = RunningMeanStd((3,))
+    for shard in shards:
+        local = TrackingStats((3,))
+        for part in np.array_split(shard, 4):
+            local.update(part)
+        merged.merge(local.take_delta())
+    pooled = RunningMeanStd.from_data(np.concatenate(shards))
+    np.testing.assert_allclose(merged.mean, pooled.mean)
+    np.testing.assert_allclose(merged.var, pooled.var)
+    assert merged.count == pooled.count
+
+
+def test_adopted_statistics_keep_what_is_not_yet_sent() -> None:
+    local = TrackingStats((2,))
+    local.update(np.ones((4, 2)))
+    local.adopt(RunningMeanStd.from_data(np.zeros((4, 2))))
+    np.testing.assert_allclose(local.mean, [0.5, 0.5])
+    assert local.count == 8
+
+
+def test_backoff_grows_with_full_jitter_and_caps() -> None:
+    backoff = Backoff(0.1, 2.0, rng=random.Random(0))
+    waits = [backoff.wait_s() for _ in range(12)]
+    assert all(0.0 <= w <= 2.0 for w in waits)
+    assert max(waits[:2]) <= 0.2
+    assert len(set(waits)) == len(waits)
+    backoff.reset()
+    assert backoff.wait_s() <= 0.1
+
+
+def test_chunk_round_trip_and_concat() -> None:
+    msg = chunk_pb(trajectory(envs=3), "s", 1, None, [(10.0, 10)], {"env": 0.5})
+    chunk = chunk_from_pb(msg, 4, OBS, ACT)
+    assert chunk.episode_returns == [10.0]
+    assert chunk.times["env"] == 0.5
+    both = concat_trajectories([chunk.trajectory, trajectory(envs=2)])
+    assert both.num_envs == 5
+    assert both.obs.flags.writeable
+
+
+def test_ppo_learner_loads_broadcast_weights() -> None:
+    learner = PPOLearner(PPOConfig(), OBS, ACT, seed=1)
+    copy = PPOLearner(PPOConfig(), OBS, ACT, seed=2)
+    assembler = WeightAssembler()
+    for msg in WeightStore().publish(3, learner.net, None).decoded():
+        assembler.add(msg)
+    assembler.load_into(copy.net)
+    x = np.zeros((1, 4), np.float32)
+    np.testing.assert_allclose(
+        learner.rollout_policy().step(x).values, copy.rollout_policy().step(x).values
+    )
+
+
+def test_actor_settings_come_from_the_environment() -> None:
+    env = {"FLEETMIND_LEARNER": "10.0.0.5:50051", "FLEETMIND_ENVS": "4", "FLEETMIND_TOKEN": "t"}
+    config = apply_env(ActorConfig(), set(), env)
+    assert (config.learner, config.envs, config.token) == ("10.0.0.5:50051", 4, "t")
+    flagged = apply_env(ActorConfig(envs=2), {"envs"}, env)
+    assert flagged.envs == 2
+    with pytest.raises(ConfigError, match="FLEETMIND_ENVS"):
+        apply_env(ActorConfig(), set(), {"FLEETMIND_ENVS": "many"})
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [DistConfig(actors=-1), DistConfig(learners=0), DistConfig(max_policy_lag=-2),
+     DistConfig(metrics_port=70000), DistConfig(sync_timeout_s=0)],
+)  # fmt: skip
+def test_bad_distributed_settings_are_config_errors(bad: DistConfig) -> None:
+    with pytest.raises(ConfigError):
+        bad.validate()
+
+
+def test_vtrace_on_policy_equals_lambda_one_returns() -> None:
+    from fleetmind.algos.ppo import compute_gae
+    from fleetmind.algos.vtrace import vtrace
+
+    rng = np.random.default_rng(3)
+    shape = (6, 3)
+    rewards = rng.normal(size=shape).astype(np.float32)
+    values = rng.normal(size=shape).astype(np.float32)
+    next_values = np.roll(values, -1, axis=0)
+    next_values[-1] = rng.normal(size=3)
+    terminated = np.zeros(shape, bool)
+    terminated[2, 0] = True
+    truncated = np.zeros(shape, bool)
+    truncated[4, 1] = True
+    next_values[4, 1] = 5.0  # value of the final observation of the truncated episode
+    vs, _ = vtrace(np.zeros(shape), rewards, values, next_values, terminated, truncated, 0.9)
+    _, returns = compute_gae(rewards, values, next_values, terminated, truncated, 0.9, 1.0)
+    np.testing.assert_allclose(vs, returns, rtol=1e-5, atol=1e-5)
+
+
+def test_vtrace_clips_importance_ratios() -> None:
+    from fleetmind.algos.vtrace import vtrace
+
+    shape = (3, 1)
+    ones, zeros = np.ones(shape, np.float32), np.zeros(shape, np.float32)
+    flags = np.zeros(shape, bool)
+    _, adv_big = vtrace(np.full(shape, 5.0), ones, zeros, zeros, flags, flags, 0.9)
+    _, adv_one = vtrace(np.zeros(shape), ones, zeros, zeros, flags, flags, 0.9)
+    np.testing.assert_allclose(adv_big, adv_one)
+
+
+def test_prometheus_exporter_serves_report_fields() -> None:
+    import urllib.request
+
+    from fleetmind.runtime.metrics import PrometheusExporter
+
+    exporter = PrometheusExporter(0, host="127.0.0.1")
+    try:
+        exporter.update({"version": 7, "queue_depth": 2, "actor_a-1_steps_per_s": 123.0, "x": "s"})
+        url = f"http://127.0.0.1:{exporter.port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            text = reply.read().decode()
+    finally:
+        exporter.close()
+    assert "fleetmind_learner_version 7.0" in text
+    assert 'fleetmind_learner_actor_steps_per_s{actor="a-1"} 123.0' in text
