@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from fleetmind.algos.team import TeamAgent
     from fleetmind.core.agent import Agent
     from fleetmind.runtime.evaluate import EvalResult
     from fleetmind.runtime.trainer import TrainResult
@@ -46,11 +47,14 @@ def resume(run_dir: str | Path, progress: bool | None = None, **overrides: Any) 
     return resume_local(Path(run_dir), overrides, progress=progress)
 
 
-def load(path: str | Path) -> Agent:
-    """The agent of a run directory's latest checkpoint: ``agent.act(observation)``."""
-    from fleetmind.algos.loading import load_agent
+def load(path: str | Path) -> Agent | TeamAgent:
+    """The agent of a run directory's latest checkpoint: ``agent.act(observation)``.
 
-    return load_agent(path).agent
+    A multi-agent run gives a team: ``team.act({agent_name: observation, ...})``.
+    """
+    from fleetmind.algos.team import load_policy
+
+    return load_policy(path)
 
 
 def evaluate(path: str | Path, episodes: int = 10, seed: int = 0) -> EvalResult:

@@ -19,10 +19,11 @@ from fleetmind.algos.checkpoint import (
     read_spaces,
     stats_from_state,
 )
+from fleetmind.algos.multiagent_base import MultiAgentAlgoSpec
 from fleetmind.algos.registry import get_algorithm
 from fleetmind.core.agent import Actuator, Agent, Perceiver, identity
 from fleetmind.core.config import config_from_mapping
-from fleetmind.core.errors import CheckpointError
+from fleetmind.core.errors import CheckpointError, PreconditionError
 from fleetmind.core.normalizer import ObservationNormalizer
 from fleetmind.core.spaces import SpaceSpec
 
@@ -69,6 +70,11 @@ def _read_checkpoint(path: Path) -> tuple[dict[str, object], Path]:
     return store.load_latest(), store.directory / str(manifest["file"])
 
 
+def read_checkpoint(path: Path) -> tuple[dict[str, object], Path]:
+    """The latest checkpoint of a run directory (or one checkpoint file) and its file."""
+    return _read_checkpoint(path)
+
+
 def load_agent(path: str | Path) -> LoadedAgent:
     """Load the latest checkpoint of a run directory (or one checkpoint file)."""
     path = Path(path)
@@ -80,6 +86,11 @@ def load_agent(path: str | Path) -> LoadedAgent:
     except (KeyError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {ckpt} lacks its algorithm or config: {exc}") from exc
     spec = get_algorithm(algo)
+    if isinstance(spec, MultiAgentAlgoSpec):
+        raise PreconditionError(
+            f"{path} holds a multi-agent team trained with {algo}; load it with "
+            "fleetmind.load(path) or fleetmind.algos.team.load_team(path)"
+        )
     algo_cfg: object = config_from_mapping(spec.config_cls, config.get(algo, {}), algo)
     obs_space, act_space = read_spaces(state)
     learner = spec.build(algo_cfg, obs_space, act_space, 0)

@@ -13,6 +13,9 @@ _MODULES: dict[str, str] = {
     "ppo": "fleetmind.algos.ppo",
     "impala": "fleetmind.algos.impala",
     "dqn": "fleetmind.algos.dqn",
+    # multi-agent (PettingZoo) algorithms: fleetmind.algos.multiagent_ppo
+    "ippo": "fleetmind.algos.ippo",
+    "mappo": "fleetmind.algos.mappo",
 }
 
 

@@ -44,13 +44,30 @@ def scenario_env_ids() -> dict[str, str]:
 
 def trainable_env_ids() -> dict[str, str]:
     """Every id ``fleetmind train`` accepts, id -> family."""
-    return {**gymnasium_env_ids(), **scenario_env_ids()}
+    return {**gymnasium_env_ids(), **scenario_env_ids(), **_multiagent_ids()}
+
+
+# --- multi-agent (PettingZoo) ids: see fleetmind.envs.multiagent_registry -------------
+# Imported lazily: that module imports fleetmind.envs.vector, which imports this one.
+
+
+def _multiagent_ids() -> dict[str, str]:
+    from fleetmind.envs.multiagent_registry import multiagent_env_ids
+
+    return multiagent_env_ids()
+
+
+def is_multiagent_env_id(env_id: str) -> bool:
+    """True for an id that names a PettingZoo parallel env (``fleetmind envs`` lists them)."""
+    from fleetmind.envs.multiagent_registry import is_multiagent_env_id as check
+
+    return check(env_id)
 
 
 def resolve_env_id(env_id: str) -> str:
     """Return ``env_id`` if it is known; UnknownNameError with close matches otherwise."""
     known = trainable_env_ids()
-    if env_id in known:
+    if env_id in known or is_multiagent_env_id(env_id):
         return env_id
     if env_id in gym.registry:  # registered but of a family we do not list (e.g. Atari)
         return env_id

@@ -38,6 +38,17 @@ def evaluate(
     """Run ``episodes`` episodes of the agent in ``path`` on its training env."""
     if episodes <= 0:
         raise ConfigError(f"--episodes must be a positive integer, got {episodes}")
+    from fleetmind.algos.loading import read_checkpoint
+    from fleetmind.algos.team import is_team_checkpoint, team_from_state
+
+    state, ckpt = read_checkpoint(Path(path))
+    if is_team_checkpoint(state):  # a multi-agent run: team returns
+        from fleetmind.runtime.multiagent_eval import team_episode_returns
+
+        team = team_from_state(state, ckpt)
+        team_returns = team_episode_returns(team, episodes, seed, deterministic)
+        arr = np.asarray(team_returns, dtype=np.float64)
+        return EvalResult(float(arr.mean()), float(arr.std()), episodes, team_returns)
     loaded = load_agent(path)
     scenario = _evaluate_scenario(loaded.env_id, loaded.agent, episodes, seed, deterministic)
     if scenario is not None:

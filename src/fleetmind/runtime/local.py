@@ -73,6 +73,9 @@ def prepare_new(
     config.env_id = resolve_env_id(config.env_id)
     spec = get_algorithm(config.algo)
     algo_cfg = resolve_algo_config(spec, algo_config)
+    from fleetmind.runtime.multiagent import preflight
+
+    preflight(config, spec, algo_cfg)  # env/algorithm mismatches, before the run dir exists
     if config.run_dir is None:
         config.run_dir = default_run_dir(config)
     run_dir = RunDir.create(config.run_dir, force=force, keep_checkpoints=config.keep_checkpoints)
@@ -132,6 +135,12 @@ def _run(
     progress: bool | None,
     state: dict[str, Any] | None,
 ) -> TrainResult:
+    # Multi-agent (PettingZoo) env ids train in fleetmind.runtime.multiagent.
+    from fleetmind.runtime.multiagent import check_pairing, run_multiagent
+
+    team_spec = check_pairing(config, spec)
+    if team_spec is not None:
+        return run_multiagent(config, team_spec, algo_cfg, run_dir, full, progress, state)
     torch.set_num_threads(config.torch_threads)
     env = make_vector_env(config.env_id, config.envs)
     try:

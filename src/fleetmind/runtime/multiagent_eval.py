@@ -1,0 +1,45 @@
+"""Evaluate a trained team: run N episodes of its multi-agent env, team returns."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fleetmind.algos.team import LoadedTeam
+from fleetmind.envs.multiagent_registry import make_multiagent_vector_env
+
+MAX_PARALLEL = 32
+MAX_STEPS = 100_000
+
+
+def team_episode_returns(
+    loaded: LoadedTeam, episodes: int, seed: int, deterministic: bool
+) -> list[float]:
+    """Team return (sum over agents) of ``episodes`` episodes, in batches of copies."""
+    returns: list[float] = []
+    batch_seed = seed
+    while len(returns) < episodes:
+        count = min(MAX_PARALLEL, episodes - len(returns))
+        returns += _run_batch(loaded, count, batch_seed, deterministic)
+        batch_seed += count
+    return returns
+
+
+def _run_batch(loaded: LoadedTeam, count: int, seed: int, deterministic: bool) -> list[float]:
+    env = make_multiagent_vector_env(loaded.env_id, count)
+    agents = [loaded.team.agents[name] for name in env.agents]
+    try:
+        step = env.reset(seed=seed)
+        totals = np.zeros(count, dtype=np.float64)
+        running = np.ones(count, dtype=bool)
+        for _ in range(MAX_STEPS):
+            actions = [
+                a.act_batch(obs, deterministic) for a, obs in zip(agents, step.obs, strict=True)
+            ]
+            step = env.step(actions)
+            totals += np.where(running, step.rewards.sum(axis=1), 0.0)
+            running &= ~step.episode_end
+            if not running.any():
+                break
+        return [float(v) for v in totals]
+    finally:
+        env.close()
