@@ -8,8 +8,10 @@ the bounds and clips, so every action sent to the environment is inside its spac
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -186,6 +188,50 @@ class ActorCriticPolicy:
         obs = torch.from_numpy(np.ascontiguousarray(model_input, dtype=np.float32))
         actions, outputs = self.net.outputs(obs, deterministic)
         return Decision(actions.numpy(), {k: v.numpy() for k, v in outputs.items()})
+
+
+class ActorCriticLearnerBase:
+    """State handling shared by learners that own one :class:`ActorCritic`.
+
+    Subclasses set ``net``, ``optimizer``, ``rng``, ``action_space``, ``config``
+    (with an ``activation`` field), ``version`` and ``env_steps``.
+    """
+
+    net: ActorCritic
+    optimizer: torch.optim.Optimizer
+    rng: np.random.Generator
+    action_space: SpaceSpec
+    config: Any
+    version: int
+    env_steps: int
+
+    def rollout_policy(self) -> ActorCriticRolloutPolicy:
+        """Behaviour policy sharing this learner's parameters."""
+        return ActorCriticRolloutPolicy(self.net, self.config.activation, self.rng)
+
+    def inference_policy(self) -> ActorCriticPolicy:
+        """Policy for evaluation and serving."""
+        return ActorCriticPolicy(self.net, self.action_space)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Parameters, optimizer state, counters and the sampling RNG."""
+        return {
+            "model": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "version": self.version,
+            "env_steps": self.env_steps,
+            "rng": json.dumps(self.rng.bit_generator.state),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        self.net.load_state_dict(state["model"])
+        if "optimizer" in state:
+            self.optimizer.load_state_dict(state["optimizer"])
+        self.version = int(state.get("version", 0))
+        self.env_steps = int(state.get("env_steps", 0))
+        if "rng" in state:
+            self.rng.bit_generator.state = json.loads(state["rng"])
 
 
 def box_actuator(space: SpaceSpec) -> BoxActuator:

@@ -14,7 +14,6 @@ that observation). Used by ``fleetmind train --mode async``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +23,7 @@ from torch import nn
 
 from fleetmind.algos.actor_critic import (
     ActorCritic,
-    ActorCriticPolicy,
-    ActorCriticRolloutPolicy,
+    ActorCriticLearnerBase,
     check_supported_action,
 )
 from fleetmind.algos.base import AlgoSpec
@@ -75,8 +73,10 @@ class ImpalaConfig:
             raise ConfigError(f"impala.activation must be tanh, relu or elu, not {self.activation}")
 
 
-class ImpalaLearner:
+class ImpalaLearner(ActorCriticLearnerBase):
     """Owns the actor-critic; one :meth:`update` per batch of (possibly stale) chunks."""
+
+    config: ImpalaConfig
 
     def __init__(
         self, config: ImpalaConfig, observation_space: SpaceSpec, action_space: SpaceSpec, seed: int
@@ -97,14 +97,6 @@ class ImpalaLearner:
         self.version = 0
         self.env_steps = 0
         self.total_env_steps: int | None = None
-
-    def rollout_policy(self) -> ActorCriticRolloutPolicy:
-        """Behaviour policy sharing this learner's parameters."""
-        return ActorCriticRolloutPolicy(self.net, self.config.activation, self.rng)
-
-    def inference_policy(self) -> ActorCriticPolicy:
-        """Policy for evaluation and serving."""
-        return ActorCriticPolicy(self.net, self.action_space)
 
     def update(self, trajectory: Trajectory) -> dict[str, float]:
         """V-trace actor-critic steps on ``trajectory``; bumps :attr:`version`."""
@@ -149,26 +141,6 @@ class ImpalaLearner:
         self.version += 1
         self.env_steps += int(trajectory.valid.size)
         return stats
-
-    def state_dict(self) -> dict[str, Any]:
-        """Parameters, optimizer state and counters."""
-        return {
-            "model": self.net.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "version": self.version,
-            "env_steps": self.env_steps,
-            "rng": json.dumps(self.rng.bit_generator.state),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`."""
-        self.net.load_state_dict(state["model"])
-        if "optimizer" in state:
-            self.optimizer.load_state_dict(state["optimizer"])
-        self.version = int(state.get("version", 0))
-        self.env_steps = int(state.get("env_steps", 0))
-        if "rng" in state:
-            self.rng.bit_generator.state = json.loads(state["rng"])
 
 
 def _build(config: Any, obs_space: SpaceSpec, act_space: SpaceSpec, seed: int) -> ImpalaLearner:

@@ -14,7 +14,6 @@ normalises advantages per minibatch, and optionally clips the value update.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +23,7 @@ from torch import nn
 
 from fleetmind.algos.actor_critic import (
     ActorCritic,
-    ActorCriticPolicy,
-    ActorCriticRolloutPolicy,
+    ActorCriticLearnerBase,
     check_supported_action,
 )
 from fleetmind.algos.base import AlgoSpec
@@ -150,8 +148,10 @@ def ppo_loss(
     return loss, stats
 
 
-class PPOLearner:
+class PPOLearner(ActorCriticLearnerBase):
     """Owns the actor-critic and its optimizer; one :meth:`update` per trajectory."""
+
+    config: PPOConfig
 
     def __init__(
         self, config: PPOConfig, observation_space: SpaceSpec, action_space: SpaceSpec, seed: int
@@ -176,14 +176,6 @@ class PPOLearner:
         """Step budget for learning-rate annealing; set by the trainer."""
         self.env_steps = 0
         """Environment steps learned from so far."""
-
-    def rollout_policy(self) -> ActorCriticRolloutPolicy:
-        """Behaviour policy sharing this learner's parameters."""
-        return ActorCriticRolloutPolicy(self.net, self.config.activation, self.rng)
-
-    def inference_policy(self) -> ActorCriticPolicy:
-        """Policy for evaluation and serving."""
-        return ActorCriticPolicy(self.net, self.action_space)
 
     def _learning_rate(self) -> float:
         lr = self.config.learning_rate
@@ -246,26 +238,6 @@ class PPOLearner:
         metrics["learning_rate"] = lr
         metrics["explained_variance"] = explained_variance(old_values.numpy(), ret_t.numpy())
         return metrics
-
-    def state_dict(self) -> dict[str, Any]:
-        """Parameters, optimizer state and counters."""
-        return {
-            "model": self.net.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "version": self.version,
-            "env_steps": self.env_steps,
-            "rng": json.dumps(self.rng.bit_generator.state),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`."""
-        self.net.load_state_dict(state["model"])
-        if "optimizer" in state:
-            self.optimizer.load_state_dict(state["optimizer"])
-        self.version = int(state.get("version", 0))
-        self.env_steps = int(state.get("env_steps", 0))
-        if "rng" in state:
-            self.rng.bit_generator.state = json.loads(state["rng"])
 
 
 def explained_variance(predicted: np.ndarray, target: np.ndarray) -> float:
