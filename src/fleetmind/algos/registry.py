@@ -13,6 +13,8 @@ _MODULES: dict[str, str] = {
     "ppo": "fleetmind.algos.ppo",
     "impala": "fleetmind.algos.impala",
     "dqn": "fleetmind.algos.dqn",
+    "q_learning": "fleetmind.algos.q_learning",
+    "sarsa": "fleetmind.algos.sarsa",
     # multi-agent (PettingZoo) algorithms: fleetmind.algos.multiagent_ppo
     "ippo": "fleetmind.algos.ippo",
     "mappo": "fleetmind.algos.mappo",
