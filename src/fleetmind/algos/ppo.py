@@ -15,7 +15,7 @@ normalises advantages per minibatch, and optionally clips the value update.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from fleetmind.algos.actor_critic import (
     check_supported_action,
 )
 from fleetmind.algos.base import AlgoSpec
+from fleetmind.algos.numpy_ppo import NumpyPPOStep, numpy_path_supported
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.errors import ConfigError
 from fleetmind.core.spaces import SpaceSpec
@@ -70,6 +71,9 @@ class PPOConfig:
     """Hidden activation: tanh, relu or elu."""
     init_log_std: float = 0.0
     """Initial log standard deviation of Gaussian actions."""
+    backend: Literal["auto", "torch", "numpy"] = "auto"
+    """Gradient steps in torch autograd or in numpy (hand-written backward, several
+    times faster for small tanh/relu MLPs on a CPU); auto picks numpy when it applies."""
 
     def validate(self) -> None:
         """Raise ConfigError for values outside their domain."""
@@ -173,6 +177,7 @@ class PPOLearner(ActorCriticLearnerBase):
         self.rng = np.random.default_rng(seed)
         self.version = 0
         self.total_env_steps: int | None = None
+        self._numpy: NumpyPPOStep | None = None
         """Step budget for learning-rate annealing; set by the trainer."""
         self.env_steps = 0
         """Environment steps learned from so far."""
@@ -203,32 +208,27 @@ class PPOLearner(ActorCriticLearnerBase):
         adv_t = torch.from_numpy(adv.reshape(-1)[mask])
         ret_t = torch.from_numpy(ret.reshape(-1)[mask].astype(np.float32))
         lr = self._learning_rate()
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
         n = obs.shape[0]
         mb = min(cfg.minibatch_size, n)
         totals: dict[str, float] = {}
         count = 0
+        numpy_step = self._numpy_step()
         for _ in range(cfg.update_epochs):
             perm = torch.randperm(n)
             for start in range(0, n - mb + 1, mb):
                 idx = perm[start : start + mb]
-                loss, stats = ppo_loss(
-                    self.net,
-                    obs[idx],
-                    act[idx],
-                    old_logp[idx],
-                    adv_t[idx],
-                    ret_t[idx],
-                    old_values[idx],
-                    cfg,
-                )
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()  # type: ignore[no-untyped-call]
-                nn.utils.clip_grad_norm_(self.net.parameters(), cfg.max_grad_norm)
-                self.optimizer.step()
-                for key, value in stats.items():
-                    totals[key] = totals.get(key, 0.0) + float(value)
+                if numpy_step is not None:
+                    i = idx.numpy()
+                    stats_f = numpy_step.step(
+                        obs.numpy()[i], act.numpy()[i], old_logp.numpy()[i], adv_t.numpy()[i],
+                        ret_t.numpy()[i], old_values.numpy()[i], cfg, lr,
+                    )  # fmt: skip
+                else:
+                    stats_f = self._torch_step(
+                        obs[idx], act[idx], old_logp[idx], adv_t[idx], ret_t[idx], old_values[idx]
+                    )
+                for key, value in stats_f.items():
+                    totals[key] = totals.get(key, 0.0) + value
                 count += 1
             if cfg.target_kl is not None and totals["approx_kl"] / count > cfg.target_kl:
                 break
@@ -238,6 +238,55 @@ class PPOLearner(ActorCriticLearnerBase):
         metrics["learning_rate"] = lr
         metrics["explained_variance"] = explained_variance(old_values.numpy(), ret_t.numpy())
         return metrics
+
+    def _torch_step(
+        self,
+        obs: torch.Tensor,
+        actions: torch.Tensor,
+        old_log_probs: torch.Tensor,
+        advantages: torch.Tensor,
+        returns: torch.Tensor,
+        old_values: torch.Tensor,
+    ) -> dict[str, float]:
+        """One autograd minibatch step (any network, any activation)."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = self._learning_rate()
+        loss, stats = ppo_loss(
+            self.net, obs, actions, old_log_probs, advantages, returns, old_values, self.config
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        nn.utils.clip_grad_norm_(self.net.parameters(), self.config.max_grad_norm)
+        self.optimizer.step()
+        return {key: float(value) for key, value in stats.items()}
+
+    def _numpy_step(self) -> NumpyPPOStep | None:
+        """The numpy gradient step when the config and the network allow it."""
+        backend = self.config.backend
+        supported = numpy_path_supported(self.net, self.config.activation)
+        if backend == "numpy" and not supported:
+            raise ConfigError(
+                "ppo.backend numpy needs the plain actor-critic with tanh or relu; use torch"
+            )
+        if backend == "torch" or not supported:
+            return None
+        if self._numpy is None or self._numpy.net is not self.net:
+            self._numpy = NumpyPPOStep(self.net, self.config.activation, eps=1e-5)
+        return self._numpy
+
+    def state_dict(self) -> dict[str, Any]:
+        """The base state plus the numpy optimizer's moments when that path ran."""
+        state = super().state_dict()
+        if self._numpy is not None:
+            state["numpy_adam"] = self._numpy.adam.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        super().load_state_dict(state)
+        numpy_step = self._numpy_step() if "numpy_adam" in state else None
+        if numpy_step is not None:
+            numpy_step.adam.load_state_dict(state["numpy_adam"])
 
 
 def explained_variance(predicted: np.ndarray, target: np.ndarray) -> float:

@@ -37,7 +37,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     """Number of newest checkpoints kept on disk."""
     torch_threads: int = 1
-    """Threads torch may use; small networks run fastest on one."""
+    """Threads torch and numpy's BLAS may use; small networks run fastest on one."""
 
     def validate(self) -> None:
         """Raise ConfigError for values outside their domain."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from threadpoolctl import threadpool_limits
 
 from fleetmind.algos.base import AlgoSpec
 from fleetmind.algos.loading import actuator_for
@@ -142,6 +143,7 @@ def _run(
     if team_spec is not None:
         return run_multiagent(config, team_spec, algo_cfg, run_dir, full, progress, state)
     torch.set_num_threads(config.torch_threads)
+    threadpool_limits(limits=config.torch_threads, user_api="blas")  # numpy's BLAS likewise
     env = make_vector_env(config.env_id, config.envs)
     try:
         obs_space, act_space = vector_spaces(env)
