@@ -9,7 +9,10 @@ One update reads top to bottom::
             loss.backward(); clip_grad_norm_; optimizer.step()
 
 The learner anneals its learning rate linearly over ``total_env_steps`` when asked,
-normalises advantages per minibatch, and optionally clips the value update.
+normalises advantages per minibatch, and optionally clips the value update. For the
+plain actor-critic on a CPU the same step runs in numpy
+(:mod:`fleetmind.algos.numpy_ppo`, ``backend``), which is several times faster for
+small networks; :func:`ppo_loss` is the autograd form of that objective.
 """
 
 from __future__ import annotations
