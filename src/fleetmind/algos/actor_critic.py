@@ -204,6 +204,34 @@ class ActorCriticLearnerBase:
     config: Any
     version: int
     env_steps: int
+    total_env_steps: int | None
+
+    def _init_actor_critic(
+        self, config: Any, observation_space: SpaceSpec, action_space: SpaceSpec, seed: int
+    ) -> None:
+        """Validate ``config`` and build the network, Adam, the sampling RNG and counters.
+
+        ``config`` needs ``validate()``, ``hidden_sizes``, ``activation``,
+        ``init_log_std`` and ``learning_rate``.
+        """
+        config.validate()
+        torch.manual_seed(seed)
+        self.config = config
+        self.action_space = action_space
+        self.net = ActorCritic(
+            observation_space.flat_dim,
+            action_space,
+            config.hidden_sizes,
+            config.activation,
+            config.init_log_std,
+        )
+        self.optimizer = torch.optim.Adam(
+            self.net.parameters(), lr=config.learning_rate, eps=1e-5, foreach=True
+        )
+        self.rng = np.random.default_rng(seed)
+        self.version = 0
+        self.env_steps = 0
+        self.total_env_steps = None
 
     def rollout_policy(self) -> ActorCriticRolloutPolicy:
         """Behaviour policy sharing this learner's parameters."""

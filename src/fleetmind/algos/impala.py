@@ -22,7 +22,6 @@ import torch
 from torch import nn
 
 from fleetmind.algos.actor_critic import (
-    ActorCritic,
     ActorCriticLearnerBase,
     check_supported_action,
 )
@@ -81,22 +80,7 @@ class ImpalaLearner(ActorCriticLearnerBase):
     def __init__(
         self, config: ImpalaConfig, observation_space: SpaceSpec, action_space: SpaceSpec, seed: int
     ) -> None:
-        config.validate()
-        torch.manual_seed(seed)
-        self.config = config
-        self.action_space = action_space
-        self.net = ActorCritic(
-            observation_space.flat_dim,
-            action_space,
-            config.hidden_sizes,
-            config.activation,
-            config.init_log_std,
-        )
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.learning_rate, eps=1e-5)
-        self.rng = np.random.default_rng(seed)
-        self.version = 0
-        self.env_steps = 0
-        self.total_env_steps: int | None = None
+        self._init_actor_critic(config, observation_space, action_space, seed)
 
     def update(self, trajectory: Trajectory) -> dict[str, float]:
         """V-trace actor-critic steps on ``trajectory``; bumps :attr:`version`."""

@@ -163,27 +163,8 @@ class PPOLearner(ActorCriticLearnerBase):
     def __init__(
         self, config: PPOConfig, observation_space: SpaceSpec, action_space: SpaceSpec, seed: int
     ) -> None:
-        config.validate()
-        torch.manual_seed(seed)
-        self.config = config
-        self.action_space = action_space
-        self.net = ActorCritic(
-            observation_space.flat_dim,
-            action_space,
-            config.hidden_sizes,
-            config.activation,
-            config.init_log_std,
-        )
-        self.optimizer = torch.optim.Adam(
-            self.net.parameters(), lr=config.learning_rate, eps=1e-5, foreach=True
-        )
-        self.rng = np.random.default_rng(seed)
-        self.version = 0
-        self.total_env_steps: int | None = None
+        self._init_actor_critic(config, observation_space, action_space, seed)
         self._numpy: NumpyPPOStep | None = None
-        """Step budget for learning-rate annealing; set by the trainer."""
-        self.env_steps = 0
-        """Environment steps learned from so far."""
 
     def _learning_rate(self) -> float:
         lr = self.config.learning_rate
