@@ -73,3 +73,24 @@ def test_learner_uses_numpy_path_and_checkpoints_its_moments() -> None:
     restored.load_state_dict(state)
     assert restored._numpy is not None
     assert restored._numpy.adam.t == learner._numpy_step().adam.t  # type: ignore[union-attr]
+
+
+def test_numpy_backend_refused_where_it_does_not_apply() -> None:
+    from fleetmind.core.errors import ConfigError
+
+    obs_space = SpaceSpec("box", (5,), "float32", low=(-1.0,) * 5, high=(1.0,) * 5)
+    learner = PPOLearner(PPOConfig(backend="numpy", activation="elu"), obs_space, DISCRETE, 0)
+    with pytest.raises(ConfigError, match="backend numpy needs"):
+        learner._numpy_step()
+    auto = PPOLearner(PPOConfig(activation="elu"), obs_space, DISCRETE, 0)
+    assert auto._numpy_step() is None  # auto falls back to autograd
+
+
+def test_unknown_backend_on_the_command_line(
+    tmp_path: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fleetmind.cli.main import main
+
+    code = main(["train", "CartPole-v1", "--ppo.backend", "jax", "--run-dir", f"{tmp_path}/r"])
+    assert code == 2
+    assert "ppo.backend must be one of" in capsys.readouterr().err
