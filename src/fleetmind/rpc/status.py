@@ -52,6 +52,16 @@ def error_from_rpc(exc: grpc.RpcError, target: str = "") -> errors.FleetmindErro
     return cls(f"{code.name}{where}: {details}")
 
 
+async def _abort_with_status(
+    context: aio.ServicerContext[Any, Any], exc: Exception, where: str
+) -> None:
+    """Abort the call: a FleetmindError with its own status, anything else as INTERNAL."""
+    if isinstance(exc, errors.FleetmindError):
+        await context.abort(status_code(exc), str(exc))
+    logger.exception("unexpected failure in %s", where)
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
+
+
 def rpc_errors(
     handler: Callable[[Any, RequestT, aio.ServicerContext[Any, Any]], Awaitable[ResponseT]],
 ) -> Callable[[Any, RequestT, aio.ServicerContext[Any, Any]], Awaitable[ResponseT]]:
@@ -69,13 +79,10 @@ def rpc_errors(
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.describe())
         try:
             return await handler(self, request, context)
-        except errors.FleetmindError as exc:
-            await context.abort(status_code(exc), str(exc))
         except aio.AbortError:
             raise
         except Exception as exc:
-            logger.exception("unexpected failure in %s", handler.__qualname__)
-            await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
+            await _abort_with_status(context, exc, handler.__qualname__)
         raise AssertionError("unreachable: context.abort raises")  # pragma: no cover
 
     return wrapped
@@ -105,12 +112,9 @@ def rpc_stream_errors(
         try:
             async for item in handler(self, request, context):
                 yield item
-        except errors.FleetmindError as exc:
-            await context.abort(status_code(exc), str(exc))
         except aio.AbortError:
             raise
         except Exception as exc:
-            logger.exception("unexpected failure in %s", handler.__qualname__)
-            await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
+            await _abort_with_status(context, exc, handler.__qualname__)
 
     return wrapped
