@@ -80,6 +80,22 @@ class InputLayout:
         else:
             self.critic_dim = sum(s.flat_dim for s in spec.observation_spaces) + id_dim
 
+    @property
+    def reads_state(self) -> bool:
+        """True when the critic input holds the global ``state()``."""
+        return self.centralized_critic and self.spec.state_space is not None
+
+    def split(self, inputs: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray | None]:
+        """Inverse of :meth:`model_input` on ``[..., D]`` rows: every agent's observation,
+        and the state when the critic reads it (else None)."""
+        spaces = self.spec.observation_spaces
+        obs = [x[..., : s.flat_dim] for x, s in zip(inputs, spaces, strict=True)]
+        state_space = self.spec.state_space
+        if not self.reads_state or state_space is None:
+            return obs, None
+        start = self.actor_dims[0]
+        return obs, inputs[0][..., start : start + state_space.flat_dim]
+
     def _with_id(self, agent: int, rows: np.ndarray) -> np.ndarray:
         if not self.agent_id:
             return rows

@@ -194,6 +194,10 @@ class MultiAgentPPOLearner:
         """Behaviour policy over every agent, reading the current parameters."""
         return NetSampler([u.net for u in self.nets], self.net_of_agent)
 
+    def networks(self) -> torch.nn.ModuleList:
+        """Every network, in one module (what a distributed learner broadcasts)."""
+        return torch.nn.ModuleList([u.net for u in self.nets])
+
     def agent_policies(self) -> list[Policy]:
         """One actor-only policy per agent, for evaluation and serving."""
         return [

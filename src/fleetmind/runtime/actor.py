@@ -25,14 +25,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from fleetmind.algos.base import RolloutPolicy, StepOutput
 from fleetmind.algos.loading import actuator_for
+from fleetmind.algos.multiagent_base import is_multiagent_algo
 from fleetmind.algos.registry import get_algorithm
+from fleetmind.core.batch import Trajectory
 from fleetmind.core.config import config_from_mapping
 from fleetmind.core.errors import PreconditionError, UnavailableError
 from fleetmind.core.normalizer import RunningMeanStd
@@ -92,6 +94,121 @@ class TimedPolicy:
         return out
 
 
+class ExperienceSource(Protocol):
+    """What an actor steps: environments, a CPU policy copy and its statistics."""
+
+    module: torch.nn.Module
+    """The network(s) the learner's weights load into."""
+
+    def collect(self, version: int) -> float:
+        """Collect the next chunk with policy ``version``; the seconds spent in inference."""
+        ...
+
+    def message(
+        self, session_id: str, incarnation: int, times: dict[str, float]
+    ) -> pb.TrajectoryChunk:
+        """The collected chunk as a message (with the statistics delta and new episodes)."""
+        ...
+
+    def adopt(self, stats: RunningMeanStd | None) -> None:
+        """Use the learner's merged observation statistics (None: it sent none)."""
+        ...
+
+    def discard_delta(self) -> None:
+        """Forget statistics not yet sent (the learner that would merge them is gone)."""
+        ...
+
+    def close(self) -> None:
+        """Close the environments."""
+        ...
+
+
+class SingleAgentSource:
+    """A vector env, one policy: the ``[T x E]`` chunks of single-agent training."""
+
+    def __init__(self, session: pb.RegisterResponse, envs: int) -> None:
+        train = json.loads(session.train_config)
+        spec = get_algorithm(session.algo)
+        algo_cfg: Any = config_from_mapping(
+            spec.config_cls, json.loads(session.algo_config), spec.name
+        )
+        env = make_vector_env(train["env_id"], envs)
+        obs_space, act_space = vector_spaces(env)
+        learner = spec.build(algo_cfg, obs_space, act_space, int(session.seed))
+        module = getattr(learner, "net", None)
+        if not isinstance(module, torch.nn.Module):
+            env.close()
+            raise PreconditionError(f"algorithm {session.algo} has no network to run in an actor")
+        self.module = module
+        self.policy = TimedPolicy(learner.rollout_policy())
+        normalise = bool(train.get("normalize_obs", True)) and observation_is_normalisable(
+            obs_space
+        )
+        self.obs_stats = TrackingStats(obs_space.shape) if normalise else None
+        gamma = float(getattr(algo_cfg, "gamma", 0.99))
+        self.collector = RolloutCollector(
+            env,
+            train["env_id"],
+            obs_space,
+            act_space,
+            int(session.rollout_steps),
+            actuator_for(act_space),
+            self.obs_stats,
+            reward_gamma=gamma if train.get("normalize_reward") else None,
+            seed=int(session.seed),
+        )
+        self._trajectory: Trajectory | None = None
+        self._episodes_seen = 0
+
+    def collect(self, version: int) -> float:
+        """Collect ``T`` steps of every env copy."""
+        before = self.policy.seconds
+        self._trajectory = self.collector.collect(self.policy, version)
+        return self.policy.seconds - before
+
+    def message(
+        self, session_id: str, incarnation: int, times: dict[str, float]
+    ) -> pb.TrajectoryChunk:
+        """The collected trajectory as a chunk."""
+        if self._trajectory is None:
+            raise PreconditionError("message() needs a collected trajectory")
+        delta = self.obs_stats.take_delta() if self.obs_stats is not None else None
+        return chunk_pb(
+            self._trajectory, session_id, incarnation, delta, self._new_episodes(), times
+        )
+
+    def _new_episodes(self) -> list[tuple[float, int]]:
+        stats = self.collector.stats
+        new = min(stats.episodes - self._episodes_seen, len(stats.returns))
+        self._episodes_seen = stats.episodes
+        if new <= 0:
+            return []
+        return list(zip(list(stats.returns)[-new:], list(stats.lengths)[-new:], strict=True))
+
+    def adopt(self, stats: RunningMeanStd | None) -> None:
+        """Normalise with the learner's statistics plus the unsent delta."""
+        if stats is not None and self.obs_stats is not None:
+            self.obs_stats.adopt(stats)
+
+    def discard_delta(self) -> None:
+        """Drop the unsent delta."""
+        if self.obs_stats is not None:
+            self.obs_stats.take_delta()
+
+    def close(self) -> None:
+        """Close the environments."""
+        self.collector.env.close()
+
+
+def build_source(session: pb.RegisterResponse, envs: int) -> ExperienceSource:
+    """The experience source for the learner's algorithm (a team one for multi-agent)."""
+    if is_multiagent_algo(get_algorithm(session.algo)):
+        from fleetmind.runtime.multiagent_actor import TeamSource
+
+        return TeamSource(session, envs)
+    return SingleAgentSource(session, envs)
+
+
 @dataclass
 class Backoff:
     """Exponential backoff with full jitter."""
@@ -135,11 +252,7 @@ class ActorWorker:
         self.version = -1
         self.times = {"env": 0.0, "inference": 0.0, "rpc": 0.0, "wait": 0.0}
         self.chunks_sent = 0
-        self.collector: RolloutCollector | None = None
-        self.module: torch.nn.Module | None = None
-        self.policy: TimedPolicy | None = None
-        self.obs_stats: TrackingStats | None = None
-        self._episodes_seen = 0
+        self.source: ExperienceSource | None = None
 
     def run(self) -> int:
         """Work until done (0) or unreachable for ``give_up_after_s`` (1)."""
@@ -151,8 +264,8 @@ class ActorWorker:
                     return 1
         finally:
             self.stop.set()
-            if self.collector is not None:
-                self.collector.env.close()
+            if self.source is not None:
+                self.source.close()
         log.info("actor %s exits after %d chunks", self.config.actor_id, self.chunks_sent)
         return 0
 
@@ -177,20 +290,15 @@ class ActorWorker:
     def _cycle(self) -> None:
         if self.session is None:
             self._register()
-        session = self.session
-        if session is None or self.collector is None or self.policy is None:
+        session, source = self.session, self.source
+        if session is None or source is None:
             return
         t = time.monotonic()
-        inference_before = self.policy.seconds
-        trajectory = self.collector.collect(self.policy, self.version)
-        inference = self.policy.seconds - inference_before
+        inference = source.collect(self.version)
         self.times["inference"] += inference
         self.times["env"] += time.monotonic() - t - inference
-        delta = self.obs_stats.take_delta() if self.obs_stats is not None else None
         times = {k: self.times[k] for k in ("env", "inference", "rpc")}
-        msg = chunk_pb(
-            trajectory, session.session_id, session.incarnation, delta, self._new_episodes(), times
-        )
+        msg = source.message(session.session_id, session.incarnation, times)
         for key in self.times:
             self.times[key] = 0.0
         t = time.monotonic()
@@ -206,16 +314,6 @@ class ActorWorker:
         elif response.version > self.version:
             self._fetch(0.0)
 
-    def _new_episodes(self) -> list[tuple[float, int]]:
-        if self.collector is None:
-            return []
-        stats = self.collector.stats
-        new = min(stats.episodes - self._episodes_seen, len(stats.returns))
-        self._episodes_seen = stats.episodes
-        if new <= 0:
-            return []
-        return list(zip(list(stats.returns)[-new:], list(stats.lengths)[-new:], strict=True))
-
     def _register(self) -> None:
         cfg = self.config
         request = pb.RegisterRequest(
@@ -225,50 +323,18 @@ class ActorWorker:
         session = self.client.register(request)
         self.times["rpc"] += time.monotonic() - t
         self.session = session  # heartbeats start now, while the environments are built
-        if self.collector is None:
-            self._build(session)
+        if self.source is None:
+            self.source = build_source(session, self.config.envs)
         self.version = -1
-        if self.obs_stats is not None:
-            self.obs_stats.take_delta()
+        self.source.discard_delta()
         while not self.stop.is_set() and not self._fetch(SYNC_WAIT_S):
             pass
         log.info("actor %s registered, policy version %d", cfg.actor_id, self.version)
 
-    def _build(self, session: pb.RegisterResponse) -> None:
-        train = json.loads(session.train_config)
-        spec = get_algorithm(session.algo)
-        algo_cfg: Any = config_from_mapping(
-            spec.config_cls, json.loads(session.algo_config), spec.name
-        )
-        env = make_vector_env(train["env_id"], self.config.envs)
-        obs_space, act_space = vector_spaces(env)
-        learner = spec.build(algo_cfg, obs_space, act_space, int(session.seed))
-        module = getattr(learner, "net", None)
-        if not isinstance(module, torch.nn.Module):
-            raise PreconditionError(f"algorithm {session.algo} has no network to run in an actor")
-        self.module = module
-        self.policy = TimedPolicy(learner.rollout_policy())
-        normalise = bool(train.get("normalize_obs", True)) and observation_is_normalisable(
-            obs_space
-        )
-        self.obs_stats = TrackingStats(obs_space.shape) if normalise else None
-        gamma = float(getattr(algo_cfg, "gamma", 0.99))
-        self.collector = RolloutCollector(
-            env,
-            train["env_id"],
-            obs_space,
-            act_space,
-            int(session.rollout_steps),
-            actuator_for(act_space),
-            self.obs_stats,
-            reward_gamma=gamma if train.get("normalize_reward") else None,
-            seed=int(session.seed),
-        )
-
     def _fetch(self, wait_s: float) -> bool:
         """Fetch a version newer than ours; True when one was loaded."""
         session = self.session
-        if session is None or self.module is None:
+        if session is None or self.source is None:
             return False
         request = pb.GetWeightsRequest(
             session_id=session.session_id,
@@ -284,9 +350,8 @@ class ActorWorker:
         assembler = WeightAssembler()
         for chunk in chunks:
             assembler.add(chunk)
-        self.version, stats = assembler.load_into(self.module)
-        if stats is not None and self.obs_stats is not None:
-            self.obs_stats.adopt(stats)
+        self.version, stats = assembler.load_into(self.source.module)
+        self.source.adopt(stats)
         self.times["rpc"] += time.monotonic() - first_at
         return True
 

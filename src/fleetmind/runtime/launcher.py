@@ -137,11 +137,8 @@ class ActorPool:
 def check_dist(name: str, dist: DistConfig) -> None:
     """ConfigError when algorithm ``name`` and the mode do not fit together."""
     dist.validate()
-    if name in ("mappo", "ippo"):  # multi-agent actors are not written yet
-        raise ConfigError(
-            f"--algo {name} trains multi-agent envs in one process for now; "
-            "leave out --actors (or set it to 0)"
-        )
+    if name in ("mappo", "ippo") and dist.mode != "sync":
+        raise ConfigError(f"--algo {name} trains on-policy: use --mode sync (not {dist.mode})")
     if dist.mode == "async" and name != "impala":
         raise ConfigError(
             f"--mode async learns off-policy with V-trace: pass --algo impala (not {name})"

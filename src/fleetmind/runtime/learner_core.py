@@ -32,10 +32,11 @@ from fleetmind.algos.base import Learner
 from fleetmind.core.errors import InvalidInputError, OverloadedError, PreconditionError
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.core.spaces import SpaceSpec
+from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.runtime.collector import EpisodeStats
 from fleetmind.runtime.dist_config import DistConfig
 from fleetmind.runtime.weight_store import PublishedWeights, WeightStore
-from fleetmind.runtime.wire import Chunk, concat_trajectories
+from fleetmind.runtime.wire import Chunk, chunk_from_pb, concat_trajectories
 
 log = logging.getLogger("fleetmind.learner")
 
@@ -173,6 +174,10 @@ class LearnerCore:
                 self._forget(s.session_id, f"silent for {now - s.last_seen:.1f}s")
 
     # -- data -------------------------------------------------------------------
+
+    def decode_chunk(self, msg: pb.TrajectoryChunk) -> Chunk:
+        """Check a received chunk against this learner's contract and convert it."""
+        return chunk_from_pb(msg, self.rollout_steps, self.observation_space, self.action_space)
 
     def accept(self, session: Session, chunk: Chunk) -> bool:
         """Take a checked chunk; False when it is stale and dropped."""

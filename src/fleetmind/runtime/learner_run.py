@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from fleetmind.algos.base import AlgoSpec
+from fleetmind.algos.multiagent_base import is_multiagent_algo
 from fleetmind.core.errors import ConfigError, DivergedError
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.envs.vector import make_vector_env, observation_is_normalisable, vector_spaces
@@ -107,7 +108,7 @@ class LearnerRun:
     def __init__(self, setup: RunSetup, dist: DistConfig, progress: bool | None) -> None:
         self.setup = setup
         self.dist = dist
-        self.core, info = build_core(setup, dist)
+        self.core, info = self.build(setup, dist)
         self.full = info["full"]
         self.wall_offset = float(info["extra"].get("wall_time_s", 0.0))
         self.progress_enabled = progress
@@ -115,6 +116,10 @@ class LearnerRun:
         self.stop = asyncio.Event()
         self.stop_reason: str | None = None
         self.exporter = PrometheusExporter(dist.metrics_port) if dist.metrics_port else None
+
+    def build(self, setup: RunSetup, dist: DistConfig) -> tuple[LearnerCore, dict[str, Any]]:
+        """The learner core and its run information (:func:`build_core`)."""
+        return build_core(setup, dist)
 
     def _stop(self, name: str) -> None:
         self.stop_reason = name
@@ -288,5 +293,10 @@ def run_learner(
     on_bound: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Build the learner and serve it until training ends (blocking)."""
-    run = LearnerRun(setup, dist, progress)
+    run_cls = LearnerRun
+    if is_multiagent_algo(setup.spec):  # a team: multi-agent chunks and checkpoints
+        from fleetmind.runtime.multiagent_learner import TeamLearnerRun
+
+        run_cls = TeamLearnerRun
+    run = run_cls(setup, dist, progress)
     return asyncio.run(run.serve(listen, server_config, on_bound))

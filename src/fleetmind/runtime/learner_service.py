@@ -11,7 +11,6 @@ from grpc import aio
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.status import checked_requests, rpc_errors, rpc_stream_errors
 from fleetmind.runtime.learner_core import LearnerCore
-from fleetmind.runtime.wire import chunk_from_pb
 
 SERVICE = pb.DESCRIPTOR.services_by_name["Learner"]
 """Descriptor of the service, for :func:`fleetmind.rpc.create_server`."""
@@ -74,9 +73,7 @@ class LearnerServicer:
                 core.sessions.pop(msg.session_id, None)
                 break
             session = core.touch(msg.session_id, msg.incarnation)
-            chunk = chunk_from_pb(
-                msg, core.rollout_steps, core.observation_space, core.action_space
-            )
+            chunk = core.decode_chunk(msg)
             if core.accept(session, chunk):
                 accepted += 1
             else:

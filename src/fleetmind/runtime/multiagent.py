@@ -10,7 +10,9 @@ agents) and writes checkpoints that hold every agent's network and normaliser.
 from __future__ import annotations
 
 import json
-from typing import Any, cast
+from collections import deque
+from collections.abc import Sequence
+from typing import Any, Protocol, cast
 
 import torch
 
@@ -26,10 +28,36 @@ from fleetmind.envs.multiagent_registry import (
     make_multiagent_vector_env,
 )
 from fleetmind.envs.vector import observation_is_normalisable
+from fleetmind.runtime.collector import EpisodeStats
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.multiagent_collector import MultiAgentCollector
 from fleetmind.runtime.run_dir import RunDir
 from fleetmind.runtime.trainer import LocalTrainer, TrainResult
+
+
+class TeamProgress(Protocol):
+    """What a team checkpoint records of the data side of a run (the collector, or a
+    learner service that gathers its actors' counts)."""
+
+    env_steps: int
+    stats: EpisodeStats
+    agent_returns: list[deque[float]]
+
+    @property
+    def agents(self) -> tuple[str, ...]:
+        """Agent names in order."""
+        ...
+
+    @property
+    def agent_obs_stats(self) -> Sequence[RunningMeanStd | None]:
+        """Each agent's observation statistics (None: not normalised)."""
+        ...
+
+    @property
+    def state_stats(self) -> RunningMeanStd | None:
+        """The global state's statistics."""
+        ...
+
 
 STATE_KEY = "__state__"
 """Key of the global state's normaliser among the checkpoint's normalisers."""
@@ -112,7 +140,7 @@ def team_checkpoint_state(
     config: TrainConfig,
     full_config: dict[str, Any],
     learner: MultiAgentLearner,
-    collector: MultiAgentCollector,
+    collector: TeamProgress,
     wall_time_s: float,
 ) -> dict[str, Any]:
     """Everything needed to resume the run or load the team (format of
@@ -120,7 +148,7 @@ def team_checkpoint_state(
     config_json = {k: v for k, v in full_config.items() if k != "_team"}
     normalizers = {
         agent: stats_to_state(stats)
-        for agent, stats in zip(collector.env.agents, collector.obs_stats, strict=True)
+        for agent, stats in zip(collector.agents, collector.agent_obs_stats, strict=True)
         if stats is not None
     }
     if collector.state_stats is not None:
@@ -148,7 +176,7 @@ def team_checkpoint_state(
 
 
 def restore_team_run(
-    state: dict[str, Any], learner: MultiAgentLearner, collector: MultiAgentCollector
+    state: dict[str, Any], learner: MultiAgentLearner, collector: TeamProgress
 ) -> dict[str, Any]:
     """Load learner, normalisers, RNG and counters from ``state``; return the extras."""
     try:
@@ -159,7 +187,7 @@ def restore_team_run(
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"checkpoint cannot be restored: {exc}") from exc
     collector.env_steps = int(state["env_steps"])
-    named = zip(collector.env.agents, collector.obs_stats, strict=True)
+    named = zip(collector.agents, collector.agent_obs_stats, strict=True)
     pairs = [*named, (STATE_KEY, collector.state_stats)]
     for key, stats in pairs:
         if stats is not None and key in normalizers:

@@ -88,6 +88,16 @@ class MultiAgentCollector:
         self._update_stats(self._last)
         self._buffers: list[_AgentBuffers] | None = None
 
+    @property
+    def agents(self) -> tuple[str, ...]:
+        """Agent names in order."""
+        return tuple(self.env.agents)
+
+    @property
+    def agent_obs_stats(self) -> list[RunningMeanStd | None]:
+        """Each agent's observation statistics (None: not normalised)."""
+        return self.obs_stats
+
     def _check(self, step: MultiAgentStep) -> None:
         arrays = [*step.obs, step.rewards] + ([step.state] if step.state is not None else [])
         if not all(np.all(np.isfinite(a)) for a in arrays):

@@ -127,6 +127,11 @@ def chunk_from_pb(
     msg: pb.TrajectoryChunk, rollout_steps: int, obs: SpaceSpec, act: SpaceSpec
 ) -> Chunk:
     """Check a received chunk against the contract and convert it."""
+    if msg.num_agents:
+        raise InvalidInputError(
+            f"num_agents={msg.num_agents} marks a team chunk but this learner trains a single "
+            "agent; point the actor at a multi-agent learner"
+        )
     steps, envs = int(msg.num_steps), int(msg.num_envs)
     if steps != rollout_steps:
         raise InvalidInputError(f"num_steps={steps} but this learner trains on T={rollout_steps}")

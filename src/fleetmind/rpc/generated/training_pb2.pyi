@@ -91,7 +91,7 @@ class StageTimes(_message.Message):
     def __init__(self, env: _Optional[float] = ..., inference: _Optional[float] = ..., rpc: _Optional[float] = ...) -> None: ...
 
 class TrajectoryChunk(_message.Message):
-    __slots__ = ("session_id", "incarnation", "policy_version", "num_steps", "num_envs", "tensors", "obs_stats", "episode_returns", "episode_lengths", "times", "env_steps")
+    __slots__ = ("session_id", "incarnation", "policy_version", "num_steps", "num_envs", "tensors", "obs_stats", "episode_returns", "episode_lengths", "times", "env_steps", "num_agents", "agent_episode_returns")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     INCARNATION_FIELD_NUMBER: _ClassVar[int]
     POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -103,6 +103,8 @@ class TrajectoryChunk(_message.Message):
     EPISODE_LENGTHS_FIELD_NUMBER: _ClassVar[int]
     TIMES_FIELD_NUMBER: _ClassVar[int]
     ENV_STEPS_FIELD_NUMBER: _ClassVar[int]
+    NUM_AGENTS_FIELD_NUMBER: _ClassVar[int]
+    AGENT_EPISODE_RETURNS_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     incarnation: int
     policy_version: int
@@ -114,7 +116,9 @@ class TrajectoryChunk(_message.Message):
     episode_lengths: _containers.RepeatedScalarFieldContainer[int]
     times: StageTimes
     env_steps: int
-    def __init__(self, session_id: _Optional[str] = ..., incarnation: _Optional[int] = ..., policy_version: _Optional[int] = ..., num_steps: _Optional[int] = ..., num_envs: _Optional[int] = ..., tensors: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ..., obs_stats: _Optional[_Union[NormStats, _Mapping]] = ..., episode_returns: _Optional[_Iterable[float]] = ..., episode_lengths: _Optional[_Iterable[int]] = ..., times: _Optional[_Union[StageTimes, _Mapping]] = ..., env_steps: _Optional[int] = ...) -> None: ...
+    num_agents: int
+    agent_episode_returns: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, session_id: _Optional[str] = ..., incarnation: _Optional[int] = ..., policy_version: _Optional[int] = ..., num_steps: _Optional[int] = ..., num_envs: _Optional[int] = ..., tensors: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ..., obs_stats: _Optional[_Union[NormStats, _Mapping]] = ..., episode_returns: _Optional[_Iterable[float]] = ..., episode_lengths: _Optional[_Iterable[int]] = ..., times: _Optional[_Union[StageTimes, _Mapping]] = ..., env_steps: _Optional[int] = ..., num_agents: _Optional[int] = ..., agent_episode_returns: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class PushResponse(_message.Message):
     __slots__ = ("accepted", "dropped", "version", "done")
