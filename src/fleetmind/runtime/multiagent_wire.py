@@ -126,6 +126,12 @@ def expected_tensors(
 
 def _check_header(msg: pb.TrajectoryChunk, layout: InputLayout, rollout_steps: int) -> None:
     agents = layout.spec.agents
+    if msg.num_agents == 0:
+        raise InvalidInputError(
+            f"a single-agent chunk (num_agents=0) but this learner trains a team of "
+            f"{len(agents)} agents ({', '.join(agents)}); start the actor from the "
+            "learner's fleetmind version, which sends team chunks"
+        )
     if msg.num_agents != len(agents):
         raise InvalidInputError(
             f"num_agents={msg.num_agents} but this learner trains a team of {len(agents)} "
