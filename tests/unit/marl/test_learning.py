@@ -31,3 +31,21 @@ def test_shared_mappo_beats_independent_learners(tmp_path: Path) -> None:
         )  # fmt: skip
         returns[algo] = fleetmind.evaluate(run, episodes=64, seed=10_000).mean_return
     assert returns["mappo"] > returns["ippo"] + 5.0
+
+
+@pytest.mark.slow
+def test_mappo_with_two_actor_processes_learns_like_one_process(tmp_path: Path) -> None:
+    from fleetmind.algos.mappo import MAPPOConfig
+    from fleetmind.runtime.config import TrainConfig
+    from fleetmind.runtime.dist_config import DistConfig
+    from fleetmind.runtime.launcher import train_distributed
+
+    config = TrainConfig(
+        env_id="fleetmind/coordination-v0", algo="mappo", steps=20_000, envs=8, seed=1,
+        run_dir=tmp_path / "r",
+    )  # fmt: skip
+    result = train_distributed(config, MAPPOConfig(), DistConfig(actors=2), progress=False)
+    # The single-process thresholds of test_mappo_solves_the_coordination_game.
+    assert result.episode_return_mean is not None
+    assert result.episode_return_mean >= 17.0
+    assert fleetmind.evaluate(tmp_path / "r", episodes=32).mean_return >= 19.0
