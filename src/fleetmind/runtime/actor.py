@@ -9,6 +9,10 @@
         sync: wait for the next version; async: fetch it when it moved
     until the learner says done
 
+What the actor steps is an :class:`ExperienceSource` chosen by the learner's
+algorithm: :class:`SingleAgentSource`, or for a team (``mappo``, ``ippo``)
+:class:`fleetmind.runtime.multiagent_actor.TeamSource`.
+
 The learner may vanish (restart, network cut): the actor retries with exponential
 backoff and full jitter, forever unless ``give_up_after_s`` is set. When the learner
 answers FAILED_PRECONDITION (it restarted and no longer knows the session), the
