@@ -189,15 +189,3 @@ def test_traffic_scenario_trains_as_a_team_and_with_single_agent_ppo(tmp_path: P
         steps=16, envs=2, run_dir=tmp_path / "ppo", progress=False,
     )  # fmt: skip
     assert ppo.env_steps >= 16
-
-
-def test_distributed_multiagent_training_is_refused(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
-    run = tmp_path / "r"
-    code, _, err = run_cli(
-        capsys, "train", COORD, "--algo", "mappo", "--actors", "2", "--run-dir", str(run)
-    )
-    assert code == 2
-    assert "leave out --actors" in err
-    assert not run.exists()
