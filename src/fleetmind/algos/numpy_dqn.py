@@ -115,7 +115,16 @@ class TorchAdamViews:
     The arithmetic is torch's (bias corrections, ``eps`` added after the square
     root); the state lives in the torch optimizer, so its ``state_dict`` stays the
     checkpoint of either backend.
+
+    Every ``FLUSH_EVERY`` steps, moments below ``TINY`` are set to zero. The first
+    moment of a parameter whose gradient stays zero (a dead ReLU unit) decays by
+    ``beta1`` a step into subnormal floats, which made this update five times slower
+    on x86 in a CartPole run; a moment that small moves its parameter by less than
+    ``lr * 1e-24``, far below float32 resolution, so the result does not change.
     """
+
+    TINY = 1e-32
+    FLUSH_EVERY = 32
 
     def __init__(self, optimizer: torch.optim.Adam, params: list[nn.Parameter]) -> None:
         group = optimizer.param_groups[0]
@@ -161,6 +170,9 @@ class TorchAdamViews:
             np.divide(m, tmp, out=tmp)
             tmp *= step_size
             p -= tmp
+            if t % self.FLUSH_EVERY == 0:
+                for moment in (m, v):
+                    np.copyto(moment, 0.0, where=np.abs(moment) < self.TINY)
 
 
 def clip_grad_norm(grads: list[np.ndarray], max_norm: float) -> None:
