@@ -86,35 +86,45 @@ class NumpyQNetwork:
         """``[B, num_actions]`` action values of raw observations."""
         return self.forward(self.inputs(obs))[0]
 
-    def backward(self, acts: list[np.ndarray], g_q: np.ndarray) -> list[np.ndarray]:
-        """Gradients (order of :attr:`params`) given ``dL/dQ`` for the first rows of ``acts``."""
+    def backward(self, acts: list[np.ndarray], g_q: np.ndarray, out: list[np.ndarray]) -> None:
+        """Write into ``out`` (order of :attr:`params`) the gradients of the parameters,
+        given ``dL/dQ`` for the first ``len(g_q)`` rows of ``acts``."""
         rows = len(g_q)
         features = acts[-1][:rows]
+        layer = len(self.hidden)
         w_a, _ = self.advantage
         if self.value is None:
-            heads = [g_q.T @ features, g_q.sum(axis=0)]
-            g = g_q @ w_a
+            g = self._weights_grad(g_q, features, out[2 * layer :]) @ w_a
         else:
             w_v, _ = self.value
             g_adv = g_q - g_q.mean(axis=1, keepdims=True)
             g_val = g_q.sum(axis=1, keepdims=True)
-            heads = [g_adv.T @ features, g_adv.sum(axis=0), g_val.T @ features, g_val.sum(axis=0)]
+            self._weights_grad(g_adv, features, out[2 * layer :])
+            self._weights_grad(g_val, features, out[2 * layer + 2 :])
             g = g_adv @ w_a + g_val @ w_v
-        grads: list[np.ndarray] = []
-        for i in range(len(self.hidden) - 1, -1, -1):
+        for i in range(layer - 1, -1, -1):
             g *= acts[i + 1][:rows] > 0
-            grads[:0] = [g.T @ acts[i][:rows], g.sum(axis=0)]
+            self._weights_grad(g, acts[i][:rows], out[2 * i :])
             if i > 0:
                 g = g @ self.hidden[i][0]
-        return grads + heads
+
+    @staticmethod
+    def _weights_grad(g: np.ndarray, inputs: np.ndarray, out: list[np.ndarray]) -> np.ndarray:
+        """``dW = g^T inputs`` and ``db = sum g`` into ``out[0]``, ``out[1]``; returns ``g``."""
+        np.matmul(g.T, inputs, out=out[0])
+        np.sum(g, axis=0, out=out[1])
+        return g
 
 
 class TorchAdamViews:
     """Adam in numpy, on views of a ``torch.optim.Adam``'s parameters and state.
 
     The arithmetic is torch's (bias corrections, ``eps`` added after the square
-    root); the state lives in the torch optimizer, so its ``state_dict`` stays the
-    checkpoint of either backend.
+    root), and the state lives in the torch optimizer, so its ``state_dict`` stays
+    the checkpoint of either backend. The moments of all parameters become views of
+    one flat tensor each, and gradients are written into one flat array
+    (:attr:`grads` holds its per-parameter views): an update is a dozen numpy
+    operations however many layers there are.
 
     Every ``FLUSH_EVERY`` steps, moments below ``TINY`` are set to zero. The first
     moment of a parameter whose gradient stays zero (a dead ReLU unit) decays by
@@ -131,57 +141,68 @@ class TorchAdamViews:
         if len(optimizer.param_groups) != 1 or group["weight_decay"] or group["amsgrad"]:
             raise ValueError("TorchAdamViews supports one parameter group of plain Adam")
         self.group = group
-        states = [self._state(optimizer, p) for p in params]
+        total = sum(p.numel() for p in params)
+        flat_m, flat_v = torch.zeros(total), torch.zeros(total)
+        self.steps: list[np.ndarray] = []
+        offset = 0
+        for p in params:
+            state = optimizer.state[p]
+            size = p.numel()
+            for key, flat in (("exp_avg", flat_m), ("exp_avg_sq", flat_v)):
+                view = flat[offset : offset + size].view_as(p)
+                if key in state:
+                    view.copy_(state[key])
+                state[key] = view
+            state.setdefault("step", torch.zeros((), dtype=torch.float32))
+            self.steps.append(state["step"].numpy())
+            offset += size
+        self.m, self.v = flat_m.numpy(), flat_v.numpy()
+        self.flat_grad = np.zeros(total, dtype=np.float32)
+        self.grads = self._views(self.flat_grad, params)
+        """Per-parameter views of the flat gradient, to be filled before :meth:`step`."""
+        self.update = np.zeros(total, dtype=np.float32)
+        self.updates = self._views(self.update, params)
         self.params = [p.detach().numpy() for p in params]
-        self.steps = [s["step"].numpy() for s in states]
-        self.m = [s["exp_avg"].numpy() for s in states]
-        self.v = [s["exp_avg_sq"].numpy() for s in states]
-        self.scratch = [np.empty_like(p) for p in self.params]
 
     @staticmethod
-    def _state(optimizer: torch.optim.Adam, param: nn.Parameter) -> dict[str, torch.Tensor]:
-        state: dict[str, torch.Tensor] = optimizer.state[param]
-        if not state:  # what torch's Adam creates on its first step
-            state["step"] = torch.zeros((), dtype=torch.float32)
-            state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-            state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-        return state
+    def _views(flat: np.ndarray, params: list[nn.Parameter]) -> list[np.ndarray]:
+        ends = np.cumsum([0] + [p.numel() for p in params])
+        return [
+            flat[a:b].reshape(p.shape) for a, b, p in zip(ends[:-1], ends[1:], params, strict=True)
+        ]
 
-    def step(self, grads: list[np.ndarray]) -> None:
-        """One Adam update of every parameter with its gradient."""
+    def clip_grad_norm(self, max_norm: float) -> None:
+        """Scale :attr:`grads` as ``torch.nn.utils.clip_grad_norm_`` does."""
+        norm = math.sqrt(float(np.dot(self.flat_grad, self.flat_grad)))
+        coef = max_norm / (norm + 1e-6)
+        if coef < 1.0:
+            self.flat_grad *= np.float32(coef)
+
+    def step(self) -> None:
+        """One Adam update of every parameter with the gradient in :attr:`grads`."""
         beta1, beta2 = self.group["betas"]
         lr, eps = float(self.group["lr"]), float(self.group["eps"])
         for count in self.steps:
             count += 1.0
         t = float(self.steps[0])
-        step_size = lr / (1.0 - beta1**t)
-        inv_c2_sqrt = 1.0 / math.sqrt(1.0 - beta2**t)
-        for p, g, m, v, tmp in zip(self.params, grads, self.m, self.v, self.scratch, strict=True):
-            m *= beta1
-            np.multiply(g, 1.0 - beta1, out=tmp)
-            m += tmp
-            v *= beta2
-            np.multiply(g, g, out=tmp)
-            tmp *= 1.0 - beta2
-            v += tmp
-            np.sqrt(v, out=tmp)
-            tmp *= inv_c2_sqrt
-            tmp += eps
-            np.divide(m, tmp, out=tmp)
-            tmp *= step_size
-            p -= tmp
-            if t % self.FLUSH_EVERY == 0:
-                for moment in (m, v):
-                    np.copyto(moment, 0.0, where=np.abs(moment) < self.TINY)
-
-
-def clip_grad_norm(grads: list[np.ndarray], max_norm: float) -> None:
-    """Scale ``grads`` in place as ``torch.nn.utils.clip_grad_norm_`` does."""
-    norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
-    coef = max_norm / (norm + 1e-6)
-    if coef < 1.0:
-        for g in grads:
-            g *= coef
+        g, m, v, tmp = self.flat_grad, self.m, self.v, self.update
+        m *= beta1
+        np.multiply(g, 1.0 - beta1, out=tmp)
+        m += tmp
+        v *= beta2
+        np.multiply(g, g, out=tmp)
+        tmp *= 1.0 - beta2
+        v += tmp
+        np.sqrt(v, out=tmp)
+        tmp *= 1.0 / math.sqrt(1.0 - beta2**t)
+        tmp += eps
+        np.divide(m, tmp, out=tmp)
+        tmp *= lr / (1.0 - beta1**t)
+        for p, u in zip(self.params, self.updates, strict=True):
+            p -= u
+        if t % self.FLUSH_EVERY == 0:
+            for moment in (m, v):
+                np.copyto(moment, 0.0, where=np.abs(moment) < self.TINY)
 
 
 class NumpyDQNStep:
@@ -215,11 +236,11 @@ class NumpyDQNStep:
         td = q_taken - (batch.returns + batch.discounts * next_q)
         abs_td = np.abs(td)
         huber = np.where(abs_td < 1.0, 0.5 * td * td, abs_td - 0.5)
-        loss = float((batch.weights * huber).mean())
+        loss = float(np.dot(batch.weights, huber)) / size
         g_q = np.zeros((size, q_all.shape[1]), dtype=np.float32)
         g_q[rows, batch.actions] = np.clip(td, -1.0, 1.0) * batch.weights / np.float32(size)
-        grads = self.q.backward(acts, g_q)
+        self.q.backward(acts, g_q, self.adam.grads)
         if self.max_grad_norm is not None:
-            clip_grad_norm(grads, self.max_grad_norm)
-        self.adam.step(grads)
-        return loss, float(q_taken.mean()), td
+            self.adam.clip_grad_norm(self.max_grad_norm)
+        self.adam.step()
+        return loss, float(np.add.reduce(q_taken)) / size, td
