@@ -133,5 +133,6 @@ def main() -> None:
             f"{cpu:6.3f} CPU s per 1k steps ({base_cpu / cpu:5.2f}x)"
         )
 
+
 if __name__ == "__main__":
     main()

@@ -113,6 +113,7 @@ class DQNLearner:
         c = self.config
         self._numpy = NumpyDQNStep(self.q_net, self.optimizer, c.double, c.max_grad_norm)
         self._numpy_target = NumpyQNetwork(self.target_net)
+        log.debug("DQN gradient steps run on the numpy backend")
 
     @property
     def backend(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -215,3 +216,36 @@ def test_numpy_step_refuses_adam_variants_it_does_not_implement() -> None:
     optimizer = torch.optim.Adam(learner.q_net.parameters(), weight_decay=0.1)
     with pytest.raises(ValueError, match="plain Adam"):
         NumpyDQNStep(learner.q_net, optimizer, double=True, max_grad_norm=None)
+
+
+TINY_FLAGS = ["--steps", "96", "--envs", "2", "--no-progress", "--dqn.hidden-sizes", "8",
+              "--dqn.learning-starts", "32", "--dqn.train-frequency", "16",
+              "--dqn.gradient-steps", "2", "--dqn.batch-size", "8"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("env_id", "backend"),
+    [("CartPole-v1", "numpy"), ("CartPole-v1", "torch"), ("FrozenLake-v1", "numpy")],
+)
+def test_backend_flag_on_the_command_line(
+    env_id: str, backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fleetmind.cli.main import main
+
+    run = tmp_path / "run"
+    argv = ["train", env_id, "--algo", "dqn", "--dqn.backend", backend, "--run-dir", str(run)]
+    assert main([*argv, *TINY_FLAGS]) == 0
+    assert json.loads(capsys.readouterr().out)["env_steps"] >= 96
+    assert json.loads((run / "config.json").read_text())["dqn"]["backend"] == backend
+
+
+def test_unknown_backend_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fleetmind.cli.main import main
+
+    argv = ["train", "CartPole-v1", "--algo", "dqn", "--dqn.backend", "jax"]
+    assert main([*argv, "--run-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "dqn.backend must be one of" in err
+    assert "Traceback" not in err
