@@ -21,6 +21,7 @@ import logging
 import tempfile
 import time
 from pathlib import Path
+from typing import Literal
 
 import torch
 from threadpoolctl import threadpool_limits
@@ -85,7 +86,7 @@ def run_fleetmind(
     return result.env_steps / wall, 1000 * cpu / result.env_steps
 
 
-def zoo_config(steps: int, backend: str) -> DQNConfig:
+def zoo_config(steps: int, backend: Literal["torch", "numpy"]) -> DQNConfig:
     """RL-Zoo's CartPole hyperparameters in fleetmind's terms."""
     return DQNConfig(
         learning_rate=ZOO["learning_rate"],
@@ -101,7 +102,7 @@ def zoo_config(steps: int, backend: str) -> DQNConfig:
         hidden_sizes=(256, 256),
         double=False,
         n_step=1,
-        backend=backend,  # type: ignore[arg-type]
+        backend=backend,
     )
 
 
@@ -121,10 +122,12 @@ def main() -> None:
         rows.append(("SB3 DQN, RL-Zoo hyperparameters, 1 env", run_sb3(args.steps, args.seed)))
         for backend in ("torch", "numpy"):
             zoo = zoo_config(args.steps, backend)
-            rate = run_fleetmind(args.steps, args.envs, args.seed, zoo, Path(tmp))
-            rows.append((f"fleetmind DQN, same hyperparameters, {backend}, {args.envs} envs", rate))
-        rate = run_fleetmind(args.steps, int(recipe["envs"]), args.seed, recipe_dqn, Path(tmp))
-        rows.append(("fleetmind DQN, recipes/cartpole-dqn.yaml", rate))
+            result = run_fleetmind(args.steps, args.envs, args.seed, zoo, Path(tmp))
+            rows.append(
+                (f"fleetmind DQN, same hyperparameters, {backend}, {args.envs} envs", result)
+            )
+        result = run_fleetmind(args.steps, int(recipe["envs"]), args.seed, recipe_dqn, Path(tmp))
+        rows.append(("fleetmind DQN, recipes/cartpole-dqn.yaml", result))
     print(f"CartPole-v1, {args.steps} env steps each, torch and BLAS threads 1")
     base_rate, base_cpu = rows[0][1]
     for name, (rate, cpu) in rows:
