@@ -105,6 +105,7 @@ class DQNLearner:
 
     def _bind_numpy(self) -> None:
         """Build the numpy views when the backend resolves to numpy (again after a load)."""
+        self._numpy, self._numpy_target = None, None
         reason = numpy_unsupported_reason(self.q_net)
         if self.config.backend == "numpy" and reason is not None:
             raise ConfigError(f"dqn.backend numpy cannot train this network: {reason}; use torch")

@@ -206,7 +206,6 @@ def test_numpy_backend_refused_for_networks_it_cannot_run() -> None:
     auto = DQNLearner(SMALL, BOX5, THREE, 0)
     assert auto.backend == "numpy"
     auto.q_net = auto.q_net.double()
-    auto._numpy = None
     auto._bind_numpy()
     assert auto.backend == "torch"  # auto falls back to autograd
 
