@@ -120,6 +120,8 @@ def main() -> None:
     rows: list[tuple[str, tuple[float, float]]] = []
     with tempfile.TemporaryDirectory() as tmp:
         rows.append(("SB3 DQN, RL-Zoo hyperparameters, 1 env", run_sb3(args.steps, args.seed)))
+        # Warm-up: the first run in a process pays for lazy imports (plotting, ...).
+        run_fleetmind(300, args.envs, args.seed, zoo_config(300, "torch"), Path(tmp))
         for backend in ("torch", "numpy"):
             zoo = zoo_config(args.steps, backend)
             result = run_fleetmind(args.steps, args.envs, args.seed, zoo, Path(tmp))
