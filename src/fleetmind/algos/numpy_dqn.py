@@ -29,6 +29,7 @@ from torch import nn
 
 from fleetmind.algos.q_network import QNetwork
 from fleetmind.algos.replay import SampledBatch
+from fleetmind.core.errors import ConfigError
 
 
 def numpy_unsupported_reason(net: nn.Module) -> str | None:
@@ -56,9 +57,6 @@ class NumpyQNetwork:
         self.advantage = _linear(net.advantage)
         self.value = _linear(net.value) if net.value is not None else None
         self.eye = np.eye(net.one_hot, dtype=np.float32) if net.one_hot is not None else None
-        heads = [self.advantage] if self.value is None else [self.advantage, self.value]
-        self.params = [a for layer in (*self.hidden, *heads) for a in layer]
-        """Views in the order of ``net.parameters()``."""
 
     def inputs(self, obs: np.ndarray) -> np.ndarray:
         """Model inputs as the network sees them: one-hot or flattened float32 rows."""
@@ -87,7 +85,7 @@ class NumpyQNetwork:
         return self.forward(self.inputs(obs))[0]
 
     def backward(self, acts: list[np.ndarray], g_q: np.ndarray, out: list[np.ndarray]) -> None:
-        """Write into ``out`` (order of :attr:`params`) the gradients of the parameters,
+        """Write the parameters' gradients into ``out`` (order of ``net.parameters()``),
         given ``dL/dQ`` for the first ``len(g_q)`` rows of ``acts``."""
         rows = len(g_q)
         features = acts[-1][:rows]
@@ -138,8 +136,12 @@ class TorchAdamViews:
 
     def __init__(self, optimizer: torch.optim.Adam, params: list[nn.Parameter]) -> None:
         group = optimizer.param_groups[0]
-        if len(optimizer.param_groups) != 1 or group["weight_decay"] or group["amsgrad"]:
-            raise ValueError("TorchAdamViews supports one parameter group of plain Adam")
+        variant = group["weight_decay"] or group["amsgrad"] or group["maximize"]
+        if len(optimizer.param_groups) != 1 or variant:
+            raise ConfigError(
+                "the numpy step implements plain Adam with one parameter group "
+                "(no weight decay, amsgrad or maximize); use the torch backend"
+            )
         self.group = group
         total = sum(p.numel() for p in params)
         flat_m, flat_v = torch.zeros(total), torch.zeros(total)

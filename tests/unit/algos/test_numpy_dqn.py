@@ -213,7 +213,7 @@ def test_numpy_backend_refused_for_networks_it_cannot_run() -> None:
 def test_numpy_step_refuses_adam_variants_it_does_not_implement() -> None:
     learner = DQNLearner(SMALL, BOX5, THREE, 0)
     optimizer = torch.optim.Adam(learner.q_net.parameters(), weight_decay=0.1)
-    with pytest.raises(ValueError, match="plain Adam"):
+    with pytest.raises(ConfigError, match="plain Adam"):
         NumpyDQNStep(learner.q_net, optimizer, double=True, max_grad_norm=None)
 
 
