@@ -5,8 +5,11 @@ buffer 100k, learning_starts 1000, train_freq 256, gradient_steps 128,
 target_update_interval 10, 256x256 MLP, epsilon 1 -> 0.04 over 16% of the budget)
 and one torch thread, and train for the same number of env steps in this process.
 SB3 uses RL-Zoo's single env; fleetmind steps ``--envs`` copies as one vector
-(its ``train_frequency`` counts env steps over all copies, like SB3's).
-A third row runs ``recipes/cartpole-dqn.yaml`` (the settings of the slow test).
+(its ``train_frequency`` counts env steps over all copies, like SB3's), once with
+the torch backend and once with the numpy backend (the default where it applies).
+A last row runs ``recipes/cartpole-dqn.yaml`` (the settings of the slow test) on
+the default backend. CPU seconds per 1,000 env steps are printed beside each rate:
+they are less sensitive than wall time to other jobs on a shared machine.
 
     .venv/bin/python benchmarks/dqn_vs_sb3.py [--steps 20000] [--envs 8]
 """
@@ -18,10 +21,12 @@ import logging
 import tempfile
 import time
 from pathlib import Path
+from typing import Literal
 
 import torch
+from threadpoolctl import threadpool_limits
 
-from fleetmind.algos.dqn import DQNConfig
+from fleetmind.algos.dqn_config import DQNConfig
 from fleetmind.cli.train_cmd import load_yaml
 from fleetmind.core.config import config_from_mapping
 from fleetmind.runtime.config import TrainConfig
@@ -42,8 +47,8 @@ ZOO = {
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "cartpole-dqn.yaml"
 
 
-def run_sb3(steps: int, seed: int) -> float:
-    """Env steps per second of SB3's DQN."""
+def run_sb3(steps: int, seed: int) -> tuple[float, float]:
+    """Env steps per second and CPU seconds per 1,000 env steps of SB3's DQN."""
     import gymnasium as gym
     from stable_baselines3 import DQN
 
@@ -55,13 +60,15 @@ def run_sb3(steps: int, seed: int) -> float:
         policy_kwargs={"net_arch": [256, 256]},
         **ZOO,
     )
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     model.learn(total_timesteps=steps)
-    return steps / (time.perf_counter() - t0)
+    return steps / (time.perf_counter() - t0), 1000 * (time.process_time() - c0) / steps
 
 
-def run_fleetmind(steps: int, envs: int, seed: int, dqn: DQNConfig, tmp: Path) -> float:
-    """Env steps per second of fleetmind's trainer with DQN."""
+def run_fleetmind(
+    steps: int, envs: int, seed: int, dqn: DQNConfig, tmp: Path
+) -> tuple[float, float]:
+    """Env steps per second and CPU seconds per 1,000 env steps of fleetmind's DQN."""
     config = TrainConfig(
         env_id="CartPole-v1",
         algo="dqn",
@@ -73,12 +80,13 @@ def run_fleetmind(steps: int, envs: int, seed: int, dqn: DQNConfig, tmp: Path) -
         checkpoint_interval_s=1e9,
         log_interval_s=1e9,
     )
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     result = train(config, dqn, progress=False)
-    return result.env_steps / (time.perf_counter() - t0)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return result.env_steps / wall, 1000 * cpu / result.env_steps
 
 
-def zoo_config(steps: int) -> DQNConfig:
+def zoo_config(steps: int, backend: Literal["torch", "numpy"]) -> DQNConfig:
     """RL-Zoo's CartPole hyperparameters in fleetmind's terms."""
     return DQNConfig(
         learning_rate=ZOO["learning_rate"],
@@ -94,6 +102,7 @@ def zoo_config(steps: int) -> DQNConfig:
         hidden_sizes=(256, 256),
         double=False,
         n_step=1,
+        backend=backend,
     )
 
 
@@ -105,22 +114,29 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(1)
+    threadpool_limits(limits=1, user_api="blas")
     recipe = load_yaml(RECIPE)
     recipe_dqn = config_from_mapping(DQNConfig, recipe["dqn"], "dqn")
+    rows: list[tuple[str, tuple[float, float]]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        sb3 = run_sb3(args.steps, args.seed)
-        ours = run_fleetmind(args.steps, args.envs, args.seed, zoo_config(args.steps), Path(tmp))
-        tuned = run_fleetmind(args.steps, int(recipe["envs"]), args.seed, recipe_dqn, Path(tmp))
-    print(f"CartPole-v1, {args.steps} env steps each, torch threads 1")
-    print(f"SB3 DQN, RL-Zoo hyperparameters, 1 env        : {sb3:8.0f} env steps/s")
-    print(
-        f"fleetmind DQN, same hyperparameters, {args.envs} envs  : {ours:8.0f} env steps/s "
-        f"({ours / sb3:.2f}x)"
-    )
-    print(
-        f"fleetmind DQN, recipes/cartpole-dqn.yaml       : {tuned:8.0f} env steps/s "
-        f"({tuned / sb3:.2f}x)"
-    )
+        rows.append(("SB3 DQN, RL-Zoo hyperparameters, 1 env", run_sb3(args.steps, args.seed)))
+        # Warm-up: the first run in a process pays for lazy imports (plotting, ...).
+        run_fleetmind(300, args.envs, args.seed, zoo_config(300, "torch"), Path(tmp))
+        for backend in ("torch", "numpy"):
+            zoo = zoo_config(args.steps, backend)
+            result = run_fleetmind(args.steps, args.envs, args.seed, zoo, Path(tmp))
+            rows.append(
+                (f"fleetmind DQN, same hyperparameters, {backend}, {args.envs} envs", result)
+            )
+        result = run_fleetmind(args.steps, int(recipe["envs"]), args.seed, recipe_dqn, Path(tmp))
+        rows.append(("fleetmind DQN, recipes/cartpole-dqn.yaml", result))
+    print(f"CartPole-v1, {args.steps} env steps each, torch and BLAS threads 1")
+    base_rate, base_cpu = rows[0][1]
+    for name, (rate, cpu) in rows:
+        print(
+            f"{name:<52}: {rate:7.0f} env steps/s ({rate / base_rate:5.2f}x)  "
+            f"{cpu:6.3f} CPU s per 1k steps ({base_cpu / cpu:5.2f}x)"
+        )
 
 
 if __name__ == "__main__":

@@ -10,21 +10,28 @@ every ``train_frequency`` env steps, runs ``gradient_steps`` updates::
 
 The bootstrap term is dropped where the episode terminated and kept where it was
 truncated (the final observation is the one stored after the last step). The
-target network is refreshed every ``target_update_interval`` env steps. Epsilon
-falls linearly from ``exploration_initial_eps`` to ``exploration_final_eps``.
+target network is refreshed every ``target_update_interval`` env steps and stays
+fixed during a round, as in SB3. Epsilon falls linearly from
+``exploration_initial_eps`` to ``exploration_final_eps``.
+
+For the MLP Q-network on a CPU the same step runs in numpy
+(:mod:`fleetmind.algos.numpy_dqn`, ``backend``), several times faster for small
+networks; so do the behaviour policy and the target pass.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
 from fleetmind.algos.base import AlgoSpec, StepOutput
+from fleetmind.algos.dqn_config import DQNConfig
+from fleetmind.algos.numpy_dqn import NumpyDQNStep, NumpyQNetwork, numpy_unsupported_reason
 from fleetmind.algos.q_network import GreedyQPolicy, QNetwork, epsilon_greedy
 from fleetmind.algos.replay import ReplayBuffer, SampledBatch
 from fleetmind.core.batch import Trajectory
@@ -34,98 +41,11 @@ from fleetmind.core.spaces import SpaceSpec
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class DQNConfig:
-    """Hyperparameters of DQN (defaults: RL-Zoo's CartPole settings)."""
-
-    learning_rate: float = 2.3e-3
-    """Adam step size."""
-    buffer_size: int = 100_000
-    """Replay capacity in env steps (all envs together)."""
-    learning_starts: int = 1000
-    """Env steps collected before the first gradient step."""
-    batch_size: int = 64
-    """Transitions per gradient step."""
-    gamma: float = 0.99
-    """Discount factor in [0, 1]."""
-    train_frequency: int = 256
-    """Env steps (all envs together) between rounds of gradient steps."""
-    gradient_steps: int = 128
-    """Gradient steps per round."""
-    target_update_interval: int = 10
-    """Env steps between target-network refreshes."""
-    target_tau: float = 1.0
-    """Refresh rate: target <- tau * online + (1 - tau) * target (1 = hard copy)."""
-    exploration_initial_eps: float = 1.0
-    """Epsilon at the start of training."""
-    exploration_final_eps: float = 0.04
-    """Epsilon after the schedule ends (also used by non-deterministic inference)."""
-    exploration_steps: int = 8000
-    """Env steps over which epsilon falls linearly to its final value."""
-    hidden_sizes: tuple[int, ...] = (256, 256)
-    """Widths of the hidden layers of the Q-network."""
-    double: bool = True
-    """Double DQN: the online network picks the bootstrap action, the target values it."""
-    dueling: bool = False
-    """Dueling head: Q = V + A - mean(A)."""
-    n_step: int = 1
-    """Length of the reward sum before bootstrapping."""
-    prioritized: bool = False
-    """Prioritised replay (proportional, by absolute TD error)."""
-    priority_alpha: float = 0.6
-    """How strongly priorities shape sampling (0 = uniform)."""
-    priority_beta: float = 0.4
-    """Initial importance-weight exponent; rises linearly to 1 over priority_beta_steps."""
-    priority_beta_steps: int = 100_000
-    """Env steps over which beta rises to 1."""
-    max_grad_norm: float | None = 10.0
-    """Clip the gradient norm to this; None disables clipping."""
-    rollout_length: int = 4
-    """Steps per env in each chunk handed to update (replay makes small chunks cheap)."""
-    replay_in_checkpoint: bool = True
-    """Save the replay buffer in checkpoints so that --resume continues exactly."""
-
-    def validate(self) -> None:
-        """Raise ConfigError for values outside their ranges."""
-        positive = (
-            "learning_rate",
-            "buffer_size",
-            "batch_size",
-            "train_frequency",
-            "target_update_interval",
-            "n_step",
-            "rollout_length",
-        )
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"dqn.{name} must be positive, got {getattr(self, name)}")
-        for name in (
-            "gamma",
-            "target_tau",
-            "exploration_initial_eps",
-            "exploration_final_eps",
-            "priority_alpha",
-            "priority_beta",
-        ):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"dqn.{name} must be in [0, 1], got {getattr(self, name)}")
-        if self.gradient_steps < 0 or self.learning_starts < 0:
-            raise ConfigError("dqn.gradient_steps and dqn.learning_starts must not be negative")
-        if self.buffer_size < self.batch_size:
-            raise ConfigError(
-                f"dqn.buffer_size ({self.buffer_size}) must be at least "
-                f"dqn.batch_size ({self.batch_size})"
-            )
-
-
-def _to_tensors(batch: SampledBatch) -> dict[str, torch.Tensor]:
-    names = ("obs", "actions", "returns", "next_obs", "discounts", "weights")
-    return {name: torch.from_numpy(getattr(batch, name)) for name in names}
-
-
-def _split(tensors: dict[str, torch.Tensor], size: int) -> list[dict[str, torch.Tensor]]:
-    count = len(tensors["actions"]) // size
-    return [{k: v[i * size : (i + 1) * size] for k, v in tensors.items()} for i in range(count)]
+def _rows(batch: SampledBatch, start: int, stop: int) -> SampledBatch:
+    """Rows ``start:stop`` of every array of ``batch`` (views, no copies)."""
+    return SampledBatch(
+        **{f.name: getattr(batch, f.name)[start:stop] for f in dataclasses.fields(batch)}
+    )
 
 
 def _linear(start: float, end: float, steps: int, t: int) -> float:
@@ -139,8 +59,7 @@ class _EpsilonGreedyRollout:
         self.learner = learner
 
     def step(self, model_input: np.ndarray) -> StepOutput:
-        with torch.inference_mode():
-            q = self.learner.q_net(torch.as_tensor(model_input)).numpy()
+        q = self.learner.q_values(model_input)
         actions = epsilon_greedy(q, self.learner.epsilon(), self.learner.rng)
         zeros = np.zeros(len(actions), dtype=np.float32)
         return StepOutput(actions=actions, log_probs=zeros, values=q.max(axis=1))
@@ -180,6 +99,40 @@ class DQNLearner:
         self.grad_steps = 0
         self._since_train = 0
         self._since_target = 0
+        self._numpy: NumpyDQNStep | None = None
+        self._numpy_target: NumpyQNetwork | None = None
+        self._bind_numpy()
+
+    def _bind_numpy(self) -> None:
+        """Build the numpy views when the backend resolves to numpy (again after a load)."""
+        self._numpy, self._numpy_target = None, None
+        reason = numpy_unsupported_reason(self.q_net)
+        if self.config.backend == "numpy" and reason is not None:
+            raise ConfigError(f"dqn.backend numpy cannot train this network: {reason}; use torch")
+        if self.config.backend == "torch" or reason is not None:
+            return
+        c = self.config
+        self._numpy = NumpyDQNStep(self.q_net, self.optimizer, c.double, c.max_grad_norm)
+        self._numpy_target = NumpyQNetwork(self.target_net)
+        log.debug("DQN gradient steps run on the numpy backend")
+
+    @property
+    def backend(self) -> str:
+        """The backend in use: ``numpy`` or ``torch``."""
+        return "numpy" if self._numpy is not None else "torch"
+
+    def q_values(self, model_input: np.ndarray) -> np.ndarray:
+        """``Q(s, .)`` of the online network for ``[B, ...]`` inputs."""
+        if self._numpy is not None:
+            return self._numpy.q.q_values(model_input)
+        with torch.inference_mode():
+            return np.asarray(self.q_net(torch.as_tensor(model_input)).numpy())
+
+    def _target_values(self, obs: np.ndarray) -> np.ndarray:
+        if self._numpy_target is not None:
+            return self._numpy_target.q_values(obs)
+        with torch.no_grad():
+            return np.asarray(self.target_net(torch.from_numpy(obs)).numpy())
 
     def epsilon(self) -> float:
         """Exploration rate at the current env step."""
@@ -250,25 +203,23 @@ class DQNLearner:
             return {}
         c = self.config
         beta = _linear(c.priority_beta, 1.0, c.priority_beta_steps, self.env_steps)
-        losses = torch.zeros(steps)
-        q_means = torch.zeros(steps)
+        losses = np.zeros(steps)
+        q_means = np.zeros(steps)
         if buffer.priorities is None:
             # The buffer and the target network stay fixed for the whole round: draw
             # every minibatch at once and evaluate the target network in one pass.
             whole = buffer.sample(steps * c.batch_size, self.rng, c.n_step, c.gamma, beta)
-            tensors = _to_tensors(whole)
-            with torch.no_grad():
-                tensors["next_target"] = self.target_net(tensors["next_obs"])
-            for i, part in enumerate(_split(tensors, c.batch_size)):
-                losses[i], q_means[i], _ = self._gradient_step(part)
+            next_target = self._target_values(whole.next_obs)
+            for i in range(steps):
+                start, stop = i * c.batch_size, (i + 1) * c.batch_size
+                part = _rows(whole, start, stop)
+                losses[i], q_means[i], _ = self._step(part, next_target[start:stop])
         else:
             for i in range(steps):
                 batch = buffer.sample(c.batch_size, self.rng, c.n_step, c.gamma, beta)
-                part = _to_tensors(batch)
-                with torch.no_grad():
-                    part["next_target"] = self.target_net(part["next_obs"])
-                losses[i], q_means[i], td = self._gradient_step(part)
-                buffer.update_priorities(batch.indices, td.numpy())
+                next_target = self._target_values(batch.next_obs)
+                losses[i], q_means[i], td = self._step(batch, next_target)
+                buffer.update_priorities(batch.indices, td)
         self.grad_steps += steps
         return {
             "loss": float(losses.mean()),
@@ -276,22 +227,33 @@ class DQNLearner:
             "gradient_steps": float(self.grad_steps),
         }
 
-    def _gradient_step(
-        self, batch: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _step(
+        self, batch: SampledBatch, next_target: np.ndarray
+    ) -> tuple[float, float, np.ndarray]:
         """One Adam step on the Huber TD loss; returns (loss, mean Q, TD errors)."""
-        size = len(batch["actions"])
-        q_both = self.q_net(torch.cat([batch["obs"], batch["next_obs"]]))
-        q_taken = q_both[:size].gather(1, batch["actions"][:, None]).squeeze(1)
+        if self._numpy is not None:
+            return self._numpy.step(batch, next_target)
+        return self._torch_step(batch, next_target)
+
+    def _torch_step(
+        self, batch: SampledBatch, next_target_values: np.ndarray
+    ) -> tuple[float, float, np.ndarray]:
+        """The autograd step, for any network."""
+        size = len(batch.actions)
+        obs, next_obs = torch.from_numpy(batch.obs), torch.from_numpy(batch.next_obs)
+        actions = torch.from_numpy(batch.actions)
+        q_both = self.q_net(torch.cat([obs, next_obs]))
+        q_taken = q_both[:size].gather(1, actions[:, None]).squeeze(1)
         with torch.no_grad():
+            next_target = torch.from_numpy(next_target_values)
             if self.config.double:
                 best = q_both[size:].argmax(dim=1, keepdim=True)
-                next_q = batch["next_target"].gather(1, best).squeeze(1)
+                next_q = next_target.gather(1, best).squeeze(1)
             else:
-                next_q = batch["next_target"].max(dim=1).values
-            target = batch["returns"] + batch["discounts"] * next_q
+                next_q = next_target.max(dim=1).values
+            target = torch.from_numpy(batch.returns) + torch.from_numpy(batch.discounts) * next_q
         per_item = torch.nn.functional.smooth_l1_loss(q_taken, target, reduction="none")
-        loss = (batch["weights"] * per_item).mean()
+        loss = (torch.from_numpy(batch.weights) * per_item).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         if self.config.max_grad_norm is not None:
@@ -299,7 +261,8 @@ class DQNLearner:
                 self.q_net.parameters(), self.config.max_grad_norm, foreach=True
             )
         self.optimizer.step()
-        return loss.detach(), q_taken.detach().mean(), (q_taken - target).detach()
+        td = (q_taken - target).detach().numpy()
+        return float(loss.detach()), float(q_taken.detach().mean()), td
 
     def state_dict(self) -> dict[str, Any]:
         """Networks, optimizer, counters, RNG and (optionally) the replay buffer."""
@@ -336,6 +299,7 @@ class DQNLearner:
         self._since_train = int(counters["since_train"])
         self._since_target = int(counters["since_target"])
         self.rng.bit_generator.state = state["rng"]
+        self._bind_numpy()  # the optimizer's state tensors were replaced
         replay = state.get("replay")
         if replay is not None:
             c = self.config
