@@ -46,14 +46,16 @@ class LoadedModel:
 
 
 def agent_forward(agent: Agent) -> Forward:
-    """A batch forward of ``agent``: ``action`` plus every policy output, as numpy."""
-    import torch  # only the server needs it; clients import this module for TensorSpec
+    """A batch forward of ``agent``: ``action`` plus every policy output, as numpy.
+
+    Policies enter torch's inference mode themselves where they use torch (the
+    actor-critic's deterministic decisions run in numpy and need no torch at all).
+    """
 
     def forward(rows: np.ndarray) -> dict[str, np.ndarray]:
         if not rows.flags.writeable:  # a view of received bytes; torch wants writable memory
             rows = rows.copy()
-        with torch.inference_mode():
-            decision = agent.decide_batch(rows, deterministic=True)
+        decision = agent.decide_batch(rows, deterministic=True)
         return {"action": np.asarray(decision.actions), **decision.outputs}
 
     return forward
