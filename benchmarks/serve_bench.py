@@ -1,11 +1,15 @@
 """Serving benchmark: fleetmind serve vs MLServer vs a bare grpc.aio echo, batching on/off.
 
-Every server runs alone in its own process, serving the same 64-64 MLP policy
-(weights from one seed), and is driven by the same load generator: a grpc.aio
-client in this process sending pre-serialised ModelInferRequest bytes (one
-observation row per request, raw FP32 contents) from C concurrent workers.
+Every server runs alone in its own process, serving the same policy: a real
+fleetmind PPO run directory (CartPole-v1, actor and critic MLPs of ``--hidden``
+sizes, observation normalisation, one short training run from one seed). Each is
+driven by the same load generator: a grpc.aio client in this process sending
+pre-serialised ModelInferRequest bytes (one observation row per request, raw FP32
+contents) from C concurrent workers.
 
     .venv/bin/python benchmarks/serve_bench.py [--seconds 4] [--skip-mlserver]
+    .venv/bin/python benchmarks/serve_bench.py --hidden 2048 2048 2048 \
+        --only fleetmind fleetmind-nobatch fleetmind-nobatch-inline
 
 MLServer runs from its own virtual environment (.bench-venvs/mlserver, created
 on first use: its dependency pins clash with ours) through a custom runtime
@@ -31,7 +35,6 @@ import torch
 from grpc import aio
 
 from fleetmind.rpc.generated import grpc_predict_v2_pb2 as pb
-from fleetmind.serve.testing import toy_network, write_toy_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(__file__).resolve().parent
@@ -57,6 +60,39 @@ def ensure_mlserver_venv() -> Path:
         subprocess.run([*pip, "torch==2.13.0"], check=True)  # CPU build first
         subprocess.run([*pip, "mlserver==1.7.1"], check=True)
     return mlserver
+
+
+def make_policy_run(work: Path, hidden: list[int]) -> Path:
+    """A real PPO run directory: CartPole-v1, ``hidden`` MLPs, one short training run."""
+    import fleetmind
+    from fleetmind.algos.ppo import PPOConfig
+
+    run_dir = work / "run"
+    fleetmind.train(
+        "CartPole-v1",
+        algo_config=PPOConfig(hidden_sizes=tuple(hidden), rollout_steps=64, minibatch_size=256),
+        steps=1024,
+        envs=8,
+        seed=SEED,
+        run_dir=run_dir,
+        progress=False,
+    )
+    return run_dir
+
+
+def export_policy(run_dir: Path, target: Path) -> None:
+    """The served agent's weights and normaliser as plain tensors, for MLServer's runtime."""
+    from fleetmind.algos.loading import load_agent
+
+    agent = load_agent(run_dir).agent
+    net = agent.policy.net  # type: ignore[attr-defined]
+    norm = agent.perceive
+    state = {f"net.{k}": v for k, v in net.state_dict().items()}
+    state["obs_mean"] = torch.as_tensor(norm.stats.mean, dtype=torch.float32)  # type: ignore[attr-defined]
+    state["obs_var"] = torch.as_tensor(norm.stats.var, dtype=torch.float32)  # type: ignore[attr-defined]
+    state["obs_clip"] = torch.tensor(float(norm.clip))  # type: ignore[attr-defined]
+    state["obs_eps"] = torch.tensor(float(norm.epsilon))  # type: ignore[attr-defined]
+    torch.save(state, target)
 
 
 def request_bytes(rows: int = 1) -> bytes:
@@ -192,8 +228,6 @@ def fleetmind_cmd(run_dir: Path, port: int, batch: int, extra: list[str]) -> lis
         str(port),
         "--model-name",
         MODEL,
-        "--loader",
-        "fleetmind.serve.testing:toy_loader",
         "--max-batch-size",
         str(batch),
         "--max-queue-delay-us",
@@ -207,9 +241,9 @@ def echo_response(run_dir: Path) -> bytes:
     from fleetmind.serve.batcher import BatchPolicy
     from fleetmind.serve.model import agent_forward, build_served_model
     from fleetmind.serve.protocol import decode_observations, encode_response, requested_outputs
-    from fleetmind.serve.testing import toy_loader
+    from fleetmind.serve.repository import default_loader
 
-    model = build_served_model(MODEL, "1", toy_loader(run_dir), run_dir, policy=BatchPolicy())
+    model = build_served_model(MODEL, "1", default_loader(run_dir), run_dir, policy=BatchPolicy())
     request = pb.ModelInferRequest.FromString(request_bytes())
     rows = decode_observations(request, model)
     outputs = agent_forward(model.loaded.agent)(rows)  # the forward the server runs
@@ -218,12 +252,12 @@ def echo_response(run_dir: Path) -> bytes:
     ).SerializeToString()
 
 
-def mlserver_setup(work: Path, port: int) -> tuple[list[str], dict[str, str]]:
+def mlserver_setup(work: Path, port: int, run_dir: Path) -> tuple[list[str], dict[str, str]]:
     mlserver = ensure_mlserver_venv()
     repo = work / "mlserver"
     model_dir = repo / MODEL
     model_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(toy_network(SEED).state_dict(), model_dir / "weights.pt")
+    export_policy(run_dir, model_dir / "weights.pt")
     (model_dir / "model-settings.json").write_text(
         json.dumps(
             {
@@ -259,6 +293,9 @@ def summarise(results: dict[str, list[dict[str, float]]]) -> None:
         fm, echo, off, ml = (
             at(s, c) for s in ("fleetmind", "echo", "fleetmind-nobatch", "mlserver")
         )
+        off_inline = at("fleetmind-nobatch-inline", c)
+        if off is None or (off_inline and off_inline["throughput"] > off["throughput"]):
+            off = off_inline  # batching off at its best placement
         if fm and echo:
             print(
                 f"  c={c}: fleetmind/echo throughput {fm['throughput'] / echo['throughput']:.2f} "
@@ -299,13 +336,18 @@ def main() -> None:
         "--fleetmind-args", nargs=argparse.REMAINDER, default=[], help="extra serve flags"
     )
     parser.add_argument("--json", type=Path, help="also write all rows to this file")
+    parser.add_argument(
+        "--hidden", type=int, nargs="+", default=[64, 64], help="hidden sizes of actor and critic"
+    )
     args = parser.parse_args()
-    print(f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.2f} torch={torch.__version__}")
+    print(
+        f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.2f} torch={torch.__version__} "
+        f"hidden={args.hidden}"
+    )
     results: dict[str, list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        run_dir = work / "run"
-        write_toy_checkpoint(run_dir, seed=SEED, version=1)
+        run_dir = make_policy_run(work, args.hidden)
         response = work / "response.bin"
         response.write_bytes(echo_response(run_dir))
         servers: list[tuple[str, list[str], dict[str, str] | None]] = []
@@ -318,8 +360,12 @@ def main() -> None:
         servers.append(
             ("fleetmind-nobatch", fleetmind_cmd(run_dir, free_port(), 1, args.fleetmind_args), None)
         )
+        inline = [*args.fleetmind_args, "--no-forward-in-thread"]
+        servers.append(
+            ("fleetmind-nobatch-inline", fleetmind_cmd(run_dir, free_port(), 1, inline), None)
+        )
         if not args.skip_mlserver:
-            cmd, env = mlserver_setup(work, free_port())
+            cmd, env = mlserver_setup(work, free_port(), run_dir)
             servers.append(("mlserver", cmd, env))
         for name, cmd, env in servers:
             if args.only and name not in args.only:

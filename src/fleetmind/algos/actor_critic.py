@@ -49,6 +49,7 @@ class ActorCritic(nn.Module):
         if problem:
             raise ConfigError(problem)
         self.discrete = action_space.kind == "discrete"
+        self.activation = activation
         out_dim = int(action_space.n or 0) if self.discrete else action_space.flat_dim
         self.action_shape = action_space.shape
         self.actor = mlp(obs_dim, hidden, out_dim, activation, out_gain=0.01)
@@ -125,21 +126,19 @@ _NUMPY_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
-class ActorCriticRolloutPolicy:
-    """The behaviour policy: samples with the network's current parameters.
+class NumpyActorCritic:
+    """The forward pass of an :class:`ActorCritic` in numpy, on views of its parameters.
 
-    Small networks are evaluated in numpy on views of the torch parameters: per-call
-    overhead is a fraction of torch's, and the views see every in-place optimizer
-    step, so no copy is ever needed.
+    For small networks numpy's per-call overhead is a fraction of torch's, and the
+    views see every in-place optimizer step, so no copy is ever needed.
     """
 
-    def __init__(self, net: ActorCritic, activation: str, rng: np.random.Generator) -> None:
+    def __init__(self, net: ActorCritic) -> None:
         self.net = net
-        self.rng = rng
-        self._act = _NUMPY_ACTIVATIONS[activation]
+        self._act = _NUMPY_ACTIVATIONS[net.activation]
         self._actor = _numpy_layers(net.actor)
         self._critic = _numpy_layers(net.critic)
-        self._log_std = net.log_std.detach().numpy()
+        self.log_std = net.log_std.detach().numpy()
 
     def _forward(self, layers: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndarray:
         for w, b in layers[:-1]:
@@ -148,11 +147,28 @@ class ActorCriticRolloutPolicy:
         out: np.ndarray = x @ w + b
         return out
 
+    def head(self, x: np.ndarray) -> np.ndarray:
+        """Actor output ``[B, A]``: logits, or the Gaussian mean."""
+        return self._forward(self._actor, x)
+
+    def value(self, x: np.ndarray) -> np.ndarray:
+        """Critic values ``[B]``."""
+        return self._forward(self._critic, x)[:, 0]
+
+
+class ActorCriticRolloutPolicy:
+    """The behaviour policy: samples with the network's current parameters (in numpy)."""
+
+    def __init__(self, net: ActorCritic, rng: np.random.Generator) -> None:
+        self.net = net
+        self.rng = rng
+        self._np = NumpyActorCritic(net)
+
     def step(self, model_input: np.ndarray) -> StepOutput:
         """Sample actions for ``[E, D]`` inputs."""
         x = np.asarray(model_input, dtype=np.float32)
-        head = self._forward(self._actor, x)
-        values = self._forward(self._critic, x)[:, 0]
+        head = self._np.head(x)
+        values = self._np.value(x)
         if self.net.discrete:
             shifted = head - head.max(axis=1, keepdims=True)
             logp_all = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
@@ -160,19 +176,25 @@ class ActorCriticRolloutPolicy:
             actions = np.argmax(logp_all + gumbel, axis=1)
             logp = np.take_along_axis(logp_all, actions[:, None], axis=1)[:, 0]
         else:
-            std = np.exp(self._log_std)
+            log_std = self._np.log_std
             noise = self.rng.standard_normal(head.shape).astype(np.float32)
-            actions = head + std * noise
-            logp = (-0.5 * noise**2 - self._log_std - 0.5 * LOG_2PI).sum(axis=1)
+            actions = head + np.exp(log_std) * noise
+            logp = (-0.5 * noise**2 - log_std - 0.5 * LOG_2PI).sum(axis=1)
         return StepOutput(actions, logp.astype(np.float32), values.astype(np.float32))
 
 
 class ActorCriticPolicy:
-    """A :class:`fleetmind.core.Policy` for evaluation and serving."""
+    """A :class:`fleetmind.core.Policy` for evaluation and serving.
+
+    Deterministic decisions (what serving and evaluation ask for) run in numpy,
+    where a small network answers in a few microseconds instead of torch's
+    hundreds; sampling stays with torch and its generator.
+    """
 
     def __init__(self, net: ActorCritic, action_space: SpaceSpec) -> None:
         self.net = net
         self.action_space = action_space
+        self._np = NumpyActorCritic(net)
 
     @property
     def output_specs(self) -> dict[str, tuple[int, ...]]:
@@ -182,12 +204,26 @@ class ActorCriticPolicy:
         dim = self.action_space.flat_dim
         return {"action_mean": (dim,), "action_log_std": (dim,), "value": ()}
 
-    @torch.inference_mode()
     def decide(self, model_input: np.ndarray, deterministic: bool = False) -> Decision:
         """Actions (policy space) and outputs for ``[B, D]`` inputs."""
-        obs = torch.from_numpy(np.ascontiguousarray(model_input, dtype=np.float32))
-        actions, outputs = self.net.outputs(obs, deterministic)
-        return Decision(actions.numpy(), {k: v.numpy() for k, v in outputs.items()})
+        if deterministic:
+            return self._decide_numpy(np.asarray(model_input, dtype=np.float32))
+        with torch.inference_mode():
+            obs = torch.from_numpy(np.ascontiguousarray(model_input, dtype=np.float32))
+            actions, outputs = self.net.outputs(obs, deterministic)
+            return Decision(
+                actions.detach().numpy(), {k: v.detach().numpy() for k, v in outputs.items()}
+            )
+
+    def _decide_numpy(self, x: np.ndarray) -> Decision:
+        head = self._np.head(x)
+        value = self._np.value(x)
+        if self.net.discrete:
+            exp = np.exp(head - head.max(axis=1, keepdims=True))
+            probs = exp / exp.sum(axis=1, keepdims=True)
+            return Decision(probs.argmax(axis=1), {"action_probs": probs, "value": value})
+        log_std = np.broadcast_to(self._np.log_std, head.shape).copy()
+        return Decision(head, {"action_mean": head, "action_log_std": log_std, "value": value})
 
 
 class ActorCriticLearnerBase:
@@ -235,7 +271,7 @@ class ActorCriticLearnerBase:
 
     def rollout_policy(self) -> ActorCriticRolloutPolicy:
         """Behaviour policy sharing this learner's parameters."""
-        return ActorCriticRolloutPolicy(self.net, self.config.activation, self.rng)
+        return ActorCriticRolloutPolicy(self.net, self.rng)
 
     def inference_policy(self) -> ActorCriticPolicy:
         """Policy for evaluation and serving."""

@@ -45,6 +45,8 @@ def add_dataclass_arguments(
             default = f.default_factory()
         help_text = docs.get(f.name, "")
         shown = "off" if default is None and optional else default
+        if inner is bool and default is None:
+            shown = "auto"
         help_text = f"{help_text} (default: {shown})".replace("%", "%%")
         metavar = f.name.upper()
         if inner is bool:

@@ -91,5 +91,5 @@ class ObservationNormalizer:
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         """Standardise ``obs`` (float32 out) without updating the statistics."""
         scale = 1.0 / np.sqrt(self.stats.var + self.epsilon)
-        out = np.clip((obs - self.stats.mean) * scale, -self.clip, self.clip)
+        out = np.minimum(np.maximum((obs - self.stats.mean) * scale, -self.clip), self.clip)
         return np.asarray(out, dtype=np.float32)

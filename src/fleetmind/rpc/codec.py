@@ -79,9 +79,10 @@ def encode_tensor(array: np.ndarray, name: str = "tensor") -> tuple[str, tuple[i
 
 
 def decode_tensor(
-    raw: bytes, datatype: str, shape: Sequence[int], name: str = "tensor"
+    raw: bytes | bytearray | memoryview, datatype: str, shape: Sequence[int], name: str = "tensor"
 ) -> np.ndarray:
-    """The read-only array that ``raw`` holds; InvalidInputError when they disagree."""
+    """The array that ``raw`` holds, a view of it (read-only for ``bytes``);
+    InvalidInputError when they disagree."""
     dtype = numpy_dtype(datatype, name)
     dims = check_shape(shape, name)
     expected = math.prod(dims) * dtype.itemsize

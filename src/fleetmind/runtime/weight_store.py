@@ -19,7 +19,6 @@ import json
 import threading
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -106,29 +105,50 @@ class WeightStore:
 
 
 class WeightAssembler:
-    """Rebuilds one version from its chunks on the actor and checks it."""
+    """Rebuilds one version from its chunks on the actor and checks it.
+
+    The chunks are copied once, into a buffer of the announced size, and hashed as
+    they arrive; :meth:`load_into` copies each tensor straight from that buffer into
+    the network.
+    """
 
     def __init__(self) -> None:
         self.version = -1
         self._first: pb.WeightsChunk | None = None
         self._buffer = bytearray()
+        self._filled = 0
+        self._hash = hashlib.sha256()
 
     def add(self, chunk: pb.WeightsChunk) -> None:
         """Append the next chunk; InvalidInputError when the stream is inconsistent."""
         if self._first is None:
             if chunk.offset != 0 or not chunk.manifest:
                 raise InvalidInputError("weight stream must start with the manifest chunk")
+            try:
+                self._buffer = bytearray(chunk.total_bytes)
+            except (MemoryError, OverflowError) as exc:
+                raise InvalidInputError(
+                    f"weights announce {chunk.total_bytes} bytes: cannot hold them"
+                ) from exc
             self._first = chunk
             self.version = int(chunk.version)
         elif chunk.version != self.version:
             raise InvalidInputError(
                 f"weight stream mixes versions {self.version} and {chunk.version}"
             )
-        if chunk.offset != len(self._buffer):
+        if chunk.offset != self._filled:
             raise InvalidInputError(
-                f"weight chunk at offset {chunk.offset}, expected {len(self._buffer)}"
+                f"weight chunk at offset {chunk.offset}, expected {self._filled}"
             )
-        self._buffer += chunk.data
+        data = chunk.data
+        end = self._filled + len(data)
+        if end > len(self._buffer):
+            raise InvalidInputError(
+                f"weight chunks run past the announced {len(self._buffer)} bytes"
+            )
+        self._buffer[self._filled : end] = data
+        self._hash.update(data)
+        self._filled = end
 
     @property
     def started(self) -> bool:
@@ -140,25 +160,27 @@ class WeightAssembler:
         first = self._first
         if first is None:
             raise InvalidInputError("no weights received")
-        if len(self._buffer) != first.total_bytes:
+        if self._filled != first.total_bytes:
             raise InvalidInputError(
-                f"weights hold {len(self._buffer)} bytes of {first.total_bytes}: stream cut short"
+                f"weights hold {self._filled} bytes of {first.total_bytes}: stream cut short"
             )
-        if hashlib.sha256(self._buffer).digest() != first.sha256:
+        if self._hash.digest() != first.sha256:
             raise InvalidInputError("weights fail their SHA-256 check")
-        blob = bytes(self._buffer)
+        view = memoryview(self._buffer)
         state = module.state_dict()
         entries = json.loads(first.manifest)
         if sorted(e["name"] for e in entries) != sorted(state):
             raise InvalidInputError("weights do not match the network (different tensor names)")
         with torch.no_grad():
             for e in entries:
-                raw = blob[e["offset"] : e["offset"] + e["nbytes"]]
+                raw = view[e["offset"] : e["offset"] + e["nbytes"]]
                 array = decode_tensor(raw, e["datatype"], e["shape"], e["name"])
                 target = state[e["name"]]
                 if tuple(target.shape) != array.shape:
                     raise InvalidInputError(f"weight {e['name']} has shape {list(array.shape)}")
-                target.copy_(torch.from_numpy(np.array(array)))
+                if not array.flags.aligned:
+                    array = array.copy()
+                target.copy_(torch.from_numpy(array))  # a writable view of the buffer
         stats = None
         if first.HasField("obs_stats"):
             shape = tuple(int(d) for d in first.obs_stats.mean.shape)

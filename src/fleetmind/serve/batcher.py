@@ -47,8 +47,10 @@ class BatchPolicy:
     """Longest time the oldest request waits for company."""
     max_queue: int = 1024
     """Most requests waiting; more are refused with OverloadedError."""
-    in_thread: bool = True
-    """Run forward passes on a dedicated worker thread instead of the event loop."""
+    in_thread: bool | None = True
+    """Run forward passes on a dedicated worker thread instead of the event loop
+    (``None``: let whoever builds the batcher decide, see
+    :func:`fleetmind.serve.model.build_served_model`; a batcher treats it as False)."""
 
 
 @dataclass
@@ -78,6 +80,11 @@ class DynamicBatcher:
         """Start the batching loop on the running event loop."""
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="batcher")
+
+    @property
+    def in_thread(self) -> bool:
+        """Whether forward passes run on the worker thread."""
+        return self._executor is not None
 
     @property
     def queued(self) -> int:

@@ -43,10 +43,12 @@ class ServeConfig:
     grace_s: float = 10.0
     """On SIGTERM, how long in-flight requests may take to finish."""
     torch_threads: int = 1
-    """Threads torch may use for one forward pass."""
-    forward_in_thread: bool = False
-    """Run forward passes on a worker thread (for large models, so the network loop never
-    stalls); small policies are faster inline on the event loop."""
+    """Threads torch and numpy's BLAS may use for one forward pass."""
+    forward_in_thread: bool | None = None
+    """Run forward passes on a worker thread, so the event loop keeps queueing requests
+    while a batch computes (large models), or inline on the loop (small models, where
+    the thread hop costs more than the forward). Unset: decided per model version from
+    its warm-up, on a thread when one row takes longer than 1 ms."""
     loader: str | None = None
     """Custom model loader ``module:function`` (folder -> LoadedModel); default: fleetmind
     checkpoints."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -76,15 +77,33 @@ class ServeMetrics:
             ["model"],
             registry=self.registry,
         )
+        self._counted: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._per_model: dict[str, tuple[Any, Any]] = {}
         self._http: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
+    def in_flight_of(self, model: str) -> Any:
+        """The in-flight gauge of ``model`` (looked up once per model)."""
+        return self._model(model)[0]
+
+    def _model(self, model: str) -> tuple[Any, Any]:
+        children = self._per_model.get(model)
+        if children is None:
+            children = (self.in_flight.labels(model), self.latency.labels(model))
+            self._per_model[model] = children
+        return children
+
     def record(self, model: str, status: str, seconds: float) -> None:
-        """Count one finished call."""
-        self.requests.labels(model, status).inc()
-        if status != "OK":
-            self.failures.labels(model, status).inc()
-        self.latency.labels(model).observe(seconds)
+        """Count one finished call (labelled children are looked up once, then cached)."""
+        counters = self._counted.get((model, status))
+        if counters is None:
+            failed = self.failures.labels(model, status) if status != "OK" else None
+            counters = (self.requests.labels(model, status), failed)
+            self._counted[(model, status)] = counters
+        counters[0].inc()
+        if counters[1] is not None:
+            counters[1].inc()
+        self._model(model)[1].observe(seconds)
 
     def batch_observer(self, model: str) -> BatchObserver:
         """A batcher observer that feeds the batch and queue histograms of ``model``."""

@@ -8,7 +8,9 @@ policy's ``output_specs`` (``action_probs`` or ``action_mean``/``action_log_std`
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,11 @@ from fleetmind.core.agent import Agent
 from fleetmind.core.errors import CheckpointError
 from fleetmind.rpc.codec import datatype_of
 from fleetmind.serve.batcher import BatchObserver, BatchPolicy, DynamicBatcher, Forward
+
+logger = logging.getLogger(__name__)
+
+THREAD_FORWARD_S = 0.001
+"""With ``in_thread`` unset, models whose one-row forward takes longer run on a thread."""
 
 INPUT_NAME = "observation"
 """Name of the one input tensor of every served agent."""
@@ -46,14 +53,16 @@ class LoadedModel:
 
 
 def agent_forward(agent: Agent) -> Forward:
-    """A batch forward of ``agent``: ``action`` plus every policy output, as numpy."""
-    import torch  # only the server needs it; clients import this module for TensorSpec
+    """A batch forward of ``agent``: ``action`` plus every policy output, as numpy.
+
+    Policies enter torch's inference mode themselves where they use torch (the
+    actor-critic's deterministic decisions run in numpy and need no torch at all).
+    """
 
     def forward(rows: np.ndarray) -> dict[str, np.ndarray]:
         if not rows.flags.writeable:  # a view of received bytes; torch wants writable memory
             rows = rows.copy()
-        with torch.inference_mode():
-            decision = agent.decide_batch(rows, deterministic=True)
+        decision = agent.decide_batch(rows, deterministic=True)
         return {"action": np.asarray(decision.actions), **decision.outputs}
 
     return forward
@@ -81,6 +90,17 @@ class ServedModel:
         return self.loaded.agent.observation_space.shape
 
 
+def _forward_seconds(forward: Forward, obs_shape: tuple[int, ...], repeats: int = 5) -> float:
+    """Median time of a one-row forward pass."""
+    row = np.zeros((1, *obs_shape), dtype=np.float32)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        forward(row)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
 def build_served_model(
     name: str,
     version: str,
@@ -106,5 +126,15 @@ def build_served_model(
         shape = (-1, *array.shape[1:])
         outputs.append(TensorSpec(out_name, datatype_of(array.dtype, out_name), shape))
     inputs = (TensorSpec(INPUT_NAME, INPUT_DATATYPE, (-1, *obs_shape)),)
+    if policy.in_thread is None:
+        one_row = _forward_seconds(forward, obs_shape)
+        policy = replace(policy, in_thread=one_row > THREAD_FORWARD_S)
+        logger.info(
+            "%s/%s: one-row forward %.3f ms -> forward passes %s",
+            name,
+            version,
+            one_row * 1e3,
+            "on a worker thread" if policy.in_thread else "inline on the event loop",
+        )
     batcher = DynamicBatcher(forward, policy, observer)
     return ServedModel(name, version, loaded, source, inputs, tuple(outputs), batcher)

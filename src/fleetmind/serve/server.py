@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 from grpc import aio
+from threadpoolctl import threadpool_limits
 
 from fleetmind.core.errors import CheckpointError
 from fleetmind.rpc.auth import read_tokens
@@ -137,6 +138,7 @@ class InferenceServer:
 async def serve(path: Path, config: ServeConfig, loader: Loader = default_loader) -> int:
     """Run a server until SIGTERM/SIGINT, then shut down gracefully; returns 0."""
     torch.set_num_threads(config.torch_threads)
+    threadpool_limits(limits=config.torch_threads, user_api="blas")  # numpy forwards likewise
     server = InferenceServer(path, config, loader)
     await server.start()
     loop = asyncio.get_running_loop()

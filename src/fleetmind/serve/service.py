@@ -70,7 +70,7 @@ class InferenceServicer:
         try:
             model = self.repository.get(request.model_name, request.model_version)
             label = model.name
-            gauge = self.metrics.in_flight.labels(label)
+            gauge = self.metrics.in_flight_of(label)
             gauge.inc()
             rows = decode_observations(request, model)
             specs = requested_outputs(request, model)

@@ -14,6 +14,7 @@ from fleetmind.algos.ppo import PPOConfig, PPOLearner
 from fleetmind.core.errors import ConfigError, InvalidInputError
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.core.spaces import SpaceSpec
+from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.runtime.actor import Backoff, TrackingStats
 from fleetmind.runtime.dist_config import ActorConfig, DistConfig, apply_env
 from fleetmind.runtime.weight_store import WeightAssembler, WeightStore
@@ -63,6 +64,37 @@ def test_cut_or_corrupt_weight_streams_are_refused() -> None:
         whole.add(msg)
     with pytest.raises(InvalidInputError, match="names"):
         whole.load_into(nn.Linear(10, 11, bias=False))
+
+
+def test_weight_streams_that_lie_about_their_size_or_bytes_are_refused() -> None:
+    published = WeightStore(chunk_bytes=100).publish(1, nn.Linear(10, 10), None)
+    messages = published.decoded()
+    short = pb.WeightsChunk()
+    short.CopyFrom(messages[0])
+    short.total_bytes = 50  # announces less than the stream carries
+    with pytest.raises(InvalidInputError, match="run past"):
+        WeightAssembler().add(short)
+    flipped = pb.WeightsChunk()
+    flipped.CopyFrom(messages[-1])
+    flipped.data = bytes(b ^ 0xFF for b in flipped.data)
+    corrupt = WeightAssembler()
+    for msg in [*messages[:-1], flipped]:
+        corrupt.add(msg)
+    with pytest.raises(InvalidInputError, match="SHA-256"):
+        corrupt.load_into(nn.Linear(10, 10))
+
+
+def test_loaded_weights_do_not_alias_the_received_buffer() -> None:
+    source, target = nn.Linear(6, 5), nn.Linear(6, 5)
+    assembler = WeightAssembler()
+    for msg in WeightStore(chunk_bytes=64).publish(3, source, None).decoded():
+        assembler.add(msg)
+    assembler.load_into(target)
+    with torch.no_grad():
+        target.weight.add_(1.0)
+    fresh = nn.Linear(6, 5)
+    assembler.load_into(fresh)
+    assert torch.equal(fresh.weight, source.weight)
 
 
 def test_actor_deltas_merged_at_the_learner_equal_the_pooled_statistics() -> None:
