@@ -47,6 +47,8 @@ from fleetmind.runtime.wire import Chunk, concat_trajectories, empty_trajectory
 log = logging.getLogger("fleetmind.learner")
 
 STAGES = ("env", "inference", "rpc")
+IDLE_PAUSE_S = 0.5
+"""Group mode: pause after an update in which no learner had data."""
 
 
 @dataclass
@@ -129,6 +131,7 @@ class LearnerCore:
         """The other learners of a shared run, if any."""
         self.group_stop = False
         """A learner of the group was asked to stop: every learner stops now."""
+        self._idle_since: float | None = time.monotonic()
 
     @property
     def version(self) -> int:
@@ -226,7 +229,7 @@ class LearnerCore:
         t0 = time.monotonic()
         while not stop.is_set() or self.group is not None:
             self.reap()
-            if self.group is not None and self._nothing_to_wait_for(stop, t0):
+            if self.group is not None and self._nothing_to_wait_for(stop):
                 return Batch([], [])  # the others must not wait for this learner
             batch = self._take_sync() if self.dist.mode == "sync" else self._take_async()
             if batch is not None:
@@ -237,11 +240,17 @@ class LearnerCore:
                 await asyncio.wait_for(self._changed.wait(), timeout=0.1)
         return None
 
-    def _nothing_to_wait_for(self, stop: asyncio.Event, since: float) -> bool:
+    def _nothing_to_wait_for(self, stop: asyncio.Event) -> bool:
+        """Group mode: stopping, or without actors for ``sync_timeout_s`` (then at once)."""
         if stop.is_set():
             return True
-        idle = not self.sessions and not self._pending
-        return idle and time.monotonic() - since >= self.dist.sync_timeout_s
+        now = time.monotonic()
+        if self.sessions or self._pending:
+            self._idle_since = None
+            return False
+        if self._idle_since is None:
+            self._idle_since = now
+        return now - self._idle_since >= self.dist.sync_timeout_s
 
     def _take_sync(self) -> Batch | None:
         if not self._pending:
@@ -322,6 +331,8 @@ class LearnerCore:
             self.stats.add(ret, length)
         self.group_stop = shared.stop
         if shared.env_steps == 0:  # no learner had data: no update anywhere
+            if not shared.stop:
+                await asyncio.sleep(IDLE_PAUSE_S)  # do not spin while every actor is gone
             return {}
         if batch.chunks:
             trajectory = concat_trajectories([c.trajectory for c in batch.chunks])

@@ -71,11 +71,15 @@ class LearnerProcesses:
             "MASTER_PORT": str(self.port),
         }
 
+    def address(self, rank: int) -> str:
+        """Where learner ``rank`` listens (known before it starts)."""
+        return f"unix:{self.sock_dir}/learner-{rank}.sock"
+
     def command(self, rank: int) -> list[str]:
         """The command line of learner ``rank``."""
         return [
             sys.executable, "-m", "fleetmind", "learner", "--join", str(self.run_dir),
-            "--listen", f"unix:{self.sock_dir}/learner-{rank}.sock", "--no-progress",
+            "--listen", self.address(rank), "--no-progress",
         ]  # fmt: skip
 
     def log_path(self, rank: int) -> Path:

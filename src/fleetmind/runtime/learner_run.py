@@ -213,10 +213,13 @@ class LearnerRun:
                 batch = await core.next_batch(self.stop)
                 if batch is None:
                     break
-                metrics = await self._learn(batch) or metrics
+                new = await self._learn(batch)
                 if core.group_stop:
                     self.stop_reason = self.stop_reason or "a stop of the learner group"
                     break
+                if not new:
+                    continue  # a shared update in which no learner had data
+                metrics = new
                 _check_finite(metrics, core)
                 now = time.monotonic()
                 self._check_target(now - t0)
@@ -244,7 +247,9 @@ class LearnerRun:
         if not self.writes:
             return result
         self.setup.run_dir.write_json(SUMMARY, result.__dict__)
-        plot_curve(self.setup.run_dir.path, f"{cfg.env_id} ({cfg.algo}, distributed)")
+        # In a thread: the server keeps answering, so every actor hears ``done``.
+        title = f"{cfg.env_id} ({cfg.algo}, distributed)"
+        await asyncio.to_thread(plot_curve, self.setup.run_dir.path, title)
         return result
 
     def _log_final(self) -> None:
