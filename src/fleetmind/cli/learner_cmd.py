@@ -59,7 +59,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Serve until training ends; print the summary."""
     from fleetmind.core.config import merge_into
-    from fleetmind.runtime.collective import LearnerGroup, RankInfo
+    from fleetmind.runtime.collective import LearnerGroup, RankInfo, listen_address
     from fleetmind.runtime.dist_config import apply_env
     from fleetmind.runtime.launcher import check_dist
     from fleetmind.runtime.learner_run import run_learner
@@ -72,7 +72,13 @@ def run(args: argparse.Namespace) -> int:
     group = LearnerGroup.join(rank, dist.collective_timeout_s) if rank is not None else None
     try:
         result = run_learner(
-            setup, dist, serve.listen, serve.server_config(), args.progress, _bound, group
+            setup,
+            dist,
+            listen_address(serve.listen, rank),
+            serve.server_config(),
+            args.progress,
+            _bound,
+            group,
         )
     finally:
         if group is not None:

@@ -78,6 +78,17 @@ class RankInfo:
         return cls(rank, world, _int_var(env, "LOCAL_RANK", "0"), env["MASTER_ADDR"], port)
 
 
+def listen_address(listen: str, rank: RankInfo | None) -> str:
+    """``HOST:PORT`` moved to ``PORT + LOCAL_RANK``: several learners on one host under
+    torchrun each get their own port (port 0 and ``unix:`` paths stay as given)."""
+    if rank is None or rank.local_rank == 0 or listen.startswith("unix:"):
+        return listen
+    host, _, port = listen.rpartition(":")
+    if not port.isdigit() or int(port) == 0:
+        return listen
+    return f"{host}:{int(port) + rank.local_rank}"
+
+
 def _int_var(env: Mapping[str, str], name: str, default: str) -> int:
     raw = env.get(name, default) or default
     try:
