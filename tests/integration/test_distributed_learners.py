@@ -26,11 +26,24 @@ def _finals(logs: list[str]) -> list[tuple[int, int, str]]:
     return found
 
 
-def test_two_learners_train_with_identical_parameters(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "mode",
+    [
+        ("--mode", "sync", *FAST),
+        pytest.param(
+            ("--mode", "async", "--algo", "impala", "--impala.rollout-steps", "16"),
+            marks=pytest.mark.slow,
+        ),
+    ],
+    ids=["sync-ppo", "async-impala"],
+)
+def test_two_learners_train_with_identical_parameters(
+    tmp_path: Path, mode: tuple[str, ...]
+) -> None:
     run_dir = tmp_path / "run"
     proc = fleetmind(
         "train", "CartPole-v1", "--actors", "2", "--learners", "2", "--envs", "8",
-        "--steps", "2500", "--run-dir", str(run_dir), *FAST,
+        "--steps", "2500", "--run-dir", str(run_dir), "--log-interval-s", "0.3", *mode,
     )  # fmt: skip
     try:
         out, err = proc.communicate(timeout=240)

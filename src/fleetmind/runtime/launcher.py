@@ -152,10 +152,10 @@ def check_dist(name: str, dist: DistConfig, learners: int | None = None) -> None
         )
     if dist.mode == "sync" and name == "impala":
         raise ConfigError("--algo impala trains with --mode async")
-    if learners > 1 and (dist.mode != "sync" or name != "ppo"):
+    if learners > 1 and name not in ("ppo", "impala"):
         raise ConfigError(
-            "--learners > 1 shares PPO updates (--mode sync --algo ppo); "
-            f"--mode {dist.mode} --algo {name} trains with one learner"
+            "--learners > 1 shares PPO (--mode sync) or IMPALA (--mode async) updates; "
+            f"--algo {name} trains with one learner"
         )
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from fleetmind.algos.impala import ImpalaConfig, ImpalaLearner
 from fleetmind.algos.ppo import PPOConfig, PPOLearner
 from fleetmind.algos.shared_step import SharedSchedule, average
 from fleetmind.core.batch import Trajectory
@@ -138,3 +139,26 @@ def test_average_weights_by_samples_and_the_schedule_agrees() -> None:
         np.testing.assert_allclose(avg[0], [(1 * 1 + 4 * 3) / 4, (2 * 1 + 8 * 3) / 4])
         assert stats["loss"] == pytest.approx(0.75)
     assert len(results[0][0].parts(np.arange(10))) == 2
+
+
+def test_impala_learners_share_updates_even_without_data() -> None:
+    empty = empty_trajectory(16, OBS, ACT)
+    batches = [[_trajectory(3, u) for u in range(2)], [_trajectory(2, 9), empty]]
+    cfg = ImpalaConfig(hidden_sizes=(8, 8))
+    group = ThreadGroup(2)
+    learners = [ImpalaLearner(cfg, OBS, ACT, seed=5) for _ in range(2)]
+    for rank, learner in enumerate(learners):
+        learner.reducer = group.member(rank)
+    threads = [
+        threading.Thread(target=lambda r=r: [learners[r].update(t) for t in batches[r]])
+        for r in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    first, second = learners
+    for a, b in zip(first.net.parameters(), second.net.parameters(), strict=True):
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+    assert first.version == second.version == 2
+    assert first.env_steps == second.env_steps == 16 * (3 + 2) + 16 * 3
