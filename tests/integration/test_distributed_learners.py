@@ -14,15 +14,19 @@ import pytest
 from tests.integration.procs import children, fleetmind, kill_tree, latest_version, wait_for
 
 FAST = ("--log-interval-s", "0.3", "--ppo.rollout-steps", "16", "--ppo.update-epochs", "2")
-FINAL = re.compile(r"learner (\d) of 2 finished at version (\d+); weights sha256 ([0-9a-f]{64})")
+FINAL = re.compile(
+    r"learner (\d) of 2 finished at version (\d+); weights sha256 ([0-9a-f]{64}); "
+    r"obs stats sha256 ([0-9a-f]{64})"
+)
 
 
 def _finals(logs: list[str]) -> list[tuple[int, int, str]]:
+    """(rank, version, weights + normaliser digests) of each learner's final line."""
     found = []
     for text in logs:
         match = FINAL.search(text)
         assert match is not None, text[-3000:]
-        found.append((int(match[1]), int(match[2]), match[3]))
+        found.append((int(match[1]), int(match[2]), f"{match[3]}/{match[4]}"))
     return found
 
 
@@ -56,7 +60,7 @@ def test_two_learners_train_with_identical_parameters(
     (rank0, v0, sha0), (rank1, v1, sha1) = _finals(logs)
     assert (rank0, rank1) == (0, 1)
     assert v0 == v1 >= 3  # versions in lockstep
-    assert sha0 == sha1  # and the same parameters on both learners
+    assert sha0 == sha1  # the same parameters and normaliser statistics on both learners
     assert "actor actor-0 registered" in logs[0]
     assert "actor actor-1 registered" in logs[1]
     # Rank 0 alone writes the run directory.
@@ -173,6 +177,7 @@ def test_killed_learner_stops_the_run_and_resume_restarts_all(tmp_path: Path) ->
     assert json.loads(out.strip().splitlines()[-1])["env_steps"] >= steps_at + 600
     logs = [(run_dir / "learners" / f"learner-{r}.log").read_text() for r in range(2)]
     finals = [m for text in logs for m in FINAL.findall(text)]
-    (_, v0, sha0), (_, v1, sha1) = finals[-2:]
+    (_, v0, sha0, obs0), (_, v1, sha1, obs1) = finals[-2:]
+    assert obs0 == obs1
     assert int(v0) == int(v1) > stopped_at  # both went on from rank 0's final checkpoint
     assert sha0 == sha1

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
 import logging
 import math
 import signal
@@ -255,12 +256,18 @@ class LearnerRun:
     def _log_final(self) -> None:
         latest = self.core.store.latest()
         group = self.core.group
+        stats = self.core.obs_stats
+        digest = "-"
+        if stats is not None:
+            raw = np.concatenate([stats.mean.ravel(), stats.var.ravel(), [stats.count]])
+            digest = hashlib.sha256(raw.astype(np.float64).tobytes()).hexdigest()
         log.info(
-            "learner %d of %d finished at version %d; weights sha256 %s",
+            "learner %d of %d finished at version %d; weights sha256 %s; obs stats sha256 %s",
             group.rank if group is not None else 0,
             group.world_size if group is not None else 1,
             self.core.version,
             latest.sha256 if latest is not None else "-",
+            digest,
         )
 
     async def _learn(self, batch: Any) -> dict[str, float]:
