@@ -1,8 +1,8 @@
 """An actor cut off from its learner for 30 s keeps retrying and resumes when the link heals.
 
 A TCP proxy between actor and learner refuses connections and drops the established
-ones for 31 s, then listens again on the same port. About 50 s in all (process start
-plus the outage), hence ``slow``.
+ones for 31 s, then listens again on the same port. 42 s in all on a quiet 2-core
+machine, 50-58 s on a busy one (process start plus the outage), hence ``slow``.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def test_actor_survives_a_30_second_outage(tmp_path: Path) -> None:
             stdout=subprocess.DEVNULL, stderr=fh, text=True,
         )  # fmt: skip
     try:
-        wait_for(lambda: _env_steps(run_dir) >= 640, 120, "training through the proxy")
+        wait_for(lambda: _env_steps(run_dir) >= 128, 120, "training through the proxy")
         proxy.cut()
         cut_at = time.monotonic()
         time.sleep(2.0)  # what was in flight lands or fails
@@ -69,7 +69,7 @@ def test_actor_survives_a_30_second_outage(tmp_path: Path) -> None:
         assert _env_steps(run_dir) == before, "the learner trained on data during the outage"
         assert actor.poll() is None, "the actor gave up during the outage"
         proxy.heal()
-        wait_for(lambda: _env_steps(run_dir) >= before + 640, 60, "training after the outage")
+        wait_for(lambda: _env_steps(run_dir) >= before + 128, 60, "training after the outage")
     finally:
         kill_tree(actor)
         kill_tree(learner)
