@@ -68,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     serve_flags = flag_values(args, LearnerServeConfig)
     serve = merge_into(apply_env(LearnerServeConfig(), set(serve_flags)), serve_flags)
     setup, dist = _setup(args, owner=rank is None or rank.rank == 0)
+    if rank is not None and rank.rank != 0:
+        dist.metrics_port = None  # rank 0 serves the group's Prometheus metrics
     check_dist(setup.spec.name, dist, rank.world_size if rank is not None else 1)
     group = LearnerGroup.join(rank, dist.collective_timeout_s) if rank is not None else None
     try:
@@ -104,7 +106,9 @@ def _setup(args: argparse.Namespace, owner: bool) -> tuple[Any, DistConfig]:
         config, spec, algo_cfg, run_dir, full, state = prepare_resume(
             existing, overrides, write=owner and args.join is None, allow_fresh=bool(args.join)
         )
-        keep = ("mode", "sync_timeout_s", "actor_timeout_s", "collective_timeout_s")
+        keep: tuple[str, ...] = ("mode", "sync_timeout_s", "actor_timeout_s")
+        keep += ("collective_timeout_s", "max_policy_lag", "queue_chunks")
+        keep += ("metrics_port",) if args.join else ()  # one joined run: the launcher's port
         saved = {k: v for k, v in full.get("distributed", {}).items() if k in keep}
         dist = config_from_mapping(DistConfig, {**saved, **dist_flags}, "distributed")
         return RunSetup(config, spec, algo_cfg, run_dir, full, state), dist
