@@ -15,7 +15,13 @@ from fleetmind.cli.main import main
         (["train", "CartPole-v1", "--actors", "2", "--mode", "async"], "--algo impala"),
         (["train", "CartPole-v1", "--actors", "2", "--algo", "impala"], "--mode async"),
         (["train", "CartPole-v1", "--actors", "-1"], "--actors"),
-        (["train", "CartPole-v1", "--actors", "2", "--learners", "2"], "--learners"),
+        (["train", "CartPole-v1", "--actors", "2", "--learners", "0"], "--learners must be >= 1"),
+        (["train", "CartPole-v1", "--actors", "2", "--learners", "3"], "needs at least 3 actors"),
+        (["train", "CartPole-v1", "--learners", "2"], "needs at least 2 actors"),
+        (
+            ["train", "CartPole-v1", "--actors", "2", "--learners", "2", "--algo", "dqn"],
+            "--learners > 1 shares PPO (--mode sync) or IMPALA (--mode async) updates",
+        ),
         (["train", "CartPole-v1", "--actors", "2", "--mode", "fast"], "mode"),
         (["actor"], "--learner HOST:PORT"),
         (["learner", "--listen", "127.0.0.1:0"], "environment id"),
@@ -39,3 +45,31 @@ def test_actor_settings_from_environment_are_checked(
     monkeypatch.setenv("FLEETMIND_ENVS", "many")
     assert main(["actor"]) == 2
     assert "FLEETMIND_ENVS" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("environ", "words"),
+    [
+        ({"WORLD_SIZE": "2", "RANK": "1", "MASTER_PORT": "29500"}, "MASTER_ADDR is not set"),
+        ({"WORLD_SIZE": "2"}, "RANK, MASTER_ADDR, MASTER_PORT is not set"),
+        ({"WORLD_SIZE": "two"}, "WORLD_SIZE='two' must be an integer"),
+        ({"WORLD_SIZE": "2", "RANK": "2", "MASTER_ADDR": "h", "MASTER_PORT": "1"}, "RANK=2"),
+    ],
+)
+def test_learner_of_a_group_needs_torchrun_variables(
+    environ: dict[str, str],
+    words: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for key in ("RANK", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in environ.items():
+        monkeypatch.setenv(key, value)
+    code = main(["learner", "CartPole-v1", "--run-dir", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert words in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "run").exists()

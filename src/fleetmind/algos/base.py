@@ -47,6 +47,23 @@ class RolloutPolicy(Protocol):
         ...
 
 
+class SumReducer(Protocol):
+    """Sums equal-shaped arrays across the learners that train one policy together.
+
+    Learners built with one (``learner.reducer = ...``) call it with the same
+    sequence of shapes on every learner; each call returns the element-wise sum
+    over all of them. ``fleetmind.runtime.collective`` implements it with
+    torch.distributed; the algorithm never learns how.
+    """
+
+    world_size: int
+    """Learners taking part."""
+
+    def all_reduce_sum(self, values: np.ndarray) -> np.ndarray:
+        """The element-wise sum of ``values`` over every learner (float32 or float64)."""
+        ...
+
+
 class Learner(Protocol):
     """Owns the parameters and turns trajectories into updates."""
 

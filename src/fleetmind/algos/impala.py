@@ -25,7 +25,8 @@ from fleetmind.algos.actor_critic import (
     ActorCriticLearnerBase,
     check_supported_action,
 )
-from fleetmind.algos.base import AlgoSpec
+from fleetmind.algos.base import AlgoSpec, SumReducer
+from fleetmind.algos.shared_step import SharedSchedule, average
 from fleetmind.algos.vtrace import vtrace
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.errors import ConfigError
@@ -72,6 +73,10 @@ class ImpalaConfig:
             raise ConfigError(f"impala.activation must be tanh, relu or elu, not {self.activation}")
 
 
+STAT_KEYS = ("policy_loss", "value_loss", "entropy", "rho_mean", "rho_clipped_fraction")
+"""Metrics of one update, in the order a group averages them."""
+
+
 class ImpalaLearner(ActorCriticLearnerBase):
     """Owns the actor-critic; one :meth:`update` per batch of (possibly stale) chunks."""
 
@@ -81,9 +86,40 @@ class ImpalaLearner(ActorCriticLearnerBase):
         self, config: ImpalaConfig, observation_space: SpaceSpec, action_space: SpaceSpec, seed: int
     ) -> None:
         self._init_actor_critic(config, observation_space, action_space, seed)
+        self.reducer: SumReducer | None = None
+        """Set when several learners train together: gradients are averaged across them."""
 
     def update(self, trajectory: Trajectory) -> dict[str, float]:
         """V-trace actor-critic steps on ``trajectory``; bumps :attr:`version`."""
+        env_steps = int(trajectory.valid.size)
+        if self.reducer is not None:
+            samples = int(trajectory.valid.sum())
+            env_steps = SharedSchedule.agree(self.reducer, samples, env_steps, 1).total_env_steps
+        if trajectory.num_envs == 0:  # a learner of a group without data this time
+            stats = dict.fromkeys(STAT_KEYS, 0.0)
+            for _ in range(self.config.sgd_steps):
+                self._step([torch.zeros_like(p) for p in self._trainable()], stats, 0)
+        else:
+            stats = self._v_trace_steps(trajectory)
+        self.version += 1
+        self.env_steps += env_steps
+        return stats
+
+    def _trainable(self) -> list[nn.Parameter]:
+        return [p for p in self.net.parameters() if p.requires_grad]
+
+    def _step(self, grads: list[torch.Tensor], stats: dict[str, float], weight: int) -> None:
+        """Average ``grads`` over the group (if any), clip, and step the optimizer."""
+        if self.reducer is not None:
+            arrays, stats_avg = average(self.reducer, [g.numpy() for g in grads], stats, weight)
+            grads = [torch.from_numpy(a) for a in arrays]
+            stats.update(stats_avg)
+        for p, g in zip(self._trainable(), grads, strict=True):
+            p.grad = g
+        nn.utils.clip_grad_norm_(self.net.parameters(), self.config.max_grad_norm)
+        self.optimizer.step()
+
+    def _v_trace_steps(self, trajectory: Trajectory) -> dict[str, float]:
         cfg = self.config
         steps, envs = trajectory.num_steps, trajectory.num_envs
         obs = torch.from_numpy(trajectory.obs.reshape(steps * envs, -1))
@@ -112,8 +148,6 @@ class ImpalaLearner(ActorCriticLearnerBase):
             loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * ent
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
-            nn.utils.clip_grad_norm_(self.net.parameters(), cfg.max_grad_norm)
-            self.optimizer.step()
             rho = np.exp(log_rhos)
             stats = {
                 "policy_loss": float(pg_loss.detach()),
@@ -122,8 +156,10 @@ class ImpalaLearner(ActorCriticLearnerBase):
                 "rho_mean": float(rho.mean()),
                 "rho_clipped_fraction": float((rho > cfg.rho_bar).mean()),
             }
-        self.version += 1
-        self.env_steps += int(trajectory.valid.size)
+            grads = [
+                p.grad if p.grad is not None else torch.zeros_like(p) for p in self._trainable()
+            ]
+            self._step(grads, stats, int(trajectory.valid.sum()))
         return stats
 
 

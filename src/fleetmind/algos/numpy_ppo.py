@@ -134,6 +134,33 @@ class NumpyPPOStep:
         lr: float,
     ) -> dict[str, float]:
         """One gradient step; returns the loss terms and diagnostics as floats."""
+        grads, stats = self.gradients(obs, actions, old_logp, adv, returns, old_values, cfg)
+        self.apply(grads, cfg, lr)
+        return stats
+
+    def zero_gradients(self) -> list[np.ndarray]:
+        """Gradients of zeros, shaped like the parameters (a learner with no data)."""
+        return [np.zeros_like(p) for p in self.adam.params]
+
+    def apply(self, grads: list[np.ndarray], cfg: Any, lr: float) -> None:
+        """Clip ``grads`` to ``cfg.max_grad_norm`` (global norm) and take an Adam step."""
+        norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
+        if norm > cfg.max_grad_norm:
+            scale = cfg.max_grad_norm / (norm + 1e-6)
+            grads = [g * scale for g in grads]
+        self.adam.step(grads, lr)
+
+    def gradients(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        old_logp: np.ndarray,
+        adv: np.ndarray,
+        returns: np.ndarray,
+        old_values: np.ndarray,
+        cfg: Any,
+    ) -> tuple[list[np.ndarray], dict[str, float]]:
+        """Gradients of the minibatch loss (one per parameter) and its diagnostics."""
         n = obs.shape[0]
         a_acts = self._forward(self.actor, obs)
         c_acts = self._forward(self.critic, obs)
@@ -167,12 +194,7 @@ class NumpyPPOStep:
             z2 = self._z2
             g_log_std = (d_logp[:, None] * (z2 - 1.0)).sum(axis=0) - cfg.ent_coef
             grads.append(g_log_std.astype(np.float32))
-        norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
-        if norm > cfg.max_grad_norm:
-            scale = cfg.max_grad_norm / (norm + 1e-6)
-            grads = [g * scale for g in grads]
-        self.adam.step(grads, lr)
-        return {
+        return grads, {
             "policy_loss": pg_loss,
             "value_loss": v_loss,
             "entropy": float(entropy.mean()),

@@ -29,8 +29,9 @@ from fleetmind.algos.actor_critic import (
     ActorCriticLearnerBase,
     check_supported_action,
 )
-from fleetmind.algos.base import AlgoSpec
+from fleetmind.algos.base import AlgoSpec, SumReducer
 from fleetmind.algos.numpy_ppo import NumpyPPOStep, numpy_path_supported
+from fleetmind.algos.shared_step import SharedSchedule, average
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.errors import ConfigError
 from fleetmind.core.spaces import SpaceSpec
@@ -165,6 +166,8 @@ class PPOLearner(ActorCriticLearnerBase):
     ) -> None:
         self._init_actor_critic(config, observation_space, action_space, seed)
         self._numpy: NumpyPPOStep | None = None
+        self.reducer: SumReducer | None = None
+        """Set when several learners train together: gradients are averaged across them."""
 
     def _learning_rate(self) -> float:
         lr = self.config.learning_rate
@@ -197,6 +200,10 @@ class PPOLearner(ActorCriticLearnerBase):
         totals: dict[str, float] = {}
         count = 0
         numpy_step = self._numpy_step()
+        if self.reducer is not None:
+            data = (obs, act, old_logp, adv_t, ret_t, old_values)
+            totals, count, steps = self._shared_epochs(data, int(trajectory.valid.size), lr)
+            return self._finish(totals, count, steps, lr, old_values, ret_t)
         for _ in range(cfg.update_epochs):
             perm = torch.randperm(n)
             for start in range(0, n - mb + 1, mb):
@@ -216,12 +223,90 @@ class PPOLearner(ActorCriticLearnerBase):
                 count += 1
             if cfg.target_kl is not None and totals["approx_kl"] / count > cfg.target_kl:
                 break
+        return self._finish(totals, count, int(trajectory.valid.size), lr, old_values, ret_t)
+
+    def _finish(
+        self,
+        totals: dict[str, float],
+        count: int,
+        env_steps: int,
+        lr: float,
+        old_values: torch.Tensor,
+        ret_t: torch.Tensor,
+    ) -> dict[str, float]:
         self.version += 1
-        self.env_steps += int(trajectory.valid.size)
+        self.env_steps += env_steps
         metrics = {k: v / max(count, 1) for k, v in totals.items()}
         metrics["learning_rate"] = lr
         metrics["explained_variance"] = explained_variance(old_values.numpy(), ret_t.numpy())
         return metrics
+
+    def _shared_epochs(
+        self, data: tuple[torch.Tensor, ...], env_steps: int, lr: float
+    ) -> tuple[dict[str, float], int, int]:
+        """The epochs of one update with gradients averaged over every learner."""
+        cfg = self.config
+        reducer = self.reducer
+        if reducer is None:
+            raise RuntimeError("_shared_epochs needs a reducer")
+        n = int(data[0].shape[0])
+        schedule = SharedSchedule.agree(reducer, n, env_steps, cfg.minibatch_size)
+        numpy_step = self._numpy_step()
+        totals: dict[str, float] = {}
+        count = 0
+        for _ in range(cfg.update_epochs):
+            for idx in schedule.parts(torch.randperm(n).numpy()):
+                grads, stats = self._local_gradients(numpy_step, [t[idx] for t in data])
+                grads, stats = average(reducer, grads, stats, len(idx))
+                self._apply(numpy_step, grads, lr)
+                for key, value in stats.items():
+                    totals[key] = totals.get(key, 0.0) + value
+                count += 1
+            if cfg.target_kl is not None and totals["approx_kl"] / count > cfg.target_kl:
+                break  # the same decision everywhere: the statistics are averaged
+        return totals, count, schedule.total_env_steps
+
+    def _trainable(self) -> list[nn.Parameter]:
+        return [p for p in self.net.parameters() if p.requires_grad]
+
+    def _local_gradients(
+        self, numpy_step: NumpyPPOStep | None, part: list[torch.Tensor]
+    ) -> tuple[list[np.ndarray], dict[str, float]]:
+        """Gradients of this learner's share of a minibatch (zeros for an empty share)."""
+        if part[0].shape[0] == 0:
+            keys = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
+            zeros = (
+                numpy_step.zero_gradients()
+                if numpy_step is not None
+                else [np.zeros(tuple(p.shape), np.float32) for p in self._trainable()]
+            )
+            return zeros, dict.fromkeys(keys, 0.0)
+        obs, act, old_logp, adv, ret, old_v = part
+        if numpy_step is not None:
+            return numpy_step.gradients(
+                obs.numpy(), act.numpy(), old_logp.numpy(), adv.numpy(), ret.numpy(),
+                old_v.numpy(), self.config,
+            )  # fmt: skip
+        loss, stats = ppo_loss(self.net, obs, act, old_logp, adv, ret, old_v, self.config)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        grads = [
+            p.grad.numpy().copy() if p.grad is not None else np.zeros(tuple(p.shape), np.float32)
+            for p in self._trainable()
+        ]
+        return grads, {key: float(value) for key, value in stats.items()}
+
+    def _apply(self, numpy_step: NumpyPPOStep | None, grads: list[np.ndarray], lr: float) -> None:
+        """Clip the (averaged) gradients and step the optimizer."""
+        if numpy_step is not None:
+            numpy_step.apply(grads, self.config, lr)
+            return
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        for p, g in zip(self._trainable(), grads, strict=True):
+            p.grad = torch.from_numpy(g)
+        nn.utils.clip_grad_norm_(self.net.parameters(), self.config.max_grad_norm)
+        self.optimizer.step()
 
     def _torch_step(
         self,
@@ -275,6 +360,8 @@ class PPOLearner(ActorCriticLearnerBase):
 
 def explained_variance(predicted: np.ndarray, target: np.ndarray) -> float:
     """1 - Var[target - predicted] / Var[target]; nan when the target is constant."""
+    if target.size == 0:
+        return float("nan")
     var = float(np.var(target))
     return float("nan") if var == 0.0 else 1.0 - float(np.var(target - predicted)) / var
 

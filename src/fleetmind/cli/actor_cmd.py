@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         tls_cert=config.tls_cert,
         tls_key=config.tls_key,
         tls_server_name=config.tls_server_name,
+        max_reconnect_backoff_s=config.backoff_max_s,  # reconnect soon after an outage
     )
     client = GrpcLearnerClient(config.learner, channel, read_token(config), config.rpc_timeout_s)
     return run_actor(config, client)

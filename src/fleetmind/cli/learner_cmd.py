@@ -3,7 +3,9 @@
 Training options are those of ``fleetmind train``; the address, TLS files and
 token also come from ``FLEETMIND_LISTEN``, ``FLEETMIND_TLS_CERT``,
 ``FLEETMIND_TLS_KEY``, ``FLEETMIND_TLS_CA``, ``FLEETMIND_TOKEN`` and
-``FLEETMIND_TOKEN_FILE``.
+``FLEETMIND_TOKEN_FILE``. Under ``torchrun`` (``WORLD_SIZE`` > 1, with ``RANK``,
+``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``) each process is one learner of a
+group that averages gradients; rank 0 alone writes the run directory.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from fleetmind.algos.registry import algorithm_names, get_algorithm
 from fleetmind.cli.dataclass_args import add_dataclass_arguments
+from fleetmind.cli.train_cmd import flag_values
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.dist_config import DistConfig, LearnerServeConfig
 
@@ -36,6 +39,13 @@ def register(subparsers: Any) -> None:
     add_dataclass_arguments(parser, DistConfig, skip=("actors", "learners"))
     parser.add_argument("--config", type=Path, metavar="FILE.yaml", help="YAML file of settings")
     parser.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR")
+    parser.add_argument(
+        "--join",
+        type=Path,
+        metavar="DIR",
+        help="serve the run prepared in DIR (its config.json, its latest checkpoint if any) "
+        "without rewriting its config: how the local launcher starts several learners",
+    )
     parser.add_argument("--force", action="store_true", help="delete a non-empty --run-dir first")
     parser.add_argument(
         "--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar"
@@ -48,40 +58,69 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until training ends; print the summary."""
-    from fleetmind.cli.train_cmd import build_configs, flag_values
-    from fleetmind.core.config import config_from_mapping, config_to_dict, merge_into
-    from fleetmind.core.errors import ConfigError
+    from fleetmind.core.config import merge_into
+    from fleetmind.runtime.collective import LearnerGroup, RankInfo, listen_address
     from fleetmind.runtime.dist_config import apply_env
     from fleetmind.runtime.launcher import check_dist
-    from fleetmind.runtime.learner_run import RunSetup, run_learner
-    from fleetmind.runtime.local import prepare_new, prepare_resume
+    from fleetmind.runtime.learner_run import run_learner
 
+    rank = RankInfo.from_env()  # torchrun's variables: one learner of several
     serve_flags = flag_values(args, LearnerServeConfig)
     serve = merge_into(apply_env(LearnerServeConfig(), set(serve_flags)), serve_flags)
+    setup, dist = _setup(args, owner=rank is None or rank.rank == 0)
+    if rank is not None and rank.rank != 0:
+        dist.metrics_port = None  # rank 0 serves the group's Prometheus metrics
+    check_dist(setup.spec.name, dist, rank.world_size if rank is not None else 1)
+    group = LearnerGroup.join(rank, dist.collective_timeout_s) if rank is not None else None
+    try:
+        result = run_learner(
+            setup,
+            dist,
+            listen_address(serve.listen, rank),
+            serve.server_config(),
+            args.progress,
+            _bound,
+            group,
+        )
+    finally:
+        if group is not None:
+            group.close()
+    print(json.dumps(result.__dict__), file=sys.stdout)
+    return 0
+
+
+def _setup(args: argparse.Namespace, owner: bool) -> tuple[Any, DistConfig]:
+    """The run to serve: new, resumed or joined; only the ``owner`` writes its directory."""
+    from fleetmind.cli.train_cmd import build_configs
+    from fleetmind.core.config import config_from_mapping, config_to_dict, merge_into
+    from fleetmind.core.errors import ConfigError
+    from fleetmind.runtime.learner_run import RunSetup
+    from fleetmind.runtime.local import prepare_new, prepare_resume
+
     dist_flags = flag_values(args, DistConfig)
-    if args.resume is not None:
+    existing = args.join if args.join is not None else args.resume
+    if existing is not None:
         overrides = flag_values(args, TrainConfig)
         if overrides.get("env_id") is None:
             overrides.pop("env_id", None)
-        config, spec, algo_cfg, run_dir, full, state = prepare_resume(args.resume, overrides)
-        saved = {k: v for k, v in full.get("distributed", {}).items() if k in ("mode",)}
-        dist = config_from_mapping(DistConfig, {**saved, **dist_flags}, "distributed")
-        setup = RunSetup(config, spec, algo_cfg, run_dir, full, state)
-    else:
-        train_cfg, algo_cfg = build_configs(args)
-        if not train_cfg.env_id:
-            raise ConfigError("an environment id is required: fleetmind learner ENV_ID ...")
-        dist = merge_into(DistConfig(), dist_flags)
-        check_dist(train_cfg.algo, dist)
-        extra = {"distributed": config_to_dict(dist)}
-        config, spec, algo_cfg, run_dir, full = prepare_new(
-            train_cfg, algo_cfg, force=args.force, extra=extra
+        config, spec, algo_cfg, run_dir, full, state = prepare_resume(
+            existing, overrides, write=owner and args.join is None, allow_fresh=bool(args.join)
         )
-        setup = RunSetup(config, spec, algo_cfg, run_dir, full)
-    check_dist(setup.spec.name, dist)
-    result = run_learner(setup, dist, serve.listen, serve.server_config(), args.progress, _bound)
-    print(json.dumps(result.__dict__), file=sys.stdout)
-    return 0
+        keep: tuple[str, ...] = ("mode", "sync_timeout_s", "actor_timeout_s")
+        keep += ("collective_timeout_s", "max_policy_lag", "queue_chunks")
+        keep += ("metrics_port",) if args.join else ()  # one joined run: the launcher's port
+        saved = {k: v for k, v in full.get("distributed", {}).items() if k in keep}
+        dist = config_from_mapping(DistConfig, {**saved, **dist_flags}, "distributed")
+        return RunSetup(config, spec, algo_cfg, run_dir, full, state), dist
+    train_cfg, algo_cfg = build_configs(args)
+    if not train_cfg.env_id:
+        raise ConfigError("an environment id is required: fleetmind learner ENV_ID ...")
+    dist = merge_into(DistConfig(), dist_flags)
+    extra = {"distributed": config_to_dict(dist)}
+    config, spec, algo_cfg, run_dir, full = prepare_new(
+        train_cfg, algo_cfg, force=args.force, extra=extra, write=owner
+    )
+    return RunSetup(config, spec, algo_cfg, run_dir, full), dist
 
 
 def _bound(address: str) -> None:

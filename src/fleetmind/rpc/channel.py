@@ -49,6 +49,9 @@ class ChannelConfig:
     shutting down cancels calls it accepted but had not started)."""
     keepalive_time_s: float = 30.0
     """Seconds between keepalive pings on an idle connection."""
+    max_reconnect_backoff_s: float | None = None
+    """Longest wait of the channel between two connection attempts (gRPC's default,
+    120 s, when None): after a long outage a lower value reconnects sooner."""
     tls_ca: Path | None = None
     """PEM CA to trust; setting any TLS field turns TLS on (system roots if ``None``)."""
     tls_cert: Path | None = None
@@ -85,6 +88,11 @@ class ChannelConfig:
             ("grpc.enable_retries", 1),
             ("grpc.service_config", self.service_config()),
         ]
+        if self.max_reconnect_backoff_s is not None:
+            backoff_ms = max(100, int(self.max_reconnect_backoff_s * 1000))
+            opts.append(("grpc.max_reconnect_backoff_ms", backoff_ms))
+            opts.append(("grpc.initial_reconnect_backoff_ms", min(1000, backoff_ms)))
+            opts.append(("grpc.min_reconnect_backoff_ms", min(1000, backoff_ms)))
         if self.tls_server_name:
             opts.append(("grpc.ssl_target_name_override", self.tls_server_name))
         return opts

@@ -41,6 +41,9 @@ class DistConfig:
     """An actor silent for this long counts as gone."""
     queue_chunks: int = 64
     """async: chunks buffered at the learner before actors are slowed down."""
+    collective_timeout_s: float = 300.0
+    """Several learners: longest wait for the others (rendezvous or one update) before
+    the run stops."""
 
     def validate(self) -> None:
         """Raise ConfigError for values outside their domain."""
@@ -49,12 +52,15 @@ class DistConfig:
         if self.learners < 1:
             raise ConfigError(f"--learners must be >= 1, got {self.learners}")
         if self.learners > 1 and self.actors < self.learners:
-            raise ConfigError("--learners L needs at least L actors (--actors)")
+            raise ConfigError(
+                f"--learners {self.learners} needs at least {self.learners} actors (one or "
+                f"more per learner), got --actors {self.actors}"
+            )
         if self.max_policy_lag is not None and self.max_policy_lag < 0:
             raise ConfigError("--max-policy-lag must be >= 0")
         if self.metrics_port is not None and not 0 <= self.metrics_port < 65536:
             raise ConfigError(f"--metrics-port {self.metrics_port} is not a port")
-        for name in ("sync_timeout_s", "actor_timeout_s"):
+        for name in ("sync_timeout_s", "actor_timeout_s", "collective_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive")
         if self.queue_chunks <= 0:

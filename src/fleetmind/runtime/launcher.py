@@ -54,7 +54,7 @@ class ActorPool:
         self.count = count
         self.envs_per_actor = envs_per_actor
         self.log_dir = log_dir
-        self.address = ""
+        self.addresses: list[str] = []
         self.procs: list[subprocess.Popen[bytes] | None] = [None] * count
         self.restarts = [0] * count
         self._logs: list[TextIO] = []
@@ -63,16 +63,16 @@ class ActorPool:
         self._monitor: threading.Thread | None = None
 
     def command(self, index: int) -> list[str]:
-        """The command line of actor ``index``."""
+        """The command line of actor ``index`` (actor k feeds learner k % L)."""
         return [
             sys.executable, "-m", "fleetmind", "--log-level", "WARNING", "actor",
-            "--learner", self.address, "--envs", str(self.envs_per_actor),
-            "--actor-id", f"actor-{index}",
+            "--learner", self.addresses[index % len(self.addresses)],
+            "--envs", str(self.envs_per_actor), "--actor-id", f"actor-{index}",
         ]  # fmt: skip
 
-    def start(self, address: str) -> None:
-        """Start every actor against ``address`` and watch them."""
-        self.address = address
+    def start(self, address: str | list[str]) -> None:
+        """Start every actor against ``address`` (or actor k against ``address[k % L]``)."""
+        self.addresses = [address] if isinstance(address, str) else list(address)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for i in range(self.count):
             self._spawn(i)
@@ -134,9 +134,13 @@ class ActorPool:
                 p.wait()
 
 
-def check_dist(name: str, dist: DistConfig) -> None:
-    """ConfigError when algorithm ``name`` and the mode do not fit together."""
+def check_dist(name: str, dist: DistConfig, learners: int | None = None) -> None:
+    """ConfigError when algorithm ``name`` and the mode do not fit together.
+
+    ``learners``: the group size when it does not come from ``dist`` (torchrun's).
+    """
     dist.validate()
+    learners = dist.learners if learners is None else learners
     if name in ("mappo", "ippo") and dist.mode != "sync":
         raise ConfigError(f"--algo {name} trains on-policy: use --mode sync (not {dist.mode})")
     if dist.mode == "async" and name != "impala":
@@ -145,8 +149,11 @@ def check_dist(name: str, dist: DistConfig) -> None:
         )
     if dist.mode == "sync" and name == "impala":
         raise ConfigError("--algo impala trains with --mode async")
-    if dist.learners > 1:
-        raise ConfigError("--learners > 1 is not available yet; use one learner")
+    if learners > 1 and name not in ("ppo", "impala"):
+        raise ConfigError(
+            "--learners > 1 shares PPO (--mode sync) or IMPALA (--mode async) updates; "
+            f"--algo {name} trains with one learner"
+        )
 
 
 def train_distributed(
@@ -189,6 +196,10 @@ def _launch(setup: RunSetup, dist: DistConfig, progress: bool | None) -> TrainRe
     sock_dir = tempfile.mkdtemp(prefix="fleetmind-")
     pool = ActorPool(dist.actors, envs_per_actor, setup.run_dir.path / "actors")
     try:
+        if dist.learners > 1:
+            from fleetmind.runtime.learner_pool import run_learner_group
+
+            return run_learner_group(setup.run_dir.path, dist.learners, Path(sock_dir), pool)
         return run_learner(
             setup,
             dist,

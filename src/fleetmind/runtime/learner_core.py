@@ -13,6 +13,12 @@ In ``sync`` mode a chunk of an older version is dropped (on-policy). In ``async`
 mode chunks queue (bounded) and each batch's policy lag is measured; with
 ``max_policy_lag`` a chunk more than that many versions old is dropped.
 Normaliser statistics of every accepted chunk merge into the global ones (Chan).
+
+With a :class:`fleetmind.runtime.collective.LearnerGroup` (several learners), every
+update is shared: the learners exchange their step counts, finished episodes and
+normaliser deltas (merged rank by rank, so all hold identical statistics), then
+update with gradients averaged across the group. A learner without actors takes
+part with an empty batch after ``sync_timeout_s``, so the others never hang.
 """
 
 from __future__ import annotations
@@ -33,14 +39,17 @@ from fleetmind.core.errors import InvalidInputError, OverloadedError, Preconditi
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.core.spaces import SpaceSpec
 from fleetmind.rpc.generated import training_pb2 as pb
+from fleetmind.runtime.collective import LearnerGroup
 from fleetmind.runtime.collector import EpisodeStats
 from fleetmind.runtime.dist_config import DistConfig
 from fleetmind.runtime.weight_store import PublishedWeights, WeightStore
-from fleetmind.runtime.wire import Chunk, chunk_from_pb, concat_trajectories
+from fleetmind.runtime.wire import Chunk, chunk_from_pb, concat_trajectories, empty_trajectory
 
 log = logging.getLogger("fleetmind.learner")
 
 STAGES = ("env", "inference", "rpc")
+IDLE_PAUSE_S = 0.5
+"""Group mode: pause after an update in which no learner had data."""
 
 
 @dataclass
@@ -115,10 +124,15 @@ class LearnerCore:
         self._queue: deque[Chunk] = deque()
         self._changed = asyncio.Event()
         self._version_changed = asyncio.Event()
-        self.timings = {"learn": 0.0, "wait": 0.0}
+        self.timings = {"learn": 0.0, "wait": 0.0, "exchange": 0.0}
         self.stage_totals = dict.fromkeys(STAGES, 0.0)
         """Actor seconds per stage, summed over every chunk received."""
         self.lag_history: deque[int] = deque(maxlen=1000)
+        self.group: LearnerGroup | None = None
+        """The other learners of a shared run, if any."""
+        self.group_stop = False
+        """A learner of the group was asked to stop: every learner stops now."""
+        self._idle_since: float | None = time.monotonic()
 
     @property
     def version(self) -> int:
@@ -218,8 +232,10 @@ class LearnerCore:
     async def next_batch(self, stop: asyncio.Event) -> Batch | None:
         """Wait for the next batch to learn from (None when ``stop`` is set first)."""
         t0 = time.monotonic()
-        while not stop.is_set():
+        while not stop.is_set() or self.group is not None:
             self.reap()
+            if self.group is not None and self._nothing_to_wait_for(stop):
+                return Batch([], [])  # the others must not wait for this learner
             batch = self._take_sync() if self.dist.mode == "sync" else self._take_async()
             if batch is not None:
                 self.timings["wait"] += time.monotonic() - t0
@@ -228,6 +244,18 @@ class LearnerCore:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout=0.1)
         return None
+
+    def _nothing_to_wait_for(self, stop: asyncio.Event) -> bool:
+        """Group mode: stopping, or without actors for ``sync_timeout_s`` (then at once)."""
+        if stop.is_set():
+            return True
+        now = time.monotonic()
+        if self.sessions or self._pending:
+            self._idle_since = None
+            return False
+        if self._idle_since is None:
+            self._idle_since = now
+        return now - self._idle_since >= self.dist.sync_timeout_s
 
     def _take_sync(self) -> Batch | None:
         if not self._pending:
@@ -258,8 +286,13 @@ class LearnerCore:
             lags.append(lag)
         return Batch(chunks, lags) if chunks else None
 
-    async def train_on(self, batch: Batch) -> dict[str, float]:
-        """Merge statistics, update (in a worker thread), publish the new version."""
+    async def train_on(self, batch: Batch, stop: bool = False) -> dict[str, float]:
+        """Merge statistics, update (in a worker thread), publish the new version.
+
+        ``stop``: this learner was asked to stop (tells the group, if any).
+        """
+        if self.group is not None:
+            return await self._train_shared(batch, self.group, stop)
         for chunk in batch.chunks:
             if self.obs_stats is not None and chunk.obs_stats is not None:
                 self.obs_stats.merge(chunk.obs_stats)
@@ -270,13 +303,53 @@ class LearnerCore:
         metrics = await asyncio.to_thread(self._update, trajectory)
         self.timings["learn"] += time.monotonic() - t0
         self.env_steps += int(trajectory.rewards.size)
+        return self._finish_update(metrics, batch)
+
+    def _finish_update(self, metrics: dict[str, float], batch: Batch) -> dict[str, float]:
         self.lag_history.extend(batch.lags)
-        metrics["policy_lag_mean"] = float(np.mean(batch.lags))
-        metrics["policy_lag_max"] = float(max(batch.lags))
+        if batch.lags:
+            metrics["policy_lag_mean"] = float(np.mean(batch.lags))
+            metrics["policy_lag_max"] = float(max(batch.lags))
         metrics["batch_chunks"] = float(len(batch.chunks))
         self._version_changed.set()
         self._version_changed = asyncio.Event()
         return metrics
+
+    async def _train_shared(
+        self, batch: Batch, group: LearnerGroup, stop: bool
+    ) -> dict[str, float]:
+        """One update of the group: exchange counts and statistics, then averaged steps."""
+        delta = RunningMeanStd(self.obs_stats.shape) if self.obs_stats is not None else None
+        episodes: list[tuple[float, int]] = []
+        for chunk in batch.chunks:
+            if delta is not None and chunk.obs_stats is not None:
+                delta.merge(chunk.obs_stats)
+            episodes.extend(zip(chunk.episode_returns, chunk.episode_lengths, strict=True))
+        steps = sum(int(c.trajectory.rewards.size) for c in batch.chunks)
+        t0 = time.monotonic()
+        shared, deltas = await asyncio.to_thread(group.share, steps, stop, delta, episodes)
+        self.timings["exchange"] += time.monotonic() - t0
+        for part in deltas:  # rank by rank: the same floating-point result everywhere
+            if self.obs_stats is not None:
+                self.obs_stats.merge(part)
+        for ret, length in shared.episodes:
+            self.stats.add(ret, length)
+        self.group_stop = shared.stop
+        if shared.env_steps == 0:  # no learner had data: no update anywhere
+            if not shared.stop:
+                await asyncio.sleep(IDLE_PAUSE_S)  # do not spin while every actor is gone
+            return {}
+        if batch.chunks:
+            trajectory = concat_trajectories([c.trajectory for c in batch.chunks])
+        else:
+            trajectory = empty_trajectory(
+                self.rollout_steps, self.observation_space, self.action_space
+            )
+        t0 = time.monotonic()
+        metrics = await asyncio.to_thread(self._update, trajectory)
+        self.timings["learn"] += time.monotonic() - t0
+        self.env_steps += shared.env_steps
+        return self._finish_update(metrics, batch)
 
     def _update(self, trajectory: Any) -> dict[str, float]:
         metrics = self.learner.update(trajectory)

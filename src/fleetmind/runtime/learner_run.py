@@ -7,11 +7,20 @@
         metrics = await core.train_on(batch)  # "learn"; version += 1; weights published once
         report every log_interval_s; checkpoint every checkpoint_interval_s
     final checkpoint, summary.json, curve.png; actors are told ``done``
+
+With a :class:`~fleetmind.runtime.collective.LearnerGroup` every learner runs this
+loop over its own actors; updates are shared (gradients averaged), versions move
+in lockstep, the group stops together, and rank 0 alone writes the run directory.
+If a learner of the group dies, the others' next collective fails: rank 0 rolls
+back to the last complete update, writes a final checkpoint, and every learner
+exits with ``UnavailableError``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
+import hashlib
 import logging
 import math
 import signal
@@ -26,10 +35,11 @@ import torch
 
 from fleetmind.algos.base import AlgoSpec
 from fleetmind.algos.multiagent_base import is_multiagent_algo
-from fleetmind.core.errors import ConfigError, DivergedError
+from fleetmind.core.errors import ConfigError, DivergedError, UnavailableError
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.envs.vector import make_vector_env, observation_is_normalisable, vector_spaces
 from fleetmind.rpc.server import HealthServicer, ServerConfig, create_server, mark_serving
+from fleetmind.runtime.collective import LearnerGroup
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.dist_config import DistConfig
 from fleetmind.runtime.learner_core import STAGES, LearnerCore
@@ -67,7 +77,9 @@ class RunSetup:
     """Checkpoint to resume from, if any."""
 
 
-def build_core(setup: RunSetup, dist: DistConfig) -> tuple[LearnerCore, dict[str, Any]]:
+def build_core(
+    setup: RunSetup, dist: DistConfig, group: LearnerGroup | None = None
+) -> tuple[LearnerCore, dict[str, Any]]:
     """The learner, its statistics and weight store; restored when resuming."""
     cfg = setup.config
     torch.set_num_threads(cfg.torch_threads)
@@ -98,28 +110,56 @@ def build_core(setup: RunSetup, dist: DistConfig) -> tuple[LearnerCore, dict[str
     extra: dict[str, Any] = {}
     if setup.state is not None:
         extra = restore_run(setup.state, learner, core)
+    if group is not None:
+        attach_group(core, group, setup.spec.name)
     core.publish()
     return core, {"full": full, "extra": extra}
+
+
+def attach_group(core: LearnerCore, group: LearnerGroup, algo: str) -> None:
+    """Share ``core``'s updates with the group; start from rank 0's parameters."""
+    if not hasattr(core.learner, "reducer"):
+        raise ConfigError(f"--algo {algo} cannot train with several learners; use ppo")
+    versions = group.all_max(np.array([core.version, -core.version], dtype=np.float64))
+    if versions[0] != -versions[1]:
+        raise ConfigError(
+            f"the learners start from different versions ({int(-versions[1])} to "
+            f"{int(versions[0])}): every learner must resume from the same checkpoint"
+        )
+    group.broadcast_module(core.module)
+    core.learner.reducer = group
+    core.group = group
 
 
 class LearnerRun:
     """The loop of one learner process."""
 
-    def __init__(self, setup: RunSetup, dist: DistConfig, progress: bool | None) -> None:
+    def __init__(
+        self,
+        setup: RunSetup,
+        dist: DistConfig,
+        progress: bool | None,
+        group: LearnerGroup | None = None,
+    ) -> None:
         self.setup = setup
         self.dist = dist
-        self.core, info = self.build(setup, dist)
+        self.writes = group is None or group.rank == 0
+        """Rank 0 (or a lone learner) writes the run directory; the others only learn."""
+        self.core, info = self.build(setup, dist, group)
         self.full = info["full"]
         self.wall_offset = float(info["extra"].get("wall_time_s", 0.0))
-        self.progress_enabled = progress
+        self.progress_enabled = progress if self.writes else False
         self.solved_at: tuple[int, float] | None = None
         self.stop = asyncio.Event()
         self.stop_reason: str | None = None
         self.exporter = PrometheusExporter(dist.metrics_port) if dist.metrics_port else None
+        self.started = time.monotonic()
 
-    def build(self, setup: RunSetup, dist: DistConfig) -> tuple[LearnerCore, dict[str, Any]]:
+    def build(
+        self, setup: RunSetup, dist: DistConfig, group: LearnerGroup | None = None
+    ) -> tuple[LearnerCore, dict[str, Any]]:
         """The learner core and its run information (:func:`build_core`)."""
-        return build_core(setup, dist)
+        return build_core(setup, dist, group)
 
     def _stop(self, name: str) -> None:
         self.stop_reason = name
@@ -171,9 +211,9 @@ class LearnerRun:
     async def _train(self) -> TrainResult:
         cfg = self.setup.config
         core = self.core
-        metrics_log = MetricsLog(self.setup.run_dir.path)
+        metrics_log = MetricsLog(self.setup.run_dir.path) if self.writes else None
         progress = Progress(cfg.steps, core.env_steps, self.progress_enabled)
-        t0 = time.monotonic()
+        t0 = self.started = time.monotonic()
         last = {"report": t0, "ckpt": t0, "steps": core.env_steps}
         metrics: dict[str, float] = {}
         try:
@@ -181,29 +221,76 @@ class LearnerRun:
                 batch = await core.next_batch(self.stop)
                 if batch is None:
                     break
-                metrics = await core.train_on(batch)
+                new = await self._learn(batch)
+                if core.group_stop:
+                    self.stop_reason = self.stop_reason or "a stop of the learner group"
+                    break
+                if not new:
+                    continue  # a shared update in which no learner had data
+                metrics = new
                 _check_finite(metrics, core)
                 now = time.monotonic()
                 self._check_target(now - t0)
                 if now - last["report"] >= cfg.log_interval_s or self.solved_at is not None:
                     record = self._record(metrics, now - t0, last)
-                    metrics_log.write(record)
+                    if metrics_log is not None:
+                        metrics_log.write(record)
                     progress.update(core.env_steps, record)
-                if now - last["ckpt"] >= cfg.checkpoint_interval_s:
+                if now - last["ckpt"] >= cfg.checkpoint_interval_s and self.writes:
                     self._checkpoint(now - t0)
                     last["ckpt"] = now
             core.finish()
+            self._log_final()
             elapsed = time.monotonic() - t0
-            metrics_log.write(self._record(metrics, elapsed, last))
-            self._checkpoint(elapsed)
+            if metrics_log is not None:
+                metrics_log.write(self._record(metrics, elapsed, last))
+            if self.writes:
+                self._checkpoint(elapsed)
             result = self._result(elapsed)
         finally:
             core.finish()
             progress.close()
-            metrics_log.close()
+            if metrics_log is not None:
+                metrics_log.close()
+        if not self.writes:
+            return result
         self.setup.run_dir.write_json(SUMMARY, result.__dict__)
-        plot_curve(self.setup.run_dir.path, f"{cfg.env_id} ({cfg.algo}, distributed)")
+        # In a thread: the server keeps answering, so every actor hears ``done``.
+        title = f"{cfg.env_id} ({cfg.algo}, distributed)"
+        await asyncio.to_thread(plot_curve, self.setup.run_dir.path, title)
         return result
+
+    def _log_final(self) -> None:
+        latest = self.core.store.latest()
+        group = self.core.group
+        stats = self.core.obs_stats
+        digest = "-"
+        if stats is not None:
+            raw = np.concatenate([stats.mean.ravel(), stats.var.ravel(), [stats.count]])
+            digest = hashlib.sha256(raw.astype(np.float64).tobytes()).hexdigest()
+        log.info(
+            "learner %d of %d finished at version %d; weights sha256 %s; obs stats sha256 %s",
+            group.rank if group is not None else 0,
+            group.world_size if group is not None else 1,
+            self.core.version,
+            latest.sha256 if latest is not None else "-",
+            digest,
+        )
+
+    async def _learn(self, batch: Any) -> dict[str, float]:
+        """One update; when the group breaks, rank 0 saves the last complete update."""
+        core = self.core
+        if core.group is None:
+            return await core.train_on(batch, self.stop.is_set())
+        before = copy.deepcopy(core.learner.state_dict()) if self.writes else None
+        try:
+            return await core.train_on(batch, self.stop.is_set())
+        except UnavailableError:
+            if before is not None:
+                core.learner.load_state_dict(before)
+                self._checkpoint(time.monotonic() - self.started)
+                log.error("learner group broken: final checkpoint at version %d", core.version)
+            raise
 
     def _check_target(self, elapsed: float) -> None:
         target = self.setup.config.target_return
@@ -238,10 +325,14 @@ class LearnerRun:
             "dropped_chunks": core.dropped_chunks,
             "time_learn_s": round(core.timings["learn"], 3),
             "time_wait_s": round(core.timings["wait"], 3),
+            "time_exchange_s": round(core.timings["exchange"], 3),
             "rpc_share": totals["rpc"] / actor_time if actor_time > 0 else None,
         }
         for stage in STAGES:
             record[f"time_actor_{stage}_s"] = round(totals[stage], 3)
+        if core.group is not None:
+            record["time_allreduce_s"] = round(core.group.seconds["gradients"], 4)
+            record["allreduce_calls"] = core.group.gradient_calls
         for session in core.sessions.values():
             record[f"actor_{session.actor_id}_steps_per_s"] = session.steps_per_s(now)
         record.update({k: float(v) for k, v in metrics.items()})
@@ -291,6 +382,7 @@ def run_learner(
     server_config: ServerConfig,
     progress: bool | None = None,
     on_bound: Callable[[str], None] | None = None,
+    group: LearnerGroup | None = None,
 ) -> TrainResult:
     """Build the learner and serve it until training ends (blocking)."""
     run_cls = LearnerRun
@@ -298,5 +390,5 @@ def run_learner(
         from fleetmind.runtime.multiagent_learner import TeamLearnerRun
 
         run_cls = TeamLearnerRun
-    run = run_cls(setup, dist, progress)
+    run = run_cls(setup, dist, progress, group)
     return asyncio.run(run.serve(listen, server_config, on_bound))

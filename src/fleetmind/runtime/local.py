@@ -65,10 +65,12 @@ def prepare_new(
     *,
     force: bool = False,
     extra: dict[str, Any] | None = None,
+    write: bool = True,
 ) -> tuple[TrainConfig, AlgoSpec, Any, RunDir, dict[str, Any]]:
     """Validate the configs, create the run directory and write config.json.
 
-    ``extra`` adds sections to config.json (the distributed settings).
+    ``extra`` adds sections to config.json (the distributed settings); ``write=False``
+    only validates (a learner that does not own the run directory).
     """
     config.validate()
     config.env_id = resolve_env_id(config.env_id)
@@ -79,8 +81,10 @@ def prepare_new(
     preflight(config, spec, algo_cfg)  # env/algorithm mismatches, before the run dir exists
     if config.run_dir is None:
         config.run_dir = default_run_dir(config)
-    run_dir = RunDir.create(config.run_dir, force=force, keep_checkpoints=config.keep_checkpoints)
     full = {**config_to_dict(config), spec.name: config_to_dict(algo_cfg), **(extra or {})}
+    if not write:
+        return config, spec, algo_cfg, RunDir(config.run_dir, config.keep_checkpoints), full
+    run_dir = RunDir.create(config.run_dir, force=force, keep_checkpoints=config.keep_checkpoints)
     run_dir.write_json(CONFIG, full)
     return config, spec, algo_cfg, run_dir, full
 
@@ -98,11 +102,20 @@ SECTIONS = ("distributed",)
 
 
 def prepare_resume(
-    path: Path, overrides: dict[str, Any] | None = None
-) -> tuple[TrainConfig, AlgoSpec, Any, RunDir, dict[str, Any], dict[str, Any]]:
-    """Open the run in ``path``, load its latest checkpoint, apply allowed overrides."""
+    path: Path,
+    overrides: dict[str, Any] | None = None,
+    *,
+    write: bool = True,
+    allow_fresh: bool = False,
+) -> tuple[TrainConfig, AlgoSpec, Any, RunDir, dict[str, Any], dict[str, Any] | None]:
+    """Open the run in ``path``, load its latest checkpoint, apply allowed overrides.
+
+    ``write=False`` leaves config.json as it is (a learner that does not own the run
+    directory); ``allow_fresh`` accepts a run without checkpoints (state None).
+    """
     run_dir = RunDir.open_existing(Path(path))
-    state = run_dir.checkpoints.load_latest()
+    fresh = allow_fresh and not run_dir.checkpoints.exists()
+    state = None if fresh else run_dir.checkpoints.load_latest()
     saved = run_dir.read_config()
     algo_name = str(saved.get("algo", ""))
     spec = get_algorithm(algo_name)
@@ -123,7 +136,8 @@ def prepare_resume(
     config.validate()
     run_dir.checkpoints.keep = config.keep_checkpoints
     full = {**config_to_dict(config), spec.name: config_to_dict(algo_cfg), **sections}
-    run_dir.write_json(CONFIG, full)
+    if write:
+        run_dir.write_json(CONFIG, full)
     return config, spec, algo_cfg, run_dir, full, state
 
 

@@ -29,6 +29,7 @@ from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.envs.multiagent import MultiAgentSpec
 from fleetmind.envs.multiagent_registry import make_multiagent_vector_env
 from fleetmind.rpc.generated import training_pb2 as pb
+from fleetmind.runtime.collective import LearnerGroup
 from fleetmind.runtime.dist_config import DistConfig
 from fleetmind.runtime.learner_core import Batch, LearnerCore
 from fleetmind.runtime.learner_run import LearnerRun, RunSetup
@@ -94,7 +95,7 @@ class TeamLearnerCore(LearnerCore):
             msg, cast(Any, layout), self.rollout_steps, stats_dim(self._parts)
         )
 
-    async def train_on(self, batch: Batch) -> dict[str, float]:
+    async def train_on(self, batch: Batch, stop: bool = False) -> dict[str, float]:
         """Merge statistics and per-agent returns, then update on every agent's batch."""
         chunks = [cast(TeamChunk, c) for c in batch.chunks]
         for chunk in chunks:
@@ -109,7 +110,7 @@ class TeamLearnerCore(LearnerCore):
         self._agent_batch = [
             concat_trajectories([c.agents[i] for c in chunks]) for i in range(len(self.agents))
         ]
-        return await super().train_on(batch)
+        return await super().train_on(batch, stop)
 
     def _update(self, trajectory: Any) -> dict[str, float]:
         metrics = self.team_learner.update(self._agent_batch)
@@ -149,8 +150,12 @@ def build_team_core(setup: RunSetup, dist: DistConfig) -> tuple[TeamLearnerCore,
 class TeamLearnerRun(LearnerRun):
     """The learner loop with per-agent reports and multi-agent checkpoints."""
 
-    def build(self, setup: RunSetup, dist: DistConfig) -> tuple[LearnerCore, dict[str, Any]]:
-        """The team learner core."""
+    def build(
+        self, setup: RunSetup, dist: DistConfig, group: LearnerGroup | None = None
+    ) -> tuple[LearnerCore, dict[str, Any]]:
+        """The team learner core (one learner: teams do not all-reduce across learners)."""
+        if group is not None:
+            raise ConfigError(f"--algo {setup.spec.name} trains with one learner (--learners 1)")
         return build_team_core(setup, dist)
 
     @property

@@ -42,6 +42,8 @@ class PublishedWeights:
     """Size of the weight blob."""
     messages: tuple[bytes, ...]
     """The stream, serialised once: first message carrying the manifest."""
+    sha256: str = ""
+    """Hex SHA-256 of the weight blob (equal on learners that agree)."""
 
     def decoded(self) -> list[pb.WeightsChunk]:
         """The messages parsed back (for tests and in-process use)."""
@@ -93,7 +95,7 @@ class WeightStore:
                 if obs_stats is not None:
                     msg.obs_stats.CopyFrom(stats_pb(obs_stats))
             messages.append(msg.SerializeToString())
-        published = PublishedWeights(version, len(blob), tuple(messages))
+        published = PublishedWeights(version, len(blob), tuple(messages), digest.hex())
         with self._lock:
             self._latest = published
         return published

@@ -192,3 +192,22 @@ def concat_trajectories(trajectories: Sequence[Trajectory]) -> Trajectory:
     parts = {n: np.concatenate([getattr(t, n) for t in trajectories], axis=1) for n in names}
     version = min(t.policy_version for t in trajectories)
     return Trajectory(**parts, policy_version=version)
+
+
+def empty_trajectory(steps: int, observation: SpaceSpec, action: SpaceSpec) -> Trajectory:
+    """A ``[T x 0]`` trajectory: what a learner without actors contributes to a shared update."""
+    act_shape = () if action.kind == "discrete" else (action.flat_dim,)
+    act_dtype = np.int64 if action.kind == "discrete" else np.float32
+    floats = np.zeros((steps, 0), np.float32)
+    flags = np.zeros((steps, 0), bool)
+    return Trajectory(
+        obs=np.zeros((steps, 0, observation.flat_dim), np.float32),
+        actions=np.zeros((steps, 0, *act_shape), act_dtype),
+        log_probs=floats,
+        values=floats,
+        rewards=floats,
+        next_values=floats,
+        terminated=flags,
+        truncated=flags,
+        valid=flags,
+    )
