@@ -153,10 +153,14 @@ class TrafficEnv(ParallelEnv[str, np.ndarray, int]):  # type: ignore[misc]  # un
         return {a: obs[self._index[a]].copy() for a in self.agents}
 
     def _rewards(self) -> np.ndarray:
+        out: np.ndarray = self._raw_rewards() * self.config.reward_scale
+        return out
+
+    def _raw_rewards(self) -> np.ndarray:
         sim = self.sim
         kind = self.config.reward
         if kind == "queue":
-            out: np.ndarray = -sim.queue.sum(axis=1).astype(np.float64)
+            out: np.ndarray = -(sim.queue.sum(axis=1) + self._backlog_per_signal())
             return out
         if kind == "pressure":
             incoming = sim.queue.sum(axis=1)
@@ -165,6 +169,15 @@ class TrafficEnv(ParallelEnv[str, np.ndarray, int]):  # type: ignore[misc]  # un
         wait = sim.lane_wait_s.sum(axis=1)
         out = (self._last_wait - wait) / _WAIT_REWARD_SCALE
         self._last_wait = wait
+        return out
+
+    def _backlog_per_signal(self) -> np.ndarray:
+        """Vehicles waiting outside the network at each signal's border roads."""
+        sim = self.sim
+        owner = sim.net.entry_slots // NUM_APPROACHES
+        out: np.ndarray = np.bincount(
+            owner, weights=sim.backlog, minlength=self.config.num_intersections
+        )
         return out
 
     def state(self) -> np.ndarray:
