@@ -114,8 +114,9 @@ def test_recipes_are_valid_train_configs() -> None:
         ["--algo", "ppo", "--ppo.rollout-steps", "64"],
         ["--algo", "mappo", "--mappo.rollout-steps", "32", "--mappo.minibatch-size", "64"],
         ["--algo", "ippo", "--ippo.rollout-steps", "32", "--ippo.minibatch-size", "64"],
+        ["--algo", "dqn", "--dqn.learning-starts", "64", "--dqn.batch-size", "32"],
     ],
-    ids=["ppo", "mappo", "ippo"],
+    ids=["ppo", "mappo", "ippo", "dqn"],
 )
 def test_train_then_eval_reports_traffic_metrics(
     algo_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
