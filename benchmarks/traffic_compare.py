@@ -1,6 +1,7 @@
 """Trained signal agents against the fixed-time and max-pressure baselines.
 
-Evaluates a training run directory and every baseline controller on the same
+Evaluates a training run directory (shared-policy PPO/DQN or a MAPPO/IPPO team,
+through the same code as ``fleetmind eval``) and every baseline controller on the same
 evaluation seeds (by default 1000-1004, which training never uses as episode
 seeds: training resets copy k with seed+k and then draws 31-bit seeds), and
 prints each mean waiting time and the ratios the targets are stated in.
@@ -13,11 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
-import numpy as np
-
-from fleetmind.algos.loading import load_agent
-from fleetmind.envs.scenarios.traffic.evaluation import evaluate_agent, run_baseline
+from fleetmind.algos.loading import read_checkpoint
+from fleetmind.envs.scenarios.traffic.evaluation import run_baseline
+from fleetmind.runtime.evaluate import evaluate
 
 POLICIES = ("fixed-time", "max-pressure", "longest-queue")
 KEYS = ("mean_waiting_time_s", "mean_travel_time_s", "throughput_vehicles")
@@ -29,17 +30,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1000, help="first evaluation seed")
     parser.add_argument("--episodes", type=int, default=5, help="evaluation episodes")
     args = parser.parse_args()
-    loaded = load_agent(args.run_dir)
-    env_id = loaded.env_id
-    agent = loaded.agent
-
-    def act_batch(obs: np.ndarray) -> np.ndarray:
-        return np.asarray(agent.act_batch(obs, True))
-
+    state, _ = read_checkpoint(Path(args.run_dir))
+    env_id = str(state["env_id"])
     rows: dict[str, dict[str, float]] = {}
     start = time.perf_counter()
-    trained = evaluate_agent(env_id, act_batch, args.episodes, args.seed)
-    rows[f"trained ({loaded.algo}, {loaded.env_steps} steps)"] = trained
+    trained = evaluate(args.run_dir, args.episodes, args.seed).scenario_metrics
+    if trained is None:
+        raise SystemExit(f"{args.run_dir} was not trained on a traffic scenario")
+    rows[f"trained ({state['algo']}, {state['env_steps']} steps)"] = trained
     for policy in POLICIES:
         rows[policy] = run_baseline(env_id, policy, args.episodes, args.seed)
     print(f"{env_id}, seeds {args.seed}..{args.seed + args.episodes - 1}")

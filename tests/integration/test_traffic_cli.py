@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fleetmind.cli.main import main
@@ -107,16 +108,33 @@ def test_recipes_are_valid_train_configs() -> None:
         assert resolve_env_id(train.env_id) == train.env_id
 
 
+@pytest.mark.parametrize(
+    "algo_args",
+    [
+        ["--algo", "ppo", "--ppo.rollout-steps", "64"],
+        ["--algo", "mappo", "--mappo.rollout-steps", "32", "--mappo.minibatch-size", "64"],
+        ["--algo", "ippo", "--ippo.rollout-steps", "32", "--ippo.minibatch-size", "64"],
+        ["--algo", "dqn", "--dqn.learning-starts", "64", "--dqn.batch-size", "32"],
+    ],
+    ids=["ppo", "mappo", "ippo", "dqn"],
+)
 def test_train_then_eval_reports_traffic_metrics(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    algo_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run = tmp_path / "run"
-    args = ["train", "traffic-single", "--steps", "256", "--envs", "2", "--run-dir", str(run)]
-    assert main([*args, "--no-progress", "--ppo.rollout-steps", "64"]) == 0
+    args = ["train", "traffic-grid2x2", "--steps", "128", "--envs", "2", "--run-dir", str(run)]
+    assert main([*args, "--no-progress", *algo_args]) == 0
     capsys.readouterr()
     assert main(["eval", str(run), "--episodes", "2", "--seed", "1000", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
+    baseline = _cli(
+        "baseline", "traffic-grid2x2", "--policy", "fixed-time", "--episodes", "2",
+        "--seed", "1000", "--json",
+    )  # fmt: skip
+    expected = json.loads(baseline.stdout)
     for key in ("mean_waiting_time_s", "mean_travel_time_s", "throughput_vehicles"):
-        assert key in result
+        assert result[key] > 0
+        assert result[key] == pytest.approx(np.mean([e[key] for e in result["per_episode"]]))
     assert len(result["per_episode"]) == 2
+    assert set(result["per_episode"][0]) == set(expected["episodes"][0])
     assert result["episodes"] == 2

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fleetmind.algos.loading import load_agent
 from fleetmind.core.errors import ConfigError
 from fleetmind.envs.vector import make_vector_env
+
+if TYPE_CHECKING:
+    from fleetmind.algos.team import LoadedTeam
 
 MAX_PARALLEL = 32
 MAX_STEPS = 1_000_000
@@ -43,12 +46,7 @@ def evaluate(
 
     state, ckpt = read_checkpoint(Path(path))
     if is_team_checkpoint(state):  # a multi-agent run: team returns
-        from fleetmind.runtime.multiagent_eval import team_episode_returns
-
-        team = team_from_state(state, ckpt)
-        team_returns = team_episode_returns(team, episodes, seed, deterministic)
-        arr = np.asarray(team_returns, dtype=np.float64)
-        return EvalResult(float(arr.mean()), float(arr.std()), episodes, team_returns)
+        return _evaluate_team(team_from_state(state, ckpt), episodes, seed, deterministic)
     loaded = load_agent(path)
     scenario = _evaluate_scenario(loaded.env_id, loaded.agent, episodes, seed, deterministic)
     if scenario is not None:
@@ -61,6 +59,19 @@ def evaluate(
         batch_seed += count
     values = np.asarray(returns, dtype=np.float64)
     return EvalResult(float(values.mean()), float(values.std()), episodes, returns)
+
+
+def _evaluate_team(team: LoadedTeam, episodes: int, seed: int, deterministic: bool) -> EvalResult:
+    """Team returns; on a traffic scenario also the traffic measures."""
+    from fleetmind.runtime.multiagent_eval import team_episode_returns, team_scenario_metrics
+
+    summary = team_scenario_metrics(team, episodes, seed, deterministic)
+    if summary is not None:
+        returns = [float(r) for r in summary.pop("returns")]
+    else:
+        returns = team_episode_returns(team, episodes, seed, deterministic)
+    arr = np.asarray(returns, dtype=np.float64)
+    return EvalResult(float(arr.mean()), float(arr.std()), episodes, returns, summary)
 
 
 def _run_batch(

@@ -1,6 +1,14 @@
-"""Evaluate a trained team: run N episodes of its multi-agent env, team returns."""
+"""Evaluate a trained team: run N episodes of its multi-agent env, team returns.
+
+On a traffic scenario the team also gets the traffic measures of
+``fleetmind baseline`` (:func:`team_scenario_metrics`), so team runs compare with
+the baselines exactly like shared-policy runs do.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -43,3 +51,26 @@ def _run_batch(loaded: LoadedTeam, count: int, seed: int, deterministic: bool) -
         return [float(v) for v in totals]
     finally:
         env.close()
+
+
+def team_scenario_metrics(
+    loaded: LoadedTeam, episodes: int, seed: int, deterministic: bool
+) -> dict[str, Any] | None:
+    """Traffic measures and team returns of a team trained on a traffic scenario.
+
+    None for any other env. Episode ``k`` uses seed ``seed + k`` and every signal
+    acts on its own observation, as in ``fleetmind baseline``.
+    """
+    from fleetmind.envs.scenarios.traffic.registry import is_traffic_env_id
+
+    if not is_traffic_env_id(loaded.env_id):
+        return None
+    from fleetmind.envs.scenarios.traffic.evaluation import evaluate_policy
+
+    team = loaded.team
+
+    def decide(observations: Mapping[str, np.ndarray]) -> dict[str, int]:
+        actions = team.act(observations, deterministic)
+        return {name: int(np.asarray(a).reshape(-1)[0]) for name, a in actions.items()}
+
+    return evaluate_policy(loaded.env_id, decide, episodes, seed)

@@ -123,10 +123,52 @@ def test_reward_kinds(reward: str) -> None:
         _, rewards, *_ = env.step(dict.fromkeys(env.agents, 0))
         total += sum(rewards.values())
         if reward == "queue":
-            assert rewards["tl_0_0"] == -float(env.sim.queue[0].sum())
+            entering = env.sim.backlog[env.sim.net.entry_slots // 4 == 0].sum()
+            assert rewards["tl_0_0"] == -float(env.sim.queue[0].sum() + entering)
     assert np.isfinite(total)
     if reward != "wait":
         assert total <= 0.0
+
+
+def test_border_flags_tell_edge_from_inner_signals() -> None:
+    env = _env(rows=3, cols=3, neighbour_obs=True, border_obs=True)
+    obs, _ = env.reset(seed=0)
+    assert env.obs_dim == 6 + 24 + 16 + 4
+    assert obs["tl_0_0"][-4:].tolist() == [1.0, 0.0, 0.0, 1.0]  # north and west edges
+    assert obs["tl_1_1"][-4:].tolist() == [0.0, 0.0, 0.0, 0.0]
+    assert obs["tl_2_1"][-4:].tolist() == [0.0, 0.0, 1.0, 0.0]
+    parallel_api_test(env, num_cycles=20)
+
+
+def test_reward_scale_multiplies_every_reward() -> None:
+    plain = _env(rows=2, cols=2, reward="queue")
+    scaled = _env(rows=2, cols=2, reward="queue", reward_scale=0.02)
+    plain.reset(seed=3)
+    scaled.reset(seed=3)
+    for _ in range(20):
+        _, a, *_ = plain.step(dict.fromkeys(plain.agents, 2))
+        _, b, *_ = scaled.step(dict.fromkeys(scaled.agents, 2))
+        assert b == pytest.approx({k: 0.02 * v for k, v in a.items()})
+
+
+def test_neighbour_weight_adds_the_neighbours_rewards() -> None:
+    env = _env(rows=2, cols=2, reward="queue", reward_neighbour_weight=0.5)
+    env.reset(seed=1)
+    for _ in range(20):
+        _, rewards, *_ = env.step(dict.fromkeys(env.agents, 0))
+    q = env.sim.queue.sum(axis=1)  # tl_0_0 neighbours tl_0_1 (east) and tl_1_0 (south)
+    assert rewards["tl_0_0"] == pytest.approx(-(q[0] + 0.5 * (q[1] + q[2])))
+
+
+def test_registered_grids_reward_the_queue_the_waiting_measure_counts() -> None:
+    env = make_traffic_env("traffic-grid4x4", {"demand": {"arrival_rates": [1, 1, 1, 1]}})
+    env.reset(seed=0)
+    for _ in range(40):
+        _, rewards, *_ = env.step(dict.fromkeys(env.agents, 0))
+    assert env.sim.backlog.sum() > 0  # full entry roads: vehicles wait outside
+    stopped = env.sim.queue.sum() + env.sim.backlog.sum()
+    total = sum(rewards.values()) / env.config.reward_scale
+    assert total == pytest.approx(-float(stopped))
 
 
 def test_rush_hour_peaks_in_the_middle() -> None:
@@ -157,6 +199,9 @@ def test_grid_layout_routes() -> None:
         ({"demand": DemandConfig(arrival_rates=(0.1, -0.2, 0.1, 0.1))}, "negative"),
         ({"demand": DemandConfig(turn_ratios=(0.0, 0.0, 0.0))}, "turn_ratios"),
         ({"yellow_time": 5, "delta_time": 5}, "yellow_time"),
+        ({"reward_scale": 0.0}, "reward_scale"),
+        ({"reward_scale": -1.0}, "reward_scale"),
+        ({"reward_neighbour_weight": 1.5}, "reward_neighbour_weight"),
     ],
 )
 def test_bad_config_is_a_clear_error(kwargs: dict[str, object], message: str) -> None:

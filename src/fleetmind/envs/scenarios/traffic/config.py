@@ -66,11 +66,22 @@ class TrafficConfig:
     vehicle_spacing_m: float = 7.5
     """Road length one queued vehicle takes; sets how many vehicles fit on a road."""
     reward: RewardKind = "wait"
-    """Reward of each signal: ``queue`` (minus queued vehicles), ``wait`` (decrease of
+    """Reward of each signal: ``queue`` (minus queued vehicles, counting those waiting
+    to enter the network at its border roads: summed over the signals, exactly the
+    stopped vehicles the mean waiting time adds up), ``wait`` (decrease of
     the accumulated waiting time at the intersection) or ``pressure`` (minus the
     absolute difference of incoming queue and outgoing occupancy)."""
+    reward_scale: float = 1.0
+    """Multiplier of every reward (keeps returns near unit scale for learners that do
+    not normalise rewards)."""
+    reward_neighbour_weight: float = 0.0
+    """Weight of the neighbouring signals' rewards added to each signal's own (0: own
+    reward only); above 0 a signal also pays for the queues it sends downstream."""
     neighbour_obs: bool = False
     """Add the queues of the four neighbouring intersections to each observation."""
+    border_obs: bool = False
+    """Add four flags to each observation: which approaches (N, E, S, W) come from
+    the border of the network, so a shared policy can tell edge from inner signals."""
     fixed_green_s: tuple[int, int, int, int] = (30, 10, 30, 10)
     """Green seconds of each phase for the fixed-time controller."""
 
@@ -108,6 +119,12 @@ def validate(config: TrafficConfig) -> TrafficConfig:
         _positive(name, getattr(config, name))
     _positive("speed_mps", config.speed_mps)
     _positive("vehicle_spacing_m", config.vehicle_spacing_m)
+    _positive("reward_scale", config.reward_scale)
+    if not 0 <= config.reward_neighbour_weight <= 1:
+        raise ConfigError(
+            f"traffic reward_neighbour_weight={config.reward_neighbour_weight!r} must be "
+            "between 0 and 1"
+        )
     if config.min_green < 0 or config.yellow_time < 0:
         raise ConfigError("traffic min_green and yellow_time must not be negative")
     if config.yellow_time >= config.delta_time:

@@ -7,6 +7,7 @@ One agent per intersection, named ``tl_<row>_<col>``. Observation of an agent
     | queue per incoming lane / road capacity (12)
     | approaching vehicles per incoming lane / road capacity (12)
     | neighbours' queue per approach (16, only with neighbour_obs)
+    | approach comes from the network's border, N/E/S/W (4, only with border_obs)
 
 Action: the phase to show next (``Discrete(4)``, see
 :mod:`~fleetmind.envs.scenarios.traffic.network`). Reward: see
@@ -52,9 +53,9 @@ class TrafficEnv(ParallelEnv[str, np.ndarray, int]):  # type: ignore[misc]  # un
         ]
         self.agents: list[str] = []
         self._index = {name: i for i, name in enumerate(self.possible_agents)}
-        self.obs_dim = (
-            6 + 2 * LANES + (NUM_APPROACHES * NUM_APPROACHES if self.config.neighbour_obs else 0)
-        )
+        self._nb_dims = NUM_APPROACHES * NUM_APPROACHES if self.config.neighbour_obs else 0
+        border_dims = NUM_APPROACHES if self.config.border_obs else 0
+        self.obs_dim = 6 + 2 * LANES + self._nb_dims + border_dims
         self._obs_space = gymnasium.spaces.Box(0.0, 1.0, (self.obs_dim,), np.float32)
         self._act_space = gymnasium.spaces.Discrete(NUM_PHASES)
         state_dim = self.obs_dim * len(self.possible_agents) + 1
@@ -147,16 +148,29 @@ class TrafficEnv(ParallelEnv[str, np.ndarray, int]):  # type: ignore[misc]  # un
             per_approach = sim.queue.reshape(n, NUM_APPROACHES, -1).sum(axis=2) / (3 * cap)
             nb = sim.net.neighbours
             values = np.where((nb >= 0)[:, :, None], per_approach[np.maximum(nb, 0)], 0.0)
-            obs[:, 6 + 2 * LANES :] = np.minimum(values.reshape(n, -1), 1.0)
+            obs[:, 6 + 2 * LANES : 6 + 2 * LANES + self._nb_dims] = np.minimum(
+                values.reshape(n, -1), 1.0
+            )
+        if cfg.border_obs:
+            obs[:, 6 + 2 * LANES + self._nb_dims :] = sim.net.neighbours < 0
 
     def _split(self, obs: np.ndarray) -> dict[str, np.ndarray]:
         return {a: obs[self._index[a]].copy() for a in self.agents}
 
     def _rewards(self) -> np.ndarray:
+        own = self._raw_rewards()
+        weight = self.config.reward_neighbour_weight
+        if weight:
+            nb = self.sim.net.neighbours
+            own = own + weight * np.where(nb >= 0, own[np.maximum(nb, 0)], 0.0).sum(axis=1)
+        out: np.ndarray = own * self.config.reward_scale
+        return out
+
+    def _raw_rewards(self) -> np.ndarray:
         sim = self.sim
         kind = self.config.reward
         if kind == "queue":
-            out: np.ndarray = -sim.queue.sum(axis=1).astype(np.float64)
+            out: np.ndarray = -(sim.queue.sum(axis=1) + self._backlog_per_signal())
             return out
         if kind == "pressure":
             incoming = sim.queue.sum(axis=1)
@@ -165,6 +179,15 @@ class TrafficEnv(ParallelEnv[str, np.ndarray, int]):  # type: ignore[misc]  # un
         wait = sim.lane_wait_s.sum(axis=1)
         out = (self._last_wait - wait) / _WAIT_REWARD_SCALE
         self._last_wait = wait
+        return out
+
+    def _backlog_per_signal(self) -> np.ndarray:
+        """Vehicles waiting outside the network at each signal's border roads."""
+        sim = self.sim
+        owner = sim.net.entry_slots // NUM_APPROACHES
+        out: np.ndarray = np.bincount(
+            owner, weights=sim.backlog, minlength=self.config.num_intersections
+        )
         return out
 
     def state(self) -> np.ndarray:

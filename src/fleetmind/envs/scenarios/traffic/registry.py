@@ -28,11 +28,17 @@ from fleetmind.envs.scenarios.traffic.env import TrafficEnv
 from fleetmind.envs.scenarios.traffic.sumo_network import SumoScenario
 
 _RUSH_HOUR = DemandConfig(profile="rush-hour")
+# Queued vehicles per step is exactly what the waiting-time measure sums up; the
+# scale keeps a signal's per-step reward near one for learners without reward
+# normalisation.
+_REWARD: dict[str, Any] = {"reward": "queue", "reward_scale": 0.02}
 
 BUILTIN_SCENARIOS: dict[str, TrafficConfig] = {
-    "traffic-single": TrafficConfig(rows=1, cols=1, demand=replace(_RUSH_HOUR, peak_factor=2.0)),
-    "traffic-grid2x2": TrafficConfig(rows=2, cols=2, demand=_RUSH_HOUR),
-    "traffic-grid4x4": TrafficConfig(rows=4, cols=4, demand=_RUSH_HOUR),
+    "traffic-single": TrafficConfig(
+        rows=1, cols=1, demand=replace(_RUSH_HOUR, peak_factor=2.0), **_REWARD
+    ),
+    "traffic-grid2x2": TrafficConfig(rows=2, cols=2, demand=_RUSH_HOUR, **_REWARD),
+    "traffic-grid4x4": TrafficConfig(rows=4, cols=4, demand=_RUSH_HOUR, **_REWARD),
 }
 
 SUMO_SCENARIOS: dict[str, SumoScenario] = {
