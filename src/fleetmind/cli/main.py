@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fleetmind`` console script."""
+    from fleetmind.runtime.children import die_with_parent
+
+    die_with_parent()  # a launcher's actor or learner never outlives the launcher
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -10,11 +10,9 @@ launcher (``PR_SET_PDEATHSIG``) and are stopped when training ends.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -26,6 +24,7 @@ from typing import Any, TextIO
 from fleetmind.core.config import config_from_mapping, config_to_dict
 from fleetmind.core.errors import ConfigError
 from fleetmind.rpc.server import ServerConfig
+from fleetmind.runtime.children import child_env
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.dist_config import DistConfig
 from fleetmind.runtime.learner_run import RunSetup, run_learner
@@ -36,15 +35,6 @@ log = logging.getLogger("fleetmind.launcher")
 
 MAX_RESTARTS = 50
 """Restarts per actor before the launcher stops replacing it."""
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
 
 
 class ActorPool:
@@ -81,13 +71,12 @@ class ActorPool:
 
     def _spawn(self, index: int) -> None:
         fh = (self.log_dir / f"actor-{index}.log").open("ab")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = child_env({**os.environ, "PYTHONUNBUFFERED": "1"})
         proc = subprocess.Popen(
             self.command(index),
             stdout=fh,
             stderr=subprocess.STDOUT,
             env=env,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, no locks
         )
         fh.close()
         with self._lock:

@@ -27,7 +27,8 @@ from types import FrameType
 from typing import Any
 
 from fleetmind.core.errors import UnavailableError
-from fleetmind.runtime.launcher import ActorPool, _die_with_parent
+from fleetmind.runtime.children import child_env
+from fleetmind.runtime.launcher import ActorPool
 from fleetmind.runtime.trainer import TrainResult
 
 log = logging.getLogger("fleetmind.launcher")
@@ -95,8 +96,7 @@ class LearnerProcesses:
                     self.command(rank),
                     stdout=subprocess.PIPE,
                     stderr=fh,
-                    env=self.environment(rank),
-                    preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, no locks
+                    env=child_env(self.environment(rank)),
                 )
             self.procs.append(proc)
             reader = threading.Thread(target=self._read, args=(rank,), daemon=True)
