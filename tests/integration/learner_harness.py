@@ -22,7 +22,7 @@ ROLLOUT = 4
 
 
 class LearnerThread:
-    """Serves a CartPole PPO learner until :meth:`stop`."""
+    """Serves a learner until :meth:`stop`: a CartPole PPO (or IMPALA) one by default."""
 
     def __init__(
         self,
@@ -31,16 +31,19 @@ class LearnerThread:
         dist: DistConfig | None = None,
         steps: int = 10**9,
         algo: Any = None,
+        run: LearnerRun | None = None,
     ) -> None:
-        config = TrainConfig(
-            env_id="CartPole-v1", run_dir=run_dir, steps=steps, envs=2, log_interval_s=0.5
-        )
-        if algo is None:
-            algo = PPOConfig(rollout_steps=ROLLOUT, update_epochs=1, minibatch_size=8)
-        else:
-            config.algo = "impala"
-        setup = RunSetup(*prepare_new(config, algo))
-        self.run = LearnerRun(setup, dist or DistConfig(), progress=False)
+        if run is None:
+            config = TrainConfig(
+                env_id="CartPole-v1", run_dir=run_dir, steps=steps, envs=2, log_interval_s=0.5
+            )
+            if algo is None:
+                algo = PPOConfig(rollout_steps=ROLLOUT, update_epochs=1, minibatch_size=8)
+            else:
+                config.algo = "impala"
+            setup = RunSetup(*prepare_new(config, algo))
+            run = LearnerRun(setup, dist or DistConfig(), progress=False)
+        self.run = run
         self.server_config = server_config or ServerConfig(reflection=False)
         self.address = ""
         self.result: TrainResult | None = None

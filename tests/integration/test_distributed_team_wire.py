@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
 import numpy as np
 import pytest
+from tests.integration.learner_harness import LearnerThread
 
 from fleetmind.algos.mappo import MAPPOConfig
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.generated import training_pb2_grpc as pb_grpc
-from fleetmind.rpc.server import ServerConfig
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.dist_config import DistConfig
 from fleetmind.runtime.learner_run import RunSetup
@@ -27,47 +25,22 @@ from fleetmind.runtime.wire import stats_pb, tensor_np, tensor_pb
 ENV = "fleetmind/coordination-v0"
 
 
-class TeamLearnerThread:
+def team_learner(run_dir: Path) -> LearnerThread:
     """A MAPPO learner of the coordination game on a real port, in a thread."""
-
-    def __init__(self, run_dir: Path) -> None:
-        config = TrainConfig(env_id=ENV, algo="mappo", run_dir=run_dir, steps=10**9, envs=2)
-        algo = MAPPOConfig(rollout_steps=4, update_epochs=1, minibatch_size=8)
-        self.run = TeamLearnerRun(RunSetup(*prepare_new(config, algo)), DistConfig(), False)
-        self.address = ""
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._bound = threading.Event()
-        self._thread = threading.Thread(target=self._main, daemon=True)
-
-    def _on_bound(self, address: str) -> None:
-        self.address = address
-        self._loop = asyncio.get_running_loop()
-        self._bound.set()
-
-    def _main(self) -> None:
-        server = ServerConfig(reflection=False)
-        asyncio.run(self.run.serve("127.0.0.1:0", server, self._on_bound))
-
-    def __enter__(self) -> TeamLearnerThread:
-        self._thread.start()
-        if not self._bound.wait(60):
-            raise RuntimeError("learner did not start")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self.run.stop.set)
-        self._thread.join(30)
+    config = TrainConfig(env_id=ENV, algo="mappo", run_dir=run_dir, steps=10**9, envs=2)
+    algo = MAPPOConfig(rollout_steps=4, update_epochs=1, minibatch_size=8)
+    run = TeamLearnerRun(RunSetup(*prepare_new(config, algo)), DistConfig(), False)
+    return LearnerThread(run_dir, run=run)
 
 
 @pytest.fixture(scope="module")
-def learner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamLearnerThread]:
-    with TeamLearnerThread(tmp_path_factory.mktemp("team") / "run") as running:
+def learner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LearnerThread]:
+    with team_learner(tmp_path_factory.mktemp("team") / "run") as running:
         yield running
 
 
 @pytest.fixture(scope="module")
-def stub(learner: TeamLearnerThread) -> Iterator[pb_grpc.LearnerStub]:
+def stub(learner: LearnerThread) -> Iterator[pb_grpc.LearnerStub]:
     channel = grpc.insecure_channel(learner.address)
     yield pb_grpc.LearnerStub(channel)
     channel.close()
