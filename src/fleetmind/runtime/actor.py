@@ -50,6 +50,9 @@ from fleetmind.runtime.dist_config import ActorConfig
 from fleetmind.runtime.weight_store import WeightAssembler
 from fleetmind.runtime.wire import chunk_pb
 
+HEARTBEAT_JOIN_S = 15.0
+"""Longest an exiting actor waits for a heartbeat call in flight."""
+
 log = logging.getLogger("fleetmind.actor")
 
 SYNC_WAIT_S = 10.0
@@ -268,6 +271,9 @@ class ActorWorker:
                     return 1
         finally:
             self.stop.set()
+            # A heartbeat in flight while the channel closes and the interpreter exits
+            # can abort the process inside gRPC: let it finish first.
+            beat.join(timeout=HEARTBEAT_JOIN_S)
             if self.source is not None:
                 self.source.close()
         log.info("actor %s exits after %d chunks", self.config.actor_id, self.chunks_sent)
