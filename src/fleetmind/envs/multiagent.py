@@ -34,6 +34,16 @@ from fleetmind.core.spaces import SpaceSpec
 from fleetmind.envs.vector import space_spec
 
 ParallelEnvFactory = Callable[[], Any]
+
+ParallelStep = tuple[
+    dict[str, np.ndarray],
+    dict[str, float],
+    dict[str, bool],
+    dict[str, bool],
+    dict[str, dict[str, Any]],
+]
+"""What a PettingZoo parallel env's ``step`` returns: observations, rewards,
+terminations, truncations and infos, each keyed by agent."""
 """Builds one PettingZoo ``ParallelEnv`` copy."""
 
 

@@ -20,6 +20,8 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from fleetmind.envs.multiagent import ParallelStep
+
 
 class CoordinationEnv(ParallelEnv[str, np.ndarray, int]):  # type: ignore[misc]
     """``agents`` players, ``choices`` actions, ``horizon`` steps per episode."""
@@ -74,15 +76,7 @@ class CoordinationEnv(ParallelEnv[str, np.ndarray, int]):  # type: ignore[misc]
         self._target = int(self._rng.integers(self.choices))
         return self._observations(), {a: {} for a in self.agents}
 
-    def step(
-        self, actions: dict[str, int]
-    ) -> tuple[
-        dict[str, np.ndarray],
-        dict[str, float],
-        dict[str, bool],
-        dict[str, bool],
-        dict[str, dict[str, Any]],
-    ]:
+    def step(self, actions: dict[str, int]) -> ParallelStep:
         """Score the joint action, draw the next target."""
         chosen = np.array([int(actions[a]) for a in self.possible_agents])
         hits = chosen == self._target

@@ -25,6 +25,7 @@ import numpy as np
 from pettingzoo import ParallelEnv
 
 from fleetmind.core.errors import InvalidInputError
+from fleetmind.envs.multiagent import ParallelStep
 from fleetmind.envs.scenarios.traffic.config import TrafficConfig, validate
 from fleetmind.envs.scenarios.traffic.metrics import TrafficMetrics, metrics_from_totals
 from fleetmind.envs.scenarios.traffic.network import LANES, NUM_APPROACHES, NUM_PHASES
@@ -82,15 +83,7 @@ class TrafficEnv(ParallelEnv[str, np.ndarray, int]):  # type: ignore[misc]  # un
         self._observe()
         return self._split(self._obs), {a: {} for a in self.agents}
 
-    def step(
-        self, actions: dict[str, int]
-    ) -> tuple[
-        dict[str, np.ndarray],
-        dict[str, float],
-        dict[str, bool],
-        dict[str, bool],
-        dict[str, dict[str, Any]],
-    ]:
+    def step(self, actions: dict[str, int]) -> ParallelStep:
         """Apply one phase request per agent and advance ``delta_time`` seconds."""
         if not self.agents:
             raise InvalidInputError("traffic env: step() after the episode ended; call reset()")

@@ -27,6 +27,7 @@ from fleetmind.core.errors import (
     InvalidInputError,
     PreconditionError,
 )
+from fleetmind.envs.multiagent import ParallelStep
 from fleetmind.envs.scenarios.traffic.config import RewardKind
 from fleetmind.envs.scenarios.traffic.metrics import TrafficMetrics, metrics_from_totals
 from fleetmind.envs.scenarios.traffic.sumo_network import SumoScenario, bundled_files, check_files
@@ -186,15 +187,7 @@ class SumoTrafficEnv(ParallelEnv[str, np.ndarray, int]):  # type: ignore[misc]  
         self._remember(observations)
         return self._observations(), {a: {} for a in self.agents}
 
-    def step(
-        self, actions: dict[str, int]
-    ) -> tuple[
-        dict[str, np.ndarray],
-        dict[str, float],
-        dict[str, bool],
-        dict[str, bool],
-        dict[str, dict[str, Any]],
-    ]:
+    def step(self, actions: dict[str, int]) -> ParallelStep:
         """Request one green phase per signal and advance ``delta_time`` seconds."""
         if not self.agents:
             raise InvalidInputError("SUMO env: step() after the episode ended; call reset()")
