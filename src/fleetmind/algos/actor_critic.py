@@ -226,6 +226,11 @@ class ActorCriticPolicy:
         return Decision(head, {"action_mean": head, "action_log_std": log_std, "value": value})
 
 
+def actor_critic_adam(net: nn.Module, learning_rate: float) -> torch.optim.Adam:
+    """The optimizer of an actor-critic learner (PPO's eps of 1e-5, fused over tensors)."""
+    return torch.optim.Adam(net.parameters(), lr=learning_rate, eps=1e-5, foreach=True)
+
+
 class ActorCriticLearnerBase:
     """State handling shared by learners that own one :class:`ActorCritic`.
 
@@ -261,9 +266,7 @@ class ActorCriticLearnerBase:
             config.activation,
             config.init_log_std,
         )
-        self.optimizer = torch.optim.Adam(
-            self.net.parameters(), lr=config.learning_rate, eps=1e-5, foreach=True
-        )
+        self.optimizer = actor_critic_adam(self.net, config.learning_rate)
         self.rng = np.random.default_rng(seed)
         self.version = 0
         self.env_steps = 0

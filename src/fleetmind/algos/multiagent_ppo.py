@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fleetmind.algos.actor_critic import check_supported_action
+from fleetmind.algos.actor_critic import actor_critic_adam, check_supported_action
 from fleetmind.algos.multiagent_base import MultiAgentAlgoSpec, multiagent_spec
 from fleetmind.algos.multiagent_nets import ActorPolicy, InputLayout, NetSampler, SplitActorCritic
 from fleetmind.algos.ppo import PPOConfig, PPOLearner
@@ -127,9 +127,7 @@ class _NetLearner(PPOLearner):
                 config.activation,
                 config.init_log_std,
             )
-            self.optimizer = torch.optim.Adam(
-                self.net.parameters(), lr=config.learning_rate, eps=1e-5, foreach=True
-            )
+            self.optimizer = actor_critic_adam(self.net, config.learning_rate)
 
 
 def concat_trajectories(parts: Sequence[Trajectory]) -> Trajectory:
