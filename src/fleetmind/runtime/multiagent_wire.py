@@ -32,9 +32,9 @@ from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.runtime.wire import (
     MAX_ENVS_PER_CHUNK,
     Chunk,
+    decode_tensors,
     stats_np,
     stats_pb,
-    tensor_np,
     tensor_pb,
 )
 
@@ -151,25 +151,11 @@ def _check_header(msg: pb.TrajectoryChunk, layout: InputLayout, rollout_steps: i
 
 def _arrays(msg: pb.TrajectoryChunk, layout: InputLayout) -> dict[str, np.ndarray]:
     wanted = expected_tensors(layout, int(msg.num_steps), int(msg.num_envs))
-    given = {t.name: t for t in msg.tensors}
-    if len(given) != len(msg.tensors) or set(given) != set(wanted):
-        raise InvalidInputError(
-            f"team chunk tensors {[t.name for t in msg.tensors]} must be exactly "
-            f"{sorted(wanted)}, each once"
-        )
-    arrays: dict[str, np.ndarray] = {}
-    for name, (datatype, shape) in wanted.items():
-        tensor = given[name]
-        if tensor.datatype != datatype or tuple(tensor.shape) != shape:
-            raise InvalidInputError(
-                f"tensor {name!r} is {tensor.datatype}{list(tensor.shape)}; expected "
-                f"{datatype}{list(shape)} for num_steps={msg.num_steps}, "
-                f"num_envs={msg.num_envs}, num_agents={msg.num_agents}"
-            )
-        array = np.array(tensor_np(tensor, name))
-        if datatype == "FP32" and not np.all(np.isfinite(array)):
+    context = f"num_steps={msg.num_steps}, num_envs={msg.num_envs}, num_agents={msg.num_agents}"
+    arrays = decode_tensors(msg, wanted, "team chunk", context)
+    for name, (datatype, _shape) in wanted.items():
+        if datatype == "FP32" and not np.all(np.isfinite(arrays[name])):
             raise InvalidInputError(f"tensor {name!r} holds NaN or infinite values")
-        arrays[name] = array
     for i, (agent, space) in enumerate(
         zip(layout.spec.agents, layout.spec.action_spaces, strict=True)
     ):

@@ -123,6 +123,33 @@ def _expected(
     return ("BOOL" if name in _BOOL_FIELDS else "FP32"), lead
 
 
+def decode_tensors(
+    msg: pb.TrajectoryChunk,
+    wanted: dict[str, tuple[str, tuple[int, ...]]],
+    what: str,
+    context: str,
+) -> dict[str, np.ndarray]:
+    """The chunk's tensors as writable arrays: exactly the names of ``wanted``, each
+    once, with its ``(datatype, shape)``; InvalidInputError naming the first that is
+    not (``what`` names the chunk kind, ``context`` the sizes the shapes follow from)."""
+    given = {t.name: t for t in msg.tensors}
+    if len(given) != len(msg.tensors) or set(given) != set(wanted):
+        raise InvalidInputError(
+            f"{what} tensors {[t.name for t in msg.tensors]} must be exactly "
+            f"{list(wanted)}, each once"
+        )
+    arrays: dict[str, np.ndarray] = {}
+    for name, (datatype, shape) in wanted.items():
+        tensor = given[name]
+        if tensor.datatype != datatype or tuple(tensor.shape) != shape:
+            raise InvalidInputError(
+                f"tensor {name!r} is {tensor.datatype}{list(tensor.shape)}; expected "
+                f"{datatype}{list(shape)} for {context}"
+            )
+        arrays[name] = np.array(tensor_np(tensor, name))
+    return arrays
+
+
 def chunk_from_pb(
     msg: pb.TrajectoryChunk, rollout_steps: int, obs: SpaceSpec, act: SpaceSpec
 ) -> Chunk:
@@ -137,22 +164,8 @@ def chunk_from_pb(
         raise InvalidInputError(f"num_steps={steps} but this learner trains on T={rollout_steps}")
     if not 0 < envs <= MAX_ENVS_PER_CHUNK:
         raise InvalidInputError(f"num_envs={envs} must lie in 1..{MAX_ENVS_PER_CHUNK}")
-    given = {t.name: t for t in msg.tensors}
-    if len(given) != len(msg.tensors) or set(given) != set(TRAJECTORY_FIELDS):
-        raise InvalidInputError(
-            f"chunk tensors {[t.name for t in msg.tensors]} must be exactly "
-            f"{list(TRAJECTORY_FIELDS)}, each once"
-        )
-    arrays: dict[str, np.ndarray] = {}
-    for name in TRAJECTORY_FIELDS:
-        datatype, shape = _expected(name, steps, envs, obs, act)
-        tensor = given[name]
-        if tensor.datatype != datatype or tuple(tensor.shape) != shape:
-            raise InvalidInputError(
-                f"tensor {name!r} is {tensor.datatype}{list(tensor.shape)}; expected "
-                f"{datatype}{list(shape)} for num_steps={steps}, num_envs={envs}"
-            )
-        arrays[name] = np.array(tensor_np(tensor, name))
+    wanted = {name: _expected(name, steps, envs, obs, act) for name in TRAJECTORY_FIELDS}
+    arrays = decode_tensors(msg, wanted, "chunk", f"num_steps={steps}, num_envs={envs}")
     for name in ("obs", *_FLOAT_FIELDS):
         if not np.all(np.isfinite(arrays[name])):
             raise InvalidInputError(f"tensor {name!r} holds NaN or infinite values")
