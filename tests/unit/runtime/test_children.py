@@ -66,3 +66,14 @@ def test_child_whose_parent_is_already_gone_exits() -> None:
     if sys.platform.startswith("linux"):
         assert child.returncode == 1
         assert b"ready" not in child.stdout
+
+
+@pytest.mark.parametrize("value", ["", "not-a-pid", "-5"])
+def test_a_malformed_parent_pid_is_ignored(value: str) -> None:
+    env = {**child_env(), PARENT_PID_ENV: value}
+    code = "from fleetmind.runtime.children import die_with_parent; die_with_parent(); print('ok')"
+    child = subprocess.run(
+        [sys.executable, "-c", code], check=False, env=env, capture_output=True, timeout=60
+    )
+    assert child.returncode == 0
+    assert child.stdout.strip() == b"ok"
