@@ -11,6 +11,15 @@ the batch leaves as soon as it holds ``max_batch_size`` rows. The queue is
 bounded: a full queue raises :class:`OverloadedError` at once. A request whose
 caller went away (cancelled, deadline passed) before its batch left is dropped
 and never computed.
+
+There is no batching task: the calls themselves run the batches. The call at
+the head of the queue *leads*: it waits for company, runs the batch (its own
+rows first), hands every other caller its rows, and passes the lead to the next
+waiting call before it returns. Each call therefore suspends at most once (the
+leader on its timer, the others on their result), and a call that needs no
+company (batching off, forward inline) runs its forward pass and returns
+without suspending at all. Python gRPC pays for every suspension and event-loop
+callback, so this matters more than anything else on the serving hot path.
 """
 
 from __future__ import annotations
@@ -20,7 +29,8 @@ import collections
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -53,11 +63,17 @@ class BatchPolicy:
     :func:`fleetmind.serve.model.build_served_model`; a batcher treats it as False)."""
 
 
-@dataclass
+@dataclass(eq=False)
 class _Pending:
     rows: np.ndarray
-    future: asyncio.Future[Outputs]
+    future: asyncio.Future[Outputs | None]
+    """The caller's result; resolved with ``None`` when the caller is handed the lead."""
     enqueued: float
+    lead: bool = False
+    """This caller runs the batches now (its future then says nothing about its rows)."""
+    outputs: Outputs | None = None
+    error: BaseException | None = None
+    computed: bool = field(default=False)
 
 
 class DynamicBatcher:
@@ -69,17 +85,22 @@ class DynamicBatcher:
         self._forward = forward
         self._policy = policy
         self._observer = observer
+        self._batching = policy.max_batch_size > 1 and policy.max_delay_s > 0
         self._queue: collections.deque[_Pending] = collections.deque()
         self._rows_queued = 0
+        self._leading = False
+        """A call is running batches, or has been handed the lead and will."""
         self._wakeup: asyncio.Future[None] | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._started = False
         self._closing = False
+        self._drained: asyncio.Event | None = None
         self._executor = ThreadPoolExecutor(1, "fleetmind-forward") if policy.in_thread else None
 
     def start(self) -> None:
-        """Start the batching loop on the running event loop."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="batcher")
+        """Begin running batches (requests submitted before wait until now)."""
+        if not self._started:
+            self._started = True
+            self._hand_off()
 
     @property
     def in_thread(self) -> bool:
@@ -103,56 +124,87 @@ class DynamicBatcher:
         pending = _Pending(rows, loop.create_future(), loop.time())
         self._queue.append(pending)
         self._rows_queued += len(rows)
-        self._wake(full_only=len(self._queue) > 1)
-        return await pending.future  # cancelling the caller cancels this future
+        if self._leading or not self._started:
+            if self._rows_queued >= self._policy.max_batch_size:
+                self._wake()
+            if not await self._follow(pending):
+                return _result(pending)
+        else:
+            pending.lead = self._leading = True
+        try:
+            await self._lead(pending)
+        finally:
+            if not pending.computed:  # cancelled while leading: drop the request
+                pending.lead = False
+                pending.future.cancel()
+            self._hand_off()
+        return _result(pending)
 
-    def _wake(self, full_only: bool) -> None:
+    async def _follow(self, pending: _Pending) -> bool:
+        """Wait for this request's rows (False) or for the lead (True)."""
+        try:
+            await pending.future
+        except asyncio.CancelledError:
+            if pending.lead:  # handed the lead while going away: pass it on
+                pending.lead = False
+                self._hand_off()
+            raise
+        return pending.lead
+
+    def _wake(self) -> None:
         waiter = self._wakeup
-        if waiter is None or waiter.done():
-            return
-        if not full_only or self._rows_queued >= self._policy.max_batch_size:
+        if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def _sleep_until_woken(self, timeout: float | None) -> None:
+    async def _wait_for_company(self, timeout: float) -> None:
         loop = asyncio.get_running_loop()
-        self._wakeup = loop.create_future()
-        handle = None
-        if timeout is not None:
-            handle = loop.call_later(timeout, _resolve, self._wakeup)
+        self._wakeup = waiter = loop.create_future()
+        handle = loop.call_later(timeout, _resolve, waiter)
         try:
-            await self._wakeup
+            await waiter
         finally:
             self._wakeup = None
-            if handle is not None:
-                handle.cancel()
+            handle.cancel()
 
-    async def _run(self) -> None:
+    async def _lead(self, me: _Pending) -> None:
+        """Run batches from the head of the queue until ``me`` has been computed."""
         loop = asyncio.get_running_loop()
-        batching = self._policy.max_batch_size > 1 and self._policy.max_delay_s > 0
-        while True:
-            if not self._queue:
-                if self._closing:
-                    return
-                await self._sleep_until_woken(None)
-                continue
-            if batching and self._rows_queued < self._policy.max_batch_size:
+        limit = self._policy.max_batch_size
+        while not me.computed:
+            if self._batching and self._rows_queued < limit and not self._closing:
                 remaining = self._queue[0].enqueued + self._policy.max_delay_s - loop.time()
                 if remaining > 0:
-                    await self._sleep_until_woken(remaining)
+                    await self._wait_for_company(remaining)
                     continue
             batch = self._take_batch()
             if batch:
                 await self._execute(batch)
-            await asyncio.sleep(0)  # let handlers of finished requests reply
+
+    def _hand_off(self) -> None:
+        """Pass the lead to the first caller still waiting, if any."""
+        queue = self._queue
+        while queue and queue[0].future.done() and not queue[0].lead:
+            gone = queue.popleft()  # cancelled or deadline passed: skip the work
+            self._rows_queued -= len(gone.rows)
+        if queue and self._started:
+            head = queue[0]
+            head.lead = self._leading = True
+            if not head.future.done():
+                head.future.set_result(None)
+            return
+        self._leading = False
+        if self._drained is not None and not queue:
+            self._drained.set()
 
     def _take_batch(self) -> list[_Pending]:
         batch: list[_Pending] = []
         rows = 0
         limit = self._policy.max_batch_size
-        while self._queue and (not batch or rows + len(self._queue[0].rows) <= limit):
-            pending = self._queue.popleft()
+        queue = self._queue
+        while queue and (not batch or rows + len(queue[0].rows) <= limit):
+            pending = queue.popleft()
             self._rows_queued -= len(pending.rows)
-            if pending.future.done():  # cancelled or deadline passed: skip the work
+            if pending.future.done() and not pending.lead:  # the caller went away
                 continue
             batch.append(pending)
             rows += len(pending.rows)
@@ -162,35 +214,86 @@ class DynamicBatcher:
         loop = asyncio.get_running_loop()
         start = loop.time()
         rows = batch[0].rows if len(batch) == 1 else np.concatenate([p.rows for p in batch])
-        try:
-            if self._executor is not None:
-                outputs = await loop.run_in_executor(self._executor, self._forward, rows)
-            else:
+        if self._executor is None:
+            try:
                 outputs = self._forward(rows)
-        except Exception as exc:
-            if not isinstance(exc, FleetmindError):
-                logger.exception("forward pass on %d rows failed", len(rows))
-            for pending in batch:
-                if not pending.future.done():
-                    pending.future.set_exception(exc)
+            except Exception as exc:
+                _fail(batch, len(rows), exc)
+                return
+            self._complete(batch, start, outputs)
             return
+        work = loop.run_in_executor(self._executor, self._forward, rows)
+        try:
+            outputs = await asyncio.shield(work)
+        except asyncio.CancelledError:
+            # The leader's caller went away mid-batch: the others still get their rows.
+            work.add_done_callback(partial(self._complete_later, batch, start))
+            raise
+        except Exception as exc:
+            _fail(batch, len(rows), exc)
+            return
+        self._complete(batch, start, outputs)
+
+    def _complete_later(
+        self, batch: list[_Pending], start: float, work: asyncio.Future[Outputs]
+    ) -> None:
+        if work.cancelled():
+            _fail(batch, 0, UnavailableError("forward pass was cancelled; retry"))
+        elif (exc := work.exception()) is not None:
+            _fail(batch, sum(len(p.rows) for p in batch), exc)
+        else:
+            self._complete(batch, start, work.result())
+
+    def _complete(self, batch: list[_Pending], start: float, outputs: Outputs) -> None:
         if self._observer is not None:
-            self._observer(len(rows), [start - p.enqueued for p in batch])
+            self._observer(sum(len(p.rows) for p in batch), [start - p.enqueued for p in batch])
+        if len(batch) == 1:
+            _deliver(batch[0], outputs)
+            return
         offset = 0
         for pending in batch:
             end = offset + len(pending.rows)
-            if not pending.future.done():
-                pending.future.set_result({k: v[offset:end] for k, v in outputs.items()})
+            _deliver(pending, {k: v[offset:end] for k, v in outputs.items()})
             offset = end
 
     async def close(self) -> None:
         """Finish what is queued, then stop; later submits raise UnavailableError."""
         self._closing = True
-        self._wake(full_only=False)
-        if self._task is not None:
-            await self._task
+        self._wake()
+        self._started = True
+        if self._queue or self._leading:
+            self._drained = asyncio.Event()
+            if not self._leading:
+                self._hand_off()
+            await self._drained.wait()
         if self._executor is not None:
             self._executor.shutdown(wait=True)
+
+
+def _deliver(pending: _Pending, outputs: Outputs) -> None:
+    pending.computed = True
+    pending.outputs = outputs
+    if not pending.lead and not pending.future.done():
+        pending.future.set_result(outputs)
+
+
+def _fail(batch: list[_Pending], rows: int, exc: BaseException) -> None:
+    if not isinstance(exc, FleetmindError):
+        logger.error("forward pass on %d rows failed", rows, exc_info=exc)
+    for pending in batch:
+        pending.computed = True
+        pending.error = exc
+        if not pending.lead and not pending.future.done():
+            pending.future.set_exception(exc)
+
+
+def _result(pending: _Pending) -> Outputs:
+    """A computed request's rows, or the error of its forward pass."""
+    if pending.error is not None:
+        raise pending.error
+    if pending.outputs is None:
+        raise UnavailableError("request was dropped before its batch ran; retry")
+    return pending.outputs
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

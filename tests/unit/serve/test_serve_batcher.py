@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import numpy as np
 import pytest
@@ -126,3 +127,90 @@ def test_failed_forward_fails_its_batch_and_the_batcher_goes_on() -> None:
             await batcher.submit(rows(3))
 
     asyncio.run(main())
+
+
+def test_call_that_needs_no_company_runs_without_suspending() -> None:
+    """Batching off and the forward inline: the call computes and returns at once."""
+    forward = Recorder()
+
+    async def main() -> None:
+        batcher = DynamicBatcher(forward, BatchPolicy(max_batch_size=1, in_thread=False))
+        batcher.start()
+        call = batcher.submit(rows(4))
+        with pytest.raises(StopIteration) as done:
+            call.send(None)  # one step of the coroutine: it must finish in it
+        np.testing.assert_array_equal(done.value.value["first"], [4])
+        await batcher.close()
+
+    asyncio.run(main())
+    assert forward.batches == [[4]]
+
+
+@pytest.mark.parametrize("in_thread", [True, False])
+def test_many_batches_in_a_row_each_served_once(in_thread: bool) -> None:
+    """The lead passes from call to call; every request is computed exactly once."""
+    forward = Recorder()
+
+    async def main() -> list[dict[str, np.ndarray]]:
+        policy = BatchPolicy(max_batch_size=3, max_delay_s=0.001, in_thread=in_thread)
+        batcher = DynamicBatcher(forward, policy)
+        batcher.start()
+        out = await _gather(batcher, [float(i) for i in range(20)])
+        await batcher.close()
+        return out
+
+    results = asyncio.run(main())
+    assert sorted(v for b in forward.batches for v in b) == list(range(20))
+    assert max(len(b) for b in forward.batches) <= 3
+    for i, result in enumerate(results):
+        np.testing.assert_array_equal(result["first"], [i])
+
+
+def test_leader_going_away_mid_batch_still_serves_the_others() -> None:
+    """The call running a batch on the worker thread is cancelled: the rest get their rows."""
+    release = threading.Event()
+    seen: list[list[float]] = []
+
+    def slow_forward(batch: np.ndarray) -> dict[str, np.ndarray]:
+        seen.append(batch[:, 0].tolist())
+        release.wait(5)
+        return {"first": batch[:, 0].copy()}
+
+    async def main() -> None:
+        policy = BatchPolicy(max_batch_size=8, max_delay_s=0.01, in_thread=True)
+        batcher = DynamicBatcher(slow_forward, policy)
+        batcher.start()
+        leader = asyncio.ensure_future(batcher.submit(rows(1)))
+        follower = asyncio.ensure_future(batcher.submit(rows(2)))
+        while not seen:  # the batch [1, 2] is on the worker thread
+            await asyncio.sleep(0.001)
+        later = asyncio.ensure_future(batcher.submit(rows(3)))
+        await asyncio.sleep(0.02)
+        leader.cancel()
+        await asyncio.sleep(0.01)
+        release.set()
+        out_follower, out_later = await asyncio.gather(follower, later)
+        np.testing.assert_array_equal(out_follower["first"], [2])
+        np.testing.assert_array_equal(out_later["first"], [3])
+        with pytest.raises(asyncio.CancelledError):
+            await leader
+        await batcher.close()
+
+    asyncio.run(main())
+    assert seen == [[1, 2], [3]]
+
+
+def test_close_finishes_queued_requests_first() -> None:
+    forward = Recorder()
+
+    async def main() -> list[dict[str, np.ndarray]]:
+        batcher = DynamicBatcher(forward, BatchPolicy(max_batch_size=2, max_delay_s=0.05))
+        batcher.start()
+        calls = [asyncio.ensure_future(batcher.submit(rows(i))) for i in range(5)]
+        await asyncio.sleep(0)
+        await batcher.close()  # does not wait out the 50 ms delay of each batch
+        return list(await asyncio.gather(*calls))
+
+    results = asyncio.run(main())
+    assert [r["first"].tolist() for r in results] == [[0], [1], [2], [3], [4]]
+    assert forward.batches == [[0, 1], [2, 3], [4]]
