@@ -240,16 +240,14 @@ def echo_response(run_dir: Path) -> bytes:
     """A real fleetmind response to the benchmark request, for the echo server to send."""
     from fleetmind.serve.batcher import BatchPolicy
     from fleetmind.serve.model import agent_forward, build_served_model
-    from fleetmind.serve.protocol import decode_observations, encode_response, requested_outputs
+    from fleetmind.serve.protocol import decode_observations, requested_outputs
     from fleetmind.serve.repository import default_loader
 
     model = build_served_model(MODEL, "1", default_loader(run_dir), run_dir, policy=BatchPolicy())
     request = pb.ModelInferRequest.FromString(request_bytes())
     rows = decode_observations(request, model)
     outputs = agent_forward(model.loaded.agent)(rows)  # the forward the server runs
-    return encode_response(
-        request, model, requested_outputs(request, model), outputs
-    ).SerializeToString()
+    return model.encoder.encode(request.id, requested_outputs(request, model), outputs)
 
 
 def mlserver_setup(work: Path, port: int, run_dir: Path) -> tuple[list[str], dict[str, str]]:

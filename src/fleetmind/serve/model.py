@@ -19,6 +19,7 @@ from fleetmind.core.agent import Agent
 from fleetmind.core.errors import CheckpointError
 from fleetmind.rpc.codec import datatype_of
 from fleetmind.serve.batcher import BatchObserver, BatchPolicy, DynamicBatcher, Forward
+from fleetmind.serve.response import ResponseEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -55,14 +56,14 @@ class LoadedModel:
 def agent_forward(agent: Agent) -> Forward:
     """A batch forward of ``agent``: ``action`` plus every policy output, as numpy.
 
-    Policies enter torch's inference mode themselves where they use torch (the
-    actor-critic's deterministic decisions run in numpy and need no torch at all).
+    Served parameters never change, so this is the agent's frozen decider (see
+    :meth:`fleetmind.core.agent.Agent.frozen_decider`): rows reach it checked by
+    :func:`fleetmind.serve.protocol.decode_observations`.
     """
+    decide = agent.frozen_decider()
 
     def forward(rows: np.ndarray) -> dict[str, np.ndarray]:
-        if not rows.flags.writeable:  # a view of received bytes; torch wants writable memory
-            rows = rows.copy()
-        decision = agent.decide_batch(rows, deterministic=True)
+        decision = decide(rows)
         return {"action": np.asarray(decision.actions), **decision.outputs}
 
     return forward
@@ -80,9 +81,17 @@ class ServedModel:
     outputs: tuple[TensorSpec, ...]
     batcher: DynamicBatcher
     output_names: frozenset[str] = field(init=False)
+    output_order: tuple[str, ...] = field(init=False)
+    """Every output, in the order responses list them when none is asked for."""
+    encoder: ResponseEncoder = field(init=False)
+    """Writes this version's responses."""
 
     def __post_init__(self) -> None:
-        self.output_names = frozenset(o.name for o in self.outputs)
+        self.output_order = tuple(o.name for o in self.outputs)
+        self.output_names = frozenset(self.output_order)
+        self.encoder = ResponseEncoder(
+            self.name, self.version, {o.name: o.datatype for o in self.outputs}
+        )
 
     @property
     def observation_shape(self) -> tuple[int, ...]:

@@ -15,7 +15,6 @@ from fleetmind.rpc.status import rpc_errors, status_code
 from fleetmind.serve.metrics import UNKNOWN_MODEL, ServeMetrics
 from fleetmind.serve.protocol import (
     decode_observations,
-    encode_response,
     metadata_response,
     requested_outputs,
 )
@@ -65,24 +64,21 @@ class InferenceServicer:
     @rpc_errors
     async def ModelInfer(self, request: pb.ModelInferRequest, context: Context) -> Any:
         start = time.perf_counter()
-        label, status = UNKNOWN_MODEL, "OK"
-        gauge = None
+        label, status, started = UNKNOWN_MODEL, "OK", False
         try:
             model = self.repository.get(request.model_name, request.model_version)
             label = model.name
-            gauge = self.metrics.in_flight_of(label)
-            gauge.inc()
+            self.metrics.started(label)
+            started = True
             rows = decode_observations(request, model)
-            specs = requested_outputs(request, model)
+            names = requested_outputs(request, model)
             outputs = await model.batcher.submit(rows)
-            return encode_response(request, model, specs, outputs)
+            return model.encoder.encode(request.id, names, outputs)
         except BaseException as exc:
             status = _status_name(exc)
             raise
         finally:
-            if gauge is not None:
-                gauge.dec()
-            self.metrics.record(label, status, time.perf_counter() - start)
+            self.metrics.record(label, status, time.perf_counter() - start, started=started)
 
 
 def _status_name(exc: BaseException) -> str:
