@@ -15,12 +15,20 @@ callers cannot grow the label set.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
-from typing import Any
+from collections.abc import Iterator
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
 
 from fleetmind.serve.batcher import BatchObserver
 
@@ -33,82 +41,69 @@ _LATENCY = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 
 _ROWS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
-class ServeMetrics:
-    """The server's metrics and, when asked, the HTTP page that exposes them."""
+class _Buckets:
+    """One histogram child: a count per bucket (the last is +Inf) and the sum."""
+
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1  # le: upper bound inclusive
+        self.total += value
+
+    def exposed(self) -> tuple[list[tuple[str, float]], float]:
+        counts, total = list(self.counts), self.total
+        cumulative: list[tuple[str, float]] = []
+        running = 0
+        for bound, count in zip((*self.bounds, float("inf")), counts, strict=True):
+            running += count
+            cumulative.append(("+Inf" if bound == float("inf") else repr(float(bound)), running))
+        return cumulative, total
+
+
+class ServeMetrics(Collector):
+    """The server's metrics and, when asked, the HTTP page that exposes them.
+
+    Updates are plain integer and float operations on the event loop thread (a
+    ``prometheus_client`` metric takes a lock and walks its buckets in Python on
+    every observation, which is a measurable share of a request here); the page
+    reads them through this collector when it is scraped.
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "fleetmind_inference_requests",
-            "ModelInfer calls by model and gRPC status",
-            ["model", "status"],
-            registry=self.registry,
-        )
-        self.failures = Counter(
-            "fleetmind_inference_failures",
-            "ModelInfer calls that did not end OK",
-            ["model", "status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "fleetmind_inference_latency_seconds",
-            "Time spent handling one ModelInfer call",
-            ["model"],
-            buckets=_LATENCY,
-            registry=self.registry,
-        )
-        self.queue_time = Histogram(
-            "fleetmind_inference_queue_seconds",
-            "Time a request waited in the queue before its batch ran",
-            ["model"],
-            buckets=_LATENCY,
-            registry=self.registry,
-        )
-        self.batch_rows = Histogram(
-            "fleetmind_inference_batch_rows",
-            "Observation rows per forward pass",
-            ["model"],
-            buckets=_ROWS,
-            registry=self.registry,
-        )
-        self.in_flight = Gauge(
-            "fleetmind_inference_in_flight",
-            "ModelInfer calls being handled",
-            ["model"],
-            registry=self.registry,
-        )
-        self._counted: dict[tuple[str, str], tuple[Any, Any]] = {}
-        self._per_model: dict[str, tuple[Any, Any]] = {}
+        self._requests: dict[tuple[str, str], int] = {}
+        self._latency: dict[str, _Buckets] = {}
+        self._queue: dict[str, _Buckets] = {}
+        self._rows: dict[str, _Buckets] = {}
+        self._in_flight: dict[str, int] = {}
+        self.registry.register(self)
         self._http: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
-    def in_flight_of(self, model: str) -> Any:
-        """The in-flight gauge of ``model`` (looked up once per model)."""
-        return self._model(model)[0]
+    def started(self, model: str) -> None:
+        """A call for ``model`` is being handled."""
+        self._in_flight[model] = self._in_flight.get(model, 0) + 1
 
-    def _model(self, model: str) -> tuple[Any, Any]:
-        children = self._per_model.get(model)
-        if children is None:
-            children = (self.in_flight.labels(model), self.latency.labels(model))
-            self._per_model[model] = children
-        return children
-
-    def record(self, model: str, status: str, seconds: float) -> None:
-        """Count one finished call (labelled children are looked up once, then cached)."""
-        counters = self._counted.get((model, status))
-        if counters is None:
-            failed = self.failures.labels(model, status) if status != "OK" else None
-            counters = (self.requests.labels(model, status), failed)
-            self._counted[(model, status)] = counters
-        counters[0].inc()
-        if counters[1] is not None:
-            counters[1].inc()
-        self._model(model)[1].observe(seconds)
+    def record(self, model: str, status: str, seconds: float, *, started: bool = True) -> None:
+        """Count one finished call (``started``: it was counted by :meth:`started`)."""
+        key = (model, status)
+        self._requests[key] = self._requests.get(key, 0) + 1
+        if started:
+            self._in_flight[model] -= 1
+        latency = self._latency.get(model)
+        if latency is None:
+            latency = self._latency[model] = _Buckets(_LATENCY)
+        latency.observe(seconds)
 
     def batch_observer(self, model: str) -> BatchObserver:
         """A batcher observer that feeds the batch and queue histograms of ``model``."""
-        rows_hist = self.batch_rows.labels(model)
-        queue_hist = self.queue_time.labels(model)
+        rows_hist = self._rows.setdefault(model, _Buckets(_ROWS))
+        queue_hist = self._queue.setdefault(model, _Buckets(_LATENCY))
 
         def observe(rows: int, queued: list[float]) -> None:
             rows_hist.observe(rows)
@@ -116,6 +111,45 @@ class ServeMetrics:
                 queue_hist.observe(seconds)
 
         return observe
+
+    def collect(self) -> Iterator[Metric]:
+        """The metrics as Prometheus families (called by the registry on a scrape)."""
+        requests = list(self._requests.items())
+        total = CounterMetricFamily(
+            "fleetmind_inference_requests",
+            "ModelInfer calls by model and gRPC status",
+            labels=["model", "status"],
+        )
+        failures = CounterMetricFamily(
+            "fleetmind_inference_failures",
+            "ModelInfer calls that did not end OK",
+            labels=["model", "status"],
+        )
+        for (model, status), count in requests:
+            total.add_metric([model, status], count)
+            if status != "OK":
+                failures.add_metric([model, status], count)
+        yield total
+        yield failures
+        yield _histogram(
+            "fleetmind_inference_latency_seconds",
+            "Time spent handling one ModelInfer call",
+            self._latency,
+        )
+        yield _histogram(
+            "fleetmind_inference_queue_seconds",
+            "Time a request waited in the queue before its batch ran",
+            self._queue,
+        )
+        yield _histogram(
+            "fleetmind_inference_batch_rows", "Observation rows per forward pass", self._rows
+        )
+        in_flight = GaugeMetricFamily(
+            "fleetmind_inference_in_flight", "ModelInfer calls being handled", labels=["model"]
+        )
+        for model, count in list(self._in_flight.items()):
+            in_flight.add_metric([model], count)
+        yield in_flight
 
     def serve_http(self, port: int, host: str = "0.0.0.0") -> int:
         """Expose ``/metrics`` on ``port`` (0 picks one); returns the bound port."""
@@ -133,3 +167,11 @@ class ServeMetrics:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+
+
+def _histogram(name: str, documentation: str, children: dict[str, _Buckets]) -> Metric:
+    family = HistogramMetricFamily(name, documentation, labels=["model"])
+    for model, child in list(children.items()):
+        buckets, total = child.exposed()
+        family.add_metric([model], buckets, total)
+    return family
