@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from fleetmind.algos.base import StepOutput
-from fleetmind.core.agent import Decision
+from fleetmind.core.agent import Decision, Perceiver
 from fleetmind.core.errors import ConfigError
 from fleetmind.core.spaces import SpaceSpec
 from fleetmind.nn.mlp import mlp
@@ -110,7 +110,7 @@ class ActorCritic(nn.Module):
         return actions, {"action_mean": head, "action_log_std": log_std, "value": value}
 
 
-def _numpy_layers(seq: nn.Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
+def numpy_layers(seq: nn.Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
     """``(W^T, b)`` numpy views of each Linear layer; they follow in-place updates."""
     return [
         (m.weight.detach().numpy().T, m.bias.detach().numpy())
@@ -119,7 +119,7 @@ def _numpy_layers(seq: nn.Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
     ]
 
 
-_NUMPY_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+NUMPY_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "tanh": np.tanh,
     "relu": lambda x: np.maximum(x, 0.0),
     "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))),
@@ -135,9 +135,9 @@ class NumpyActorCritic:
 
     def __init__(self, net: ActorCritic) -> None:
         self.net = net
-        self._act = _NUMPY_ACTIVATIONS[net.activation]
-        self._actor = _numpy_layers(net.actor)
-        self._critic = _numpy_layers(net.critic)
+        self._act = NUMPY_ACTIVATIONS[net.activation]
+        self._actor = numpy_layers(net.actor)
+        self._critic = numpy_layers(net.critic)
         self.log_std = net.log_std.detach().numpy()
 
     def _forward(self, layers: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndarray:
@@ -224,6 +224,13 @@ class ActorCriticPolicy:
             return Decision(probs.argmax(axis=1), {"action_probs": probs, "value": value})
         log_std = np.broadcast_to(self._np.log_std, head.shape).copy()
         return Decision(head, {"action_mean": head, "action_log_std": log_std, "value": value})
+
+    def frozen_decider(self, perceive: Perceiver) -> Callable[[np.ndarray], Decision]:
+        """Deterministic decisions from copies of today's parameters, ``perceive`` included
+        (for a served model: faster, and blind to later training)."""
+        from fleetmind.algos.frozen_actor_critic import FrozenActorCritic
+
+        return FrozenActorCritic(self.net, perceive)
 
 
 def actor_critic_adam(net: nn.Module, learning_rate: float) -> torch.optim.Adam:

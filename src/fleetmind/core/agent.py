@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -52,6 +52,15 @@ class Policy(Protocol):
         ...
 
 
+@runtime_checkable
+class FreezablePolicy(Policy, Protocol):
+    """A policy with a faster path for parameters that will not change again."""
+
+    def frozen_decider(self, perceive: Perceiver) -> Callable[[np.ndarray], Decision]:
+        """Deterministic decisions for checked raw observations, ``perceive`` included."""
+        ...
+
+
 def identity(batch: np.ndarray) -> np.ndarray:
     """A perceiver or actuator that changes nothing."""
     return batch
@@ -85,6 +94,34 @@ class Agent:
         decision = self.policy.decide(self.perceive(obs), deterministic=deterministic)
         decision.actions = self.actuate(decision.actions)
         return decision
+
+    def frozen_decider(self) -> Callable[[np.ndarray], Decision]:
+        """Deterministic decisions for a model that will not be trained any more (serving).
+
+        The function takes ``[B, *obs_shape]`` FP32 observations that the caller has
+        already checked (shape, finite values), possibly read-only views of received
+        bytes, and returns environment actions. Policies that know a faster path for
+        fixed parameters (:class:`FreezablePolicy`) provide it.
+        """
+        actuate = self.actuate
+        if isinstance(self.policy, FreezablePolicy):
+            decide = self.policy.frozen_decider(self.perceive)
+        else:
+
+            def decide(obs: np.ndarray) -> Decision:
+                # Torch refuses read-only memory; a received request may be exactly that.
+                obs = obs if obs.flags.writeable else obs.copy()
+                return self.policy.decide(self.perceive(obs), deterministic=True)
+
+        if actuate is identity:
+            return decide
+
+        def decide_and_actuate(obs: np.ndarray) -> Decision:
+            decision = decide(obs)
+            decision.actions = actuate(decision.actions)
+            return decision
+
+        return decide_and_actuate
 
     def act_batch(self, observations: np.ndarray, deterministic: bool = True) -> np.ndarray:
         """Environment actions for ``[B, *obs_shape]`` raw observations."""
