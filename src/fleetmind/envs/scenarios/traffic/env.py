@@ -14,6 +14,10 @@ Action: the phase to show next (``Discrete(4)``, see
 :attr:`TrafficConfig.reward`. ``state()`` concatenates every agent's
 observation and the elapsed fraction of the episode, for centralised critics.
 Episodes end by truncation after ``episode_seconds``.
+
+Every agent's info carries ``decision``: False while the signal is inside its
+minimum green, when the next action cannot change the phase (learners leave
+those steps out of their policy loss; see :class:`~fleetmind.core.batch.Trajectory`).
 """
 
 from __future__ import annotations
@@ -81,7 +85,7 @@ class TrafficEnv(ParallelEnv[str, np.ndarray, int]):  # type: ignore[misc]  # un
         self.agents = list(self.possible_agents)
         self._last_wait = np.zeros(self.config.num_intersections)
         self._observe()
-        return self._split(self._obs), {a: {} for a in self.agents}
+        return self._split(self._obs), self._infos()
 
     def step(self, actions: dict[str, int]) -> ParallelStep:
         """Apply one phase request per agent and advance ``delta_time`` seconds."""
@@ -96,13 +100,18 @@ class TrafficEnv(ParallelEnv[str, np.ndarray, int]):  # type: ignore[misc]  # un
         reward_dict = {a: float(rewards[self._index[a]]) for a in agents}
         terminations = dict.fromkeys(agents, False)
         truncations = dict.fromkeys(agents, done)
-        infos: dict[str, dict[str, Any]] = {a: {} for a in agents}
+        infos = self._infos()
         if done:
             summary = self.traffic_metrics().to_dict()
             for info in infos.values():
                 info["traffic_metrics"] = summary
             self.agents = []
         return observations, reward_dict, terminations, truncations, infos
+
+    def _infos(self) -> dict[str, dict[str, Any]]:
+        """Per agent: ``decision``, whether its next action can change the phase."""
+        free = (self.sim.time_in_phase >= self.config.min_green).tolist()
+        return {a: {"decision": free[self._index[a]]} for a in self.agents}
 
     def _action_array(self, actions: dict[str, int]) -> np.ndarray:
         requested = self.sim.phase.copy()
