@@ -274,3 +274,17 @@ def test_upstream_entries_show_platoons_on_their_way() -> None:
         assert obs["tl_0_0"][30 + 3] == 0.0  # a border approach
         arriving = env.sim.roads[env.sim._head][1]
         np.testing.assert_allclose(obs["tl_0_1"][34:46], np.minimum(arriving / cap, 1.0), 1e-6)
+
+
+def test_phase_entries_sum_the_lanes_each_phase_serves() -> None:
+    env = _env(rows=2, cols=2, phase_obs=True, time_obs=True)
+    assert env.obs_dim == 6 + 24 + 8 + 2
+    env.reset(seed=0)
+    for _ in range(25):
+        obs, *_ = env.step(dict.fromkeys(env.agents, 1))
+    scale = 4.0 * env.sim.road_capacity
+    queued = np.minimum(env.sim.phase_queue()[3] / scale, 1.0)
+    np.testing.assert_allclose(obs["tl_1_1"][30:34], queued, rtol=1e-6)
+    coming = np.minimum(env.sim.approaching() @ env.sim.net.green.T / scale, 1.0)
+    np.testing.assert_allclose(obs["tl_0_0"][34:38], coming[0], rtol=1e-6)
+    assert coming.sum() > 0

@@ -87,6 +87,10 @@ class TrafficConfig:
     queued on green lanes of the upstream intersection that drive towards it (a
     platoon on its way), and per incoming lane the vehicles that reach the queue
     within the next step (both / road capacity)."""
+    phase_obs: bool = False
+    """Add 8 entries to each observation: per phase, the vehicles queued on the lanes
+    it serves and those driving towards them (both / (4 x road capacity)), so a
+    policy sees directly what each of its actions would serve."""
     time_obs: bool = False
     """Add two entries to each observation: the elapsed fraction of the episode and
     the current demand multiplier relative to the rush-hour peak (where in the

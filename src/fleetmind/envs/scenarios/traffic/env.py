@@ -10,6 +10,7 @@ One agent per intersection, named ``tl_<row>_<col>``. Observation of an agent
     | approach comes from the network's border, N/E/S/W (4, only with border_obs)
     | upstream green queue per approach (4), arrivals in the next step per lane (12)
       (only with upstream_obs)
+    | queued and approaching vehicles on the lanes of each phase (8, only with phase_obs)
     | elapsed episode fraction, demand multiplier / peak multiplier (2, only with time_obs)
 
 Action: the phase to show next (``Discrete(4)``, see
@@ -67,7 +68,9 @@ class TrafficEnv(ParallelEnv[str, np.ndarray, int]):  # type: ignore[misc]  # un
         self._border_at = 6 + 2 * LANES + self._nb_dims
         self._upstream_at = self._border_at + border_dims
         upstream_dims = NUM_APPROACHES + LANES if self.config.upstream_obs else 0
-        self.obs_dim = self._upstream_at + upstream_dims + time_dims
+        self._phase_at = self._upstream_at + upstream_dims
+        phase_dims = 2 * NUM_PHASES if self.config.phase_obs else 0
+        self.obs_dim = self._phase_at + phase_dims + time_dims
         self._obs_space = gymnasium.spaces.Box(0.0, 1.0, (self.obs_dim,), np.float32)
         self._act_space = gymnasium.spaces.Discrete(NUM_PHASES)
         state_dim = self.obs_dim * len(self.possible_agents) + 1
@@ -168,6 +171,12 @@ class TrafficEnv(ParallelEnv[str, np.ndarray, int]):  # type: ignore[misc]  # un
             obs[:, at : at + NUM_APPROACHES] = np.minimum(sim.upstream_release() / cap, 1.0)
             at += NUM_APPROACHES
             obs[:, at : at + LANES] = np.minimum(sim.arriving_next() / cap, 1.0)
+        if cfg.phase_obs:
+            at, scale = self._phase_at, 4.0 * cap
+            green = sim.net.green.T.astype(np.float64)
+            obs[:, at : at + NUM_PHASES] = np.minimum(sim.queue @ green / scale, 1.0)
+            at += NUM_PHASES
+            obs[:, at : at + NUM_PHASES] = np.minimum(sim.approaching() @ green / scale, 1.0)
         if cfg.time_obs:
             obs[:, -2] = min(sim.time_s / cfg.episode_seconds, 1.0)
             obs[:, -1] = sim.demand_factor() / max(cfg.demand.peak_factor, 1.0)

@@ -35,7 +35,7 @@ _DEFAULTS: dict[str, Any] = {"reward": "queue", "reward_scale": 0.02}
 # On the 4x4 grid the signals also see platoons on their way and the clock (where
 # in the rush hour they are): its trained agents are compared with the baselines
 # in BENCHMARKS.md.
-_GRID4X4_OBS: dict[str, Any] = {"upstream_obs": True, "time_obs": True}
+_GRID4X4_OBS: dict[str, Any] = {"upstream_obs": True, "phase_obs": True, "time_obs": True}
 
 BUILTIN_SCENARIOS: dict[str, TrafficConfig] = {
     "traffic-single": TrafficConfig(
