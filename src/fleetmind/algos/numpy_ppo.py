@@ -12,11 +12,16 @@ Loss per minibatch of N samples (advantages normalised within it)::
 
     L = mean_i max(-A_i r_i, -A_i clip(r_i)) + vf_coef * 0.5 * mean_i (V_i - R_i)^2
         - ent_coef * mean_i H_i,           r_i = exp(logp_i - old_logp_i)
+
+A minibatch is ``[obs, actions, old_logp, adv, returns, old_values]`` plus,
+optionally, ``decision`` flags: then the policy and entropy means (and the
+advantage normalisation) run over the decision rows only.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -122,19 +127,9 @@ class NumpyPPOStep:
                 g = self._act_grad(acts[i], g @ w)
         return grads
 
-    def step(
-        self,
-        obs: np.ndarray,
-        actions: np.ndarray,
-        old_logp: np.ndarray,
-        adv: np.ndarray,
-        returns: np.ndarray,
-        old_values: np.ndarray,
-        cfg: Any,
-        lr: float,
-    ) -> dict[str, float]:
+    def step(self, batch: Sequence[np.ndarray], cfg: Any, lr: float) -> dict[str, float]:
         """One gradient step; returns the loss terms and diagnostics as floats."""
-        grads, stats = self.gradients(obs, actions, old_logp, adv, returns, old_values, cfg)
+        grads, stats = self.gradients(batch, cfg)
         self.apply(grads, cfg, lr)
         return stats
 
@@ -151,29 +146,53 @@ class NumpyPPOStep:
         self.adam.step(grads, lr)
 
     def gradients(
-        self,
-        obs: np.ndarray,
-        actions: np.ndarray,
-        old_logp: np.ndarray,
-        adv: np.ndarray,
-        returns: np.ndarray,
-        old_values: np.ndarray,
-        cfg: Any,
+        self, batch: Sequence[np.ndarray], cfg: Any
     ) -> tuple[list[np.ndarray], dict[str, float]]:
         """Gradients of the minibatch loss (one per parameter) and its diagnostics."""
+        obs, actions, old_logp, adv, returns, old_values = batch[:6]
+        decision = batch[6] if len(batch) > 6 else None
         n = obs.shape[0]
         a_acts = self._forward(self.actor, obs)
         c_acts = self._forward(self.critic, obs)
         head, values = a_acts[-1], c_acts[-1][:, 0]
         logp, d_logp_d_head, entropy, d_ent = self._distribution(head, actions)
-        if cfg.norm_adv and n > 1:
-            adv = (adv - adv.mean()) / (adv.std(ddof=1) + 1e-8)
+        weight = np.ones(n, np.float32) if decision is None else decision.astype(np.float32)
+        n_pol = max(float(weight.sum()), 1.0)
+        if cfg.norm_adv:
+            chosen = adv if decision is None else adv[decision]
+            if chosen.size > 1:
+                adv = (adv - chosen.mean()) / (chosen.std(ddof=1) + 1e-8)
         log_ratio = logp - old_logp
         ratio = np.exp(log_ratio)
         clipped = np.clip(ratio, 1.0 - cfg.clip_coef, 1.0 + cfg.clip_coef)
         unclipped_active = -adv * ratio >= -adv * clipped
-        pg_loss = float(np.maximum(-adv * ratio, -adv * clipped).mean())
-        d_logp = np.where(unclipped_active, -adv * ratio, 0.0) / n
+        pg_loss = float((np.maximum(-adv * ratio, -adv * clipped) * weight).sum() / n_pol)
+        d_logp = np.where(unclipped_active, -adv * ratio, 0.0) * weight / n_pol
+        v_loss, d_v = self._value_terms(values, returns, old_values, cfg)
+        g_head = d_logp[:, None] * d_logp_d_head - (cfg.ent_coef / n_pol) * d_ent * weight[:, None]
+        grads = self._backward(self.actor, a_acts, g_head.astype(np.float32))
+        grads += self._backward(
+            self.critic, c_acts, (cfg.vf_coef * d_v)[:, None].astype(np.float32)
+        )
+        if not self.net.discrete:
+            z2 = self._z2
+            g_ent = cfg.ent_coef * float(weight.sum() > 0)
+            g_log_std = (d_logp[:, None] * (z2 - 1.0)).sum(axis=0) - g_ent
+            grads.append(g_log_std.astype(np.float32))
+        return grads, {
+            "policy_loss": pg_loss,
+            "value_loss": v_loss,
+            "entropy": float((entropy * weight).sum() / n_pol),
+            "approx_kl": float((((ratio - 1.0) - log_ratio) * weight).sum() / n_pol),
+            "clip_fraction": float(((np.abs(ratio - 1.0) > cfg.clip_coef) * weight).sum() / n_pol),
+        }
+
+    @staticmethod
+    def _value_terms(
+        values: np.ndarray, returns: np.ndarray, old_values: np.ndarray, cfg: Any
+    ) -> tuple[float, np.ndarray]:
+        """The value loss over every row and its gradient with respect to the values."""
+        n = values.shape[0]
         if cfg.clip_value:
             v_clip = old_values + np.clip(values - old_values, -cfg.clip_coef, cfg.clip_coef)
             use_clip = (v_clip - returns) ** 2 > (values - returns) ** 2
@@ -181,26 +200,8 @@ class NumpyPPOStep:
                 0.5 * np.maximum((values - returns) ** 2, (v_clip - returns) ** 2).mean()
             )
             inside = np.abs(values - old_values) < cfg.clip_coef
-            d_v = np.where(use_clip, (v_clip - returns) * inside, values - returns) / n
-        else:
-            v_loss = float(0.5 * ((values - returns) ** 2).mean())
-            d_v = (values - returns) / n
-        g_head = d_logp[:, None] * d_logp_d_head - (cfg.ent_coef / n) * d_ent
-        grads = self._backward(self.actor, a_acts, g_head.astype(np.float32))
-        grads += self._backward(
-            self.critic, c_acts, (cfg.vf_coef * d_v)[:, None].astype(np.float32)
-        )
-        if not self.net.discrete:
-            z2 = self._z2
-            g_log_std = (d_logp[:, None] * (z2 - 1.0)).sum(axis=0) - cfg.ent_coef
-            grads.append(g_log_std.astype(np.float32))
-        return grads, {
-            "policy_loss": pg_loss,
-            "value_loss": v_loss,
-            "entropy": float(entropy.mean()),
-            "approx_kl": float(((ratio - 1.0) - log_ratio).mean()),
-            "clip_fraction": float((np.abs(ratio - 1.0) > cfg.clip_coef).mean()),
-        }
+            return v_loss, np.where(use_clip, (v_clip - returns) * inside, values - returns) / n
+        return float(0.5 * ((values - returns) ** 2).mean()), (values - returns) / n
 
     def _distribution(
         self, head: np.ndarray, actions: np.ndarray

@@ -6,6 +6,7 @@ One update reads top to bottom::
     for epoch in range(update_epochs):
         for minibatch in shuffled(valid steps):
             loss = ppo_loss(net, minibatch, ...)     # clipped policy + value + entropy
+            # (policy and entropy terms only over the steps marked as decisions)
             loss.backward(); clip_grad_norm_; optimizer.step()
 
 The learner anneals its learning rate linearly over ``total_env_steps`` when asked,
@@ -118,6 +119,13 @@ def compute_gae(
     return advantages, advantages + values
 
 
+def _mean(x: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """Mean of ``x``, over the rows where ``weight`` is 1 when a weight is given."""
+    if weight is None:
+        return x.mean()
+    return (x * weight).sum() / weight.sum().clamp(min=1.0)
+
+
 def ppo_loss(
     net: ActorCritic,
     obs: torch.Tensor,
@@ -127,31 +135,43 @@ def ppo_loss(
     returns: torch.Tensor,
     old_values: torch.Tensor,
     config: PPOConfig,
+    decision: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The clipped PPO objective on one minibatch; returns ``(loss, stats)``."""
+    """The clipped PPO objective on one minibatch; returns ``(loss, stats)``.
+
+    ``decision`` (bool per row) keeps the rows whose action could change nothing
+    out of the policy loss, the entropy and the advantage normalisation; the value
+    loss covers every row.
+    """
     log_probs, entropy, values = net.evaluate(obs, actions)
     log_ratio = log_probs - old_log_probs
     ratio = log_ratio.exp()
-    if config.norm_adv and advantages.numel() > 1:
-        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-    pg_loss = torch.max(
-        -advantages * ratio,
-        -advantages * ratio.clamp(1.0 - config.clip_coef, 1.0 + config.clip_coef),
-    ).mean()
+    weight = None if decision is None else decision.to(ratio.dtype)
+    if config.norm_adv:
+        chosen = advantages if decision is None else advantages[decision]
+        if chosen.numel() > 1:
+            advantages = (advantages - chosen.mean()) / (chosen.std() + 1e-8)
+    pg_loss = _mean(
+        torch.max(
+            -advantages * ratio,
+            -advantages * ratio.clamp(1.0 - config.clip_coef, 1.0 + config.clip_coef),
+        ),
+        weight,
+    )
     if config.clip_value:
         clipped = old_values + (values - old_values).clamp(-config.clip_coef, config.clip_coef)
         v_loss = 0.5 * torch.max((values - returns) ** 2, (clipped - returns) ** 2).mean()
     else:
         v_loss = 0.5 * ((values - returns) ** 2).mean()
-    ent = entropy.mean()
+    ent = _mean(entropy, weight)
     loss = pg_loss - config.ent_coef * ent + config.vf_coef * v_loss
     with torch.no_grad():
         stats = {
             "policy_loss": pg_loss.detach(),
             "value_loss": v_loss.detach(),
             "entropy": ent.detach(),
-            "approx_kl": ((ratio - 1.0) - log_ratio).mean(),
-            "clip_fraction": ((ratio - 1.0).abs() > config.clip_coef).float().mean(),
+            "approx_kl": _mean((ratio - 1.0) - log_ratio, weight),
+            "clip_fraction": _mean(((ratio - 1.0).abs() > config.clip_coef).float(), weight),
         }
     return loss, stats
 
@@ -177,6 +197,18 @@ class PPOLearner(ActorCriticLearnerBase):
 
     def update(self, trajectory: Trajectory) -> dict[str, float]:
         """One PPO update on ``trajectory``; bumps :attr:`version`."""
+        data = self._flat_data(trajectory)
+        lr = self._learning_rate()
+        env_steps = int(trajectory.valid.size)
+        if self.reducer is not None:
+            totals, count, env_steps = self._shared_epochs(data, env_steps, lr)
+        else:
+            totals, count = self._local_epochs(data, lr)
+        return self._finish(totals, count, env_steps, lr, data[5], data[4])
+
+    def _flat_data(self, trajectory: Trajectory) -> list[torch.Tensor]:
+        """The valid steps as flat tensors: obs, actions, old log-probs, advantages,
+        returns, old values and, when the trajectory marks decisions, the decision flags."""
         cfg = self.config
         adv, ret = compute_gae(
             trajectory.rewards,
@@ -188,42 +220,40 @@ class PPOLearner(ActorCriticLearnerBase):
             cfg.gae_lambda,
         )
         mask = trajectory.valid.reshape(-1)
-        obs = torch.from_numpy(trajectory.obs.reshape(-1, *trajectory.obs.shape[2:])[mask])
-        act = torch.from_numpy(trajectory.actions.reshape(-1, *trajectory.actions.shape[2:])[mask])
-        old_logp = torch.from_numpy(trajectory.log_probs.reshape(-1)[mask])
-        old_values = torch.from_numpy(trajectory.values.reshape(-1)[mask])
-        adv_t = torch.from_numpy(adv.reshape(-1)[mask])
-        ret_t = torch.from_numpy(ret.reshape(-1)[mask].astype(np.float32))
-        lr = self._learning_rate()
-        n = obs.shape[0]
+        arrays = [
+            trajectory.obs.reshape(-1, *trajectory.obs.shape[2:]),
+            trajectory.actions.reshape(-1, *trajectory.actions.shape[2:]),
+            trajectory.log_probs.reshape(-1),
+            adv.reshape(-1),
+            ret.reshape(-1).astype(np.float32),
+            trajectory.values.reshape(-1),
+        ]
+        if trajectory.decision is not None:
+            arrays.append(trajectory.decision.reshape(-1))
+        return [torch.from_numpy(a[mask]) for a in arrays]
+
+    def _local_epochs(self, data: list[torch.Tensor], lr: float) -> tuple[dict[str, float], int]:
+        """The epochs of one update on this learner's data alone."""
+        cfg = self.config
+        n = int(data[0].shape[0])
         mb = min(cfg.minibatch_size, n)
+        numpy_step = self._numpy_step()
         totals: dict[str, float] = {}
         count = 0
-        numpy_step = self._numpy_step()
-        if self.reducer is not None:
-            data = (obs, act, old_logp, adv_t, ret_t, old_values)
-            totals, count, steps = self._shared_epochs(data, int(trajectory.valid.size), lr)
-            return self._finish(totals, count, steps, lr, old_values, ret_t)
         for _ in range(cfg.update_epochs):
             perm = torch.randperm(n)
             for start in range(0, n - mb + 1, mb):
-                idx = perm[start : start + mb]
+                part = [t[perm[start : start + mb]] for t in data]
                 if numpy_step is not None:
-                    i = idx.numpy()
-                    stats_f = numpy_step.step(
-                        obs.numpy()[i], act.numpy()[i], old_logp.numpy()[i], adv_t.numpy()[i],
-                        ret_t.numpy()[i], old_values.numpy()[i], cfg, lr,
-                    )  # fmt: skip
+                    stats_f = numpy_step.step([p.numpy() for p in part], cfg, lr)
                 else:
-                    stats_f = self._torch_step(
-                        obs[idx], act[idx], old_logp[idx], adv_t[idx], ret_t[idx], old_values[idx]
-                    )
+                    stats_f = self._torch_step(part)
                 for key, value in stats_f.items():
                     totals[key] = totals.get(key, 0.0) + value
                 count += 1
             if cfg.target_kl is not None and totals["approx_kl"] / count > cfg.target_kl:
                 break
-        return self._finish(totals, count, int(trajectory.valid.size), lr, old_values, ret_t)
+        return totals, count
 
     def _finish(
         self,
@@ -242,7 +272,7 @@ class PPOLearner(ActorCriticLearnerBase):
         return metrics
 
     def _shared_epochs(
-        self, data: tuple[torch.Tensor, ...], env_steps: int, lr: float
+        self, data: list[torch.Tensor], env_steps: int, lr: float
     ) -> tuple[dict[str, float], int, int]:
         """The epochs of one update with gradients averaged over every learner."""
         cfg = self.config
@@ -281,13 +311,9 @@ class PPOLearner(ActorCriticLearnerBase):
                 else [np.zeros(tuple(p.shape), np.float32) for p in self._trainable()]
             )
             return zeros, dict.fromkeys(keys, 0.0)
-        obs, act, old_logp, adv, ret, old_v = part
         if numpy_step is not None:
-            return numpy_step.gradients(
-                obs.numpy(), act.numpy(), old_logp.numpy(), adv.numpy(), ret.numpy(),
-                old_v.numpy(), self.config,
-            )  # fmt: skip
-        loss, stats = ppo_loss(self.net, obs, act, old_logp, adv, ret, old_v, self.config)
+            return numpy_step.gradients([p.numpy() for p in part], self.config)
+        loss, stats = self._part_loss(part)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         grads = [
@@ -308,21 +334,20 @@ class PPOLearner(ActorCriticLearnerBase):
         nn.utils.clip_grad_norm_(self.net.parameters(), self.config.max_grad_norm)
         self.optimizer.step()
 
-    def _torch_step(
-        self,
-        obs: torch.Tensor,
-        actions: torch.Tensor,
-        old_log_probs: torch.Tensor,
-        advantages: torch.Tensor,
-        returns: torch.Tensor,
-        old_values: torch.Tensor,
-    ) -> dict[str, float]:
-        """One autograd minibatch step (any network, any activation)."""
+    def _part_loss(self, part: list[torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """:func:`ppo_loss` on a minibatch in the layout of :meth:`_flat_data`."""
+        obs, actions, old_logp, adv, returns, old_values = part[:6]
+        decision = part[6] if len(part) > 6 else None
+        return ppo_loss(
+            self.net, obs, actions, old_logp, adv, returns, old_values, self.config, decision
+        )
+
+    def _torch_step(self, part: list[torch.Tensor]) -> dict[str, float]:
+        """One autograd minibatch step (any network, any activation) on the tensors of
+        :meth:`_flat_data`."""
         for group in self.optimizer.param_groups:
             group["lr"] = self._learning_rate()
-        loss, stats = ppo_loss(
-            self.net, obs, actions, old_log_probs, advantages, returns, old_values, self.config
-        )
+        loss, stats = self._part_loss(part)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         nn.utils.clip_grad_norm_(self.net.parameters(), self.config.max_grad_norm)

@@ -19,6 +19,11 @@ class Trajectory:
 
     With Gymnasium's next-step autoreset, the step after an episode ends only
     resets its environment: ``valid`` is False there and the learner ignores it.
+    ``decision`` (optional) marks the steps whose action could change anything:
+    an environment reports through ``info["decision"]`` when a choice is locked
+    (a traffic signal inside its minimum green); policy-gradient learners then
+    leave those steps out of the policy loss, while their rewards and values
+    still count.
     ``next_obs_value`` is the critic's value of the observation that follows each
     step, so truncated episodes bootstrap correctly.
     """
@@ -43,6 +48,9 @@ class Trajectory:
     """Critic value of the observation after each step, ``[T, E]``."""
     policy_version: int = 0
     """Version of the policy that chose the actions."""
+    decision: np.ndarray | None = None
+    """True where the action was a real choice, ``[T, E]`` (a subset of ``valid``);
+    None when the environment reports no locked steps (every valid step decides)."""
 
     def __post_init__(self) -> None:
         lead = self.rewards.shape
@@ -55,6 +63,13 @@ class Trajectory:
                     f"trajectory field {f.name!r} has leading shape {list(value.shape[:2])}; "
                     f"expected {list(lead)} like rewards"
                 )
+
+    def decision_mask(self) -> np.ndarray:
+        """``[T, E]`` steps that enter a policy loss: ``decision`` (when given) and ``valid``."""
+        if self.decision is None:
+            return self.valid
+        out: np.ndarray = self.decision & self.valid
+        return out
 
     @property
     def num_steps(self) -> int:

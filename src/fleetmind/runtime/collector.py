@@ -3,6 +3,11 @@
 Buffers are allocated once and reused. Observations are standardised with running
 statistics before the policy sees them (the statistics update after every step),
 rewards optionally scaled, and finished episodes are counted with their raw return.
+
+An environment whose info carries ``decision`` (one flag per copy; Gymnasium's
+``_decision`` says which copies reported it) marks observations where the next
+action can change nothing; the trajectory's ``decision`` array records them for
+the learner. Without that key the trajectory's ``decision`` is None.
 """
 
 from __future__ import annotations
@@ -84,6 +89,9 @@ class RolloutCollector:
         self._term = np.zeros(shape, dtype=bool)
         self._trunc = np.zeros(shape, dtype=bool)
         self._valid = np.zeros(shape, dtype=bool)
+        self._decision = np.ones(shape, dtype=bool)
+        self._reports_decisions = False
+        self._next_decision = np.ones(self.num_envs, dtype=bool)
         if action_space.kind == "discrete":
             self._actions = np.zeros(shape, dtype=np.int64)
         else:
@@ -92,8 +100,9 @@ class RolloutCollector:
         self._ep_length = np.zeros(self.num_envs, dtype=np.int64)
         self._disc_return = np.zeros(self.num_envs, dtype=np.float64)
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
-        obs, _ = env.reset(seed=seed)
+        obs, info = env.reset(seed=seed)
         self._raw_obs = self._checked(obs)
+        self._read_decisions(info)
         if self.obs_stats is not None:
             self.obs_stats.update(self._raw_obs)
 
@@ -106,6 +115,21 @@ class RolloutCollector:
                 f"step {self.env_steps} (copies {bad.tolist()}); check the environment"
             )
         return obs
+
+    def _read_decisions(self, info: Any) -> None:
+        """Keep ``info["decision"]`` (for the next action) when the env reports it."""
+        if not isinstance(info, dict) or "decision" not in info:
+            self._next_decision.fill(True)
+            return
+        flags = np.asarray(info["decision"])
+        if flags.shape != (self.num_envs,):
+            raise EnvironmentStepError(
+                f"environment {self.env_id} returned info['decision'] of shape "
+                f"{list(flags.shape)}; expected one flag per copy, [{self.num_envs}]"
+            )
+        present = np.asarray(info.get("_decision", True), dtype=bool)
+        self._next_decision = flags.astype(bool) | ~present
+        self._reports_decisions = True
 
     def _model_input(self, raw: np.ndarray) -> np.ndarray:
         return self.normalizer(raw) if self.normalizer is not None else raw
@@ -121,9 +145,11 @@ class RolloutCollector:
             self._val[t] = out.values
             if t > 0:
                 self._next_val[t - 1] = out.values
-            obs, reward, term, trunc, _ = self.env.step(self.actuate(out.actions))
+            self._decision[t] = self._next_decision
+            obs, reward, term, trunc, info = self.env.step(self.actuate(out.actions))
             self.env_steps += self.num_envs
             self._raw_obs = self._checked(obs)
+            self._read_decisions(info)
             self._record(t, np.asarray(reward, dtype=np.float64), term, trunc)
         self._next_val[-1] = policy.step(self._model_input(self._raw_obs)).values
         return Trajectory(
@@ -137,6 +163,7 @@ class RolloutCollector:
             valid=self._valid.copy(),
             next_values=self._next_val.copy(),
             policy_version=policy_version,
+            decision=self._decision.copy() if self._reports_decisions else None,
         )
 
     def _record(self, t: int, reward: np.ndarray, term: np.ndarray, trunc: np.ndarray) -> None:

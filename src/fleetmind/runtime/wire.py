@@ -28,6 +28,8 @@ _FLOAT_FIELDS = ("log_probs", "values", "rewards", "next_values")
 _BOOL_FIELDS = ("terminated", "truncated", "valid")
 TRAJECTORY_FIELDS = ("obs", "actions", *_FLOAT_FIELDS, *_BOOL_FIELDS)
 """Names of the tensors every chunk carries."""
+DECISION_FIELD = "decision"
+"""The optional ``[T x E]`` BOOL tensor of the steps whose action was a real choice."""
 
 
 def tensor_pb(array: np.ndarray, name: str) -> pb.Tensor:
@@ -93,13 +95,16 @@ def chunk_pb(
     times: dict[str, float] | None = None,
 ) -> pb.TrajectoryChunk:
     """The message an actor sends for one trajectory."""
+    names = list(TRAJECTORY_FIELDS)
+    if trajectory.decision is not None:
+        names.append(DECISION_FIELD)
     msg = pb.TrajectoryChunk(
         session_id=session_id,
         incarnation=incarnation,
         policy_version=trajectory.policy_version,
         num_steps=trajectory.num_steps,
         num_envs=trajectory.num_envs,
-        tensors=[tensor_pb(getattr(trajectory, n), n) for n in TRAJECTORY_FIELDS],
+        tensors=[tensor_pb(getattr(trajectory, n), n) for n in names],
         episode_returns=[r for r, _ in episodes],
         episode_lengths=[n for _, n in episodes],
         times=pb.StageTimes(**(times or {})),
@@ -165,6 +170,8 @@ def chunk_from_pb(
     if not 0 < envs <= MAX_ENVS_PER_CHUNK:
         raise InvalidInputError(f"num_envs={envs} must lie in 1..{MAX_ENVS_PER_CHUNK}")
     wanted = {name: _expected(name, steps, envs, obs, act) for name in TRAJECTORY_FIELDS}
+    if any(t.name == DECISION_FIELD for t in msg.tensors):
+        wanted[DECISION_FIELD] = ("BOOL", (steps, envs))
     arrays = decode_tensors(msg, wanted, "chunk", f"num_steps={steps}, num_envs={envs}")
     for name in ("obs", *_FLOAT_FIELDS):
         if not np.all(np.isfinite(arrays[name])):
@@ -204,7 +211,10 @@ def concat_trajectories(trajectories: Sequence[Trajectory]) -> Trajectory:
     names = TRAJECTORY_FIELDS
     parts = {n: np.concatenate([getattr(t, n) for t in trajectories], axis=1) for n in names}
     version = min(t.policy_version for t in trajectories)
-    return Trajectory(**parts, policy_version=version)
+    decision = None
+    if any(t.decision is not None for t in trajectories):
+        decision = np.concatenate([t.decision_mask() for t in trajectories], axis=1)
+    return Trajectory(**parts, policy_version=version, decision=decision)
 
 
 def empty_trajectory(steps: int, observation: SpaceSpec, action: SpaceSpec) -> Trajectory:

@@ -32,8 +32,9 @@ def _batch(space: SpaceSpec, n: int = 64) -> tuple[np.ndarray, ...]:
 @pytest.mark.parametrize("space", [DISCRETE, BOX], ids=["discrete", "gaussian"])
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
 @pytest.mark.parametrize("clip_value", [False, True])
+@pytest.mark.parametrize("decisions", [False, True], ids=["all-steps", "decision-steps"])
 def test_three_steps_match_autograd_and_adam(
-    space: SpaceSpec, activation: str, clip_value: bool
+    space: SpaceSpec, activation: str, clip_value: bool, decisions: bool
 ) -> None:
     torch.manual_seed(0)
     cfg = PPOConfig(activation=activation, clip_value=clip_value, ent_coef=0.01, clip_coef=0.1,
@@ -42,15 +43,17 @@ def test_three_steps_match_autograd_and_adam(
     net = copy.deepcopy(reference)
     optimizer = torch.optim.Adam(reference.parameters(), lr=1e-2, eps=1e-5)
     numpy_step = NumpyPPOStep(net, activation, eps=1e-5)
-    batch = _batch(space)
+    batch: list[np.ndarray] = list(_batch(space))
+    if decisions:
+        batch.append(np.random.default_rng(1).random(len(batch[0])) < 0.4)
     tensors = [torch.from_numpy(np.asarray(b)) for b in batch]
     for _ in range(3):
-        loss, stats = ppo_loss(reference, *tensors, cfg)
+        loss, stats = ppo_loss(reference, *tensors[:6], cfg, *tensors[6:])
         optimizer.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(reference.parameters(), cfg.max_grad_norm)
         optimizer.step()
-        ours = numpy_step.step(*batch, cfg, lr=1e-2)
+        ours = numpy_step.step(batch, cfg, lr=1e-2)
         assert ours["policy_loss"] == pytest.approx(float(stats["policy_loss"]), rel=1e-4, abs=1e-6)
         assert ours["value_loss"] == pytest.approx(float(stats["value_loss"]), rel=1e-4, abs=1e-6)
     for (name, ref), mine in zip(reference.named_parameters(), net.parameters(), strict=True):

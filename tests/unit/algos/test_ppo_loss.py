@@ -110,3 +110,52 @@ def test_learning_rate_anneals_to_zero_over_budget() -> None:
     second = learner.update(_trajectory())["learning_rate"]
     assert first == pytest.approx(1e-3)
     assert second == pytest.approx(0.5e-3)
+
+
+def _actor_grads(net: ActorCritic, loss: torch.Tensor) -> list[torch.Tensor]:
+    net.zero_grad()
+    loss.backward()  # type: ignore[no-untyped-call]
+    return [p.grad.clone() for p in net.actor.parameters() if p.grad is not None]
+
+
+def test_steps_without_decision_give_no_policy_gradient() -> None:
+    torch.manual_seed(0)
+    net = ActorCritic(3, DISCRETE, hidden=(8,))
+    cfg = PPOConfig(ent_coef=0.05)
+    n = 16
+    obs, returns, old_values = torch.randn(n, 3), torch.randn(n), torch.randn(n)
+    actions = torch.randint(0, 2, (n,))
+    old_logp, adv = torch.full((n,), math.log(0.5)), torch.randn(n)
+    decision = torch.arange(n) % 3 == 0
+    loss, stats = ppo_loss(net, obs, actions, old_logp, adv, returns, old_values, cfg, decision)
+    grads = _actor_grads(net, loss)
+    # Other actions and advantages on the locked rows change nothing in the policy.
+    locked = ~decision
+    actions2, adv2 = actions.clone(), adv.clone()
+    actions2[locked], adv2[locked] = 1 - actions[locked], adv[locked] * 10 + 3
+    loss2, _ = ppo_loss(net, obs, actions2, old_logp, adv2, returns, old_values, cfg, decision)
+    for a, b in zip(grads, _actor_grads(net, loss2), strict=True):
+        torch.testing.assert_close(a, b)
+    # The policy terms equal the unmasked objective on the decision rows alone.
+    rows = [t[decision] for t in (obs, actions, old_logp, adv, returns, old_values)]
+    _, alone = ppo_loss(net, *rows, cfg)
+    for key in ("policy_loss", "entropy", "approx_kl", "clip_fraction"):
+        assert float(stats[key]) == pytest.approx(float(alone[key]), rel=1e-5, abs=1e-7)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_update_without_decisions_trains_only_the_critic(backend: str) -> None:
+    cfg = PPOConfig(minibatch_size=8, update_epochs=2, ent_coef=0.01, backend=backend)  # type: ignore[arg-type]
+    learner = PPOLearner(cfg, OBS, DISCRETE, seed=0)
+    trajectory = _trajectory()
+    trajectory.decision = np.zeros_like(trajectory.valid)
+    actor = [p.detach().clone() for p in learner.net.actor.parameters()]
+    critic = [p.detach().clone() for p in learner.net.critic.parameters()]
+    metrics = learner.update(trajectory)
+    assert metrics["entropy"] == 0.0
+    for before, after in zip(actor, learner.net.actor.parameters(), strict=True):
+        torch.testing.assert_close(before, after.detach())
+    moved = [
+        not torch.equal(b, p) for b, p in zip(critic, learner.net.critic.parameters(), strict=True)
+    ]
+    assert any(moved)

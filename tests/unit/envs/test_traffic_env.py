@@ -247,3 +247,44 @@ def test_envs_command_lists_traffic_ids() -> None:
 
     assert trainable_env_ids()["traffic-grid4x4"] == "traffic"
     assert resolve_env_id("sumo-grid2x2") == "sumo-grid2x2"
+
+
+def test_time_flags_follow_the_clock_and_the_rush_hour() -> None:
+    env = _env(rows=2, cols=2, border_obs=True, time_obs=True, demand=DemandConfig(
+        profile="rush-hour", peak_factor=2.0, peak_at=0.5))  # fmt: skip
+    assert env.obs_dim == 6 + 24 + 4 + 2
+    obs, _ = env.reset(seed=0)
+    assert obs["tl_0_0"][-2:].tolist() == pytest.approx([0.0, env.sim.demand_factor() / 2.0])
+    assert obs["tl_0_0"][-6:-2].tolist() == [1.0, 0.0, 0.0, 1.0]  # N and W are border roads
+    for _ in range(30):  # to the peak, half of SHORT
+        obs, *_ = env.step(dict.fromkeys(env.agents, 0))
+    assert obs["tl_1_1"][-2:].tolist() == pytest.approx([0.5, 1.0])
+
+
+def test_upstream_entries_show_platoons_on_their_way() -> None:
+    env = _env(rows=1, cols=2, upstream_obs=True, demand=DemandConfig(arrival_rates=(0, 0, 0, 0.3)))
+    assert env.obs_dim == 6 + 24 + 16
+    env.reset(seed=0)
+    for _ in range(20):  # phase 2: east-west through and right
+        obs, *_ = env.step(dict.fromkeys(env.agents, 2))
+        # tl_0_1's west approach is fed by tl_0_0's green eastbound lanes.
+        west_through = env.sim.queue[0].reshape(4, 3)[3, 1]  # its right turn exits south
+        cap = env.sim.road_capacity
+        assert obs["tl_0_1"][30 + 3] == pytest.approx(min(west_through / cap, 1.0))
+        assert obs["tl_0_0"][30 + 3] == 0.0  # a border approach
+        arriving = env.sim.roads[env.sim._head][1]
+        np.testing.assert_allclose(obs["tl_0_1"][34:46], np.minimum(arriving / cap, 1.0), 1e-6)
+
+
+def test_phase_entries_sum_the_lanes_each_phase_serves() -> None:
+    env = _env(rows=2, cols=2, phase_obs=True, time_obs=True)
+    assert env.obs_dim == 6 + 24 + 8 + 2
+    env.reset(seed=0)
+    for _ in range(25):
+        obs, *_ = env.step(dict.fromkeys(env.agents, 1))
+    scale = 4.0 * env.sim.road_capacity
+    queued = np.minimum(env.sim.phase_queue()[3] / scale, 1.0)
+    np.testing.assert_allclose(obs["tl_1_1"][30:34], queued, rtol=1e-6)
+    coming = np.minimum(env.sim.approaching() @ env.sim.net.green.T / scale, 1.0)
+    np.testing.assert_allclose(obs["tl_0_0"][34:38], coming[0], rtol=1e-6)
+    assert coming.sum() > 0

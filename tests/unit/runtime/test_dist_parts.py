@@ -140,6 +140,27 @@ def test_chunk_round_trip_and_concat() -> None:
     assert both.obs.flags.writeable
 
 
+def test_decision_flags_travel_with_a_chunk_when_present() -> None:
+    marked = trajectory(envs=3)
+    marked.decision = np.zeros_like(marked.valid)
+    marked.decision[::2] = True
+    chunk = chunk_from_pb(chunk_pb(marked, "s", 1, None), 4, OBS, ACT)
+    assert chunk.trajectory.decision is not None
+    np.testing.assert_array_equal(chunk.trajectory.decision, marked.decision)
+    plain = chunk_from_pb(chunk_pb(trajectory(envs=2), "s", 1, None), 4, OBS, ACT)
+    assert plain.trajectory.decision is None
+    both = concat_trajectories([chunk.trajectory, plain.trajectory])
+    assert both.decision is not None
+    np.testing.assert_array_equal(both.decision[:, 3:], plain.trajectory.valid)
+
+
+def test_chunk_with_a_malformed_decision_tensor_is_refused() -> None:
+    msg = chunk_pb(trajectory(envs=3), "s", 1, None)
+    msg.tensors.append(pb.Tensor(name="decision", datatype="FP32", shape=[4, 3], raw=b"\0" * 48))
+    with pytest.raises(InvalidInputError, match="'decision' is FP32\\[4, 3\\]; expected BOOL"):
+        chunk_from_pb(msg, 4, OBS, ACT)
+
+
 def test_ppo_learner_loads_broadcast_weights() -> None:
     learner = PPOLearner(PPOConfig(), OBS, ACT, seed=1)
     copy = PPOLearner(PPOConfig(), OBS, ACT, seed=2)

@@ -9,6 +9,10 @@ Autoreset follows Gymnasium's next-step mode, like every vector env of
 fleetmind: the step after a copy's episode ended resets that copy, returns its
 first observations with zero reward and ignores the actions.
 
+When the agents' infos carry ``decision`` (False: the agent's next action can
+change nothing, e.g. a signal inside its minimum green), the vector info holds
+``decision`` (and Gymnasium's ``_decision`` presence mask), one flag per slot.
+
 A copy whose simulator fails mid-episode (SUMO dying: EnvironmentStepError)
 is restarted: its slots end truncated with their last observations, and the
 next step starts a fresh episode.
@@ -61,6 +65,8 @@ class AgentsVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         self.metadata = {"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP}
         self._obs = np.zeros((self.num_envs, *obs_space.shape), dtype=np.float32)
         self._needs_reset = np.zeros(copies, dtype=bool)
+        self._decision = np.ones(self.num_envs, dtype=bool)
+        self._reports_decisions = False
         self._seeds = np.random.default_rng()
 
     def reset(
@@ -71,20 +77,31 @@ class AgentsVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         self._seeds = np.random.default_rng(base)
         for k in range(len(self.envs)):
             self._reset_copy(k, None if base is None else base + k)
-        return self._obs.copy(), {}
+        return self._obs.copy(), self._info()
 
     def _reset_copy(self, k: int, seed: int | None) -> None:
         if seed is None:
             seed = int(self._seeds.integers(_SEED_RANGE))
-        observations, _ = self.envs[k].reset(seed=seed)
-        self._write(k, observations)
+        observations, infos = self.envs[k].reset(seed=seed)
+        self._write(k, observations, infos)
         self._needs_reset[k] = False
 
-    def _write(self, k: int, observations: dict[str, np.ndarray]) -> None:
+    def _write(
+        self, k: int, observations: dict[str, np.ndarray], infos: dict[str, dict[str, Any]]
+    ) -> None:
         start = k * self.num_agents
         for j, agent in enumerate(self.agent_names):
             if agent in observations:
                 self._obs[start + j] = observations[agent]
+            info = infos.get(agent)
+            if info and "decision" in info:
+                self._decision[start + j] = bool(info["decision"])
+                self._reports_decisions = True
+
+    def _info(self) -> dict[str, Any]:
+        if not self._reports_decisions:
+            return {}
+        return {"decision": self._decision.copy(), "_decision": np.ones(self.num_envs, bool)}
 
     def step(
         self, actions: np.ndarray
@@ -101,19 +118,20 @@ class AgentsVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
             start = k * self.num_agents
             chosen = {a: int(flat[start + j]) for j, a in enumerate(self.agent_names)}
             try:
-                observations, rew, term, trunc, _ = env.step(chosen)
+                observations, rew, term, trunc, infos = env.step(chosen)
             except EnvironmentStepError as exc:
                 logger.warning("environment copy %d failed, restarting it: %s", k, exc)
                 truncated[start : start + self.num_agents] = True
                 self._needs_reset[k] = True
+                self._decision[start : start + self.num_agents] = True
                 continue
-            self._write(k, observations)
+            self._write(k, observations, infos)
             for j, agent in enumerate(self.agent_names):
                 rewards[start + j] = rew.get(agent, 0.0)
                 terminated[start + j] = term.get(agent, False)
                 truncated[start + j] = trunc.get(agent, False)
             self._needs_reset[k] = not env.agents
-        return self._obs.copy(), rewards, terminated, truncated, {}
+        return self._obs.copy(), rewards, terminated, truncated, self._info()
 
     def close_extras(self, **kwargs: Any) -> None:
         """Close every copy."""

@@ -82,6 +82,19 @@ class TrafficConfig:
     border_obs: bool = False
     """Add four flags to each observation: which approaches (N, E, S, W) come from
     the border of the network, so a shared policy can tell edge from inner signals."""
+    upstream_obs: bool = False
+    """Add 16 entries to each observation: per approach (N, E, S, W), the vehicles
+    queued on green lanes of the upstream intersection that drive towards it (a
+    platoon on its way), and per incoming lane the vehicles that reach the queue
+    within the next step (both / road capacity)."""
+    phase_obs: bool = False
+    """Add 8 entries to each observation: per phase, the vehicles queued on the lanes
+    it serves and those driving towards them (both / (4 x road capacity)), so a
+    policy sees directly what each of its actions would serve."""
+    time_obs: bool = False
+    """Add two entries to each observation: the elapsed fraction of the episode and
+    the current demand multiplier relative to the rush-hour peak (where in the
+    demand profile the network is; a real controller knows its clock)."""
     fixed_green_s: tuple[int, int, int, int] = (30, 10, 30, 10)
     """Green seconds of each phase for the fixed-time controller."""
 

@@ -8,12 +8,20 @@ One agent per intersection, named ``tl_<row>_<col>``. Observation of an agent
     | approaching vehicles per incoming lane / road capacity (12)
     | neighbours' queue per approach (16, only with neighbour_obs)
     | approach comes from the network's border, N/E/S/W (4, only with border_obs)
+    | upstream green queue per approach (4), arrivals in the next step per lane (12)
+      (only with upstream_obs)
+    | queued and approaching vehicles on the lanes of each phase (8, only with phase_obs)
+    | elapsed episode fraction, demand multiplier / peak multiplier (2, only with time_obs)
 
 Action: the phase to show next (``Discrete(4)``, see
 :mod:`~fleetmind.envs.scenarios.traffic.network`). Reward: see
 :attr:`TrafficConfig.reward`. ``state()`` concatenates every agent's
 observation and the elapsed fraction of the episode, for centralised critics.
 Episodes end by truncation after ``episode_seconds``.
+
+Every agent's info carries ``decision``: False while the signal is inside its
+minimum green, when the next action cannot change the phase (learners leave
+those steps out of their policy loss; see :class:`~fleetmind.core.batch.Trajectory`).
 """
 
 from __future__ import annotations
@@ -56,7 +64,13 @@ class TrafficEnv(ParallelEnv[str, np.ndarray, int]):  # type: ignore[misc]  # un
         self._index = {name: i for i, name in enumerate(self.possible_agents)}
         self._nb_dims = NUM_APPROACHES * NUM_APPROACHES if self.config.neighbour_obs else 0
         border_dims = NUM_APPROACHES if self.config.border_obs else 0
-        self.obs_dim = 6 + 2 * LANES + self._nb_dims + border_dims
+        time_dims = 2 if self.config.time_obs else 0
+        self._border_at = 6 + 2 * LANES + self._nb_dims
+        self._upstream_at = self._border_at + border_dims
+        upstream_dims = NUM_APPROACHES + LANES if self.config.upstream_obs else 0
+        self._phase_at = self._upstream_at + upstream_dims
+        phase_dims = 2 * NUM_PHASES if self.config.phase_obs else 0
+        self.obs_dim = self._phase_at + phase_dims + time_dims
         self._obs_space = gymnasium.spaces.Box(0.0, 1.0, (self.obs_dim,), np.float32)
         self._act_space = gymnasium.spaces.Discrete(NUM_PHASES)
         state_dim = self.obs_dim * len(self.possible_agents) + 1
@@ -81,7 +95,7 @@ class TrafficEnv(ParallelEnv[str, np.ndarray, int]):  # type: ignore[misc]  # un
         self.agents = list(self.possible_agents)
         self._last_wait = np.zeros(self.config.num_intersections)
         self._observe()
-        return self._split(self._obs), {a: {} for a in self.agents}
+        return self._split(self._obs), self._infos()
 
     def step(self, actions: dict[str, int]) -> ParallelStep:
         """Apply one phase request per agent and advance ``delta_time`` seconds."""
@@ -96,13 +110,19 @@ class TrafficEnv(ParallelEnv[str, np.ndarray, int]):  # type: ignore[misc]  # un
         reward_dict = {a: float(rewards[self._index[a]]) for a in agents}
         terminations = dict.fromkeys(agents, False)
         truncations = dict.fromkeys(agents, done)
-        infos: dict[str, dict[str, Any]] = {a: {} for a in agents}
+        infos = self._infos()
         if done:
             summary = self.traffic_metrics().to_dict()
             for info in infos.values():
                 info["traffic_metrics"] = summary
             self.agents = []
         return observations, reward_dict, terminations, truncations, infos
+
+    def _infos(self) -> dict[str, dict[str, Any]]:
+        """Per agent: ``decision``, whether its next action can change the phase."""
+        free = (self.sim.time_in_phase >= self.config.min_green).tolist()
+        # Every agent is live for the whole episode, in possible_agents order.
+        return {a: {"decision": f} for a, f in zip(self.agents, free, strict=True)}
 
     def _action_array(self, actions: dict[str, int]) -> np.ndarray:
         requested = self.sim.phase.copy()
@@ -145,7 +165,21 @@ class TrafficEnv(ParallelEnv[str, np.ndarray, int]):  # type: ignore[misc]  # un
                 values.reshape(n, -1), 1.0
             )
         if cfg.border_obs:
-            obs[:, 6 + 2 * LANES + self._nb_dims :] = sim.net.neighbours < 0
+            obs[:, self._border_at : self._border_at + NUM_APPROACHES] = sim.net.neighbours < 0
+        if cfg.upstream_obs:
+            at = self._upstream_at
+            obs[:, at : at + NUM_APPROACHES] = np.minimum(sim.upstream_release() / cap, 1.0)
+            at += NUM_APPROACHES
+            obs[:, at : at + LANES] = np.minimum(sim.arriving_next() / cap, 1.0)
+        if cfg.phase_obs:
+            at, scale = self._phase_at, 4.0 * cap
+            green = sim.net.green.T.astype(np.float64)
+            obs[:, at : at + NUM_PHASES] = np.minimum(sim.queue @ green / scale, 1.0)
+            at += NUM_PHASES
+            obs[:, at : at + NUM_PHASES] = np.minimum(sim.approaching() @ green / scale, 1.0)
+        if cfg.time_obs:
+            obs[:, -2] = min(sim.time_s / cfg.episode_seconds, 1.0)
+            obs[:, -1] = sim.demand_factor() / max(cfg.demand.peak_factor, 1.0)
 
     def _split(self, obs: np.ndarray) -> dict[str, np.ndarray]:
         return {a: obs[self._index[a]].copy() for a in self.agents}

@@ -107,6 +107,20 @@ class GridSimulator:
         out: np.ndarray = self.roads.sum(axis=0)
         return out
 
+    def arriving_next(self) -> np.ndarray:
+        """``[I, LANES]`` vehicles that join each incoming lane's queue in the next step."""
+        out: np.ndarray = self.roads[self._head]
+        return out
+
+    def upstream_release(self) -> np.ndarray:
+        """``[I, NUM_APPROACHES]`` vehicles queued on green lanes upstream that will
+        drive into each approach (zero for border approaches)."""
+        green = self.net.green[self.phase]
+        weights = (self.queue * green).ravel()
+        flows = np.bincount(self._dest, weights=weights, minlength=self._slots + 1)
+        out: np.ndarray = flows[:-1].reshape(-1, NUM_APPROACHES)
+        return out
+
     def slot_occupancy(self) -> np.ndarray:
         """``[num_slots]`` vehicles on each incoming road (queued plus driving)."""
         on_road = self.queue + self.approaching()
