@@ -7,7 +7,7 @@ driven by the same load generator: a grpc.aio client in this process sending
 pre-serialised ModelInferRequest bytes (one observation row per request, raw FP32
 contents) from C concurrent workers.
 
-    .venv/bin/python benchmarks/serve_bench.py [--seconds 4] [--skip-mlserver]
+    .venv/bin/python benchmarks/serve_bench.py [--seconds 4] [--rounds 3] [--skip-mlserver]
     .venv/bin/python benchmarks/serve_bench.py --hidden 2048 2048 2048 \
         --only fleetmind fleetmind-nobatch fleetmind-nobatch-inline
 
@@ -172,36 +172,70 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def run_server(
-    name: str,
-    *,
-    cmd: list[str],
-    port: int,
+def measure(
+    name: str, proc: subprocess.Popen[bytes], port: int, concurrency: int, seconds: float
+) -> dict[str, float]:
+    """One point: throughput, latency and server CPU per request at ``concurrency``."""
+    cpu_before = cpu_seconds(proc.pid)
+    row = asyncio.run(_drive(f"127.0.0.1:{port}", request_bytes(), concurrency, seconds))
+    # Server CPU per request (warm-up included on both sides): robust to other load.
+    row["server_cpu_us"] = (cpu_seconds(proc.pid) - cpu_before) / row["total"] * 1e6
+    row["server"] = name  # type: ignore[assignment]
+    return row
+
+
+def median_row(rows: list[dict[str, float]]) -> dict[str, float]:
+    """The median of each figure over rounds (the rows of one server and concurrency)."""
+    out = dict(rows[0])
+    for key in ("throughput", "p50_ms", "p99_ms", "server_cpu_us"):
+        out[key] = float(np.median([r[key] for r in rows]))
+    out["rounds"] = len(rows)
+    return out
+
+
+def run_servers(
+    servers: list[tuple[str, list[str], dict[str, str] | None]],
     work: Path,
     args: argparse.Namespace,
-    env: dict[str, str] | None = None,
-) -> list[dict[str, float]]:
-    proc = _start(cmd, work / f"{name}.log", env)
-    target = f"127.0.0.1:{port}"
+) -> dict[str, list[dict[str, float]]]:
+    """Start every server, then measure them in turn, ``--rounds`` times over.
+
+    Each round drives every server once per concurrency, one after the other, so
+    that a change in the machine's load touches all servers alike; the reported
+    figure is the median over rounds. Servers that are not being driven are idle.
+    """
+    procs = {}
     try:
-        asyncio.run(_wait_ready(target))
-        results = []
-        for concurrency in args.concurrency:
-            cpu_before = cpu_seconds(proc.pid)
-            row = asyncio.run(_drive(target, request_bytes(), concurrency, args.seconds))
-            # Server CPU per request (warm-up included on both sides): robust to other load.
-            row["server_cpu_us"] = (cpu_seconds(proc.pid) - cpu_before) / row["total"] * 1e6
-            row["server"] = name  # type: ignore[assignment]
-            print(
-                f"{name:<22} c={concurrency:<3} {row['throughput']:8.0f} req/s  "
-                f"p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  "
-                f"server CPU {row['server_cpu_us']:6.0f} us/req",
-                flush=True,
-            )
-            results.append(row)
-        return results
+        for name, cmd, env in servers:
+            procs[name] = (_start(cmd, work / f"{name}.log", env), port_of(name, cmd, work))
+        for _, port in procs.values():
+            asyncio.run(_wait_ready(f"127.0.0.1:{port}"))
+        points: dict[tuple[str, int], list[dict[str, float]]] = {}
+        for round_no in range(args.rounds):
+            for concurrency in args.concurrency:
+                for name, (proc, port) in procs.items():
+                    row = measure(name, proc, port, concurrency, args.seconds)
+                    points.setdefault((name, concurrency), []).append(row)
+                    print(f"round {round_no + 1}/{args.rounds} {describe(row)}", flush=True)
     finally:
-        _stop(proc)
+        for proc, _ in procs.values():
+            _stop(proc)
+    results: dict[str, list[dict[str, float]]] = {}
+    print(f"\nmedians over {args.rounds} round(s):")
+    for (name, _), rows in points.items():
+        row = median_row(rows)
+        results.setdefault(name, []).append(row)
+        print(describe(row))
+    return results
+
+
+def describe(row: dict[str, float]) -> str:
+    """One line for a measured point."""
+    return (
+        f"{row['server']:<26} c={row['concurrency']:<3} {row['throughput']:8.0f} req/s  "
+        f"p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  "
+        f"server CPU {row['server_cpu_us']:6.0f} us/req"
+    )
 
 
 def port_of(name: str, cmd: list[str], work: Path) -> int:
@@ -335,6 +369,9 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path, help="also write all rows to this file")
     parser.add_argument(
+        "--rounds", type=int, default=1, help="measure every server this many times, in turn"
+    )
+    parser.add_argument(
         "--hidden", type=int, nargs="+", default=[64, 64], help="hidden sizes of actor and critic"
     )
     args = parser.parse_args()
@@ -365,12 +402,8 @@ def main() -> None:
         if not args.skip_mlserver:
             cmd, env = mlserver_setup(work, free_port(), run_dir)
             servers.append(("mlserver", cmd, env))
-        for name, cmd, env in servers:
-            if args.only and name not in args.only:
-                continue
-            results[name] = run_server(
-                name, cmd=cmd, port=port_of(name, cmd, work), work=work, args=args, env=env
-            )
+        chosen = [srv for srv in servers if not args.only or srv[0] in args.only]
+        results = run_servers(chosen, work, args)
     summarise(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
