@@ -2,6 +2,7 @@
 
 # env steps/s against actor count, for an env whose step costs real CPU, and the
 # share of actor wall time spent in RPC (from the learner's metrics)
+# (--push-queue 0 1: pushes in the actor's loop against pushes from its sender thread)
 .venv/bin/python benchmarks/distributed_training.py scaling --actors 1 2 4 8 --seconds 20
 # CartPole-v1 time to solve: single-process path vs --actors N, same settings
 .venv/bin/python benchmarks/distributed_training.py solve --actors 2
@@ -51,7 +52,7 @@ def run_actor(argv: list[str]) -> int:
     return main(["--log-level", "WARNING", "actor", *argv])
 
 
-def scaling_point(actors: int, seconds: float, envs: int) -> dict[str, float]:
+def scaling_point(actors: int, seconds: float, envs: int, push_queue: int) -> dict[str, float]:
     """Env steps/s of ``actors`` actor processes over ``seconds`` (after warm-up)."""
     register_busy_env()
     from fleetmind.algos.ppo import PPOConfig
@@ -89,7 +90,7 @@ def scaling_point(actors: int, seconds: float, envs: int) -> dict[str, float]:
         procs = [
             subprocess.Popen(
                 [sys.executable, __file__, "actor", "--learner", bound["address"],
-                 "--envs", str(envs), "--actor-id", f"a{i}"]
+                 "--envs", str(envs), "--actor-id", f"a{i}", "--push-queue", str(push_queue)]
             )
             for i in range(actors)
         ]  # fmt: skip
@@ -106,24 +107,35 @@ def scaling_point(actors: int, seconds: float, envs: int) -> dict[str, float]:
         for p in procs:
             p.wait(30)
         _ = read_metrics
-    busy = sum(totals.values())
+    busy = sum(totals[k] for k in ("env", "inference", "rpc"))
+    chunks = steps / (envs * 32)  # default PPO rollout of 32 steps
     return {
         "actors": actors,
         "steps_per_s": steps / elapsed,
         "rpc_share": totals["rpc"] / busy if busy else float("nan"),
         "env_share": totals["env"] / busy if busy else float("nan"),
+        "push_per_chunk_ms": 1e3 * totals.get("push", 0.0) / chunks if chunks else float("nan"),
+        "rpc_per_chunk_ms": 1e3 * totals["rpc"] / chunks if chunks else float("nan"),
+        "wait_per_chunk_ms": 1e3 * totals.get("wait", 0.0) / chunks if chunks else float("nan"),
     }
 
 
 def scaling(args: argparse.Namespace) -> None:
-    rows = [scaling_point(n, args.seconds, args.envs) for n in args.actors]
-    base = rows[0]["steps_per_s"] / rows[0]["actors"]
+    rows = [
+        {**scaling_point(n, args.seconds, args.envs, q), "push_queue": q}
+        for n in args.actors
+        for q in args.push_queue
+    ]
+    base = {q: next(r for r in rows if r["push_queue"] == q) for q in args.push_queue}
     for row in rows:
-        linear = row["steps_per_s"] / (base * row["actors"])
+        first = base[row["push_queue"]]
+        linear = row["steps_per_s"] / (first["steps_per_s"] / first["actors"] * row["actors"])
         print(
-            f"actors={row['actors']:>2}  env steps/s={row['steps_per_s']:8.0f}  "
+            f"push queue={row['push_queue']}  actors={row['actors']:>2}  "
+            f"env steps/s={row['steps_per_s']:8.0f}  "
             f"fraction of linear={linear:.2f}  rpc share of actor time={row['rpc_share']:.3f}  "
-            f"env share={row['env_share']:.3f}"
+            f"env share={row['env_share']:.3f}  per chunk: rpc {row['rpc_per_chunk_ms']:.2f} ms, "
+            f"push {row['push_per_chunk_ms']:.2f} ms, wait {row['wait_per_chunk_ms']:.2f} ms"
         )
 
 
@@ -160,6 +172,13 @@ def main() -> None:
     sc.add_argument("--actors", type=int, nargs="+", default=[1, 2, 4, 8])
     sc.add_argument("--seconds", type=float, default=20.0)
     sc.add_argument("--envs", type=int, default=8)
+    sc.add_argument(
+        "--push-queue",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="actor --push-queue values to compare (0: push in the actor's loop)",
+    )
     so = sub.add_parser("solve")
     so.add_argument("--actors", type=int, default=2)
     so.add_argument("--target", type=float, default=475.0)
