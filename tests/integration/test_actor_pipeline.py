@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 from tests.integration.learner_harness import LearnerThread
 
-from fleetmind.core.errors import InvalidInputError, PreconditionError, UnavailableError
+from fleetmind.core.errors import (
+    InvalidInputError,
+    OverloadedError,
+    PreconditionError,
+    UnavailableError,
+)
 from fleetmind.rpc.channel import ChannelConfig
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.runtime.actor import ActorWorker
@@ -87,6 +92,7 @@ def test_sync_actor_pushes_one_chunk_per_version_from_its_sender_thread(tmp_path
     [
         (PreconditionError("FAILED_PRECONDITION: unknown or expired session; register again"), 2),
         (UnavailableError("UNAVAILABLE: connection reset"), 1),
+        (OverloadedError("RESOURCE_EXHAUSTED: learner queue holds 64 chunks"), 1),
     ],
 )
 def test_a_push_that_fails_in_the_sender_thread_is_handled_by_the_loop(

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from fleetmind.core.errors import PreconditionError, UnavailableError
+from fleetmind.core.errors import OverloadedError, PreconditionError, UnavailableError
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.runtime.actor_client import LearnerClient
 from fleetmind.runtime.actor_source import (
@@ -151,14 +151,15 @@ class ActorWorker:
         except PreconditionError as exc:
             log.warning("learner refused the session (%s); registering again", exc)
             self.session = None
-        except UnavailableError as exc:
+        except (UnavailableError, OverloadedError) as exc:  # unreachable, or a full queue
             wait = self.backoff.wait_s()
             since = self.backoff.since or time.monotonic()
             limit = self.config.give_up_after_s
             if limit is not None and time.monotonic() - since > limit:
                 log.error("learner unreachable for %.0fs; giving up: %s", limit, exc)
                 return False
-            log.warning("learner unreachable (%s); retrying in %.2fs", exc, wait)
+            what = "busy" if isinstance(exc, OverloadedError) else "unreachable"
+            log.warning("learner %s (%s); retrying in %.2fs", what, exc, wait)
             self.stop.wait(wait)
         return True
 
