@@ -180,6 +180,8 @@ class ActorWorker:
             return
         if session.mode == "sync":
             self._await_version()
+        elif self.pushes is not None:
+            self._load_prefetched()
         elif reply is not None and reply.version > self.version:
             self._fetch(0.0)
 
@@ -221,6 +223,17 @@ class ActorWorker:
             if reply is not None and reply.done:
                 self.stop.set()
 
+    def _load_prefetched(self) -> None:
+        """Async: load the version the sender thread fetched, if newer."""
+        if self.pushes is None or self.source is None:
+            return
+        t = time.monotonic()
+        weights = self.pushes.take_weights(self.version)
+        if weights is not None:
+            self.version, stats = weights.load_into(self.source.module)
+            self.source.adopt(stats)
+        self.times["rpc"] += time.monotonic() - t
+
     def _register(self) -> None:
         cfg = self.config
         if self.pushes is not None:  # chunks of the old session are not sent
@@ -232,6 +245,8 @@ class ActorWorker:
         session = self.client.register(request)
         self.times["rpc"] += time.monotonic() - t
         self.session = session  # heartbeats start now, while the environments are built
+        if self.pushes is not None:
+            self.pushes.prefetch = session.mode == "async"
         if self.source is None:
             self.source = build_source(session, self.config.envs)
         self.version = -1
@@ -262,6 +277,8 @@ class ActorWorker:
             assembler.add(chunk)
         self.version, stats = assembler.load_into(self.source.module)
         self.source.adopt(stats)
+        if self.pushes is not None:
+            self.pushes.loaded(self.version)
         self.times["rpc"] += time.monotonic() - first_at
         return True
 

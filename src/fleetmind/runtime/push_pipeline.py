@@ -9,6 +9,9 @@
         reply = pushes.check()           # the newest answer; raises a failed push
     pushes.close()                       # drops what waits, joins the thread
 
+With ``prefetch`` on (async mode) the sender thread also fetches the version a
+push answer announces, so the loop only loads it (:meth:`take_weights`).
+
 The queue is bounded (``depth`` chunks wait while one is in flight), so a slow
 learner slows the actor down instead of filling its memory. A push that fails
 stores its error, drops the chunks queued behind it (they belong to the same
@@ -26,6 +29,7 @@ from collections import deque
 from fleetmind.core.errors import ConfigError
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.runtime.actor_client import LearnerClient
+from fleetmind.runtime.weight_store import WeightAssembler
 
 log = logging.getLogger("fleetmind.actor")
 
@@ -50,7 +54,11 @@ class PushPipeline:
         self.dropped = 0
         """Chunks dropped unsent (behind a failed push, after a new session, at close)."""
         self.push_s = 0.0
-        """Seconds spent inside push calls (in the sender thread, overlapping the loop)."""
+        """Seconds the sender thread spent in calls (pushes, prefetches), overlapping the loop."""
+        self.prefetch = False
+        """Fetch the version a push answer announces (async mode)."""
+        self._have = -1
+        self._weights: WeightAssembler | None = None
         self._thread = threading.Thread(target=self._run, name="push", daemon=True)
         self._thread.start()
 
@@ -91,6 +99,19 @@ class PushPipeline:
         with self._cond:
             return len(self._queue) + int(self._in_flight)
 
+    def loaded(self, version: int) -> None:
+        """The loop loaded ``version``: prefetch only newer ones."""
+        with self._cond:
+            self._have = max(self._have, version)
+
+    def take_weights(self, have: int) -> WeightAssembler | None:
+        """Prefetched weights newer than ``have`` (the loop loads them); raises as check()."""
+        with self._cond:
+            self._raise_error()
+            self._have = max(self._have, have)
+            weights, self._weights = self._weights, None
+            return weights if weights is not None and weights.version > have else None
+
     def discard(self, timeout_s: float) -> None:
         """A new session starts: drop queued chunks, let a push in flight end (at most
         ``timeout_s``), and forget its answer or error (they belong to the old session)."""
@@ -103,6 +124,8 @@ class PushPipeline:
             self._queue.clear()
             self._error = None
             self.reply = None
+            self._weights = None
+            self._have = -1
 
     def close(self, timeout_s: float) -> bool:
         """Drop what waits, let a push in flight finish (at most ``timeout_s``), join.
@@ -143,16 +166,34 @@ class PushPipeline:
         reply: pb.PushResponse | None = None
         try:
             reply = self._client.push([msg])
+            self._prefetch(msg, reply)
         except Exception as exc:  # handed to the actor's loop, which decides
             error = exc
         with self._cond:
             self.push_s += time.monotonic() - t
             self._in_flight = False
+            if reply is not None:
+                self.sent += 1
+                self.reply = reply
             if error is not None:
                 self._error = error
                 self.dropped += len(self._queue)
                 self._queue.clear()
-            else:
-                self.sent += 1
-                self.reply = reply
             self._cond.notify_all()
+
+    def _prefetch(self, msg: pb.TrajectoryChunk, reply: pb.PushResponse) -> None:
+        with self._cond:
+            have = max(self._have, self._weights.version if self._weights else -1)
+        if not self.prefetch or reply.done or reply.version <= have:
+            return
+        request = pb.GetWeightsRequest(
+            session_id=msg.session_id, incarnation=msg.incarnation, have_version=have, wait_s=0
+        )
+        chunks, _ = self._client.weights(request)
+        if not chunks:
+            return
+        weights = WeightAssembler()
+        for chunk in chunks:
+            weights.add(chunk)
+        with self._cond:
+            self._weights = weights

@@ -6,10 +6,12 @@ import threading
 from collections.abc import Iterable
 
 import pytest
+from torch import nn
 
 from fleetmind.core.errors import ConfigError, PreconditionError, UnavailableError
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.runtime.push_pipeline import PushPipeline
+from fleetmind.runtime.weight_store import WeightStore
 
 
 class GatedClient:
@@ -154,3 +156,39 @@ def test_close_drops_what_waits_and_joins_after_the_call_in_flight() -> None:
 def test_depth_must_be_positive() -> None:
     with pytest.raises(ConfigError, match="depth"):
         PushPipeline(GatedClient(), depth=0)  # type: ignore[arg-type]
+
+
+class WeightsClient(GatedClient):
+    """Also serves weights: version ``reply version`` of a small network."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight_calls: list[int] = []
+
+    def weights(self, request: pb.GetWeightsRequest) -> tuple[list[pb.WeightsChunk], float]:
+        self.weight_calls.append(request.have_version)
+        version = self.received[-1] + 1
+        published = WeightStore(chunk_bytes=64).publish(version, nn.Linear(4, 2), None)
+        return published.decoded(), 0.0
+
+
+def test_async_prefetch_fetches_each_announced_version_once_in_the_sender_thread() -> None:
+    client = WeightsClient()
+    pushes = PushPipeline(client, depth=1)  # type: ignore[arg-type]
+    pushes.prefetch = True
+    pushes.loaded(0)
+    pushes.submit(chunk(0))  # answered with version 1: fetched in the sender thread
+    client.gate.release()
+    pushes.settle(30)
+    weights = pushes.take_weights(0)
+    assert weights is not None
+    assert weights.version == 1
+    target = nn.Linear(4, 2)
+    assert weights.load_into(target)[0] == 1
+    assert pushes.take_weights(1) is None  # taken once
+    pushes.submit(chunk(0))  # answered with version 1 again: nothing new to fetch
+    client.gate.release()
+    pushes.settle(30)
+    assert pushes.take_weights(1) is None
+    assert client.weight_calls == [0]
+    assert pushes.close(30)
