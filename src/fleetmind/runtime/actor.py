@@ -8,7 +8,8 @@
         hand the chunk (with its observation statistics) to the sender thread
                                           # "rpc": only while the push queue is full
         sync: wait for the next version (while the chunk travels)   # "wait"
-        async: fetch the version the latest push answer announced   # "rpc"
+        async: load the version the sender thread fetched after a push announced it
+                                          # "rpc" (the fetch itself overlaps, as "push")
     until the learner says done
 
 Chunks travel in a sender thread (:class:`~fleetmind.runtime.push_pipeline.PushPipeline`,
