@@ -2,6 +2,7 @@
 
 # env steps/s against actor count, for an env whose step costs real CPU, and the
 # share of actor wall time spent in RPC (from the learner's metrics)
+# (--push-queue 0 1: pushes in the actor's loop against pushes from its sender thread)
 .venv/bin/python benchmarks/distributed_training.py scaling --actors 1 2 4 8 --seconds 20
 # CartPole-v1 time to solve: single-process path vs --actors N, same settings
 .venv/bin/python benchmarks/distributed_training.py solve --actors 2
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -51,9 +53,18 @@ def run_actor(argv: list[str]) -> int:
     return main(["--log-level", "WARNING", "actor", *argv])
 
 
-def scaling_point(actors: int, seconds: float, envs: int) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def scaling_point(
+    actors: int, seconds: float, envs: int, push_queue: int, mode: str
+) -> dict[str, float]:
     """Env steps/s of ``actors`` actor processes over ``seconds`` (after warm-up)."""
     register_busy_env()
+    from fleetmind.algos.impala import ImpalaConfig
     from fleetmind.algos.ppo import PPOConfig
     from fleetmind.rpc.server import ServerConfig
     from fleetmind.runtime.config import TrainConfig
@@ -66,8 +77,11 @@ def scaling_point(actors: int, seconds: float, envs: int) -> dict[str, float]:
         config = TrainConfig(
             env_id=BUSY_ENV, run_dir=Path(tmp) / "run", steps=10**9, envs=envs, log_interval_s=1.0
         )
-        setup = RunSetup(*prepare_new(config, PPOConfig(update_epochs=1)))
-        learner = LearnerRun(setup, DistConfig(mode="sync"), progress=False)
+        algo: Any = PPOConfig(update_epochs=1)
+        if mode == "async":
+            config.algo, algo = "impala", ImpalaConfig()
+        setup = RunSetup(*prepare_new(config, algo))
+        learner = LearnerRun(setup, DistConfig(mode=mode), progress=False)
         bound: dict[str, Any] = {}
         ready = threading.Event()
 
@@ -89,7 +103,7 @@ def scaling_point(actors: int, seconds: float, envs: int) -> dict[str, float]:
         procs = [
             subprocess.Popen(
                 [sys.executable, __file__, "actor", "--learner", bound["address"],
-                 "--envs", str(envs), "--actor-id", f"a{i}"]
+                 "--envs", str(envs), "--actor-id", f"a{i}", "--push-queue", str(push_queue)]
             )
             for i in range(actors)
         ]  # fmt: skip
@@ -97,33 +111,64 @@ def scaling_point(actors: int, seconds: float, envs: int) -> dict[str, float]:
             time.sleep(0.2)
         start_steps, start = learner.core.env_steps, time.monotonic()
         totals0 = dict(learner.core.stage_totals)
+        learner.core.lag_history.clear()
+        dropped0 = learner.core.dropped_chunks
+        learn0, version0 = learner.core.timings["learn"], learner.core.version
+        actor_cpu0 = sum(cpu_seconds(p.pid) for p in procs)
+        learner_cpu0 = time.process_time()
         time.sleep(seconds)
+        actor_cpu = sum(cpu_seconds(p.pid) for p in procs) - actor_cpu0
+        learner_cpu = time.process_time() - learner_cpu0
         steps = learner.core.env_steps - start_steps
         elapsed = time.monotonic() - start
         totals = {k: learner.core.stage_totals[k] - totals0[k] for k in totals0}
+        lags = list(learner.core.lag_history)
+        dropped = learner.core.dropped_chunks - dropped0
+        updates = learner.core.version - version0
+        learn_ms = 1e3 * (learner.core.timings["learn"] - learn0) / max(updates, 1)
         bound["loop"].call_soon_threadsafe(learner.stop.set)
         server.join()
         for p in procs:
             p.wait(30)
         _ = read_metrics
-    busy = sum(totals.values())
+    busy = sum(totals[k] for k in ("env", "inference", "rpc"))
+    chunks = steps / (envs * 32)  # trained chunks: PPO's and IMPALA's default rollout is 32
     return {
         "actors": actors,
         "steps_per_s": steps / elapsed,
         "rpc_share": totals["rpc"] / busy if busy else float("nan"),
         "env_share": totals["env"] / busy if busy else float("nan"),
+        "policy_lag_mean": float(np.mean(lags)) if lags else float("nan"),
+        "dropped_chunks": dropped,
+        "learn_ms": learn_ms,
+        "actor_cpu_per_chunk_ms": 1e3 * actor_cpu / chunks if chunks else float("nan"),
+        "learner_cpu_per_chunk_ms": 1e3 * learner_cpu / chunks if chunks else float("nan"),
+        "push_per_chunk_ms": 1e3 * totals.get("push", 0.0) / chunks if chunks else float("nan"),
+        "rpc_per_chunk_ms": 1e3 * totals["rpc"] / chunks if chunks else float("nan"),
+        "wait_per_chunk_ms": 1e3 * totals.get("wait", 0.0) / chunks if chunks else float("nan"),
     }
 
 
 def scaling(args: argparse.Namespace) -> None:
-    rows = [scaling_point(n, args.seconds, args.envs) for n in args.actors]
-    base = rows[0]["steps_per_s"] / rows[0]["actors"]
+    rows = [
+        {**scaling_point(n, args.seconds, args.envs, q, args.mode), "push_queue": q}
+        for n in args.actors
+        for q in args.push_queue
+    ]
+    base = {q: next(r for r in rows if r["push_queue"] == q) for q in args.push_queue}
     for row in rows:
-        linear = row["steps_per_s"] / (base * row["actors"])
+        first = base[row["push_queue"]]
+        linear = row["steps_per_s"] / (first["steps_per_s"] / first["actors"] * row["actors"])
         print(
-            f"actors={row['actors']:>2}  env steps/s={row['steps_per_s']:8.0f}  "
+            f"push queue={row['push_queue']}  actors={row['actors']:>2}  "
+            f"env steps/s={row['steps_per_s']:8.0f}  "
             f"fraction of linear={linear:.2f}  rpc share of actor time={row['rpc_share']:.3f}  "
-            f"env share={row['env_share']:.3f}"
+            f"env share={row['env_share']:.3f}  per chunk: rpc {row['rpc_per_chunk_ms']:.2f} ms, "
+            f"push {row['push_per_chunk_ms']:.2f} ms, wait {row['wait_per_chunk_ms']:.2f} ms  "
+            f"policy lag {row['policy_lag_mean']:.2f}, dropped chunks {row['dropped_chunks']}, "
+            f"update {row['learn_ms']:.1f} ms  CPU per chunk: actors "
+            f"{row['actor_cpu_per_chunk_ms']:.1f} ms, "
+            f"learner {row['learner_cpu_per_chunk_ms']:.1f} ms"
         )
 
 
@@ -160,6 +205,14 @@ def main() -> None:
     sc.add_argument("--actors", type=int, nargs="+", default=[1, 2, 4, 8])
     sc.add_argument("--seconds", type=float, default=20.0)
     sc.add_argument("--envs", type=int, default=8)
+    sc.add_argument("--mode", choices=["sync", "async"], default="sync", help="PPO or IMPALA")
+    sc.add_argument(
+        "--push-queue",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="actor --push-queue values to compare (0: push in the actor's loop)",
+    )
     so = sub.add_parser("solve")
     so.add_argument("--actors", type=int, default=2)
     so.add_argument("--target", type=float, default=475.0)

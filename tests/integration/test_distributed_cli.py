@@ -24,6 +24,7 @@ from fleetmind.cli.main import main
         ),
         (["train", "CartPole-v1", "--actors", "2", "--mode", "fast"], "mode"),
         (["actor"], "--learner HOST:PORT"),
+        (["actor", "--learner", "127.0.0.1:1", "--push-queue", "-1"], "--push-queue must be 0"),
         (["learner", "--listen", "127.0.0.1:0"], "environment id"),
     ],
 )

@@ -5,13 +5,19 @@
     register -> fetch weights of the current version
     loop:
         trajectory = collect T steps of E envs           # "env" + "inference"
-        push the chunk (with this chunk's observation statistics)   # "rpc"
-        sync: wait for the next version; async: fetch it when it moved
+        hand the chunk (with its observation statistics) to the sender thread
+                                          # "rpc": only while the push queue is full
+        sync: wait for the next version (while the chunk travels)   # "wait"
+        async: load the version the sender thread fetched after a push announced it
+                                          # "rpc" (the fetch itself overlaps, as "push")
     until the learner says done
 
-What the actor steps is an :class:`ExperienceSource` chosen by the learner's
-algorithm: :class:`SingleAgentSource`, or for a team (``mappo``, ``ippo``)
-:class:`fleetmind.runtime.multiagent_actor.TeamSource`.
+Chunks travel in a sender thread (:class:`~fleetmind.runtime.push_pipeline.PushPipeline`,
+``push_queue`` chunks may wait), so the actor steps on while they do; a push that
+fails raises its error in the loop, which handles it as below.
+
+What the actor steps is an :class:`~fleetmind.runtime.actor_source.ExperienceSource`
+chosen by the learner's algorithm (:mod:`fleetmind.runtime.actor_source`).
 
 The learner may vanish (restart, network cut): the actor retries with exponential
 backoff and full jitter, forever unless ``give_up_after_s`` is set. When the learner
@@ -21,7 +27,6 @@ actor registers again and discards what it collected for the old incarnation.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -29,191 +34,43 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
-import numpy as np
 import torch
 
-from fleetmind.algos.base import RolloutPolicy, StepOutput
-from fleetmind.algos.loading import actuator_for
-from fleetmind.algos.multiagent_base import is_multiagent_algo
-from fleetmind.algos.registry import get_algorithm
-from fleetmind.core.batch import Trajectory
-from fleetmind.core.config import config_from_mapping
-from fleetmind.core.errors import PreconditionError, UnavailableError
-from fleetmind.core.normalizer import RunningMeanStd
-from fleetmind.envs.vector import make_vector_env, observation_is_normalisable, vector_spaces
+from fleetmind.core.errors import OverloadedError, PreconditionError, UnavailableError
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.runtime.actor_client import LearnerClient
-from fleetmind.runtime.collector import RolloutCollector
+from fleetmind.runtime.actor_source import (
+    ExperienceSource,
+    SingleAgentSource,
+    TimedPolicy,
+    TrackingStats,
+    build_source,
+)
 from fleetmind.runtime.dist_config import ActorConfig
+from fleetmind.runtime.push_pipeline import PushPipeline
 from fleetmind.runtime.weight_store import WeightAssembler
-from fleetmind.runtime.wire import chunk_pb
+from fleetmind.runtime.wire import STAGES
+
+__all__ = [
+    "ActorWorker",
+    "Backoff",
+    "ExperienceSource",
+    "SingleAgentSource",
+    "TimedPolicy",
+    "TrackingStats",
+    "run_actor",
+]
 
 HEARTBEAT_JOIN_S = 15.0
-"""Longest an exiting actor waits for a heartbeat call in flight."""
+"""Longest an exiting actor waits for a heartbeat or push call in flight."""
 
 log = logging.getLogger("fleetmind.actor")
 
 SYNC_WAIT_S = 10.0
 """Long-poll length while waiting for the next version in sync mode."""
-
-
-class TrackingStats(RunningMeanStd):
-    """Running statistics that also keep ``delta``: what this actor saw since its last push."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.delta = RunningMeanStd(self.shape)
-
-    def update(self, data: np.ndarray) -> None:
-        """Fold a batch into both the local view and the delta."""
-        if data.shape[0] == 0:
-            return
-        batch = RunningMeanStd.from_data(data)
-        self.merge(batch)
-        self.delta.merge(batch)
-
-    def take_delta(self) -> RunningMeanStd:
-        """The delta so far; starts a new one."""
-        delta, self.delta = self.delta, RunningMeanStd(self.shape)
-        return delta
-
-    def adopt(self, merged: RunningMeanStd) -> None:
-        """Use the learner's merged statistics plus what is not yet sent."""
-        view = merged.copy()
-        view.merge(self.delta)
-        self.mean, self.var, self.count = view.mean, view.var, view.count
-
-
-class TimedPolicy:
-    """Wraps a rollout policy and sums the seconds spent in it."""
-
-    def __init__(self, policy: RolloutPolicy) -> None:
-        self.policy = policy
-        self.seconds = 0.0
-
-    def step(self, model_input: np.ndarray) -> StepOutput:
-        """Forward to the policy, timed."""
-        t = time.monotonic()
-        out = self.policy.step(model_input)
-        self.seconds += time.monotonic() - t
-        return out
-
-
-class ExperienceSource(Protocol):
-    """What an actor steps: environments, a CPU policy copy and its statistics."""
-
-    module: torch.nn.Module
-    """The network(s) the learner's weights load into."""
-
-    def collect(self, version: int) -> float:
-        """Collect the next chunk with policy ``version``; the seconds spent in inference."""
-        ...
-
-    def message(
-        self, session_id: str, incarnation: int, times: dict[str, float]
-    ) -> pb.TrajectoryChunk:
-        """The collected chunk as a message (with the statistics delta and new episodes)."""
-        ...
-
-    def adopt(self, stats: RunningMeanStd | None) -> None:
-        """Use the learner's merged observation statistics (None: it sent none)."""
-        ...
-
-    def discard_delta(self) -> None:
-        """Forget statistics not yet sent (the learner that would merge them is gone)."""
-        ...
-
-    def close(self) -> None:
-        """Close the environments."""
-        ...
-
-
-class SingleAgentSource:
-    """A vector env, one policy: the ``[T x E]`` chunks of single-agent training."""
-
-    def __init__(self, session: pb.RegisterResponse, envs: int) -> None:
-        train = json.loads(session.train_config)
-        spec = get_algorithm(session.algo)
-        algo_cfg: Any = config_from_mapping(
-            spec.config_cls, json.loads(session.algo_config), spec.name
-        )
-        env = make_vector_env(train["env_id"], envs)
-        obs_space, act_space = vector_spaces(env)
-        learner = spec.build(algo_cfg, obs_space, act_space, int(session.seed))
-        module = getattr(learner, "net", None)
-        if not isinstance(module, torch.nn.Module):
-            env.close()
-            raise PreconditionError(f"algorithm {session.algo} has no network to run in an actor")
-        self.module = module
-        self.policy = TimedPolicy(learner.rollout_policy())
-        normalise = bool(train.get("normalize_obs", True)) and observation_is_normalisable(
-            obs_space
-        )
-        self.obs_stats = TrackingStats(obs_space.shape) if normalise else None
-        gamma = float(getattr(algo_cfg, "gamma", 0.99))
-        self.collector = RolloutCollector(
-            env,
-            train["env_id"],
-            obs_space,
-            act_space,
-            int(session.rollout_steps),
-            actuator_for(act_space),
-            self.obs_stats,
-            reward_gamma=gamma if train.get("normalize_reward") else None,
-            seed=int(session.seed),
-        )
-        self._trajectory: Trajectory | None = None
-        self._episodes_seen = 0
-
-    def collect(self, version: int) -> float:
-        """Collect ``T`` steps of every env copy."""
-        before = self.policy.seconds
-        self._trajectory = self.collector.collect(self.policy, version)
-        return self.policy.seconds - before
-
-    def message(
-        self, session_id: str, incarnation: int, times: dict[str, float]
-    ) -> pb.TrajectoryChunk:
-        """The collected trajectory as a chunk."""
-        if self._trajectory is None:
-            raise PreconditionError("message() needs a collected trajectory")
-        delta = self.obs_stats.take_delta() if self.obs_stats is not None else None
-        return chunk_pb(
-            self._trajectory, session_id, incarnation, delta, self._new_episodes(), times
-        )
-
-    def _new_episodes(self) -> list[tuple[float, int]]:
-        stats = self.collector.stats
-        new = min(stats.episodes - self._episodes_seen, len(stats.returns))
-        self._episodes_seen = stats.episodes
-        if new <= 0:
-            return []
-        return list(zip(list(stats.returns)[-new:], list(stats.lengths)[-new:], strict=True))
-
-    def adopt(self, stats: RunningMeanStd | None) -> None:
-        """Normalise with the learner's statistics plus the unsent delta."""
-        if stats is not None and self.obs_stats is not None:
-            self.obs_stats.adopt(stats)
-
-    def discard_delta(self) -> None:
-        """Drop the unsent delta."""
-        if self.obs_stats is not None:
-            self.obs_stats.take_delta()
-
-    def close(self) -> None:
-        """Close the environments."""
-        self.collector.env.close()
-
-
-def build_source(session: pb.RegisterResponse, envs: int) -> ExperienceSource:
-    """The experience source for the learner's algorithm (a team one for multi-agent)."""
-    if is_multiagent_algo(get_algorithm(session.algo)):
-        from fleetmind.runtime.multiagent_actor import TeamSource
-
-        return TeamSource(session, envs)
-    return SingleAgentSource(session, envs)
+SYNC_POLL_S = 1.0
+"""Long-poll length while a pushed chunk may still fail (its error ends the wait)."""
 
 
 @dataclass
@@ -257,9 +114,16 @@ class ActorWorker:
         self.stop = threading.Event()
         self.session: pb.RegisterResponse | None = None
         self.version = -1
-        self.times = {"env": 0.0, "inference": 0.0, "rpc": 0.0, "wait": 0.0}
-        self.chunks_sent = 0
+        self.times = dict.fromkeys(STAGES, 0.0)
         self.source: ExperienceSource | None = None
+        self.pushes = PushPipeline(client, config.push_queue) if config.push_queue else None
+        self._pushed_inline = 0
+        self._push_s_reported = 0.0
+
+    @property
+    def chunks_sent(self) -> int:
+        """Chunks the learner answered."""
+        return self._pushed_inline + (self.pushes.sent if self.pushes is not None else 0)
 
     def run(self) -> int:
         """Work until done (0) or unreachable for ``give_up_after_s`` (1)."""
@@ -271,8 +135,10 @@ class ActorWorker:
                     return 1
         finally:
             self.stop.set()
-            # A heartbeat in flight while the channel closes and the interpreter exits
-            # can abort the process inside gRPC: let it finish first.
+            # A call in flight while the channel closes and the interpreter exits can
+            # abort the process inside gRPC: let pushes and heartbeats finish first.
+            if self.pushes is not None:
+                self.pushes.close(HEARTBEAT_JOIN_S)
             beat.join(timeout=HEARTBEAT_JOIN_S)
             if self.source is not None:
                 self.source.close()
@@ -286,14 +152,15 @@ class ActorWorker:
         except PreconditionError as exc:
             log.warning("learner refused the session (%s); registering again", exc)
             self.session = None
-        except UnavailableError as exc:
+        except (UnavailableError, OverloadedError) as exc:  # unreachable, or a full queue
             wait = self.backoff.wait_s()
             since = self.backoff.since or time.monotonic()
             limit = self.config.give_up_after_s
             if limit is not None and time.monotonic() - since > limit:
                 log.error("learner unreachable for %.0fs; giving up: %s", limit, exc)
                 return False
-            log.warning("learner unreachable (%s); retrying in %.2fs", exc, wait)
+            what = "busy" if isinstance(exc, OverloadedError) else "unreachable"
+            log.warning("learner %s (%s); retrying in %.2fs", what, exc, wait)
             self.stop.wait(wait)
         return True
 
@@ -307,25 +174,71 @@ class ActorWorker:
         inference = source.collect(self.version)
         self.times["inference"] += inference
         self.times["env"] += time.monotonic() - t - inference
-        times = {k: self.times[k] for k in ("env", "inference", "rpc")}
-        msg = source.message(session.session_id, session.incarnation, times)
-        for key in self.times:
-            self.times[key] = 0.0
-        t = time.monotonic()
-        response = self.client.push([msg])
-        self.times["rpc"] += time.monotonic() - t
-        self.chunks_sent += 1
-        if response.done:
+        msg = source.message(session.session_id, session.incarnation, self._take_times())
+        reply = self._push(msg)
+        if reply is not None and reply.done:
             self.stop.set()
             return
         if session.mode == "sync":
-            while not self.stop.is_set() and not self._fetch(SYNC_WAIT_S):
-                pass
-        elif response.version > self.version:
+            self._await_version()
+        elif self.pushes is not None:
+            self._load_prefetched()
+        elif reply is not None and reply.version > self.version:
             self._fetch(0.0)
+
+    def _take_times(self) -> dict[str, float]:
+        """Seconds per stage since the previous chunk (sent with the next one)."""
+        if self.pushes is not None:
+            push_s = self.pushes.push_s
+            self.times["push"] += push_s - self._push_s_reported
+            self._push_s_reported = push_s
+        times, self.times = self.times, dict.fromkeys(STAGES, 0.0)
+        return times
+
+    def _push(self, msg: pb.TrajectoryChunk) -> pb.PushResponse | None:
+        """Queue the chunk (or push it here); the latest answer. Blocked time is "rpc"."""
+        t = time.monotonic()
+        try:
+            if self.pushes is None:
+                reply = self.client.push([msg])
+                self._pushed_inline += 1
+                self.times["push"] += time.monotonic() - t
+                return reply
+            self.pushes.submit(msg)
+            return self.pushes.check()
+        finally:
+            self.times["rpc"] += time.monotonic() - t
+
+    def _await_version(self) -> None:
+        """Sync: wait for the next version; a failed push or ``done`` ends the wait."""
+        while not self.stop.is_set():
+            if self.pushes is None:
+                if self._fetch(SYNC_WAIT_S):
+                    return
+                continue
+            if self._fetch(SYNC_POLL_S):
+                return
+            t = time.monotonic()
+            reply = self.pushes.settle(SYNC_POLL_S)  # raises the error of a failed push
+            self.times["wait"] += time.monotonic() - t
+            if reply is not None and reply.done:
+                self.stop.set()
+
+    def _load_prefetched(self) -> None:
+        """Async: load the version the sender thread fetched, if newer."""
+        if self.pushes is None or self.source is None:
+            return
+        t = time.monotonic()
+        weights = self.pushes.take_weights(self.version)
+        if weights is not None:
+            self.version, stats = weights.load_into(self.source.module)
+            self.source.adopt(stats)
+        self.times["rpc"] += time.monotonic() - t
 
     def _register(self) -> None:
         cfg = self.config
+        if self.pushes is not None:  # chunks of the old session are not sent
+            self.pushes.discard(HEARTBEAT_JOIN_S)
         request = pb.RegisterRequest(
             actor_id=cfg.actor_id, num_envs=cfg.envs, env_id=cfg.env_id, pid=os.getpid()
         )
@@ -333,6 +246,8 @@ class ActorWorker:
         session = self.client.register(request)
         self.times["rpc"] += time.monotonic() - t
         self.session = session  # heartbeats start now, while the environments are built
+        if self.pushes is not None:
+            self.pushes.prefetch = session.mode == "async"
         if self.source is None:
             self.source = build_source(session, self.config.envs)
         self.version = -1
@@ -354,7 +269,8 @@ class ActorWorker:
         )
         t = time.monotonic()
         chunks, first_at = self.client.weights(request)
-        self.times["wait"] += first_at - t
+        # Until the first chunk: the wait for a version (a long-poll), or the call itself.
+        self.times["wait" if wait_s > 0 else "rpc"] += first_at - t
         if not chunks:
             return False
         assembler = WeightAssembler()
@@ -362,6 +278,8 @@ class ActorWorker:
             assembler.add(chunk)
         self.version, stats = assembler.load_into(self.source.module)
         self.source.adopt(stats)
+        if self.pushes is not None:
+            self.pushes.loaded(self.version)
         self.times["rpc"] += time.monotonic() - first_at
         return True
 

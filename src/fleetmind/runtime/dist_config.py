@@ -107,9 +107,14 @@ class ActorConfig(TransportConfig):
     """Deadline of each call."""
     heartbeat_s: float = 1.0
     """Seconds between heartbeats."""
+    push_queue: int = 1
+    """Finished chunks that may wait while another is pushed from a sender thread (the
+    actor steps on meanwhile); 0 pushes in the actor's loop, one chunk at a time."""
 
     def validate(self) -> None:
         """Raise ConfigError for values outside their domain."""
+        if self.push_queue < 0:
+            raise ConfigError(f"--push-queue must be 0 or more, got {self.push_queue}")
         if not self.learner:
             raise ConfigError("the learner address is required: --learner HOST:PORT")
         if not self.actor_id:

@@ -43,11 +43,16 @@ from fleetmind.runtime.collective import LearnerGroup
 from fleetmind.runtime.collector import EpisodeStats
 from fleetmind.runtime.dist_config import DistConfig
 from fleetmind.runtime.weight_store import PublishedWeights, WeightStore
-from fleetmind.runtime.wire import Chunk, chunk_from_pb, concat_trajectories, empty_trajectory
+from fleetmind.runtime.wire import (
+    STAGES,
+    Chunk,
+    chunk_from_pb,
+    concat_trajectories,
+    empty_trajectory,
+)
 
 log = logging.getLogger("fleetmind.learner")
 
-STAGES = ("env", "inference", "rpc")
 IDLE_PAUSE_S = 0.5
 """Group mode: pause after an update in which no learner had data."""
 

@@ -42,7 +42,7 @@ from fleetmind.rpc.server import HealthServicer, ServerConfig, create_server, ma
 from fleetmind.runtime.collective import LearnerGroup
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.dist_config import DistConfig
-from fleetmind.runtime.learner_core import STAGES, LearnerCore
+from fleetmind.runtime.learner_core import LearnerCore
 from fleetmind.runtime.learner_service import SERVICE, LearnerServicer
 from fleetmind.runtime.metrics import PrometheusExporter
 from fleetmind.runtime.progress import Progress
@@ -50,6 +50,7 @@ from fleetmind.runtime.run_dir import SUMMARY, MetricsLog, RunDir, plot_curve
 from fleetmind.runtime.state import checkpoint_state, restore_run
 from fleetmind.runtime.trainer import TrainResult
 from fleetmind.runtime.weight_store import WeightStore
+from fleetmind.runtime.wire import BUSY_STAGES, STAGES
 
 log = logging.getLogger("fleetmind.learner")
 
@@ -308,7 +309,7 @@ class LearnerRun:
         last["report"], last["steps"] = now, core.env_steps
         mean = core.stats.mean_return()
         totals = core.stage_totals
-        actor_time = sum(totals.values())
+        actor_time = sum(totals[stage] for stage in BUSY_STAGES)
         record: dict[str, Any] = {
             "env_steps": core.env_steps,
             "wall_time_s": round(self.wall_offset + elapsed, 3),

@@ -33,7 +33,7 @@ from fleetmind.core.errors import ConfigError, PreconditionError
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.envs.multiagent_registry import make_multiagent_vector_env
 from fleetmind.rpc.generated import training_pb2 as pb
-from fleetmind.runtime.actor import TrackingStats
+from fleetmind.runtime.actor_source import TrackingStats
 from fleetmind.runtime.multiagent_collector import MultiAgentCollector
 from fleetmind.runtime.multiagent_wire import (
     TeamEpisode,

@@ -33,6 +33,7 @@ from fleetmind.runtime.wire import (
     MAX_ENVS_PER_CHUNK,
     Chunk,
     decode_tensors,
+    stage_times,
     stats_np,
     stats_pb,
     tensor_pb,
@@ -220,7 +221,7 @@ def team_chunk_from_pb(
                 obs=model_input, actions=arrays[f"actions/{i}"], policy_version=version, **parts
             )
         )
-    times = {k: max(0.0, float(getattr(msg.times, k))) for k in ("env", "inference", "rpc")}
+    times = stage_times(msg.times)
     lengths = [int(n) for n in msg.episode_lengths]
     return TeamChunk(
         trajectories[0], stats, returns, lengths, times, msg.session_id, trajectories, agent_returns

@@ -30,6 +30,11 @@ TRAJECTORY_FIELDS = ("obs", "actions", *_FLOAT_FIELDS, *_BOOL_FIELDS)
 """Names of the tensors every chunk carries."""
 DECISION_FIELD = "decision"
 """The optional ``[T x E]`` BOOL tensor of the steps whose action was a real choice."""
+BUSY_STAGES = ("env", "inference", "rpc")
+"""Stages of an actor's loop that add up to its busy time."""
+STAGES = (*BUSY_STAGES, "push", "wait")
+"""Every stage an actor reports: busy ones, its sender thread's push calls (overlapping
+the loop) and the loop's wait for the next version."""
 
 
 def tensor_pb(array: np.ndarray, name: str) -> pb.Tensor:
@@ -81,7 +86,7 @@ class Chunk:
     episode_lengths: list[int] = field(default_factory=list)
     """Their lengths."""
     times: dict[str, float] = field(default_factory=dict)
-    """Actor seconds per stage (env, inference, rpc) since its previous chunk."""
+    """Actor seconds per stage (:data:`STAGES`) since its previous chunk."""
     session_id: str = ""
     """Session of the actor that sent it."""
 
@@ -192,7 +197,7 @@ def chunk_from_pb(
     stats = None
     if msg.HasField("obs_stats"):
         stats = stats_np(msg.obs_stats, tuple(obs.shape), "obs_stats")
-    times = {k: max(0.0, float(getattr(msg.times, k))) for k in ("env", "inference", "rpc")}
+    times = stage_times(msg.times)
     trajectory = Trajectory(**arrays, policy_version=int(msg.policy_version))
     return Chunk(
         trajectory,
@@ -202,6 +207,12 @@ def chunk_from_pb(
         times,
         msg.session_id,
     )
+
+
+def stage_times(msg: pb.StageTimes) -> dict[str, float]:
+    """An actor's seconds per stage; negative or non-finite values count as 0."""
+    values = {k: float(getattr(msg, k)) for k in STAGES}
+    return {k: v if np.isfinite(v) and v > 0 else 0.0 for k, v in values.items()}
 
 
 def concat_trajectories(trajectories: Sequence[Trajectory]) -> Trajectory:

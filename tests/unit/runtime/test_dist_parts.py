@@ -18,7 +18,7 @@ from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.runtime.actor import Backoff, TrackingStats
 from fleetmind.runtime.dist_config import ActorConfig, DistConfig, apply_env
 from fleetmind.runtime.weight_store import WeightAssembler, WeightStore
-from fleetmind.runtime.wire import chunk_from_pb, chunk_pb, concat_trajectories
+from fleetmind.runtime.wire import chunk_from_pb, chunk_pb, concat_trajectories, stage_times
 
 OBS = SpaceSpec("box", (4,), "float32", low=(-1.0,) * 4, high=(1.0,) * 4)
 ACT = SpaceSpec("discrete", (), "int64", n=2)
@@ -240,3 +240,8 @@ def test_prometheus_exporter_serves_report_fields() -> None:
         exporter.close()
     assert "fleetmind_learner_version 7.0" in text
     assert 'fleetmind_learner_actor_steps_per_s{actor="a-1"} 123.0' in text
+
+
+def test_stage_times_count_negative_or_non_finite_values_as_zero() -> None:
+    msg = pb.StageTimes(env=1.5, inference=-1.0, rpc=float("nan"), push=float("inf"), wait=0.25)
+    assert stage_times(msg) == {"env": 1.5, "inference": 0.0, "rpc": 0.0, "push": 0.0, "wait": 0.25}

@@ -81,14 +81,18 @@ class HeartbeatResponse(_message.Message):
     def __init__(self, version: _Optional[int] = ..., done: _Optional[bool] = ...) -> None: ...
 
 class StageTimes(_message.Message):
-    __slots__ = ("env", "inference", "rpc")
+    __slots__ = ("env", "inference", "rpc", "push", "wait")
     ENV_FIELD_NUMBER: _ClassVar[int]
     INFERENCE_FIELD_NUMBER: _ClassVar[int]
     RPC_FIELD_NUMBER: _ClassVar[int]
+    PUSH_FIELD_NUMBER: _ClassVar[int]
+    WAIT_FIELD_NUMBER: _ClassVar[int]
     env: float
     inference: float
     rpc: float
-    def __init__(self, env: _Optional[float] = ..., inference: _Optional[float] = ..., rpc: _Optional[float] = ...) -> None: ...
+    push: float
+    wait: float
+    def __init__(self, env: _Optional[float] = ..., inference: _Optional[float] = ..., rpc: _Optional[float] = ..., push: _Optional[float] = ..., wait: _Optional[float] = ...) -> None: ...
 
 class TrajectoryChunk(_message.Message):
     __slots__ = ("session_id", "incarnation", "policy_version", "num_steps", "num_envs", "tensors", "obs_stats", "episode_returns", "episode_lengths", "times", "env_steps", "num_agents", "agent_episode_returns")
