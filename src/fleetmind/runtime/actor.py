@@ -35,9 +35,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import torch
-
 from fleetmind.core.errors import OverloadedError, PreconditionError, UnavailableError
+from fleetmind.nn.threads import limit_threads
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.runtime.actor_client import LearnerClient
 from fleetmind.runtime.actor_source import (
@@ -107,7 +106,7 @@ class ActorWorker:
 
     def __init__(self, config: ActorConfig, client: LearnerClient) -> None:
         config.validate()
-        torch.set_num_threads(1)
+        limit_threads(1)
         self.config = config
         self.client = client
         self.backoff = Backoff(config.backoff_initial_s, config.backoff_max_s)

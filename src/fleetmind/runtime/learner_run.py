@@ -38,6 +38,7 @@ from fleetmind.algos.multiagent_base import is_multiagent_algo
 from fleetmind.core.errors import ConfigError, DivergedError, UnavailableError
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.envs.vector import make_vector_env, observation_is_normalisable, vector_spaces
+from fleetmind.nn.threads import limit_threads
 from fleetmind.rpc.server import HealthServicer, ServerConfig, create_server, mark_serving
 from fleetmind.runtime.collective import LearnerGroup
 from fleetmind.runtime.config import TrainConfig
@@ -83,7 +84,7 @@ def build_core(
 ) -> tuple[LearnerCore, dict[str, Any]]:
     """The learner, its statistics and weight store; restored when resuming."""
     cfg = setup.config
-    torch.set_num_threads(cfg.torch_threads)
+    limit_threads(cfg.torch_threads)
     env = make_vector_env(cfg.env_id, 1)
     try:
         obs_space, act_space = vector_spaces(env)

@@ -10,9 +10,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-from threadpoolctl import threadpool_limits
-
 from fleetmind.algos.base import AlgoSpec
 from fleetmind.algos.loading import actuator_for
 from fleetmind.algos.registry import get_algorithm
@@ -21,6 +18,7 @@ from fleetmind.core.errors import ConfigError
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.envs.registry import resolve_env_id
 from fleetmind.envs.vector import make_vector_env, observation_is_normalisable, vector_spaces
+from fleetmind.nn.threads import limit_threads
 from fleetmind.runtime.collector import RolloutCollector
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.run_dir import CONFIG, RunDir
@@ -156,8 +154,7 @@ def _run(
     team_spec = check_pairing(config, spec)
     if team_spec is not None:
         return run_multiagent(config, team_spec, algo_cfg, run_dir, full, progress, state)
-    torch.set_num_threads(config.torch_threads)
-    threadpool_limits(limits=config.torch_threads, user_api="blas")  # numpy's BLAS likewise
+    limit_threads(config.torch_threads)
     env = make_vector_env(config.env_id, config.envs)
     try:
         obs_space, act_space = vector_spaces(env)

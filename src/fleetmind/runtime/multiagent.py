@@ -28,6 +28,7 @@ from fleetmind.envs.multiagent_registry import (
     make_multiagent_vector_env,
 )
 from fleetmind.envs.vector import observation_is_normalisable
+from fleetmind.nn.threads import limit_threads
 from fleetmind.runtime.collector import EpisodeStats
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.multiagent_collector import MultiAgentCollector
@@ -216,7 +217,7 @@ def run_multiagent(
     """Train ``spec`` on the multi-agent env ``config.env_id`` (from ``state`` if given)."""
     if config.normalize_reward:
         raise ConfigError("--normalize-reward is not supported for multi-agent training yet")
-    torch.set_num_threads(config.torch_threads)
+    limit_threads(config.torch_threads)
     env = make_multiagent_vector_env(config.env_id, config.envs)
     try:
         team = env.spec

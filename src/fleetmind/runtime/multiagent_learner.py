@@ -19,8 +19,6 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, cast
 
-import torch
-
 from fleetmind.algos.multiagent_base import MultiAgentAlgoSpec, MultiAgentLearner
 from fleetmind.algos.multiagent_ppo import concat_trajectories
 from fleetmind.core.batch import Trajectory
@@ -28,6 +26,7 @@ from fleetmind.core.errors import ConfigError
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.envs.multiagent import MultiAgentSpec
 from fleetmind.envs.multiagent_registry import make_multiagent_vector_env
+from fleetmind.nn.threads import limit_threads
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.runtime.collective import LearnerGroup
 from fleetmind.runtime.dist_config import DistConfig
@@ -129,7 +128,7 @@ def build_team_core(setup: RunSetup, dist: DistConfig) -> tuple[TeamLearnerCore,
         raise ConfigError(
             f"--algo {spec.name} trains on-policy: use --mode sync with --actors (not {dist.mode})"
         )
-    torch.set_num_threads(cfg.torch_threads)
+    limit_threads(cfg.torch_threads)
     env = make_multiagent_vector_env(cfg.env_id, 1)
     try:
         team = env.spec

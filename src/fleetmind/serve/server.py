@@ -18,11 +18,10 @@ import logging
 import signal
 from pathlib import Path
 
-import torch
 from grpc import aio
-from threadpoolctl import threadpool_limits
 
 from fleetmind.core.errors import CheckpointError
+from fleetmind.nn.threads import limit_threads
 from fleetmind.rpc.auth import read_tokens
 from fleetmind.rpc.server import MIB, HealthServicer, ServerConfig, create_server, mark_serving
 from fleetmind.serve.batcher import BatchPolicy
@@ -137,8 +136,7 @@ class InferenceServer:
 
 async def serve(path: Path, config: ServeConfig, loader: Loader = default_loader) -> int:
     """Run a server until SIGTERM/SIGINT, then shut down gracefully; returns 0."""
-    torch.set_num_threads(config.torch_threads)
-    threadpool_limits(limits=config.torch_threads, user_api="blas")  # numpy forwards likewise
+    limit_threads(config.torch_threads)
     server = InferenceServer(path, config, loader)
     await server.start()
     loop = asyncio.get_running_loop()
