@@ -64,6 +64,18 @@ def latest_version(run_dir: Path) -> int:
     return max(versions)
 
 
+def ended_interrupted(proc: subprocess.Popen[str], log_path: Path) -> tuple[dict[str, Any], str]:
+    """Wait for a signalled training run; check it exited 0 and reported ``interrupted``.
+
+    Returns its summary and its stderr log, for further checks."""
+    out, _ = proc.communicate(timeout=120)
+    err = log_path.read_text()
+    assert proc.returncode == 0, err[-3000:]
+    summary: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    assert summary["interrupted"]
+    return summary, err
+
+
 def kill_tree(proc: subprocess.Popen[str]) -> None:
     """Stop a test process and its children if they still run."""
     for pid in children(proc.pid):
