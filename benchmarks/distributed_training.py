@@ -65,7 +65,7 @@ def scaling_point(
     """Env steps/s of ``actors`` actor processes over ``seconds`` (after warm-up)."""
     register_busy_env()
     from fleetmind.algos.impala import ImpalaConfig
-    from fleetmind.algos.ppo import PPOConfig
+    from fleetmind.algos.ppo_config import PPOConfig
     from fleetmind.rpc.server import ServerConfig
     from fleetmind.runtime.config import TrainConfig
     from fleetmind.runtime.dist_config import DistConfig

@@ -31,7 +31,8 @@ import torch
 from fleetmind.algos.actor_critic import actor_critic_adam, check_supported_action
 from fleetmind.algos.multiagent_base import MultiAgentAlgoSpec, multiagent_spec
 from fleetmind.algos.multiagent_nets import ActorPolicy, InputLayout, NetSampler, SplitActorCritic
-from fleetmind.algos.ppo import PPOConfig, PPOLearner
+from fleetmind.algos.ppo import PPOLearner
+from fleetmind.algos.ppo_config import PPOConfig
 from fleetmind.core.agent import Policy
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.errors import CheckpointError, ConfigError

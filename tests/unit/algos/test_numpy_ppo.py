@@ -8,7 +8,8 @@ import torch
 
 from fleetmind.algos.actor_critic import ActorCritic
 from fleetmind.algos.numpy_ppo import NumpyPPOStep
-from fleetmind.algos.ppo import PPOConfig, PPOLearner, ppo_loss
+from fleetmind.algos.ppo import PPOLearner, ppo_loss
+from fleetmind.algos.ppo_config import PPOConfig
 from fleetmind.core.spaces import SpaceSpec
 
 DISCRETE = SpaceSpec("discrete", (), "int64", n=3)

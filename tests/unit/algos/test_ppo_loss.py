@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from fleetmind.algos.actor_critic import ActorCritic
-from fleetmind.algos.ppo import PPOConfig, PPOLearner, ppo_loss
+from fleetmind.algos.ppo import PPOLearner, ppo_loss
+from fleetmind.algos.ppo_config import PPOConfig
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.spaces import SpaceSpec
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from fleetmind.algos.impala import ImpalaConfig, ImpalaLearner
-from fleetmind.algos.ppo import PPOConfig, PPOLearner
+from fleetmind.algos.ppo import PPOLearner
+from fleetmind.algos.ppo_config import PPOConfig
 from fleetmind.algos.shared_step import SharedSchedule, average
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.spaces import SpaceSpec

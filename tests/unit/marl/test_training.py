@@ -13,7 +13,7 @@ import fleetmind
 from fleetmind.algos.ippo import IPPOConfig
 from fleetmind.algos.loading import load_agent
 from fleetmind.algos.mappo import MAPPOConfig
-from fleetmind.algos.ppo import PPOConfig
+from fleetmind.algos.ppo_config import PPOConfig
 from fleetmind.algos.team import TeamAgent, load_team
 from fleetmind.cli.main import main
 from fleetmind.core.errors import ConfigError, InvalidInputError, PreconditionError

@@ -10,7 +10,8 @@ import torch
 from tests.integration.learner_harness import trajectory
 from torch import nn
 
-from fleetmind.algos.ppo import PPOConfig, PPOLearner
+from fleetmind.algos.ppo import PPOLearner
+from fleetmind.algos.ppo_config import PPOConfig
 from fleetmind.core.errors import ConfigError, InvalidInputError
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.core.spaces import SpaceSpec
