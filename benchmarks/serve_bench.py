@@ -375,6 +375,8 @@ def main() -> None:
         "--hidden", type=int, nargs="+", default=[64, 64], help="hidden sizes of actor and critic"
     )
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds {args.rounds}: measure at least one round")
     print(
         f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.2f} torch={torch.__version__} "
         f"hidden={args.hidden}"

@@ -29,7 +29,7 @@ import collections
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -73,7 +73,7 @@ class _Pending:
     """This caller runs the batches now (its future then says nothing about its rows)."""
     outputs: Outputs | None = None
     error: BaseException | None = None
-    computed: bool = field(default=False)
+    computed: bool = False
 
 
 class DynamicBatcher:

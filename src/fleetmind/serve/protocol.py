@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from fleetmind.core.errors import InvalidInputError
-from fleetmind.rpc.codec import check_shape, decode_tensor
+from fleetmind.rpc.codec import check_shape, decode_tensor, numpy_dtype
 from fleetmind.rpc.generated import grpc_predict_v2_pb2 as pb
 from fleetmind.serve.model import INPUT_DATATYPE, INPUT_NAME, ServedModel, TensorSpec
 
@@ -20,7 +20,7 @@ def _expected(shape: tuple[int, ...]) -> str:
     return "[" + ", ".join("B" if d < 0 else str(d) for d in shape) + "]"
 
 
-_FP32 = np.dtype("<f4")
+_FP32 = numpy_dtype(INPUT_DATATYPE)
 
 
 def decode_observations(request: pb.ModelInferRequest, model: ServedModel) -> np.ndarray:
