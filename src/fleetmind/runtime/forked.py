@@ -31,10 +31,18 @@ from pathlib import Path
 
 from fleetmind.runtime.children import PARENT_PID_ENV, die_with_parent
 
+FORK_UNSAFE_MODULES = ("libsumo", "traci")
+"""Modules whose loaded state a fork must not share (SUMO's in-process simulation and
+its TraCI connections): a process that imported one starts fresh interpreters."""
+
 
 def can_fork() -> bool:
     """True when this process may fork a child that goes on running Python."""
-    return sys.platform == "linux" and threading.active_count() == 1
+    return (
+        sys.platform == "linux"
+        and threading.active_count() == 1
+        and not any(name in sys.modules for name in FORK_UNSAFE_MODULES)
+    )
 
 
 START_WAIT_S = 120.0

@@ -53,3 +53,22 @@ def test_a_child_starts_only_once_its_file_exists_and_can_be_stopped(tmp_path: P
         tmp_path,
     )
     assert out.split() == ["True", "0", "timeout", "True", "True"]
+
+
+def test_fork_is_refused_with_threads_or_sumo_loaded() -> None:
+    code = (
+        "import sys, threading\n"
+        "from fleetmind.runtime.forked import can_fork\n"
+        "alone = can_fork()\n"
+        "sys.modules['libsumo'] = type(sys)('libsumo')\n"
+        "sumo = can_fork()\n"
+        "del sys.modules['libsumo']\n"
+        "stop = threading.Event()\n"
+        "t = threading.Thread(target=stop.wait)\n"
+        "t.start()\n"
+        "threaded = can_fork()\n"
+        "stop.set()\n"
+        "print(alone, sumo, threaded)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False", "False"]
