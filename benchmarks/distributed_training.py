@@ -5,7 +5,7 @@
 # (--push-queue 0 1: pushes in the actor's loop against pushes from its sender thread)
 .venv/bin/python benchmarks/distributed_training.py scaling --actors 1 2 4 8 --seconds 20
 # CartPole-v1 time to solve: single-process path vs --actors N, same settings
-.venv/bin/python benchmarks/distributed_training.py solve --actors 2
+.venv/bin/python benchmarks/distributed_training.py solve --actors 1 2 --seeds 1 2 3
 """
 
 from __future__ import annotations
@@ -173,26 +173,43 @@ def scaling(args: argparse.Namespace) -> None:
 
 
 def solve(args: argparse.Namespace) -> None:
-    common = ["CartPole-v1", "--target-return", str(args.target),
-              "--steps", str(args.steps),
-              "--envs", str(args.envs), "--seed", str(args.seed),
-              "--log-interval-s", "5"]  # fmt: skip
-    for label, extra in (
-        ("single-process", []),
-        (f"--actors {args.actors}", ["--actors", str(args.actors)]),
-    ):
-        with tempfile.TemporaryDirectory() as tmp:
-            t = time.monotonic()
-            out = subprocess.run(
-                [sys.executable, "-m", "fleetmind", "--log-level", "WARNING", "train", *common,
-                 *extra, "--run-dir", f"{tmp}/run"],
-                capture_output=True, text=True, check=True,
-            ).stdout  # fmt: skip
-            wall = time.monotonic() - t
-            summary = json.loads(out.strip().splitlines()[-1])
+    """Both paths per seed, alternating (so a change in machine load hits both); medians."""
+    paths = [("single-process", [])]
+    for actors in args.actors:
+        paths.append((f"--actors {actors}", ["--actors", str(actors), *args.actor_flags]))
+    results: dict[str, list[tuple[float, float, int]]] = {label: [] for label, _ in paths}
+    for seed in args.seeds:
+        common = ["CartPole-v1", "--target-return", str(args.target),
+                  "--steps", str(args.steps),
+                  "--envs", str(args.envs), "--seed", str(seed),
+                  "--log-interval-s", "5"]  # fmt: skip
+        for label, extra in paths:
+            with tempfile.TemporaryDirectory() as tmp:
+                t = time.monotonic()
+                out = subprocess.run(
+                    [sys.executable, "-m", "fleetmind", "--log-level", "WARNING", "train",
+                     *common, *extra, "--run-dir", f"{tmp}/run"],
+                    capture_output=True, text=True, check=True,
+                ).stdout  # fmt: skip
+                wall = time.monotonic() - t
+                summary = json.loads(out.strip().splitlines()[-1])
+            solved_s = summary["solved_at_wall_time_s"] if summary["solved"] else float("inf")
+            steps = summary["solved_at_env_steps"] or summary["env_steps"]
+            results[label].append((solved_s, wall, steps))
+            print(
+                f"seed {seed} {label:>16}: solved={summary['solved']} at {steps} steps, "
+                f"{solved_s:.2f} s of training ({wall:.1f} s with start-up)",
+                flush=True,
+            )
+    base = results["single-process"]
+    for label, rows in results.items():
+        train = float(np.median([r[0] for r in rows]))
+        wall = float(np.median([r[1] for r in rows]))
+        steps = float(np.median([r[2] for r in rows]))
+        ratio = train / float(np.median([r[0] for r in base]))
         print(
-            f"{label:>16}: solved={summary['solved']} at {summary['solved_at_env_steps']} steps, "
-            f"{summary['solved_at_wall_time_s']} s of training ({wall:.1f} s with start-up)"
+            f"median {label:>16}: {train:.2f} s of training ({ratio:.2f}x single-process), "
+            f"{wall:.1f} s with start-up, {steps:.0f} steps"
         )
 
 
@@ -214,11 +231,14 @@ def main() -> None:
         help="actor --push-queue values to compare (0: push in the actor's loop)",
     )
     so = sub.add_parser("solve")
-    so.add_argument("--actors", type=int, default=2)
+    so.add_argument("--actors", type=int, nargs="+", default=[2])
+    so.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    so.add_argument(
+        "--actor-flags", nargs=argparse.REMAINDER, default=[], help="more flags for actor runs"
+    )
     so.add_argument("--target", type=float, default=475.0)
     so.add_argument("--steps", type=int, default=400_000)
     so.add_argument("--envs", type=int, default=16)
-    so.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     np.set_printoptions(precision=3)
     {"scaling": scaling, "solve": solve}[args.what](args)

@@ -40,10 +40,16 @@ def test_killed_actor_is_restarted_and_training_finishes(tmp_path: Path) -> None
         wait_for(lambda: latest_version(run_dir) >= 2, 120, "two updates")
         actors = children(proc.pid)
         assert len(actors) == 3
+        # The first actors are forks of the launcher (its command line); a restart,
+        # while the learner serves, is a fresh ``fleetmind actor`` interpreter.
+        assert all(b" actor " not in _cmdline(pid) for pid in actors)
         os.kill(actors[0], signal.SIGKILL)
         killed_at = latest_version(run_dir)
         # The others keep training while the launcher restarts the killed actor.
         wait_for(lambda: registrations() >= 4, 180, "the restarted actor to register again")
+        restarted = set(children(proc.pid)) - set(actors)
+        assert restarted
+        assert all(b" actor " in _cmdline(pid) for pid in restarted)
         rejoined_at = latest_version(run_dir)
         wait_for(lambda: latest_version(run_dir) >= rejoined_at + 3, 120, "updates after rejoin")
         proc.send_signal(signal.SIGTERM)
@@ -52,6 +58,10 @@ def test_killed_actor_is_restarted_and_training_finishes(tmp_path: Path) -> None
         kill_tree(proc)
     assert latest_version(run_dir) > killed_at
     assert "exited with -9; restarting" in err
+
+
+def _cmdline(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
 
 
 @pytest.mark.slow

@@ -241,12 +241,13 @@ def actor_critic_adam(net: nn.Module, learning_rate: float) -> torch.optim.Adam:
 class ActorCriticLearnerBase:
     """State handling shared by learners that own one :class:`ActorCritic`.
 
-    Subclasses set ``net``, ``optimizer``, ``rng``, ``action_space``, ``config``
-    (with an ``activation`` field), ``version`` and ``env_steps``.
+    Subclasses set ``net``, ``rng``, ``action_space``, ``config`` (with
+    ``activation`` and ``learning_rate`` fields), ``version`` and ``env_steps``.
     """
 
     net: ActorCritic
-    optimizer: torch.optim.Optimizer
+    _optimizer: torch.optim.Optimizer | None = None
+    _optimizer_state: dict[str, Any] | None = None
     rng: np.random.Generator
     action_space: SpaceSpec
     config: Any
@@ -257,7 +258,8 @@ class ActorCriticLearnerBase:
     def _init_actor_critic(
         self, config: Any, observation_space: SpaceSpec, action_space: SpaceSpec, seed: int
     ) -> None:
-        """Validate ``config`` and build the network, Adam, the sampling RNG and counters.
+        """Validate ``config`` and build the network, the sampling RNG and counters
+        (Adam comes with the first use of :attr:`optimizer`).
 
         ``config`` needs ``validate()``, ``hidden_sizes``, ``activation``,
         ``init_log_std`` and ``learning_rate``.
@@ -273,11 +275,26 @@ class ActorCriticLearnerBase:
             config.activation,
             config.init_log_std,
         )
-        self.optimizer = actor_critic_adam(self.net, config.learning_rate)
+        self._optimizer = None
+        self._optimizer_state = None
         self.rng = np.random.default_rng(seed)
         self.version = 0
         self.env_steps = 0
         self.total_env_steps = None
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        """Adam over ``net``, built on first use.
+
+        Building a torch optimizer imports torch's compiler stack (about a second and a
+        half); an actor, an evaluation or a server that only runs the policy never does.
+        """
+        if self._optimizer is None:
+            self._optimizer = actor_critic_adam(self.net, self.config.learning_rate)
+            if self._optimizer_state is not None:  # restored before it was built
+                self._optimizer.load_state_dict(self._optimizer_state)
+                self._optimizer_state = None
+        return self._optimizer
 
     def rollout_policy(self) -> ActorCriticRolloutPolicy:
         """Behaviour policy sharing this learner's parameters."""
@@ -288,20 +305,31 @@ class ActorCriticLearnerBase:
         return ActorCriticPolicy(self.net, self.action_space)
 
     def state_dict(self) -> dict[str, Any]:
-        """Parameters, optimizer state, counters and the sampling RNG."""
-        return {
+        """Parameters, optimizer state, counters and the sampling RNG.
+
+        An optimizer never built (every step ran in numpy, or none ran) is left out:
+        the one built on first use after a restore is the same fresh Adam.
+        """
+        state: dict[str, Any] = {
             "model": self.net.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
             "version": self.version,
             "env_steps": self.env_steps,
             "rng": json.dumps(self.rng.bit_generator.state),
         }
+        if self._optimizer is not None:
+            state["optimizer"] = self._optimizer.state_dict()
+        elif self._optimizer_state is not None:
+            state["optimizer"] = self._optimizer_state
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`."""
         self.net.load_state_dict(state["model"])
-        if "optimizer" in state:
-            self.optimizer.load_state_dict(state["optimizer"])
+        if "optimizer" in state:  # kept until the optimizer is built (never, to only act)
+            self._optimizer_state = state["optimizer"]
+            if self._optimizer is not None:
+                self._optimizer.load_state_dict(self._optimizer_state)
+                self._optimizer_state = None
         self.version = int(state.get("version", 0))
         self.env_steps = int(state.get("env_steps", 0))
         if "rng" in state:

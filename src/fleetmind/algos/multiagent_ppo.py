@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fleetmind.algos.actor_critic import actor_critic_adam, check_supported_action
+from fleetmind.algos.actor_critic import check_supported_action
 from fleetmind.algos.multiagent_base import MultiAgentAlgoSpec, multiagent_spec
 from fleetmind.algos.multiagent_nets import ActorPolicy, InputLayout, NetSampler, SplitActorCritic
 from fleetmind.algos.ppo import PPOLearner
@@ -128,7 +128,7 @@ class _NetLearner(PPOLearner):
                 config.activation,
                 config.init_log_std,
             )
-            self.optimizer = actor_critic_adam(self.net, config.learning_rate)
+            self._optimizer = None  # built over the split network on first use
 
 
 def concat_trajectories(parts: Sequence[Trajectory]) -> Trajectory:

@@ -106,6 +106,11 @@ class GrpcLearnerClient:
                 if not chunks:
                     first_at = time.monotonic()
                 chunks.append(chunk)
+                if chunk.offset + len(chunk.data) >= chunk.total_bytes:
+                    # The version is complete (the assembler checks its hash): do not
+                    # wait for the stream's end, which costs about a millisecond here.
+                    stream.cancel()
+                    break
         except grpc.RpcError as exc:
             raise error_from_rpc(exc, self.target) from None
         return chunks, first_at or time.monotonic()

@@ -6,6 +6,12 @@ listens on a ``unix:`` socket in a private temporary directory; each actor is a
 update sees the same ``T x E`` batch as the single-process path). A child that
 dies unexpectedly is restarted and registers again; children die with the
 launcher (``PR_SET_PDEATHSIG``) and are stopped when training ends.
+
+The first actors start as forks of the launcher, before the learner builds its
+server: they inherit the imported modules (torch alone takes over a second to
+import) and register as soon as the socket answers. A fork is safe only while the
+process runs one thread and no gRPC object exists, so restarts, which happen while
+the learner serves, start a fresh interpreter instead (:mod:`fleetmind.runtime.forked`).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from fleetmind.rpc.server import ServerConfig
 from fleetmind.runtime.children import child_env
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.dist_config import DistConfig
+from fleetmind.runtime.forked import ForkedChild, can_fork
 from fleetmind.runtime.learner_run import RunSetup, run_learner
 from fleetmind.runtime.local import prepare_new, prepare_resume
 from fleetmind.runtime.trainer import TrainResult
@@ -45,7 +52,7 @@ class ActorPool:
         self.envs_per_actor = envs_per_actor
         self.log_dir = log_dir
         self.addresses: list[str] = []
-        self.procs: list[subprocess.Popen[bytes] | None] = [None] * count
+        self.procs: list[subprocess.Popen[bytes] | ForkedChild | None] = [None] * count
         self.restarts = [0] * count
         self._logs: list[TextIO] = []
         self._closing = threading.Event()
@@ -60,17 +67,30 @@ class ActorPool:
             "--envs", str(self.envs_per_actor), "--actor-id", f"actor-{index}",
         ]  # fmt: skip
 
-    def start(self, address: str | list[str]) -> None:
-        """Start every actor against ``address`` (or actor k against ``address[k % L]``)."""
+    def start(self, address: str | list[str], fork: bool = False) -> None:
+        """Start every actor against ``address`` (or actor k against ``address[k % L]``).
+
+        ``fork``: start them as forks of this process when that is safe (one thread,
+        no gRPC object yet), so they skip the interpreter's start and imports.
+        """
         self.addresses = [address] if isinstance(address, str) else list(address)
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        fork = fork and can_fork()
         for i in range(self.count):
-            self._spawn(i)
+            self._spawn(i, fork)
         self._monitor = threading.Thread(target=self._watch, name="actor-pool", daemon=True)
         self._monitor.start()
 
-    def _spawn(self, index: int) -> None:
-        fh = (self.log_dir / f"actor-{index}.log").open("ab")
+    def _spawn(self, index: int, fork: bool = False) -> None:
+        log_path = self.log_dir / f"actor-{index}.log"
+        if fork:
+            address = self.addresses[index % len(self.addresses)]
+            socket = Path(address[len("unix:") :]) if address.startswith("unix:") else None
+            child = ForkedChild(self.command(index)[3:], log_path, start_when=socket)
+            with self._lock:
+                self.procs[index] = child
+            return
+        fh = log_path.open("ab")
         env = child_env({**os.environ, "PYTHONUNBUFFERED": "1"})
         proc = subprocess.Popen(
             self.command(index),
@@ -189,14 +209,9 @@ def _launch(setup: RunSetup, dist: DistConfig, progress: bool | None) -> TrainRe
             from fleetmind.runtime.learner_pool import run_learner_group
 
             return run_learner_group(setup.run_dir.path, dist.learners, Path(sock_dir), pool)
-        return run_learner(
-            setup,
-            dist,
-            f"unix:{sock_dir}/learner.sock",
-            ServerConfig(reflection=False),
-            progress,
-            on_bound=pool.start,
-        )
+        address = f"unix:{sock_dir}/learner.sock"
+        pool.start(address, fork=True)  # they register once the learner listens
+        return run_learner(setup, dist, address, ServerConfig(reflection=False), progress)
     finally:
         pool.close()
         shutil.rmtree(sock_dir, ignore_errors=True)

@@ -16,6 +16,7 @@ from fleetmind.core.errors import ConfigError, InvalidInputError
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.core.spaces import SpaceSpec
 from fleetmind.rpc.generated import training_pb2 as pb
+from fleetmind.runtime import actor_source
 from fleetmind.runtime.actor import Backoff, TrackingStats
 from fleetmind.runtime.dist_config import ActorConfig, DistConfig, apply_env
 from fleetmind.runtime.weight_store import WeightAssembler, WeightStore
@@ -111,6 +112,24 @@ def test_actor_deltas_merged_at_the_learner_equal_the_pooled_statistics() -> Non
     np.testing.assert_allclose(merged.mean, pooled.mean)
     np.testing.assert_allclose(merged.var, pooled.var)
     assert merged.count == pooled.count
+
+
+def test_a_long_unsent_delta_is_folded_and_stays_exact(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(actor_source, "UNSENT_BATCHES", 3)
+    rng = np.random.default_rng(2)
+    parts = [rng.normal(5.0, 2.0, size=(4, 2)) for _ in range(10)]
+    local = TrackingStats((2,))
+    for part in parts:
+        local.update(part)
+    assert len(local._unsent) < 3  # folded on the way
+    delta = local.take_delta()
+    pooled = RunningMeanStd.from_data(np.concatenate(parts))
+    np.testing.assert_allclose(delta.mean, pooled.mean)
+    np.testing.assert_allclose(delta.var, pooled.var)
+    assert delta.count == pooled.count == local.count
+    assert local.take_delta().count == 0
 
 
 def test_adopted_statistics_keep_what_is_not_yet_sent() -> None:

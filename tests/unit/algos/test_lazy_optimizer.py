@@ -1,0 +1,61 @@
+"""Actor-critic learners build Adam on first use, so a process that only acts never does."""
+
+import copy
+import subprocess
+import sys
+
+import torch
+from tests.unit.algos.test_ppo_loss import DISCRETE, OBS, _trajectory
+
+from fleetmind.algos.ppo import PPOLearner
+from fleetmind.algos.ppo_config import PPOConfig
+
+
+def test_acting_builds_no_optimizer_and_never_imports_torch_compiler() -> None:
+    code = (
+        "import sys\n"
+        "from fleetmind.algos.registry import get_algorithm\n"
+        "from fleetmind.core.spaces import SpaceSpec\n"
+        "spec = get_algorithm('ppo')\n"
+        "obs = SpaceSpec('box', (4,), 'float32')\n"
+        "learner = spec.build(spec.config_cls(), obs, SpaceSpec('discrete', (), 'int64', n=2), 0)\n"
+        "learner.rollout_policy(); learner.inference_policy(); learner.state_dict()\n"
+        "print('torch._dynamo' in sys.modules, learner._optimizer is None)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["False", "True"]
+
+
+def test_numpy_updates_checkpoint_without_an_optimizer_and_resume_identically() -> None:
+    config = PPOConfig(minibatch_size=8, update_epochs=2, backend="numpy")
+    learner = PPOLearner(config, OBS, DISCRETE, seed=0)
+    learner.update(_trajectory())
+    state = copy.deepcopy(learner.state_dict())
+    assert "optimizer" not in state
+    assert "numpy_adam" in state
+    resumed = PPOLearner(config, OBS, DISCRETE, seed=5)
+    resumed.load_state_dict(state)
+    for each in (learner, resumed):  # minibatches are shuffled with torch's global RNG
+        torch.manual_seed(1)
+        each.update(_trajectory())
+    for a, b in zip(learner.net.parameters(), resumed.net.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_torch_optimizer_state_survives_a_restore_before_the_optimizer_is_built() -> None:
+    config = PPOConfig(minibatch_size=8, update_epochs=2, backend="torch")
+    learner = PPOLearner(config, OBS, DISCRETE, seed=0)
+    learner.update(_trajectory())
+    state = copy.deepcopy(learner.state_dict())  # as a checkpoint file holds it
+    assert state["optimizer"]["state"]  # Adam's moments after a step
+    restored = PPOLearner(config, OBS, DISCRETE, seed=0)
+    restored.load_state_dict(state)
+    assert restored._optimizer is None
+    assert restored.state_dict()["optimizer"] == state["optimizer"]  # passed through unbuilt
+    for each in (learner, restored):  # restored builds Adam, loads the kept moments first
+        torch.manual_seed(1)
+        each.update(_trajectory())
+    for a, b in zip(learner.net.parameters(), restored.net.parameters(), strict=True):
+        assert torch.equal(a, b)
