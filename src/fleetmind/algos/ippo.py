@@ -10,23 +10,13 @@ network also learns from its group-mates' transitions. See
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from fleetmind.algos.multiagent_ppo import MultiAgentPPOConfig, make_spec
-
-
-@dataclass
-class IPPOConfig(MultiAgentPPOConfig):
-    """Hyperparameters of independent PPO (one network per agent, local critics)."""
-
-    share_parameters: bool = False
-    """One network for all agents (they must have identical spaces)."""
-    centralized_critic: bool = False
-    """Critic on the global state (or all observations), actors on their own (MAPPO)."""
-
+from fleetmind.algos.multiagent_config import IPPOConfig
+from fleetmind.algos.multiagent_ppo import make_spec
 
 SPEC = make_spec(
     "ippo",
     "Independent PPO per agent (optionally shared parameters or shared experience)",
     IPPOConfig,
 )
+
+__all__ = ["SPEC", "IPPOConfig"]

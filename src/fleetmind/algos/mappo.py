@@ -10,23 +10,13 @@ See :mod:`fleetmind.algos.multiagent_ppo` for the update.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from fleetmind.algos.multiagent_ppo import MultiAgentPPOConfig, make_spec
-
-
-@dataclass
-class MAPPOConfig(MultiAgentPPOConfig):
-    """Hyperparameters of MAPPO (shared actor, centralised critic by default)."""
-
-    share_parameters: bool = True
-    """One network for all agents (they must have identical spaces)."""
-    centralized_critic: bool = True
-    """Critic on the global state (or all observations), actors on their own (MAPPO)."""
-
+from fleetmind.algos.multiagent_config import MAPPOConfig
+from fleetmind.algos.multiagent_ppo import make_spec
 
 SPEC = make_spec(
     "mappo",
     "Multi-agent PPO: shared actor, centralised critic on the global state",
     MAPPOConfig,
 )
+
+__all__ = ["SPEC", "MAPPOConfig"]

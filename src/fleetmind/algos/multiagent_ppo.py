@@ -22,7 +22,6 @@ An update is plain PPO per network::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,6 +29,7 @@ import torch
 
 from fleetmind.algos.actor_critic import check_supported_action
 from fleetmind.algos.multiagent_base import MultiAgentAlgoSpec, multiagent_spec
+from fleetmind.algos.multiagent_config import MultiAgentPPOConfig
 from fleetmind.algos.multiagent_nets import ActorPolicy, InputLayout, NetSampler, SplitActorCritic
 from fleetmind.algos.ppo import PPOLearner
 from fleetmind.algos.ppo_config import PPOConfig
@@ -38,37 +38,6 @@ from fleetmind.core.batch import Trajectory
 from fleetmind.core.errors import CheckpointError, ConfigError
 from fleetmind.core.spaces import SpaceSpec
 from fleetmind.envs.multiagent import MultiAgentSpec
-
-
-@dataclass
-class MultiAgentPPOConfig(PPOConfig):
-    """Hyperparameters of multi-agent PPO (the PPO ones, plus how agents relate)."""
-
-    rollout_steps: int = 50
-    """Steps per environment collected before each update (T)."""
-    gamma: float = 0.99
-    """Discount factor."""
-    gae_lambda: float = 0.95
-    """GAE lambda: bias/variance trade-off of advantage estimates."""
-    ent_coef: float = 0.01
-    """Weight of the entropy bonus."""
-    share_parameters: bool = True
-    """One network for all agents (they must have identical spaces)."""
-    centralized_critic: bool = True
-    """Critic on the global state (or all observations), actors on their own (MAPPO)."""
-    agent_id: bool = True
-    """Append the one-hot agent id to the inputs of a shared network."""
-    experience_sharing: bool = False
-    """Separate networks also learn from their group-mates' transitions (SEAC-style)."""
-
-    def validate(self) -> None:
-        """Raise ConfigError for values outside their domain or contradictory switches."""
-        super().validate()
-        if self.experience_sharing and self.share_parameters:
-            raise ConfigError(
-                "experience_sharing needs share_parameters=false: a shared network already "
-                "learns from every agent's transitions"
-            )
 
 
 def check_team(config: MultiAgentPPOConfig, spec: MultiAgentSpec, algo: str) -> None:

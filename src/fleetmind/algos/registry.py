@@ -20,21 +20,73 @@ _MODULES: dict[str, str] = {
     "mappo": "fleetmind.algos.mappo",
 }
 
+# name -> ("module:class" of its config, one-line summary), in modules without torch:
+# the CLI builds every algorithm's flags and help from these without importing the
+# algorithms (a test checks they equal each SPEC's own).
+_CLI: dict[str, tuple[str, str]] = {
+    "ppo": (
+        "fleetmind.algos.ppo_config:PPOConfig",
+        "Proximal Policy Optimization (discrete and continuous actions)",
+    ),
+    "impala": (
+        "fleetmind.algos.impala_config:ImpalaConfig",
+        "IMPALA: V-trace actor-critic for asynchronous actors (--mode async)",
+    ),
+    "dqn": (
+        "fleetmind.algos.dqn_config:DQNConfig",
+        "Deep Q-learning: double, dueling, n-step, target network, (prioritised) replay",
+    ),
+    "q_learning": (
+        "fleetmind.algos.tabular_learner_config:TabularLearnerConfig",
+        "tabular Q-learning (off-policy), epsilon-greedy, for Discrete observations and actions",
+    ),
+    "sarsa": (
+        "fleetmind.algos.tabular_learner_config:TabularLearnerConfig",
+        "tabular SARSA (on-policy), epsilon-greedy, for Discrete observations and actions",
+    ),
+    "ippo": (
+        "fleetmind.algos.multiagent_config:IPPOConfig",
+        "Independent PPO per agent (optionally shared parameters or shared experience)",
+    ),
+    "mappo": (
+        "fleetmind.algos.multiagent_config:MAPPOConfig",
+        "Multi-agent PPO: shared actor, centralised critic on the global state",
+    ),
+}
+
 
 def algorithm_names() -> list[str]:
     """Names of all registered algorithms."""
     return sorted(_MODULES)
 
 
-def get_algorithm(name: str) -> AlgoSpec:
-    """The spec of algorithm ``name``; UnknownNameError with close matches otherwise."""
-    module = _MODULES.get(name.lower())
-    if module is None:
-        close = difflib.get_close_matches(name.lower(), list(_MODULES), n=3)
+def get_config_cls(name: str) -> type:
+    """The config dataclass of algorithm ``name``, without importing the algorithm."""
+    module, _, cls = _CLI[_known(name)][0].partition(":")
+    config_cls: type = getattr(importlib.import_module(module), cls)
+    return config_cls
+
+
+def algorithm_summary(name: str) -> str:
+    """One line on algorithm ``name``, without importing it."""
+    return _CLI[_known(name)][1]
+
+
+def _known(name: str) -> str:
+    """``name`` in lower case; UnknownNameError with close matches when unregistered."""
+    key = name.lower()
+    if key not in _MODULES:
+        close = difflib.get_close_matches(key, list(_MODULES), n=3)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise UnknownNameError(
             f"unknown algorithm {name!r}; choose one of {', '.join(algorithm_names())}.{hint}"
         )
+    return key
+
+
+def get_algorithm(name: str) -> AlgoSpec:
+    """The spec of algorithm ``name``; UnknownNameError with close matches otherwise."""
+    module = _MODULES[_known(name)]
     spec = importlib.import_module(module).SPEC
     if not isinstance(spec, AlgoSpec):
         raise TypeError(f"{module}.SPEC is not an AlgoSpec")

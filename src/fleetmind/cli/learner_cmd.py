@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fleetmind.algos.registry import algorithm_names, get_algorithm
+from fleetmind.algos.registry import algorithm_names, algorithm_summary, get_config_cls
 from fleetmind.cli.dataclass_args import add_dataclass_arguments
 from fleetmind.cli.train_cmd import flag_values
 from fleetmind.runtime.config import TrainConfig
@@ -51,8 +51,8 @@ def register(subparsers: Any) -> None:
         "--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar"
     )
     for name in algorithm_names():
-        group = parser.add_argument_group(f"{name} options", get_algorithm(name).summary)
-        add_dataclass_arguments(group, get_algorithm(name).config_cls, prefix=name)
+        group = parser.add_argument_group(f"{name} options", algorithm_summary(name))
+        add_dataclass_arguments(group, get_config_cls(name), prefix=name)
     parser.set_defaults(handler=run)
 
 

@@ -8,7 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fleetmind.algos.registry import algorithm_names, get_algorithm
+from fleetmind.algos.registry import (
+    algorithm_names,
+    algorithm_summary,
+    get_algorithm,
+    get_config_cls,
+)
 from fleetmind.cli.dataclass_args import add_dataclass_arguments, explicit_values, parse_value
 from fleetmind.core.config import config_from_mapping, merge_into
 from fleetmind.core.errors import ConfigError
@@ -47,9 +52,8 @@ def register(subparsers: Any) -> None:
     )
     add_dataclass_arguments(dist, DistConfig)
     for name in algorithm_names():
-        spec = get_algorithm(name)
-        group = parser.add_argument_group(f"{name} options", spec.summary)
-        add_dataclass_arguments(group, spec.config_cls, prefix=name)
+        group = parser.add_argument_group(f"{name} options", algorithm_summary(name))
+        add_dataclass_arguments(group, get_config_cls(name), prefix=name)
     parser.set_defaults(handler=run)
 
 
@@ -99,7 +103,7 @@ def build_configs(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
         raise ConfigError(f"{spec.name} section of {args.config} must be a mapping")
     algo_cfg: Any = config_from_mapping(spec.config_cls, section, where=spec.name)
     for other in algo_names - {spec.name}:
-        if flag_values(args, get_algorithm(other).config_cls, other):
+        if flag_values(args, get_config_cls(other), other):
             raise ConfigError(f"--{other}.* options were given but --algo is {spec.name}")
     algo_cfg = merge_into(algo_cfg, flag_values(args, spec.config_cls, spec.name), spec.name)
     return train_cfg, algo_cfg
