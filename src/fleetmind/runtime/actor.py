@@ -149,7 +149,8 @@ class ActorWorker:
             step()
             self.backoff.reset()
         except PreconditionError as exc:
-            log.warning("learner refused the session (%s); registering again", exc)
+            if not self.stop.is_set():  # else: a heartbeat said done, which ends the session
+                log.warning("learner refused the session (%s); registering again", exc)
             self.session = None
         except (UnavailableError, OverloadedError) as exc:  # unreachable, or a full queue
             wait = self.backoff.wait_s()
