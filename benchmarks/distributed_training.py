@@ -6,6 +6,8 @@
 .venv/bin/python benchmarks/distributed_training.py scaling --actors 1 2 4 8 --seconds 20
 # CartPole-v1 time to solve: single-process path vs --actors N, same settings
 .venv/bin/python benchmarks/distributed_training.py solve --actors 1 2 --seeds 1 2 3
+# what one CartPole rollout (T = 32) costs an actor with E copies: the collector alone
+.venv/bin/python benchmarks/distributed_training.py collect --envs 16 8
 """
 
 from __future__ import annotations
@@ -213,6 +215,37 @@ def solve(args: argparse.Namespace) -> None:
         )
 
 
+def collect(args: argparse.Namespace) -> None:
+    """Milliseconds per 32-step rollout of the actor's collector, per copy count."""
+    from fleetmind.algos.loading import actuator_for
+    from fleetmind.algos.registry import get_algorithm
+    from fleetmind.envs.vector import make_vector_env, vector_spaces
+    from fleetmind.nn.threads import limit_threads
+    from fleetmind.runtime.actor_source import TimedPolicy, TrackingStats
+    from fleetmind.runtime.collector import RolloutCollector
+
+    limit_threads(1)
+    spec = get_algorithm("ppo")
+    for envs in args.envs:
+        env = make_vector_env("CartPole-v1", envs)
+        obs_space, act_space = vector_spaces(env)
+        learner = spec.build(spec.config_cls(), obs_space, act_space, 0)
+        policy = TimedPolicy(learner.rollout_policy())
+        collector = RolloutCollector(
+            env, "CartPole-v1", obs_space, act_space, 32, actuator_for(act_space),
+            TrackingStats(obs_space.shape),
+        )  # fmt: skip
+        for _ in range(5):
+            collector.collect(policy, 0)
+        t = time.perf_counter()
+        for _ in range(args.rollouts):
+            collector.collect(policy, 0)
+        ms = 1e3 * (time.perf_counter() - t) / args.rollouts
+        per_step_us = 1e3 * ms / (32 * envs)
+        print(f"{envs:3d} copies: {ms:.2f} ms per rollout, {per_step_us:.1f} us per env step")
+        env.close()
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "actor":
         sys.exit(run_actor(sys.argv[2:]))
@@ -239,9 +272,12 @@ def main() -> None:
     so.add_argument("--target", type=float, default=475.0)
     so.add_argument("--steps", type=int, default=400_000)
     so.add_argument("--envs", type=int, default=16)
+    co = sub.add_parser("collect")
+    co.add_argument("--envs", type=int, nargs="+", default=[16, 8])
+    co.add_argument("--rollouts", type=int, default=150)
     args = parser.parse_args()
     np.set_printoptions(precision=3)
-    {"scaling": scaling, "solve": solve}[args.what](args)
+    {"scaling": scaling, "solve": solve, "collect": collect}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,106 @@
+"""Round-trip latency of the Learner service's call shapes between two processes.
+
+A stand-in learner (grpc.aio server, answers at once) in a child process on a
+``unix:`` socket, the actor's synchronous client here: a unary call (Heartbeat),
+a one-chunk client stream (PushTrajectories) and a one-message server stream
+(GetWeights, 36 kB: a 64-64 actor-critic), to its message and to its end.
+
+.venv/bin/python benchmarks/rpc_latency.py --calls 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+from grpc import aio
+
+from fleetmind.rpc.generated import training_pb2 as pb
+from fleetmind.rpc.generated import training_pb2_grpc as pb_grpc
+
+WEIGHTS = b"w" * 36_000
+
+
+class Echo(pb_grpc.LearnerServicer):  # type: ignore[misc]
+    async def Heartbeat(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return pb.HeartbeatResponse(version=1)
+
+    async def GetWeights(self, request: Any, context: Any) -> AsyncIterator[Any]:  # noqa: N802
+        yield pb.WeightsChunk(version=1, total_bytes=len(WEIGHTS), data=WEIGHTS)
+
+    async def PushTrajectories(self, requests: Any, context: Any) -> Any:  # noqa: N802
+        async for _ in requests:
+            pass
+        return pb.PushResponse(accepted=1)
+
+
+async def serve(address: str) -> None:
+    server = aio.server()
+    pb_grpc.add_LearnerServicer_to_server(Echo(), server)
+    server.add_insecure_port(address)
+    await server.start()
+    await server.wait_for_termination()
+
+
+def timed(name: str, call: Callable[[], object], calls: int) -> None:
+    for _ in range(calls // 10):
+        call()
+    seconds = []
+    for _ in range(calls):
+        t = time.perf_counter()
+        call()
+        seconds.append(time.perf_counter() - t)
+    seconds.sort()
+    print(
+        f"{name:34s} median {1e3 * statistics.median(seconds):.3f} ms, "
+        f"p90 {1e3 * seconds[int(0.9 * calls)]:.3f} ms"
+    )
+
+
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "serve":
+        asyncio.run(serve(sys.argv[2]))
+        return
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=300)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        address = f"unix:{tmp}/learner.sock"
+        server = subprocess.Popen([sys.executable, __file__, "serve", address])
+        try:
+            channel = grpc.insecure_channel(address)
+            grpc.channel_ready_future(channel).result(timeout=30)
+            stub = pb_grpc.LearnerStub(channel)
+            chunk = pb.TrajectoryChunk(session_id="s")
+            timed("unary (Heartbeat)", lambda: stub.Heartbeat(pb.HeartbeatRequest()), args.calls)
+            timed(
+                "client stream, 1 chunk (Push)",
+                lambda: stub.PushTrajectories(iter([chunk])),
+                args.calls,
+            )
+            timed(
+                "server stream to its message",
+                lambda: next(iter(stub.GetWeights(pb.GetWeightsRequest()))),
+                args.calls,
+            )
+            timed(
+                "server stream to its end",
+                lambda: list(stub.GetWeights(pb.GetWeightsRequest())),
+                args.calls,
+            )
+            channel.close()
+        finally:
+            server.kill()
+            server.wait()
+
+
+if __name__ == "__main__":
+    main()
