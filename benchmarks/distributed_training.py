@@ -276,6 +276,10 @@ def main() -> None:
     co.add_argument("--envs", type=int, nargs="+", default=[16, 8])
     co.add_argument("--rollouts", type=int, default=150)
     args = parser.parse_args()
+    if args.what == "collect" and (args.rollouts < 1 or min(args.envs) < 1):
+        parser.error("collect: --rollouts and every --envs value must be at least 1")
+    if args.what == "solve" and min(args.actors) < 1:
+        parser.error("solve: every --actors value must be at least 1 (0 is the single process)")
     np.set_printoptions(precision=3)
     {"scaling": scaling, "solve": solve, "collect": collect}[args.what](args)
 

@@ -72,6 +72,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=300)
     args = parser.parse_args()
+    if args.calls < 10:
+        parser.error(f"--calls {args.calls}: time at least 10 calls for a median and a p90")
     with tempfile.TemporaryDirectory() as tmp:
         address = f"unix:{tmp}/learner.sock"
         server = subprocess.Popen([sys.executable, __file__, "serve", address])
