@@ -84,3 +84,7 @@ def kill_tree(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is None:
         proc.kill()
     proc.communicate(timeout=30)
+
+
+FAST = ("--log-interval-s", "0.3", "--ppo.rollout-steps", "16", "--ppo.update-epochs", "2")
+"""Training flags that make a distributed test run update often and cheaply."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from tests.integration.procs import (
+    FAST,
     children,
     ended_interrupted,
     fleetmind,
@@ -18,8 +19,6 @@ from tests.integration.procs import (
     latest_version,
     wait_for,
 )
-
-FAST = ("--log-interval-s", "0.3", "--ppo.rollout-steps", "16", "--ppo.update-epochs", "2")
 
 
 def test_killed_actor_is_restarted_and_training_finishes(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from tests.integration.procs import (
+    FAST,
     children,
     ended_interrupted,
     fleetmind,
@@ -20,7 +21,6 @@ from tests.integration.procs import (
     wait_for,
 )
 
-FAST = ("--log-interval-s", "0.3", "--ppo.rollout-steps", "16", "--ppo.update-epochs", "2")
 FINAL = re.compile(
     r"learner (\d) of 2 finished at version (\d+); weights sha256 ([0-9a-f]{64}); "
     r"obs stats sha256 ([0-9a-f]{64})"
