@@ -291,10 +291,14 @@ class ActorCriticLearnerBase:
         """
         if self._optimizer is None:
             self._optimizer = actor_critic_adam(self.net, self.config.learning_rate)
-            if self._optimizer_state is not None:  # restored before it was built
-                self._optimizer.load_state_dict(self._optimizer_state)
-                self._optimizer_state = None
+            self._apply_optimizer_state()  # restored before it was built
         return self._optimizer
+
+    def _apply_optimizer_state(self) -> None:
+        """Load restored optimizer state into the built optimizer (once)."""
+        if self._optimizer is not None and self._optimizer_state is not None:
+            self._optimizer.load_state_dict(self._optimizer_state)
+            self._optimizer_state = None
 
     def rollout_policy(self) -> ActorCriticRolloutPolicy:
         """Behaviour policy sharing this learner's parameters."""
@@ -327,9 +331,7 @@ class ActorCriticLearnerBase:
         self.net.load_state_dict(state["model"])
         if "optimizer" in state:  # kept until the optimizer is built (never, to only act)
             self._optimizer_state = state["optimizer"]
-            if self._optimizer is not None:
-                self._optimizer.load_state_dict(self._optimizer_state)
-                self._optimizer_state = None
+            self._apply_optimizer_state()
         self.version = int(state.get("version", 0))
         self.env_steps = int(state.get("env_steps", 0))
         if "rng" in state:

@@ -59,3 +59,20 @@ def test_torch_optimizer_state_survives_a_restore_before_the_optimizer_is_built(
         each.update(_trajectory())
     for a, b in zip(learner.net.parameters(), restored.net.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_a_restore_into_a_built_optimizer_loads_at_once() -> None:
+    config = PPOConfig(minibatch_size=8, update_epochs=2, backend="torch")
+    learner = PPOLearner(config, OBS, DISCRETE, seed=0)
+    learner.update(_trajectory())
+    state = copy.deepcopy(learner.state_dict())
+    restored = PPOLearner(config, OBS, DISCRETE, seed=0)
+    built = restored.optimizer
+    restored.load_state_dict(state)
+    assert restored._optimizer is built
+    assert restored._optimizer_state is None
+    assert built.state_dict()["param_groups"] == state["optimizer"]["param_groups"]
+    for moments, saved in zip(
+        built.state_dict()["state"].values(), state["optimizer"]["state"].values(), strict=True
+    ):
+        assert torch.equal(moments["exp_avg"], saved["exp_avg"])
