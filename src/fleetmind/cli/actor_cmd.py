@@ -41,18 +41,6 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
 
 def run(args: argparse.Namespace) -> int:
     """Run the actor until the learner finishes."""
-    from fleetmind.rpc.channel import ChannelConfig
-    from fleetmind.runtime.actor import run_actor
-    from fleetmind.runtime.actor_client import GrpcLearnerClient
-    from fleetmind.runtime.dist_config import read_token
+    from fleetmind.runtime.actor import run_actor_from_config
 
-    config = build_config(args)
-    channel = ChannelConfig(
-        tls_ca=config.tls_ca,
-        tls_cert=config.tls_cert,
-        tls_key=config.tls_key,
-        tls_server_name=config.tls_server_name,
-        max_reconnect_backoff_s=config.backoff_max_s,  # reconnect soon after an outage
-    )
-    client = GrpcLearnerClient(config.learner, channel, read_token(config), config.rpc_timeout_s)
-    return run_actor(config, client)
+    return run_actor_from_config(build_config(args))

@@ -52,14 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fleetmind`` console script."""
-    from fleetmind.runtime.children import die_with_parent
+    from fleetmind.runtime.children import LOG_FORMAT, die_with_parent
 
     die_with_parent()  # a launcher's actor or learner never outlives the launcher
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=LOG_FORMAT,
         stream=sys.stderr,
     )
     try:

@@ -59,6 +59,7 @@ __all__ = [
     "TimedPolicy",
     "TrackingStats",
     "run_actor",
+    "run_actor_from_config",
 ]
 
 HEARTBEAT_JOIN_S = 15.0
@@ -309,3 +310,21 @@ def run_actor(config: ActorConfig, client: LearnerClient) -> int:
         return ActorWorker(config, client).run()
     finally:
         client.close()
+
+
+def run_actor_from_config(config: ActorConfig) -> int:
+    """Connect to ``config.learner`` (TLS and token as configured) and run one actor."""
+    from fleetmind.rpc.channel import ChannelConfig
+    from fleetmind.runtime.actor_client import GrpcLearnerClient
+    from fleetmind.runtime.dist_config import read_token
+
+    config.validate()
+    channel = ChannelConfig(
+        tls_ca=config.tls_ca,
+        tls_cert=config.tls_cert,
+        tls_key=config.tls_key,
+        tls_server_name=config.tls_server_name,
+        max_reconnect_backoff_s=config.backoff_max_s,  # reconnect soon after an outage
+    )
+    client = GrpcLearnerClient(config.learner, channel, read_token(config), config.rpc_timeout_s)
+    return run_actor(config, client)

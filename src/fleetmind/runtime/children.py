@@ -18,6 +18,8 @@ import ctypes
 import os
 import signal
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+"""The format of fleetmind's log lines, in the command and in its child processes."""
 PARENT_PID_ENV = "FLEETMIND_PARENT_PID"
 """Environment variable holding the pid of the process the child must not outlive."""
 _PR_SET_PDEATHSIG = 1

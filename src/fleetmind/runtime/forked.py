@@ -1,16 +1,17 @@
-"""Start a ``fleetmind`` command as a fork of this process, with a ``Popen``-like handle.
+"""Run a function in a fork of this process, with a ``Popen``-like handle.
 
 A fork inherits every imported module, so the child skips the interpreter's start and
 the imports (torch, gymnasium, gRPC: about two seconds on a small machine) that a
 ``python -m fleetmind`` child pays. Forking is safe only while this process runs a
 single thread and has created no gRPC channel or server (gRPC's threads and file
 descriptors do not survive a fork): :func:`can_fork` checks the first, and callers
-fork before they serve. The child writes to its own log file, dies with this
-process (``PR_SET_PDEATHSIG``, as :mod:`fleetmind.runtime.children` arranges) and runs
-the command exactly as ``python -m fleetmind ARGS`` would, once the ``start_when``
-file (a server's unix socket) exists::
+fork before they serve. The child writes to its own log file (fleetmind's log lines
+at ``log_level``), dies with this process (``PR_SET_PDEATHSIG``, as
+:mod:`fleetmind.runtime.children` arranges), waits for the ``start_when`` file (a
+server's unix socket) and exits with ``target()``'s code; a FleetmindError becomes a
+one-line message and exit code 2, as in the ``fleetmind`` command::
 
-    child = ForkedChild(["actor", "--learner", address], log_path, start_when=socket)
+    child = ForkedChild(partial(run_actor_from_config, config), log_path, start_when=socket)
     child.poll()            # None while it runs, then its exit code (-N: signal N)
     child.terminate(); child.wait(5.0)
 """
@@ -26,10 +27,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
 
-from fleetmind.runtime.children import PARENT_PID_ENV, die_with_parent
+from fleetmind.core.errors import FleetmindError
+from fleetmind.runtime.children import LOG_FORMAT, PARENT_PID_ENV, die_with_parent
 
 FORK_UNSAFE_MODULES = ("libsumo", "traci")
 """Modules whose loaded state a fork must not share (SUMO's in-process simulation and
@@ -49,15 +51,17 @@ START_WAIT_S = 120.0
 """Longest a child waits for its ``start_when`` file before it runs anyway."""
 
 
-def _child_main(argv: list[str], log_path: str, start_when: str | None) -> None:
-    """In the fork: own log, default signals, the ``start_when`` file, then the command."""
+def _child_main(
+    target: Callable[[], int], log_path: str, start_when: str | None, log_level: str
+) -> None:
+    """In the fork: own log, default signals, the ``start_when`` file, then ``target``."""
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=True)
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True)
-    logging.root.handlers.clear()  # the command configures logging on the new stderr
+    logging.basicConfig(level=log_level, format=LOG_FORMAT, stream=sys.stderr, force=True)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     os.environ[PARENT_PID_ENV] = str(os.getppid())
@@ -65,27 +69,35 @@ def _child_main(argv: list[str], log_path: str, start_when: str | None) -> None:
     deadline = time.monotonic() + START_WAIT_S
     while start_when is not None and not os.path.exists(start_when):
         if time.monotonic() > deadline:
-            break  # the command reports what it cannot reach
+            break  # the target reports what it cannot reach
         time.sleep(0.005)
-    from fleetmind.cli.main import main
-
-    code = main(argv)
+    try:
+        code = target()
+    except FleetmindError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = 2
     sys.stdout.flush()
     sys.stderr.flush()
     sys.exit(code)
 
 
 class ForkedChild:
-    """A forked ``fleetmind ARGV`` with the part of ``subprocess.Popen`` a pool uses."""
+    """``target()`` in a fork, with the part of ``subprocess.Popen`` a pool uses."""
 
-    def __init__(self, argv: Sequence[str], log_path: Path, start_when: Path | None = None) -> None:
+    def __init__(
+        self,
+        target: Callable[[], int],
+        log_path: Path,
+        start_when: Path | None = None,
+        log_level: str = "WARNING",
+    ) -> None:
         context = multiprocessing.get_context("fork")
         wait = None if start_when is None else str(start_when)
         self._process = context.Process(
-            target=_child_main, args=(list(argv), str(log_path), wait), name="fleetmind-child"
+            target=_child_main, args=(target, str(log_path), wait, log_level), name="fleetmind"
         )
         self._process.start()
-        self.args = list(argv)
+        self.args = [getattr(target, "__name__", repr(target))]
 
     @property
     def pid(self) -> int:

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -32,7 +33,7 @@ from fleetmind.core.errors import ConfigError
 from fleetmind.rpc.server import ServerConfig
 from fleetmind.runtime.children import child_env
 from fleetmind.runtime.config import TrainConfig
-from fleetmind.runtime.dist_config import DistConfig
+from fleetmind.runtime.dist_config import ActorConfig, DistConfig, apply_env
 from fleetmind.runtime.forked import ForkedChild, can_fork
 from fleetmind.runtime.learner_run import RunSetup, run_learner
 from fleetmind.runtime.local import prepare_new, prepare_resume
@@ -67,6 +68,18 @@ class ActorPool:
             "--envs", str(self.envs_per_actor), "--actor-id", f"actor-{index}",
         ]  # fmt: skip
 
+    def actor_config(self, index: int) -> ActorConfig:
+        """What :meth:`command` asks of actor ``index``; FLEETMIND_* variables fill the rest,
+        as they do for a ``fleetmind actor`` process."""
+        config = ActorConfig(
+            learner=self.addresses[index % len(self.addresses)],
+            envs=self.envs_per_actor,
+            actor_id=f"actor-{index}",
+        )
+        given = {"learner", "envs", "actor_id"}
+        env_filled: ActorConfig = apply_env(config, given)
+        return env_filled
+
     def start(self, address: str | list[str], fork: bool = False) -> None:
         """Start every actor against ``address`` (or actor k against ``address[k % L]``).
 
@@ -86,7 +99,7 @@ class ActorPool:
         if fork:
             address = self.addresses[index % len(self.addresses)]
             socket = Path(address[len("unix:") :]) if address.startswith("unix:") else None
-            child = ForkedChild(self.command(index)[3:], log_path, start_when=socket)
+            child = ForkedChild(partial(_forked_actor, self.actor_config(index)), log_path, socket)
             with self._lock:
                 self.procs[index] = child
             return
@@ -141,6 +154,13 @@ class ActorPool:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+
+
+def _forked_actor(config: ActorConfig) -> int:
+    """An actor in a fork of the launcher (see :meth:`ActorPool.start`)."""
+    from fleetmind.runtime.actor import run_actor_from_config
+
+    return run_actor_from_config(config)
 
 
 def check_dist(name: str, dist: DistConfig, learners: int | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -265,3 +266,21 @@ def test_prometheus_exporter_serves_report_fields() -> None:
 def test_stage_times_count_negative_or_non_finite_values_as_zero() -> None:
     msg = pb.StageTimes(env=1.5, inference=-1.0, rpc=float("nan"), push=float("inf"), wait=0.25)
     assert stage_times(msg) == {"env": 1.5, "inference": 0.0, "rpc": 0.0, "push": 0.0, "wait": 0.25}
+
+
+def test_a_forked_actor_gets_the_settings_of_its_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fleetmind.runtime.launcher import ActorPool
+
+    pool = ActorPool(2, 4, tmp_path)
+    pool.addresses = ["unix:/tmp/a.sock", "unix:/tmp/b.sock"]
+    monkeypatch.setenv("FLEETMIND_PUSH_QUEUE", "0")
+    monkeypatch.setenv("FLEETMIND_ENVS", "99")  # the launcher's own value wins, as a flag does
+    config = pool.actor_config(1)
+    assert (config.learner, config.envs, config.actor_id) == ("unix:/tmp/b.sock", 4, "actor-1")
+    assert config.push_queue == 0
+    assert pool.command(1)[3:] == [
+        "--log-level", "WARNING", "actor", "--learner", "unix:/tmp/b.sock",
+        "--envs", "4", "--actor-id", "actor-1",
+    ]  # fmt: skip
