@@ -3,6 +3,7 @@
 import copy
 import subprocess
 import sys
+from typing import Any, Literal
 
 import torch
 from tests.unit.algos.test_ppo_loss import DISCRETE, OBS, _trajectory
@@ -28,44 +29,43 @@ def test_acting_builds_no_optimizer_and_never_imports_torch_compiler() -> None:
     assert out.split() == ["False", "True"]
 
 
-def test_numpy_updates_checkpoint_without_an_optimizer_and_resume_identically() -> None:
-    config = PPOConfig(minibatch_size=8, update_epochs=2, backend="numpy")
+def _trained(backend: Literal["torch", "numpy"]) -> tuple[PPOConfig, PPOLearner, dict[str, Any]]:
+    """A learner after one update and its state as a checkpoint file holds it."""
+    config = PPOConfig(minibatch_size=8, update_epochs=2, backend=backend)
     learner = PPOLearner(config, OBS, DISCRETE, seed=0)
     learner.update(_trajectory())
-    state = copy.deepcopy(learner.state_dict())
+    return config, learner, copy.deepcopy(learner.state_dict())
+
+
+def _assert_next_updates_equal(a: PPOLearner, b: PPOLearner) -> None:
+    for each in (a, b):  # minibatches are shuffled with torch's global RNG
+        torch.manual_seed(1)
+        each.update(_trajectory())
+    for x, y in zip(a.net.parameters(), b.net.parameters(), strict=True):
+        assert torch.equal(x, y)
+
+
+def test_numpy_updates_checkpoint_without_an_optimizer_and_resume_identically() -> None:
+    config, learner, state = _trained("numpy")
     assert "optimizer" not in state
     assert "numpy_adam" in state
     resumed = PPOLearner(config, OBS, DISCRETE, seed=5)
     resumed.load_state_dict(state)
-    for each in (learner, resumed):  # minibatches are shuffled with torch's global RNG
-        torch.manual_seed(1)
-        each.update(_trajectory())
-    for a, b in zip(learner.net.parameters(), resumed.net.parameters(), strict=True):
-        assert torch.equal(a, b)
+    _assert_next_updates_equal(learner, resumed)
 
 
 def test_torch_optimizer_state_survives_a_restore_before_the_optimizer_is_built() -> None:
-    config = PPOConfig(minibatch_size=8, update_epochs=2, backend="torch")
-    learner = PPOLearner(config, OBS, DISCRETE, seed=0)
-    learner.update(_trajectory())
-    state = copy.deepcopy(learner.state_dict())  # as a checkpoint file holds it
+    config, learner, state = _trained("torch")
     assert state["optimizer"]["state"]  # Adam's moments after a step
     restored = PPOLearner(config, OBS, DISCRETE, seed=0)
     restored.load_state_dict(state)
     assert restored._optimizer is None
     assert restored.state_dict()["optimizer"] == state["optimizer"]  # passed through unbuilt
-    for each in (learner, restored):  # restored builds Adam, loads the kept moments first
-        torch.manual_seed(1)
-        each.update(_trajectory())
-    for a, b in zip(learner.net.parameters(), restored.net.parameters(), strict=True):
-        assert torch.equal(a, b)
+    _assert_next_updates_equal(learner, restored)  # restored builds Adam, loads the moments
 
 
 def test_a_restore_into_a_built_optimizer_loads_at_once() -> None:
-    config = PPOConfig(minibatch_size=8, update_epochs=2, backend="torch")
-    learner = PPOLearner(config, OBS, DISCRETE, seed=0)
-    learner.update(_trajectory())
-    state = copy.deepcopy(learner.state_dict())
+    config, _, state = _trained("torch")
     restored = PPOLearner(config, OBS, DISCRETE, seed=0)
     built = restored.optimizer
     restored.load_state_dict(state)
