@@ -3,7 +3,10 @@
 A stand-in learner (grpc.aio server, answers at once) in a child process on a
 ``unix:`` socket, the actor's synchronous client here: a unary call (Heartbeat),
 a one-chunk client stream (PushTrajectories) and a one-message server stream
-(GetWeights, 36 kB: a 64-64 actor-critic), to its message and to its end.
+(GetWeights, 36 kB: a 64-64 actor-critic), to its message and to its end. Then a
+sync version's round trip through the actor's own client, a CartPole-sized chunk
+(32 x 16 steps) up and the weights back: as two calls (push, then weights) and as
+one message each way on an open Exchange stream.
 
 .venv/bin/python benchmarks/rpc_latency.py --calls 300
 """
@@ -41,6 +44,13 @@ class Echo(pb_grpc.LearnerServicer):  # type: ignore[misc]
             pass
         return pb.PushResponse(accepted=1)
 
+    async def Exchange(self, requests: Any, context: Any) -> AsyncIterator[Any]:  # noqa: N802
+        async for _ in requests:
+            yield pb.ExchangeResponse(
+                push=pb.PushResponse(accepted=1, version=1),
+                weights=pb.WeightsChunk(version=1, total_bytes=len(WEIGHTS), data=WEIGHTS),
+            )
+
 
 async def serve(address: str) -> None:
     server = aio.server()
@@ -63,6 +73,33 @@ def timed(name: str, call: Callable[[], object], calls: int) -> None:
         f"{name:34s} median {1e3 * statistics.median(seconds):.3f} ms, "
         f"p90 {1e3 * seconds[int(0.9 * calls)]:.3f} ms"
     )
+
+
+def round_trips(address: str, calls: int) -> None:
+    """A sync version's round trip through the actor's client: two calls, one stream."""
+    from fleetmind.rpc.channel import ChannelConfig
+    from fleetmind.runtime.actor_client import GrpcLearnerClient
+
+    client = GrpcLearnerClient(address, ChannelConfig(), timeout_s=10)
+    # A 32 x 16 CartPole chunk is about 14 kB: observations, actions and five floats.
+    chunk = pb.TrajectoryChunk(session_id="s")
+    chunk.tensors.add(name="payload", datatype="UINT8", shape=[14_000], raw=bytes(14_000))
+    request = pb.GetWeightsRequest(session_id="s", have_version=0, wait_s=1.0)
+
+    def two_calls() -> None:
+        client.push([chunk])
+        client.weights(request)
+
+    stream = client.exchange()
+
+    def one_stream() -> None:
+        stream.send(chunk)
+        stream.receive()
+
+    timed("push, then weights (two calls)", two_calls, calls)
+    timed("exchange: chunk up, weights down", one_stream, calls)
+    stream.close()
+    client.close()
 
 
 def main() -> None:
@@ -99,6 +136,7 @@ def main() -> None:
                 args.calls,
             )
             channel.close()
+            round_trips(address, args.calls)
         finally:
             server.kill()
             server.wait()

@@ -1,14 +1,21 @@
-"""Pipelined pushes against a real learner: on-policy sync, failures, shutdown, metrics."""
+"""An actor against a real learner: sync mode's exchange stream, async mode's sender
+thread; on-policy data, failures handled by the loop, shutdown, metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
+import grpc
 import pytest
-from tests.integration.learner_harness import LearnerThread
+from grpc import aio
+from tests.integration.learner_harness import ROLLOUT, LearnerThread
 
+from fleetmind.algos.impala import ImpalaConfig
 from fleetmind.core.errors import (
     InvalidInputError,
     OverloadedError,
@@ -17,14 +24,15 @@ from fleetmind.core.errors import (
 )
 from fleetmind.rpc.channel import ChannelConfig
 from fleetmind.rpc.generated import training_pb2 as pb
+from fleetmind.rpc.generated import training_pb2_grpc as pb_grpc
 from fleetmind.runtime.actor import ActorWorker
-from fleetmind.runtime.actor_client import GrpcLearnerClient
-from fleetmind.runtime.dist_config import ActorConfig
+from fleetmind.runtime.actor_client import GrpcExchangeStream, GrpcLearnerClient
+from fleetmind.runtime.dist_config import ActorConfig, DistConfig
 from fleetmind.runtime.run_dir import read_metrics
 
 
 class RecordingClient:
-    """A real gRPC client that records pushes and fails the ones it is told to."""
+    """A real gRPC client that records chunks sent and fails the ones it is told to."""
 
     def __init__(self, address: str, faults: dict[int, Exception] | None = None) -> None:
         self.inner = GrpcLearnerClient(address, ChannelConfig(), timeout_s=10)
@@ -33,6 +41,15 @@ class RecordingClient:
         self.versions: list[int] = []
         self.push_threads: set[str] = set()
         self.registrations = 0
+        self.streams = 0
+
+    def record(self, msg: pb.TrajectoryChunk) -> Exception | None:
+        """Note a chunk (corrupting it if told to); the fault to raise for it, if any."""
+        self.versions.append(msg.policy_version)
+        self.push_threads.add(threading.current_thread().name)
+        if self.corrupt_at == len(self.versions):
+            msg.num_steps += 1  # the learner answers INVALID_ARGUMENT
+        return self.faults.pop(len(self.versions), None)
 
     def register(self, request: pb.RegisterRequest) -> pb.RegisterResponse:
         self.registrations += 1
@@ -43,14 +60,14 @@ class RecordingClient:
 
     def push(self, chunks: Iterable[pb.TrajectoryChunk]) -> pb.PushResponse:
         (msg,) = list(chunks)
-        self.versions.append(msg.policy_version)
-        self.push_threads.add(threading.current_thread().name)
-        fault = self.faults.pop(len(self.versions), None)
+        fault = self.record(msg)
         if fault is not None:
             raise fault
-        if self.corrupt_at == len(self.versions):
-            msg.num_steps += 1  # the learner answers INVALID_ARGUMENT
         return self.inner.push([msg])
+
+    def exchange(self) -> RecordingStream:
+        self.streams += 1
+        return RecordingStream(self, self.inner.exchange())
 
     def weights(self, request: pb.GetWeightsRequest) -> tuple[list[pb.WeightsChunk], float]:
         return self.inner.weights(request)
@@ -59,34 +76,86 @@ class RecordingClient:
         self.inner.close()
 
 
+class RecordingStream:
+    """Records what goes up a real exchange stream; a fault replaces the chunk's answer."""
+
+    def __init__(self, client: RecordingClient, inner: GrpcExchangeStream) -> None:
+        self.client = client
+        self.inner = inner
+        self.fault: Exception | None = None
+        self.age_s = 0.0
+
+    def send(self, chunk: pb.TrajectoryChunk) -> None:
+        self.fault = self.client.record(chunk)
+        self.inner.send(chunk)
+
+    def receive(self) -> pb.ExchangeResponse:
+        if self.fault is not None:
+            raise self.fault
+        return self.inner.receive()
+
+    def cancel_if_idle(self, idle_s: float) -> bool:
+        return self.inner.cancel_if_idle(idle_s)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def async_learner(run_dir: Path, steps: int = 10**9) -> LearnerThread:
+    algo = ImpalaConfig(rollout_steps=ROLLOUT, sgd_steps=1)
+    return LearnerThread(run_dir, dist=DistConfig(mode="async"), steps=steps, algo=algo)
+
+
+def learner_in(mode: str, run_dir: Path, steps: int = 10**9) -> LearnerThread:
+    return LearnerThread(run_dir, steps=steps) if mode == "sync" else async_learner(run_dir, steps)
+
+
 def run_worker(worker: ActorWorker) -> threading.Thread:
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     return thread
 
 
-def test_sync_actor_pushes_one_chunk_per_version_from_its_sender_thread(tmp_path: Path) -> None:
+def test_sync_actor_sends_one_chunk_per_version_up_one_exchange_stream(tmp_path: Path) -> None:
     with LearnerThread(tmp_path / "run", steps=400) as learner:
+        client = RecordingClient(learner.address)
+        worker = ActorWorker(ActorConfig(learner=learner.address, actor_id="a0", envs=2), client)
+        assert worker.run() == 0
+        client.close()
+    assert worker.pushes is None  # no sender thread: nothing could overlap the round trip
+    assert worker.exchange is None  # closed before the channel
+    assert client.streams == 1
+    # On-policy: every version got exactly one chunk, collected with that version.
+    assert client.versions == list(range(len(client.versions)))
+    assert len(client.versions) >= 400 // 8
+    assert client.push_threads == {threading.current_thread().name}
+    core = learner.run.core
+    assert core.dropped_chunks == 0
+    assert core.stage_totals["wait"] > 0  # from sending a chunk to the next version's first byte
+    assert core.stage_totals["rpc"] > 0  # the rest of the version, and loading it
+    assert core.stage_totals["push"] == 0
+    last = read_metrics(tmp_path / "run")[-1]
+    busy = sum(last[f"time_actor_{k}_s"] for k in ("env", "inference", "rpc"))
+    assert last["rpc_share"] == pytest.approx(last["time_actor_rpc_s"] / busy, rel=0.02)
+
+
+def test_async_actor_pushes_from_its_sender_thread(tmp_path: Path) -> None:
+    with async_learner(tmp_path / "run", steps=400) as learner:
         client = RecordingClient(learner.address)
         worker = ActorWorker(ActorConfig(learner=learner.address, actor_id="a0", envs=2), client)
         assert worker.run() == 0
         client.close()
     assert worker.pushes is not None
     assert not worker.pushes._thread.is_alive()  # joined before the channel closed
-    # On-policy: every version got exactly one chunk, collected with that version.
-    assert client.versions == list(range(len(client.versions)))
-    assert len(client.versions) >= 400 // 8
+    assert client.streams == 0
     assert client.push_threads == {"push"}
+    assert len(client.versions) >= 400 // 8
     core = learner.run.core
-    assert core.dropped_chunks == 0
     assert core.stage_totals["push"] > 0
-    assert core.stage_totals["wait"] > 0
-    last = read_metrics(tmp_path / "run")[-1]
-    assert last["time_actor_push_s"] > 0
-    busy = sum(last[f"time_actor_{k}_s"] for k in ("env", "inference", "rpc"))
-    assert last["rpc_share"] == pytest.approx(last["time_actor_rpc_s"] / busy, rel=0.02)
+    assert read_metrics(tmp_path / "run")[-1]["time_actor_push_s"] > 0
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
 @pytest.mark.parametrize(
     ("fault", "registrations"),
     [
@@ -95,10 +164,10 @@ def test_sync_actor_pushes_one_chunk_per_version_from_its_sender_thread(tmp_path
         (OverloadedError("RESOURCE_EXHAUSTED: learner queue holds 64 chunks"), 1),
     ],
 )
-def test_a_push_that_fails_in_the_sender_thread_is_handled_by_the_loop(
-    tmp_path: Path, fault: Exception, registrations: int
+def test_a_chunk_that_fails_on_its_way_is_handled_by_the_loop(
+    tmp_path: Path, mode: str, fault: Exception, registrations: int
 ) -> None:
-    with LearnerThread(tmp_path / "run", steps=200) as learner:
+    with learner_in(mode, tmp_path / "run", steps=200) as learner:
         client = RecordingClient(learner.address, faults={3: fault})
         worker = ActorWorker(
             ActorConfig(learner=learner.address, actor_id="a0", envs=2, backoff_max_s=0.2),
@@ -108,18 +177,85 @@ def test_a_push_that_fails_in_the_sender_thread_is_handled_by_the_loop(
         client.close()
     assert client.registrations == registrations
     assert len(client.versions) > 3
+    if mode == "sync":
+        assert client.streams >= 2  # the failed stream was dropped, a new one opened
     assert learner.result is not None
     assert learner.result.env_steps >= 200
 
 
-def test_a_refused_chunk_stops_the_actor_with_the_learners_message(tmp_path: Path) -> None:
-    with LearnerThread(tmp_path / "run") as learner:
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_refused_chunk_stops_the_actor_with_the_learners_message(
+    tmp_path: Path, mode: str
+) -> None:
+    with learner_in(mode, tmp_path / "run") as learner:
         client = RecordingClient(learner.address)
         client.corrupt_at = 2
         worker = ActorWorker(ActorConfig(learner=learner.address, actor_id="a0", envs=2), client)
         with pytest.raises(InvalidInputError, match="num_steps"):
             worker.run()
         client.close()
-        assert worker.pushes is not None
-        assert not worker.pushes._thread.is_alive()
-        assert learner.run.core.version >= 1  # the learner is still serving
+        assert worker.exchange is None
+        if mode == "async":
+            assert worker.pushes is not None
+            assert not worker.pushes._thread.is_alive()
+        with grpc.insecure_channel(learner.address) as channel:  # the learner still serves
+            status = pb_grpc.LearnerStub(channel).GetStatus(pb.StatusRequest(), timeout=10)
+        assert not status.done
+        assert learner.run.core.env_steps > 0 or mode == "async"  # sync: trained the 1st
+
+
+def test_an_exchange_stream_silent_while_an_answer_is_due_counts_as_lost() -> None:
+    async def never_answer(requests: Any, context: Any) -> Any:
+        async for _ in requests:
+            await asyncio.sleep(3600)
+        yield b""  # pragma: no cover
+
+    handler = grpc.method_handlers_generic_handler(
+        "fleetmind.v1.Learner", {"Exchange": grpc.stream_stream_rpc_method_handler(never_answer)}
+    )
+    with AioServerThread(handler) as address:
+        client = GrpcLearnerClient(address, ChannelConfig(), timeout_s=10)
+        stream = client.exchange()
+        assert not stream.cancel_if_idle(0.0)  # nothing is due yet
+        stream.send(pb.TrajectoryChunk(session_id="s"))
+        assert not stream.cancel_if_idle(5.0)
+        time.sleep(0.3)
+        assert stream.cancel_if_idle(0.2)
+        with pytest.raises(UnavailableError, match="no answer from the learner"):
+            stream.receive()
+        stream.close()
+        client.close()
+
+
+class AioServerThread:
+    """A bare grpc.aio server with one generic handler, on its own loop and thread."""
+
+    def __init__(self, handler: grpc.GenericRpcHandler) -> None:
+        self.handler = handler
+        self.address = ""
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    async def _main(self) -> None:
+        server = aio.server()
+        server.add_generic_rpc_handlers((self.handler,))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        self.address = f"127.0.0.1:{port}"
+        self._ready.set()
+        await self._stop.wait()
+        await server.stop(grace=None)
+
+    def __enter__(self) -> str:
+        self._thread.start()
+        assert self._ready.wait(30)
+        return self.address
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._loop is not None
+        assert self._stop is not None
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)

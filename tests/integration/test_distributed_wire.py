@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import queue
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -14,6 +16,8 @@ from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.generated import training_pb2_grpc as pb_grpc
 from fleetmind.rpc.server import ServerConfig
+from fleetmind.runtime.dist_config import DistConfig
+from fleetmind.runtime.weight_store import WeightAssembler
 from fleetmind.runtime.wire import chunk_pb, tensor_pb
 
 MIB = 1024 * 1024
@@ -41,6 +45,16 @@ def register(stub: pb_grpc.LearnerStub, name: str = "t") -> pb.RegisterResponse:
 
 def push(stub: pb_grpc.LearnerStub, *chunks: pb.TrajectoryChunk) -> pb.PushResponse:
     return stub.PushTrajectories(iter(chunks), timeout=10)
+
+
+def exchange(stub: pb_grpc.LearnerStub, *chunks: pb.TrajectoryChunk) -> pb.PushResponse:
+    """The answer to the last of ``chunks`` sent up an Exchange stream (sync mode's call)."""
+    answers = [r.push for r in stub.Exchange(iter(chunks), timeout=10) if r.HasField("push")]
+    return answers[-1]
+
+
+Send = Callable[..., pb.PushResponse]
+both_calls = pytest.mark.parametrize("send", [push, exchange], ids=["push", "exchange"])
 
 
 def status_of(call: pytest.ExceptionInfo[grpc.RpcError]) -> grpc.StatusCode:
@@ -81,51 +95,62 @@ def test_good_chunk_is_accepted_and_trained_on(stub: pb_grpc.LearnerStub) -> Non
         ("actions", np.full((4, 2), 7, np.int64), "actions"),
     ],
 )
+@both_calls
 def test_malformed_tensors_are_invalid_argument(
-    stub: pb_grpc.LearnerStub, name: str, array: np.ndarray, words: str
+    stub: pb_grpc.LearnerStub, send: Send, name: str, array: np.ndarray, words: str
 ) -> None:
     session = register(stub)
     with pytest.raises(grpc.RpcError) as call:
-        push(stub, with_tensor(good(session), name, array))
+        send(stub, with_tensor(good(session), name, array))
     assert status_of(call) == grpc.StatusCode.INVALID_ARGUMENT
     assert words in str(call.value.details())  # type: ignore[attr-defined]
 
 
-def test_lengths_that_disagree_are_invalid_argument(stub: pb_grpc.LearnerStub) -> None:
+@both_calls
+def test_lengths_that_disagree_are_invalid_argument(stub: pb_grpc.LearnerStub, send: Send) -> None:
     session = register(stub)
     with pytest.raises(grpc.RpcError) as call:
-        push(stub, good(session, num_envs=3))
+        send(stub, good(session, num_envs=3))
     assert status_of(call) == grpc.StatusCode.INVALID_ARGUMENT
     with pytest.raises(grpc.RpcError) as call:
-        push(stub, good(session, num_steps=5))
+        send(stub, good(session, num_steps=5))
     assert status_of(call) == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_stale_session_or_incarnation_is_failed_precondition(stub: pb_grpc.LearnerStub) -> None:
+@both_calls
+def test_stale_session_or_incarnation_is_failed_precondition(
+    stub: pb_grpc.LearnerStub, send: Send
+) -> None:
     session = register(stub)
     with pytest.raises(grpc.RpcError) as call:
-        push(stub, good(session, incarnation=session.incarnation + 1))
+        send(stub, good(session, incarnation=session.incarnation + 1))
     assert status_of(call) == grpc.StatusCode.FAILED_PRECONDITION
     assert "restarted" in str(call.value.details())  # type: ignore[attr-defined]
     with pytest.raises(grpc.RpcError) as call:
-        push(stub, good(session, session_id="nobody"))
+        send(stub, good(session, session_id="nobody"))
     assert status_of(call) == grpc.StatusCode.FAILED_PRECONDITION
 
 
 def test_garbage_bytes_are_invalid_argument(learner: LearnerThread) -> None:
+    garbage = b"\xff\xff\xff not a message"
     with grpc.insecure_channel(learner.address) as channel:
         call = channel.stream_unary("/fleetmind.v1.Learner/PushTrajectories")
         with pytest.raises(grpc.RpcError) as err:
-            call(iter([b"\xff\xff\xff not a message"]), timeout=10)
-    assert status_of(err) == grpc.StatusCode.INVALID_ARGUMENT
+            call(iter([garbage]), timeout=10)
+        assert status_of(err) == grpc.StatusCode.INVALID_ARGUMENT
+        stream = channel.stream_stream("/fleetmind.v1.Learner/Exchange")
+        with pytest.raises(grpc.RpcError) as err:
+            list(stream(iter([garbage]), timeout=10))
+        assert status_of(err) == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_oversized_message_is_resource_exhausted(stub: pb_grpc.LearnerStub) -> None:
+@both_calls
+def test_oversized_message_is_resource_exhausted(stub: pb_grpc.LearnerStub, send: Send) -> None:
     session = register(stub)
     big = with_tensor(good(session), "obs", np.zeros((4, 2, 4), np.float32))
     big.tensors.add(name="padding", datatype="UINT8", shape=[2 * MIB], raw=bytes(2 * MIB))
     with pytest.raises(grpc.RpcError) as call:
-        push(stub, big)
+        send(stub, big)
     assert status_of(call) == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
@@ -160,3 +185,50 @@ def test_weights_stream_in_chunks_of_the_current_version(stub: pb_grpc.LearnerSt
 
 def test_run_dir_exists(learner: LearnerThread) -> None:
     assert Path(learner.run.setup.run_dir.path, "config.json").is_file()
+
+
+def test_exchange_answers_each_chunk_with_the_next_version_and_keeps_the_stream_alive(
+    tmp_path: Path,
+) -> None:
+    # Two actors registered, one sends: the sync update waits sync_timeout_s for the
+    # other, and meanwhile the stream carries the keep-alive every second.
+    dist = DistConfig(sync_timeout_s=2.5)
+    with (
+        LearnerThread(tmp_path / "run", dist=dist, steps=16) as learner,
+        grpc.insecure_channel(learner.address) as channel,
+    ):
+        stub = pb_grpc.LearnerStub(channel)
+        first = register(stub, "first")
+        register(stub, "silent")
+        requests: queue.SimpleQueue[pb.TrajectoryChunk | None] = queue.SimpleQueue()
+        stream = stub.Exchange(iter(requests.get, None), timeout=30)
+        requests.put(good(first))
+        answers: list[tuple[float, pb.ExchangeResponse]] = []
+        sent = time.monotonic()
+        assembler = WeightAssembler()
+        while not assembler.complete:
+            answer = next(stream)
+            answers.append((time.monotonic() - sent, answer))
+            if answer.HasField("weights"):
+                assembler.add(answer.weights)
+        ticks = [t for t, a in answers if not a.ByteSize()]
+        when, answer = next((t, a) for t, a in answers if a.HasField("push"))
+        assert ticks  # one a second while the update waited
+        assert max(ticks) < when
+        assert when >= 2.4  # the update went ahead without the silent actor after 2.5 s
+        assert answer.push.accepted == 1
+        assert answer.HasField("weights")  # the answer carries the version's first chunk
+        assert answer.push.version == answer.weights.version == first.version + 1
+        assembler.load_into(learner.run.core.module)
+        # The next update reaches the step target; the chunk after it is answered done.
+        version, rounds = answer.push.version, 0
+        while True:
+            requests.put(good(first, policy_version=version))
+            reply = next(r for r in stream if r.HasField("push"))
+            rounds += 1
+            if reply.push.done:
+                break
+            version = reply.push.version
+        assert rounds == 2
+        assert not reply.HasField("weights")
+        requests.put(None)

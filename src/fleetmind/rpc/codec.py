@@ -92,3 +92,27 @@ def decode_tensor(
             f"needs {expected}; send exactly prod(shape) * {dtype.itemsize} bytes"
         )
     return np.frombuffer(raw, dtype=dtype).reshape(dims)
+
+
+def embedded_message(field_number: int, serialised: bytes) -> bytes:
+    """``serialised`` (a message's bytes) encoded as message field ``field_number``.
+
+    This is protobuf's encoding of a length-delimited field, so these bytes, alone or
+    concatenated with the enclosing message's other serialised fields, parse as that
+    message with the field set. A message serialised once (the weights of a version)
+    can so be sent inside another without being parsed and serialised again::
+
+        raw = response.SerializeToString() + embedded_message(2, weights_bytes)
+    """
+    if field_number < 1:
+        raise ValueError(f"field number {field_number} must be positive")
+    return _varint(field_number << 3 | 2) + _varint(len(serialised)) + serialised
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)

@@ -5,16 +5,26 @@
     register -> fetch weights of the current version
     loop:
         trajectory = collect T steps of E envs           # "env" + "inference"
-        hand the chunk (with its observation statistics) to the sender thread
-                                          # "rpc": only while the push queue is full
-        sync: wait for the next version (while the chunk travels)   # "wait"
-        async: load the version the sender thread fetched after a push announced it
+        sync: send the chunk up the session's Exchange stream and read the next
+              version from it                 # "wait" until its first byte, then "rpc"
+        async: hand the chunk to the sender thread   # "rpc": only while its queue is full
+               load the version the sender thread fetched after a push announced it
                                           # "rpc" (the fetch itself overlaps, as "push")
     until the learner says done
 
-Chunks travel in a sender thread (:class:`~fleetmind.runtime.push_pipeline.PushPipeline`,
-``push_queue`` chunks may wait), so the actor steps on while they do; a push that
-fails raises its error in the loop, which handles it as below.
+Sync mode waits for the next version after every chunk, so nothing could overlap a
+push: one long-lived bidirectional stream carries the chunk and brings the weights
+back, one message each way, instead of a push call and a weights call per version
+(each new call costs Python gRPC about a millisecond). The stream's deadline is
+``EXCHANGE_LIFETIME_S``; the actor opens a new one after ``EXCHANGE_RENEW_S``. While
+the learner updates it sends an empty message every second; the heartbeat thread
+cancels a stream that stays silent for ``EXCHANGE_IDLE_S`` while an answer is due
+(a cut network), which the loop handles as an unreachable learner.
+
+In async mode chunks travel in a sender thread
+(:class:`~fleetmind.runtime.push_pipeline.PushPipeline`, ``push_queue`` chunks may
+wait), so the actor steps on while they do; a push that fails raises its error in the
+loop, which handles it as below.
 
 What the actor steps is an :class:`~fleetmind.runtime.actor_source.ExperienceSource`
 chosen by the learner's algorithm (:mod:`fleetmind.runtime.actor_source`).
@@ -38,7 +48,7 @@ from dataclasses import dataclass, field
 from fleetmind.core.errors import OverloadedError, PreconditionError, UnavailableError
 from fleetmind.nn.threads import limit_threads
 from fleetmind.rpc.generated import training_pb2 as pb
-from fleetmind.runtime.actor_client import LearnerClient
+from fleetmind.runtime.actor_client import ExchangeStream, LearnerClient
 from fleetmind.runtime.actor_source import (
     ExperienceSource,
     SingleAgentSource,
@@ -68,9 +78,11 @@ HEARTBEAT_JOIN_S = 15.0
 log = logging.getLogger("fleetmind.actor")
 
 SYNC_WAIT_S = 10.0
-"""Long-poll length while waiting for the next version in sync mode."""
-SYNC_POLL_S = 1.0
-"""Long-poll length while a pushed chunk may still fail (its error ends the wait)."""
+"""Long-poll length of the first weights fetch after registering."""
+EXCHANGE_RENEW_S = 120.0
+"""Age at which an actor replaces its Exchange stream (between two chunks)."""
+EXCHANGE_IDLE_S = 10.0
+"""Silence on an Exchange stream awaiting an answer after which it counts as lost."""
 
 
 @dataclass
@@ -116,7 +128,10 @@ class ActorWorker:
         self.version = -1
         self.times = dict.fromkeys(STAGES, 0.0)
         self.source: ExperienceSource | None = None
-        self.pushes = PushPipeline(client, config.push_queue) if config.push_queue else None
+        self.pushes: PushPipeline | None = None
+        """The async mode's sender thread (none in sync mode, or with ``push_queue`` 0)."""
+        self.exchange: ExchangeStream | None = None
+        """The sync mode's stream to the learner, while one is open."""
         self._pushed_inline = 0
         self._push_s_reported = 0.0
 
@@ -135,6 +150,7 @@ class ActorWorker:
                     return 1
         finally:
             self.stop.set()
+            self._close_exchange()
             # A call in flight while the channel closes and the interpreter exits can
             # abort the process inside gRPC: let pushes and heartbeats finish first.
             if self.pushes is not None:
@@ -176,13 +192,14 @@ class ActorWorker:
         self.times["inference"] += inference
         self.times["env"] += time.monotonic() - t - inference
         msg = source.message(session.session_id, session.incarnation, self._take_times())
+        if session.mode == "sync":
+            self._exchange_round(msg)
+            return
         reply = self._push(msg)
         if reply is not None and reply.done:
             self.stop.set()
             return
-        if session.mode == "sync":
-            self._await_version()
-        elif self.pushes is not None:
+        if self.pushes is not None:
             self._load_prefetched()
         elif reply is not None and reply.version > self.version:
             self._fetch(0.0)
@@ -210,20 +227,41 @@ class ActorWorker:
         finally:
             self.times["rpc"] += time.monotonic() - t
 
-    def _await_version(self) -> None:
-        """Sync: wait for the next version; a failed push or ``done`` ends the wait."""
-        while not self.stop.is_set():
-            if self.pushes is None:
-                if self._fetch(SYNC_WAIT_S):
-                    return
-                continue
-            if self._fetch(SYNC_POLL_S):
-                return
-            t = time.monotonic()
-            reply = self.pushes.settle(SYNC_POLL_S)  # raises the error of a failed push
-            self.times["wait"] += time.monotonic() - t
-            if reply is not None and reply.done:
-                self.stop.set()
+    def _exchange_round(self, msg: pb.TrajectoryChunk) -> None:
+        """Sync: send the chunk and load the version that answers it (or learn: done)."""
+        if self.exchange is not None and self.exchange.age_s > EXCHANGE_RENEW_S:
+            self._close_exchange()
+        if self.exchange is None:
+            self.exchange = self.client.exchange()
+        stream, source = self.exchange, self.source
+        assert source is not None
+        t = time.monotonic()
+        assembler = WeightAssembler()
+        try:
+            stream.send(msg)
+            while not assembler.complete:
+                response = stream.receive()
+                if response.HasField("push"):
+                    self._pushed_inline += 1
+                    if response.push.done:
+                        self.stop.set()
+                        return
+                if response.HasField("weights"):
+                    if not assembler.started:
+                        first_at = time.monotonic()
+                        self.times["wait"] += first_at - t
+                    assembler.add(response.weights)
+        except Exception:
+            self._close_exchange()  # a failed stream is not reused
+            raise
+        self.version, stats = assembler.load_into(source.module)
+        source.adopt(stats)
+        self.times["rpc"] += time.monotonic() - first_at
+
+    def _close_exchange(self) -> None:
+        stream, self.exchange = self.exchange, None
+        if stream is not None:
+            stream.close()
 
     def _load_prefetched(self) -> None:
         """Async: load the version the sender thread fetched, if newer."""
@@ -238,6 +276,7 @@ class ActorWorker:
 
     def _register(self) -> None:
         cfg = self.config
+        self._close_exchange()  # a stream of the old session is not reused
         if self.pushes is not None:  # chunks of the old session are not sent
             self.pushes.discard(HEARTBEAT_JOIN_S)
         request = pb.RegisterRequest(
@@ -247,6 +286,8 @@ class ActorWorker:
         session = self.client.register(request)
         self.times["rpc"] += time.monotonic() - t
         self.session = session  # heartbeats start now, while the environments are built
+        if session.mode == "async" and self.pushes is None and cfg.push_queue:
+            self.pushes = PushPipeline(self.client, cfg.push_queue)
         if self.pushes is not None:
             self.pushes.prefetch = session.mode == "async"
         if self.source is None:
@@ -286,6 +327,10 @@ class ActorWorker:
 
     def _heartbeats(self) -> None:
         while not self.stop.wait(self.config.heartbeat_s):
+            stream = self.exchange
+            if stream is not None and stream.cancel_if_idle(EXCHANGE_IDLE_S):
+                log.warning("no answer on the exchange stream for %.0fs; reconnecting",
+                            EXCHANGE_IDLE_S)  # fmt: skip
             session = self.session
             if session is None:
                 continue

@@ -8,17 +8,45 @@ fleetmind errors (``UnavailableError`` for a learner that cannot be reached,
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Iterable
 from typing import Protocol
 
 import grpc
 
+from fleetmind.core.errors import UnavailableError
 from fleetmind.rpc.auth import bearer_metadata
 from fleetmind.rpc.channel import ChannelConfig, create_channel
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.generated import training_pb2_grpc as pb_grpc
 from fleetmind.rpc.status import error_from_rpc
+
+
+class ExchangeStream(Protocol):
+    """One session's sync-mode stream: chunks up, each answered by the next version."""
+
+    def send(self, chunk: pb.TrajectoryChunk) -> None:
+        """Queue a chunk (returns at once; a failure shows in :meth:`receive`)."""
+        ...
+
+    def receive(self) -> pb.ExchangeResponse:
+        """The next message (an empty one while the learner updates)."""
+        ...
+
+    def cancel_if_idle(self, idle_s: float) -> bool:
+        """Cancel when an answer is awaited and nothing arrived for ``idle_s`` (True)."""
+        ...
+
+    @property
+    def age_s(self) -> float:
+        """Seconds since the stream opened."""
+        ...
+
+    def close(self) -> None:
+        """End the stream (the learner sees its end, or a cancellation)."""
+        ...
 
 
 class LearnerClient(Protocol):
@@ -39,6 +67,10 @@ class LearnerClient(Protocol):
     def weights(self, request: pb.GetWeightsRequest) -> tuple[list[pb.WeightsChunk], float]:
         """The chunks of a newer version (empty when none came within ``wait_s``) and the
         ``time.monotonic()`` when the first arrived (the end of the wait)."""
+        ...
+
+    def exchange(self) -> ExchangeStream:
+        """Open a sync-mode exchange stream."""
         ...
 
     def close(self) -> None:
@@ -115,6 +147,84 @@ class GrpcLearnerClient:
             raise error_from_rpc(exc, self.target) from None
         return chunks, first_at or time.monotonic()
 
+    def exchange(self) -> GrpcExchangeStream:
+        """Open an Exchange stream whose deadline is ``EXCHANGE_LIFETIME_S`` away."""
+        return GrpcExchangeStream(self, EXCHANGE_LIFETIME_S)
+
     def close(self) -> None:
         """Close the channel."""
         self.channel.close()
+
+
+EXCHANGE_LIFETIME_S = 600.0
+"""Deadline of an Exchange stream; an actor opens a new one well before it passes."""
+
+
+class GrpcExchangeStream:
+    """:class:`ExchangeStream` over one bidirectional ``Exchange`` call.
+
+    Chunks go through a queue that gRPC's request thread drains; answers are read in
+    the caller's thread. Another thread (the actor's heartbeat) may cancel a stream on
+    which an answer is overdue, which :meth:`receive` then reports as UnavailableError.
+    """
+
+    def __init__(self, client: GrpcLearnerClient, lifetime_s: float) -> None:
+        self.target = client.target
+        self._requests: queue.SimpleQueue[pb.TrajectoryChunk | None] = queue.SimpleQueue()
+        self._opened = time.monotonic()
+        self._lock = threading.Lock()
+        self._awaiting = False
+        self._last = self._opened
+        self._idle_cancelled: float | None = None
+        self._call = client.stub.Exchange(
+            iter(self._requests.get, None), timeout=lifetime_s, metadata=client.metadata
+        )
+
+    @property
+    def age_s(self) -> float:
+        """Seconds since the stream opened."""
+        return time.monotonic() - self._opened
+
+    def send(self, chunk: pb.TrajectoryChunk) -> None:
+        """Queue ``chunk``; its answer is due from now on."""
+        with self._lock:
+            self._awaiting = True
+            self._last = time.monotonic()
+        self._requests.put(chunk)
+
+    def receive(self) -> pb.ExchangeResponse:
+        """The next message; fleetmind errors for a failed or ended stream."""
+        try:
+            response: pb.ExchangeResponse = next(self._call)
+        except StopIteration:
+            raise UnavailableError(f"the learner at {self.target} ended the stream") from None
+        except grpc.RpcError as exc:
+            if self._idle_cancelled is not None:
+                raise UnavailableError(
+                    f"no answer from the learner at {self.target} for "
+                    f"{self._idle_cancelled:.0f}s (not even its keep-alive): connection lost?"
+                ) from None
+            raise error_from_rpc(exc, self.target) from None
+        with self._lock:
+            self._last = time.monotonic()
+            if response.HasField("weights"):
+                weights = response.weights
+                if weights.offset + len(weights.data) >= weights.total_bytes:
+                    self._awaiting = False  # the version is complete
+            elif response.HasField("push"):
+                self._awaiting = False  # answered without weights: training is done
+        return response
+
+    def cancel_if_idle(self, idle_s: float) -> bool:
+        """Cancel when an answer is awaited and nothing came for ``idle_s``."""
+        with self._lock:
+            if not self._awaiting or time.monotonic() - self._last < idle_s:
+                return False
+            self._idle_cancelled = idle_s
+        self._call.cancel()
+        return True
+
+    def close(self) -> None:
+        """Half-close, then cancel whatever is left of the call."""
+        self._requests.put(None)
+        self._call.cancel()

@@ -108,8 +108,9 @@ class ActorConfig(TransportConfig):
     heartbeat_s: float = 1.0
     """Seconds between heartbeats."""
     push_queue: int = 1
-    """Finished chunks that may wait while another is pushed from a sender thread (the
-    actor steps on meanwhile); 0 pushes in the actor's loop, one chunk at a time."""
+    """Async mode: finished chunks that may wait while another is pushed from a sender
+    thread (the actor steps on meanwhile); 0 pushes in the actor's loop, one chunk at a
+    time. Sync mode sends chunks up its exchange stream instead."""
 
     def validate(self) -> None:
         """Raise ConfigError for values outside their domain."""

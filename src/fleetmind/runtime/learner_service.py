@@ -8,6 +8,7 @@ from typing import Any
 
 from grpc import aio
 
+from fleetmind.rpc.codec import embedded_message
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.status import checked_requests, rpc_errors, rpc_stream_errors
 from fleetmind.runtime.learner_core import LearnerCore
@@ -17,6 +18,11 @@ SERVICE = pb.DESCRIPTOR.services_by_name["Learner"]
 
 MAX_WAIT_S = 30.0
 """Longest long-poll a GetWeights call may ask for."""
+
+EXCHANGE_TICK_S = 1.0
+"""An Exchange stream waiting for the next version sends an empty message this often."""
+
+_WEIGHTS_FIELD = pb.ExchangeResponse.DESCRIPTOR.fields_by_name["weights"].number
 
 Context = aio.ServicerContext[Any, Any]
 
@@ -97,6 +103,43 @@ class LearnerServicer:
         for message in published.messages:
             yield message
 
+    @rpc_stream_errors
+    async def Exchange(  # noqa: N802 - gRPC method name
+        self, request: AsyncIterator[pb.TrajectoryChunk], context: Context
+    ) -> AsyncIterator[bytes]:
+        """Sync mode: each chunk is answered with the next version's weights.
+
+        The weights were serialised once at publishing; each message is embedded as it
+        is (see :func:`fleetmind.rpc.codec.embedded_message`), the first one after the
+        push answer.
+        """
+        core = self.core
+        async for msg in checked_requests(request):
+            if core.done:
+                core.sessions.pop(msg.session_id, None)  # told below: the actor will exit
+                yield _done(core.version)
+                continue
+            session = core.touch(msg.session_id, msg.incarnation)
+            chunk = core.decode_chunk(msg)
+            accepted = core.accept(session, chunk)
+            have = chunk.trajectory.policy_version
+            published = None
+            while published is None and not core.done:
+                published = await core.wait_for_version(have, EXCHANGE_TICK_S)
+                if published is None and not core.done:
+                    yield b""  # still updating: the actor's sign that the learner lives
+            if published is None:
+                yield _done(core.version)
+                continue
+            answer = pb.PushResponse(
+                accepted=int(accepted), dropped=int(not accepted), version=published.version
+            )
+            first, *rest = published.messages
+            head = pb.ExchangeResponse(push=answer).SerializeToString()
+            yield head + embedded_message(_WEIGHTS_FIELD, first)
+            for message in rest:
+                yield embedded_message(_WEIGHTS_FIELD, message)
+
     @rpc_errors
     async def GetStatus(  # noqa: N802 - gRPC method name
         self, request: pb.StatusRequest, context: Context
@@ -114,3 +157,8 @@ class LearnerServicer:
             episode_return_mean=mean,
             episodes=core.stats.episodes,
         )
+
+
+def _done(version: int) -> bytes:
+    """The Exchange answer that tells an actor training is over."""
+    return pb.ExchangeResponse(push=pb.PushResponse(version=version, done=True)).SerializeToString()

@@ -157,6 +157,11 @@ class WeightAssembler:
         """Whether any chunk arrived."""
         return self._first is not None
 
+    @property
+    def complete(self) -> bool:
+        """Whether every announced byte arrived (the hash is checked by :meth:`load_into`)."""
+        return self._first is not None and self._filled == len(self._buffer)
+
     def load_into(self, module: nn.Module) -> tuple[int, RunningMeanStd | None]:
         """Copy the assembled weights into ``module``; return the version and statistics."""
         first = self._first

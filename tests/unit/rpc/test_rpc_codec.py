@@ -9,7 +9,15 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from fleetmind.core.errors import InvalidInputError
-from fleetmind.rpc.codec import DATATYPES, datatype_of, decode_tensor, encode_tensor, numpy_dtype
+from fleetmind.rpc.codec import (
+    DATATYPES,
+    datatype_of,
+    decode_tensor,
+    embedded_message,
+    encode_tensor,
+    numpy_dtype,
+)
+from fleetmind.rpc.generated import training_pb2 as pb
 
 _DTYPES = [numpy_dtype(name) for name in DATATYPES]
 
@@ -62,3 +70,16 @@ def test_bad_descriptions_are_refused(datatype: str, shape: list[int], match: st
 def test_objects_have_no_wire_datatype() -> None:
     with pytest.raises(InvalidInputError, match="no wire datatype"):
         datatype_of(np.dtype(object))
+
+
+@pytest.mark.parametrize("size", [0, 1, 127, 128, 300, 70_000])
+def test_an_embedded_message_parses_as_the_field_set(size: int) -> None:
+    weights = pb.WeightsChunk(version=3, total_bytes=size, data=b"x" * size, manifest="[]")
+    push = pb.PushResponse(accepted=1, version=3)
+    raw = pb.ExchangeResponse(push=push).SerializeToString()
+    parsed = pb.ExchangeResponse.FromString(raw + embedded_message(2, weights.SerializeToString()))
+    assert parsed == pb.ExchangeResponse(push=push, weights=weights)
+    alone = pb.ExchangeResponse.FromString(embedded_message(2, weights.SerializeToString()))
+    assert alone == pb.ExchangeResponse(weights=weights)
+    with pytest.raises(ValueError, match="field number"):
+        embedded_message(0, b"")

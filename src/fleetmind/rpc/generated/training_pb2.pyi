@@ -166,6 +166,14 @@ class WeightsChunk(_message.Message):
     obs_stats: NormStats
     def __init__(self, version: _Optional[int] = ..., total_bytes: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., manifest: _Optional[str] = ..., sha256: _Optional[bytes] = ..., obs_stats: _Optional[_Union[NormStats, _Mapping]] = ...) -> None: ...
 
+class ExchangeResponse(_message.Message):
+    __slots__ = ("push", "weights")
+    PUSH_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    push: PushResponse
+    weights: WeightsChunk
+    def __init__(self, push: _Optional[_Union[PushResponse, _Mapping]] = ..., weights: _Optional[_Union[WeightsChunk, _Mapping]] = ...) -> None: ...
+
 class StatusRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -54,6 +54,11 @@ class LearnerStub:
                 request_serializer=training__pb2.GetWeightsRequest.SerializeToString,
                 response_deserializer=training__pb2.WeightsChunk.FromString,
                 _registered_method=True)
+        self.Exchange = channel.stream_stream(
+                '/fleetmind.v1.Learner/Exchange',
+                request_serializer=training__pb2.TrajectoryChunk.SerializeToString,
+                response_deserializer=training__pb2.ExchangeResponse.FromString,
+                _registered_method=True)
         self.GetStatus = channel.unary_unary(
                 '/fleetmind.v1.Learner/GetStatus',
                 request_serializer=training__pb2.StatusRequest.SerializeToString,
@@ -88,6 +93,15 @@ class LearnerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Exchange(self, request_iterator, context):
+        """Sync mode's round trip on one long-lived stream per session: a chunk up, the
+        next version down (one message each way for a model under 1 MiB), instead of a
+        push call and a weights call per version.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetStatus(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -116,6 +130,11 @@ def add_LearnerServicer_to_server(servicer, server):
                     servicer.GetWeights,
                     request_deserializer=training__pb2.GetWeightsRequest.FromString,
                     response_serializer=training__pb2.WeightsChunk.SerializeToString,
+            ),
+            'Exchange': grpc.stream_stream_rpc_method_handler(
+                    servicer.Exchange,
+                    request_deserializer=training__pb2.TrajectoryChunk.FromString,
+                    response_serializer=training__pb2.ExchangeResponse.SerializeToString,
             ),
             'GetStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.GetStatus,
@@ -231,6 +250,33 @@ class Learner:
             '/fleetmind.v1.Learner/GetWeights',
             training__pb2.GetWeightsRequest.SerializeToString,
             training__pb2.WeightsChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Exchange(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/fleetmind.v1.Learner/Exchange',
+            training__pb2.TrajectoryChunk.SerializeToString,
+            training__pb2.ExchangeResponse.FromString,
             options,
             channel_credentials,
             insecure,
