@@ -4,7 +4,8 @@
 # share of actor wall time spent in RPC (from the learner's metrics)
 # (--push-queue 0 1: pushes in the actor's loop against pushes from its sender thread)
 .venv/bin/python benchmarks/distributed_training.py scaling --actors 1 2 4 8 --seconds 20
-# CartPole-v1 time to solve: single-process path vs --actors N, same settings
+# CartPole-v1 time to solve: single-process path vs --actors N, same settings; also
+# the time per version, which does not depend on how many steps a seed needs
 .venv/bin/python benchmarks/distributed_training.py solve --actors 1 2 --seeds 1 2 3
 # what one CartPole rollout (T = 32) costs an actor with E copies: the collector alone
 .venv/bin/python benchmarks/distributed_training.py collect --envs 16 8
@@ -174,12 +175,33 @@ def scaling(args: argparse.Namespace) -> None:
         )
 
 
+def version_cost(run_dir: Path) -> tuple[float, float]:
+    """Milliseconds per version of a finished run: in all, and beyond the computing.
+
+    The computing is what the single process does too: collecting (the trainer's
+    ``env``, or the actors' ``env`` + ``inference``) and updating (``learn``). What is
+    left of the training wall time is the path's overhead: for actors the chunk's way
+    up, the weights' way down and loading them, and every wake-up between.
+    """
+    from fleetmind.runtime.run_dir import read_metrics
+
+    last = read_metrics(run_dir)[-1]
+    versions = max(1, int(last["version"]))
+    if "time_actor_env_s" in last:
+        collect = last["time_actor_env_s"] + last["time_actor_inference_s"]
+    else:
+        collect = last["time_env_s"]
+    wall = float(last["wall_time_s"])
+    return 1e3 * wall / versions, 1e3 * (wall - collect - last["time_learn_s"]) / versions
+
+
 def solve(args: argparse.Namespace) -> None:
     """Both paths per seed, alternating (so a change in machine load hits both); medians."""
     paths = [("single-process", [])]
     for actors in args.actors:
         paths.append((f"--actors {actors}", ["--actors", str(actors), *args.actor_flags]))
     results: dict[str, list[tuple[float, float, int]]] = {label: [] for label, _ in paths}
+    costs: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in paths}
     for seed in args.seeds:
         common = ["CartPole-v1", "--target-return", str(args.target),
                   "--steps", str(args.steps),
@@ -195,12 +217,15 @@ def solve(args: argparse.Namespace) -> None:
                 ).stdout  # fmt: skip
                 wall = time.monotonic() - t
                 summary = json.loads(out.strip().splitlines()[-1])
+                per_version, overhead = version_cost(Path(tmp) / "run")
             solved_s = summary["solved_at_wall_time_s"] if summary["solved"] else float("inf")
             steps = summary["solved_at_env_steps"] or summary["env_steps"]
             results[label].append((solved_s, wall, steps))
+            costs[label].append((per_version, overhead))
             print(
                 f"seed {seed} {label:>16}: solved={summary['solved']} at {steps} steps, "
-                f"{solved_s:.2f} s of training ({wall:.1f} s with start-up)",
+                f"{solved_s:.2f} s of training ({wall:.1f} s with start-up); per version "
+                f"{per_version:.1f} ms, {overhead:.1f} ms of it beyond collecting and updating",
                 flush=True,
             )
     base = results["single-process"]
@@ -209,9 +234,13 @@ def solve(args: argparse.Namespace) -> None:
         wall = float(np.median([r[1] for r in rows]))
         steps = float(np.median([r[2] for r in rows]))
         ratio = train / float(np.median([r[0] for r in base]))
+        per_version = float(np.median([c[0] for c in costs[label]]))
+        overhead = float(np.median([c[1] for c in costs[label]]))
+        version_ratio = per_version / float(np.median([c[0] for c in costs["single-process"]]))
         print(
             f"median {label:>16}: {train:.2f} s of training ({ratio:.2f}x single-process), "
-            f"{wall:.1f} s with start-up, {steps:.0f} steps"
+            f"{wall:.1f} s with start-up, {steps:.0f} steps; per version {per_version:.1f} ms "
+            f"({version_ratio:.2f}x), {overhead:.1f} ms beyond collecting and updating"
         )
 
 
