@@ -175,20 +175,22 @@ def scaling(args: argparse.Namespace) -> None:
         )
 
 
-def version_cost(run_dir: Path) -> tuple[float, float]:
+def version_cost(run_dir: Path, actors: int) -> tuple[float, float]:
     """Milliseconds per version of a finished run: in all, and beyond the computing.
 
     The computing is what the single process does too: collecting (the trainer's
-    ``env``, or the actors' ``env`` + ``inference``) and updating (``learn``). What is
-    left of the training wall time is the path's overhead: for actors the chunk's way
-    up, the weights' way down and loading them, and every wake-up between.
+    ``env``, or the mean over the ``actors``, which collect at the same time, of their
+    ``env`` + ``inference``) and updating (``learn``). What is left of the training
+    wall time is the path's overhead: for actors the chunk's way up, the weights' way
+    down and loading them, every wake-up between, and with several actors the wait
+    for the slowest.
     """
     from fleetmind.runtime.run_dir import read_metrics
 
     last = read_metrics(run_dir)[-1]
     versions = max(1, int(last["version"]))
     if "time_actor_env_s" in last:
-        collect = last["time_actor_env_s"] + last["time_actor_inference_s"]
+        collect = (last["time_actor_env_s"] + last["time_actor_inference_s"]) / max(1, actors)
     else:
         collect = last["time_env_s"]
     wall = float(last["wall_time_s"])
@@ -197,9 +199,11 @@ def version_cost(run_dir: Path) -> tuple[float, float]:
 
 def solve(args: argparse.Namespace) -> None:
     """Both paths per seed, alternating (so a change in machine load hits both); medians."""
-    paths = [("single-process", [])]
+    paths: list[tuple[str, list[str]]] = [("single-process", [])]
+    count = {"single-process": 0}
     for actors in args.actors:
         paths.append((f"--actors {actors}", ["--actors", str(actors), *args.actor_flags]))
+        count[f"--actors {actors}"] = actors
     results: dict[str, list[tuple[float, float, int]]] = {label: [] for label, _ in paths}
     costs: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in paths}
     for seed in args.seeds:
@@ -217,7 +221,7 @@ def solve(args: argparse.Namespace) -> None:
                 ).stdout  # fmt: skip
                 wall = time.monotonic() - t
                 summary = json.loads(out.strip().splitlines()[-1])
-                per_version, overhead = version_cost(Path(tmp) / "run")
+                per_version, overhead = version_cost(Path(tmp) / "run", count[label])
             solved_s = summary["solved_at_wall_time_s"] if summary["solved"] else float("inf")
             steps = summary["solved_at_env_steps"] or summary["env_steps"]
             results[label].append((solved_s, wall, steps))
