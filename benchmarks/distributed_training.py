@@ -294,7 +294,8 @@ def main() -> None:
         type=int,
         nargs="+",
         default=[1],
-        help="actor --push-queue values to compare (0: push in the actor's loop)",
+        help="actor --push-queue values to compare (0: push in the actor's loop); async mode "
+        "only: sync actors send chunks up their exchange stream",
     )
     so = sub.add_parser("solve")
     so.add_argument("--actors", type=int, nargs="+", default=[2])
