@@ -7,6 +7,9 @@
 # CartPole-v1 time to solve: single-process path vs --actors N, same settings; also
 # the time per version, which does not depend on how many steps a seed needs
 .venv/bin/python benchmarks/distributed_training.py solve --actors 1 2 --seeds 1 2 3
+# the same for IMPALA, its actors in async mode (collecting while the learner updates)
+.venv/bin/python benchmarks/distributed_training.py solve --algo impala --actors 1 2 \
+    --seeds 1 2 3 --actor-flags --mode async
 # what one CartPole rollout (T = 32) costs an actor with E copies: the collector alone
 .venv/bin/python benchmarks/distributed_training.py collect --envs 16 8
 """
@@ -207,7 +210,7 @@ def solve(args: argparse.Namespace) -> None:
     results: dict[str, list[tuple[float, float, int]]] = {label: [] for label, _ in paths}
     costs: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in paths}
     for seed in args.seeds:
-        common = ["CartPole-v1", "--target-return", str(args.target),
+        common = ["CartPole-v1", "--algo", args.algo, "--target-return", str(args.target),
                   "--steps", str(args.steps),
                   "--envs", str(args.envs), "--seed", str(seed),
                   "--log-interval-s", "5"]  # fmt: skip
@@ -304,6 +307,9 @@ def main() -> None:
         "--actor-flags", nargs=argparse.REMAINDER, default=[], help="more flags for actor runs"
     )
     so.add_argument("--target", type=float, default=475.0)
+    so.add_argument(
+        "--algo", default="ppo", help="every path's algorithm (impala: pair with --mode async)"
+    )
     so.add_argument("--steps", type=int, default=400_000)
     so.add_argument("--envs", type=int, default=16)
     co = sub.add_parser("collect")
