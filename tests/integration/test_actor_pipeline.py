@@ -110,18 +110,18 @@ def learner_in(mode: str, run_dir: Path, steps: int = 10**9) -> LearnerThread:
     return LearnerThread(run_dir, steps=steps) if mode == "sync" else async_learner(run_dir, steps)
 
 
-def run_worker(worker: ActorWorker) -> threading.Thread:
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    return thread
+def run_to_the_end(address: str) -> tuple[RecordingClient, ActorWorker]:
+    """An actor with a recording client, run until the learner is done."""
+    client = RecordingClient(address)
+    worker = ActorWorker(ActorConfig(learner=address, actor_id="a0", envs=2), client)
+    assert worker.run() == 0
+    client.close()
+    return client, worker
 
 
 def test_sync_actor_sends_one_chunk_per_version_up_one_exchange_stream(tmp_path: Path) -> None:
     with LearnerThread(tmp_path / "run", steps=400) as learner:
-        client = RecordingClient(learner.address)
-        worker = ActorWorker(ActorConfig(learner=learner.address, actor_id="a0", envs=2), client)
-        assert worker.run() == 0
-        client.close()
+        client, worker = run_to_the_end(learner.address)
     assert worker.pushes is None  # no sender thread: nothing could overlap the round trip
     assert worker.exchange is None  # closed before the channel
     assert client.streams == 1
@@ -141,10 +141,7 @@ def test_sync_actor_sends_one_chunk_per_version_up_one_exchange_stream(tmp_path:
 
 def test_async_actor_pushes_from_its_sender_thread(tmp_path: Path) -> None:
     with async_learner(tmp_path / "run", steps=400) as learner:
-        client = RecordingClient(learner.address)
-        worker = ActorWorker(ActorConfig(learner=learner.address, actor_id="a0", envs=2), client)
-        assert worker.run() == 0
-        client.close()
+        client, worker = run_to_the_end(learner.address)
     assert worker.pushes is not None
     assert not worker.pushes._thread.is_alive()  # joined before the channel closed
     assert client.streams == 0
