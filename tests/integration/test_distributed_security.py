@@ -60,6 +60,16 @@ def test_client_with_tls_and_token_is_served(
         trajectory(version=session.version), session.session_id, session.incarnation, None
     )
     assert c.push([msg]).accepted == 1
+    # The sync exchange stream passes the same checks: the same chunk again is dropped
+    # (one per version) and answered with the version the first one fed.
+    stream = c.exchange()
+    stream.send(msg)
+    answer = stream.receive()
+    while not answer.HasField("push"):  # keep-alive while the update runs
+        answer = stream.receive()
+    assert answer.push.dropped == 1
+    assert answer.weights.version == answer.push.version > session.version
+    stream.close()
     c.close()
 
 
@@ -71,6 +81,11 @@ def test_client_without_token_is_unauthenticated_and_ignored(
         c.register(pb.RegisterRequest(actor_id="intruder", num_envs=2))
     with pytest.raises(AuthenticationError):
         c.push([chunk_pb(trajectory(), "x", learner.run.core.incarnation, None)])
+    stream = c.exchange()
+    stream.send(chunk_pb(trajectory(), "x", learner.run.core.incarnation, None))
+    with pytest.raises(AuthenticationError, match="UNAUTHENTICATED"):
+        stream.receive()
+    stream.close()
     c.close()
     wrong = client(learner, certs[0], "guess")
     with pytest.raises(AuthenticationError, match="invalid bearer token"):

@@ -125,6 +125,8 @@ class LearnerCore:
         self.dropped_chunks = 0
         self.done = False
         self._pending: dict[str, Chunk] = {}
+        self._taken_version = -1
+        """Sync: the version whose batch was last taken for an update."""
         self._pending_since: float | None = None
         self._queue: deque[Chunk] = deque()
         self._changed = asyncio.Event()
@@ -214,7 +216,10 @@ class LearnerCore:
                 f"{self.version}"
             )
         if self.dist.mode == "sync":
-            if lag != 0 or session.session_id in self._pending:
+            # A chunk of a version whose batch was already taken (its update is running)
+            # is as stale as an older one: the update cannot use it, the next must not.
+            taken = chunk.trajectory.policy_version <= self._taken_version
+            if lag != 0 or taken or session.session_id in self._pending:
                 self.dropped_chunks += 1
                 return False
             self._pending[session.session_id] = chunk
@@ -275,6 +280,7 @@ class LearnerCore:
         chunks = list(self._pending.values())
         self._pending.clear()
         self._pending_since = None
+        self._taken_version = self.version
         return Batch(chunks, [0] * len(chunks))
 
     def _take_async(self) -> Batch | None:

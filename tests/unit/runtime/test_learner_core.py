@@ -1,0 +1,34 @@
+"""The learner core's sync bookkeeping, without a server: which chunks an update may use."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tests.integration.learner_harness import ROLLOUT, trajectory
+
+from fleetmind.algos.ppo_config import PPOConfig
+from fleetmind.runtime.config import TrainConfig
+from fleetmind.runtime.dist_config import DistConfig
+from fleetmind.runtime.learner_run import LearnerRun, RunSetup
+from fleetmind.runtime.local import prepare_new
+from fleetmind.runtime.wire import Chunk
+
+
+def test_a_chunk_of_a_version_whose_update_runs_is_dropped(tmp_path: Path) -> None:
+    config = TrainConfig(env_id="CartPole-v1", run_dir=tmp_path / "run", steps=10**6, envs=2)
+    algo = PPOConfig(rollout_steps=ROLLOUT, update_epochs=1, minibatch_size=8)
+    core = LearnerRun(RunSetup(*prepare_new(config, algo)), DistConfig(), progress=False).core
+    first = core.register("a0", "CartPole-v1", 2)
+    assert core.accept(first, Chunk(trajectory(version=0), None))
+    batch = core._take_sync()  # the update of version 0 starts with this batch
+    assert batch is not None
+    assert len(batch.chunks) == 1
+    # An actor that (re)registered meanwhile still holds version 0: its chunk comes too
+    # late for this update and is older than the next one's version.
+    late = core.register("a1", "CartPole-v1", 2)
+    assert not core.accept(late, Chunk(trajectory(version=0), None))
+    assert core.dropped_chunks == 1
+    asyncio.run(core.train_on(batch))
+    assert core.version == 1
+    assert core.accept(late, Chunk(trajectory(version=1), None))
