@@ -4,6 +4,7 @@ thread; on-policy data, failures handled by the loop, shutdown, metrics."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Iterable
@@ -25,6 +26,7 @@ from fleetmind.core.errors import (
 from fleetmind.rpc.channel import ChannelConfig
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.generated import training_pb2_grpc as pb_grpc
+from fleetmind.runtime import actor as actor_module
 from fleetmind.runtime.actor import ActorWorker
 from fleetmind.runtime.actor_client import GrpcExchangeStream, GrpcLearnerClient
 from fleetmind.runtime.dist_config import ActorConfig, DistConfig
@@ -83,7 +85,10 @@ class RecordingStream:
         self.client = client
         self.inner = inner
         self.fault: Exception | None = None
-        self.age_s = 0.0
+
+    @property
+    def age_s(self) -> float:
+        return self.inner.age_s
 
     def send(self, chunk: pb.TrajectoryChunk) -> None:
         self.fault = self.client.record(chunk)
@@ -256,3 +261,15 @@ class AioServerThread:
         assert self._stop is not None
         self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(30)
+
+
+def test_an_old_exchange_stream_is_replaced_between_two_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(actor_module, "EXCHANGE_RENEW_S", 0.0)  # every stream is old
+    with LearnerThread(tmp_path / "run", steps=100) as learner:
+        client, _ = run_to_the_end(learner.address)
+    assert client.streams == len(client.versions)  # one stream per chunk
+    assert client.versions == list(range(len(client.versions)))  # still on-policy
+    assert learner.run.core.dropped_chunks == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
