@@ -193,7 +193,7 @@ class ActorWorker:
         self.times["env"] += time.monotonic() - t - inference
         msg = source.message(session.session_id, session.incarnation, self._take_times())
         if session.mode == "sync":
-            self._exchange_round(msg)
+            self._exchange_round(msg, source)
             return
         reply = self._push(msg)
         if reply is not None and reply.done:
@@ -227,15 +227,14 @@ class ActorWorker:
         finally:
             self.times["rpc"] += time.monotonic() - t
 
-    def _exchange_round(self, msg: pb.TrajectoryChunk) -> None:
+    def _exchange_round(self, msg: pb.TrajectoryChunk, source: ExperienceSource) -> None:
         """Sync: send the chunk and load the version that answers it (or learn: done)."""
         if self.exchange is not None and self.exchange.age_s > EXCHANGE_RENEW_S:
             self._close_exchange()
         if self.exchange is None:
             self.exchange = self.client.exchange()
-        stream, source = self.exchange, self.source
-        assert source is not None
-        t = time.monotonic()
+        stream = self.exchange
+        t = first_at = time.monotonic()
         assembler = WeightAssembler()
         try:
             stream.send(msg)
@@ -254,8 +253,7 @@ class ActorWorker:
         except Exception:
             self._close_exchange()  # a failed stream is not reused
             raise
-        self.version, stats = assembler.load_into(source.module)
-        source.adopt(stats)
+        self._load(assembler, source)
         self.times["rpc"] += time.monotonic() - first_at
 
     def _close_exchange(self) -> None:
@@ -270,8 +268,7 @@ class ActorWorker:
         t = time.monotonic()
         weights = self.pushes.take_weights(self.version)
         if weights is not None:
-            self.version, stats = weights.load_into(self.source.module)
-            self.source.adopt(stats)
+            self._load(weights, self.source)
         self.times["rpc"] += time.monotonic() - t
 
     def _register(self) -> None:
@@ -318,12 +315,16 @@ class ActorWorker:
         assembler = WeightAssembler()
         for chunk in chunks:
             assembler.add(chunk)
-        self.version, stats = assembler.load_into(self.source.module)
-        self.source.adopt(stats)
-        if self.pushes is not None:
-            self.pushes.loaded(self.version)
+        self._load(assembler, self.source)
         self.times["rpc"] += time.monotonic() - first_at
         return True
+
+    def _load(self, weights: WeightAssembler, source: ExperienceSource) -> None:
+        """Make a received version the policy's (and its statistics the normaliser's)."""
+        self.version, stats = weights.load_into(source.module)
+        source.adopt(stats)
+        if self.pushes is not None:
+            self.pushes.loaded(self.version)
 
     def _heartbeats(self) -> None:
         while not self.stop.wait(self.config.heartbeat_s):

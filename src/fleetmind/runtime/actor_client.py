@@ -22,6 +22,7 @@ from fleetmind.rpc.channel import ChannelConfig, create_channel
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.generated import training_pb2_grpc as pb_grpc
 from fleetmind.rpc.status import error_from_rpc
+from fleetmind.runtime.weight_store import completes_version
 
 
 class ExchangeStream(Protocol):
@@ -138,7 +139,7 @@ class GrpcLearnerClient:
                 if not chunks:
                     first_at = time.monotonic()
                 chunks.append(chunk)
-                if chunk.offset + len(chunk.data) >= chunk.total_bytes:
+                if completes_version(chunk):
                     # The version is complete (the assembler checks its hash): do not
                     # wait for the stream's end, which costs about a millisecond here.
                     stream.cancel()
@@ -208,8 +209,7 @@ class GrpcExchangeStream:
         with self._lock:
             self._last = time.monotonic()
             if response.HasField("weights"):
-                weights = response.weights
-                if weights.offset + len(weights.data) >= weights.total_bytes:
+                if completes_version(response.weights):
                     self._awaiting = False  # the version is complete
             elif response.HasField("push"):
                 self._awaiting = False  # answered without weights: training is done

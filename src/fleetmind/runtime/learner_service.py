@@ -12,6 +12,7 @@ from fleetmind.rpc.codec import embedded_message
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.status import checked_requests, rpc_errors, rpc_stream_errors
 from fleetmind.runtime.learner_core import LearnerCore
+from fleetmind.runtime.wire import Chunk
 
 SERVICE = pb.DESCRIPTOR.services_by_name["Learner"]
 """Descriptor of the service, for :func:`fleetmind.rpc.create_server`."""
@@ -75,18 +76,27 @@ class LearnerServicer:
         accepted = dropped = 0
         core = self.core
         async for msg in checked_requests(request):
-            if core.done:  # told below: the actor will exit
-                core.sessions.pop(msg.session_id, None)
+            taken = self._take(msg)
+            if taken is None:
                 break
-            session = core.touch(msg.session_id, msg.incarnation)
-            chunk = core.decode_chunk(msg)
-            if core.accept(session, chunk):
+            if taken[1]:
                 accepted += 1
             else:
                 dropped += 1
         return pb.PushResponse(
             accepted=accepted, dropped=dropped, version=core.version, done=core.done
         )
+
+    def _take(self, msg: pb.TrajectoryChunk) -> tuple[Chunk, bool] | None:
+        """Check a chunk and hand it to the core: (chunk, accepted), or None when training
+        is done (the answer says so; the actor will exit, so its session ends here)."""
+        core = self.core
+        if core.done:
+            core.sessions.pop(msg.session_id, None)
+            return None
+        session = core.touch(msg.session_id, msg.incarnation)
+        chunk = core.decode_chunk(msg)
+        return chunk, core.accept(session, chunk)
 
     @rpc_stream_errors
     async def GetWeights(  # noqa: N802 - gRPC method name
@@ -115,13 +125,11 @@ class LearnerServicer:
         """
         core = self.core
         async for msg in checked_requests(request):
-            if core.done:
-                core.sessions.pop(msg.session_id, None)  # told below: the actor will exit
+            taken = self._take(msg)
+            if taken is None:
                 yield _done(core.version)
                 continue
-            session = core.touch(msg.session_id, msg.incarnation)
-            chunk = core.decode_chunk(msg)
-            accepted = core.accept(session, chunk)
+            chunk, accepted = taken
             have = chunk.trajectory.policy_version
             published = None
             while published is None and not core.done:

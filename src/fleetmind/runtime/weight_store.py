@@ -106,6 +106,11 @@ class WeightStore:
             return self._latest
 
 
+def completes_version(chunk: pb.WeightsChunk) -> bool:
+    """Whether ``chunk`` is the last of its version (its bytes reach ``total_bytes``)."""
+    return chunk.offset + len(chunk.data) >= chunk.total_bytes
+
+
 class WeightAssembler:
     """Rebuilds one version from its chunks on the actor and checks it.
 
