@@ -18,6 +18,7 @@ from tests.integration.learner_harness import ROLLOUT, LearnerThread
 
 from fleetmind.algos.impala import ImpalaConfig
 from fleetmind.core.errors import (
+    ConfigError,
     InvalidInputError,
     OverloadedError,
     PreconditionError,
@@ -224,6 +225,23 @@ def test_an_exchange_stream_silent_while_an_answer_is_due_counts_as_lost() -> No
         time.sleep(0.3)
         assert stream.cancel_if_idle(0.2)
         with pytest.raises(UnavailableError, match="no answer from the learner"):
+            stream.receive()
+        stream.close()
+        client.close()
+
+
+def test_a_learner_without_the_exchange_call_is_named_as_a_version_mismatch() -> None:
+    async def status(request: bytes, context: Any) -> bytes:
+        return b""  # pragma: no cover
+
+    handler = grpc.method_handlers_generic_handler(
+        "fleetmind.v1.Learner", {"GetStatus": grpc.unary_unary_rpc_method_handler(status)}
+    )
+    with AioServerThread(handler) as address:
+        client = GrpcLearnerClient(address, ChannelConfig(), timeout_s=10)
+        stream = client.exchange()
+        stream.send(pb.TrajectoryChunk(session_id="s"))
+        with pytest.raises(ConfigError, match="older fleetmind"):
             stream.receive()
         stream.close()
         client.close()

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import grpc
 
-from fleetmind.core.errors import UnavailableError
+from fleetmind.core.errors import ConfigError, UnavailableError
 from fleetmind.rpc.auth import bearer_metadata
 from fleetmind.rpc.channel import ChannelConfig, create_channel
 from fleetmind.rpc.generated import training_pb2 as pb
@@ -204,6 +204,11 @@ class GrpcExchangeStream:
                 raise UnavailableError(
                     f"no answer from the learner at {self.target} for "
                     f"{self._idle_cancelled:.0f}s (not even its keep-alive): connection lost?"
+                ) from None
+            if isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                raise ConfigError(
+                    f"the learner at {self.target} has no Exchange call: it runs an older "
+                    "fleetmind; run the same version on learner and actors"
                 ) from None
             raise error_from_rpc(exc, self.target) from None
         with self._lock:
