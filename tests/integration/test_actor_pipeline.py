@@ -7,7 +7,8 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -213,12 +214,7 @@ def test_an_exchange_stream_silent_while_an_answer_is_due_counts_as_lost() -> No
             await asyncio.sleep(3600)
         yield b""  # pragma: no cover
 
-    handler = grpc.method_handlers_generic_handler(
-        "fleetmind.v1.Learner", {"Exchange": grpc.stream_stream_rpc_method_handler(never_answer)}
-    )
-    with AioServerThread(handler) as address:
-        client = GrpcLearnerClient(address, ChannelConfig(), timeout_s=10)
-        stream = client.exchange()
+    with stream_to("Exchange", grpc.stream_stream_rpc_method_handler(never_answer)) as stream:
         assert not stream.cancel_if_idle(0.0)  # nothing is due yet
         stream.send(pb.TrajectoryChunk(session_id="s"))
         assert not stream.cancel_if_idle(5.0)
@@ -226,25 +222,30 @@ def test_an_exchange_stream_silent_while_an_answer_is_due_counts_as_lost() -> No
         assert stream.cancel_if_idle(0.2)
         with pytest.raises(UnavailableError, match="no answer from the learner"):
             stream.receive()
-        stream.close()
-        client.close()
 
 
 def test_a_learner_without_the_exchange_call_is_named_as_a_version_mismatch() -> None:
     async def status(request: bytes, context: Any) -> bytes:
         return b""  # pragma: no cover
 
-    handler = grpc.method_handlers_generic_handler(
-        "fleetmind.v1.Learner", {"GetStatus": grpc.unary_unary_rpc_method_handler(status)}
-    )
-    with AioServerThread(handler) as address:
-        client = GrpcLearnerClient(address, ChannelConfig(), timeout_s=10)
-        stream = client.exchange()
+    with stream_to("GetStatus", grpc.unary_unary_rpc_method_handler(status)) as stream:
         stream.send(pb.TrajectoryChunk(session_id="s"))
         with pytest.raises(ConfigError, match="older fleetmind"):
             stream.receive()
-        stream.close()
-        client.close()
+
+
+@contextmanager
+def stream_to(method: str, handler: Any) -> Iterator[GrpcExchangeStream]:
+    """An exchange stream of the real client to a bare server serving only ``method``."""
+    generic = grpc.method_handlers_generic_handler("fleetmind.v1.Learner", {method: handler})
+    with AioServerThread(generic) as address:
+        client = GrpcLearnerClient(address, ChannelConfig(), timeout_s=10)
+        stream = client.exchange()
+        try:
+            yield stream
+        finally:
+            stream.close()
+            client.close()
 
 
 class AioServerThread:
