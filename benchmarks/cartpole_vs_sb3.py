@@ -33,7 +33,7 @@ def run_fleetmind(seed: int, cap_s: float, recipe: Path) -> dict[str, Any]:
     import yaml
 
     from fleetmind.algos.ppo_config import PPOConfig
-    from fleetmind.core.config import config_from_mapping
+    from fleetmind.config import config_from_mapping
     from fleetmind.runtime.config import TrainConfig
     from fleetmind.runtime.local import train
 

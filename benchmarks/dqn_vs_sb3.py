@@ -28,7 +28,7 @@ from threadpoolctl import threadpool_limits
 
 from fleetmind.algos.dqn_config import DQNConfig
 from fleetmind.cli.train_cmd import load_yaml
-from fleetmind.core.config import config_from_mapping
+from fleetmind.config import config_from_mapping
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.local import train
 

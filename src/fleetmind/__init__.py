@@ -32,7 +32,7 @@ def train(
     **settings: Any,
 ) -> TrainResult:
     """Train ``algo`` on ``env_id``; ``settings`` are TrainConfig fields (steps, seed, ...)."""
-    from fleetmind.core.config import config_from_mapping
+    from fleetmind.config import config_from_mapping
     from fleetmind.runtime.config import TrainConfig
     from fleetmind.runtime.local import train as train_local
 

@@ -93,7 +93,7 @@ def test_recipes_are_valid_train_configs() -> None:
     import yaml
 
     from fleetmind.algos.registry import get_algorithm
-    from fleetmind.core.config import config_from_mapping
+    from fleetmind.config import config_from_mapping
     from fleetmind.envs.registry import resolve_env_id
     from fleetmind.runtime.config import TrainConfig
 

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from fleetmind.algos.ppo_config import PPOConfig
-from fleetmind.core.config import config_from_mapping
+from fleetmind.config import config_from_mapping
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.evaluate import evaluate
 from fleetmind.runtime.local import train

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from fleetmind.algos.base import StepOutput
 from fleetmind.core.agent import Decision, Perceiver
 from fleetmind.core.errors import ConfigError
+from fleetmind.core.learning import StepOutput
 from fleetmind.core.spaces import SpaceSpec
 from fleetmind.nn.mlp import mlp
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from fleetmind.core.config import config_from_mapping
+from fleetmind.config import config_from_mapping
 from fleetmind.core.errors import ConfigError, InvalidInputError
 
 BanditAlgo = Literal["epsilon-greedy", "ucb1", "thompson-bernoulli", "thompson-gaussian"]

@@ -29,13 +29,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from fleetmind.algos.base import AlgoSpec, StepOutput
+from fleetmind.algos.base import AlgoSpec
 from fleetmind.algos.dqn_config import DQNConfig
 from fleetmind.algos.numpy_dqn import NumpyDQNStep, NumpyQNetwork, numpy_unsupported_reason
 from fleetmind.algos.q_network import GreedyQPolicy, QNetwork, epsilon_greedy
 from fleetmind.algos.replay import ReplayBuffer, SampledBatch
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.errors import ConfigError
+from fleetmind.core.learning import StepOutput
 from fleetmind.core.spaces import SpaceSpec
 
 log = logging.getLogger(__name__)

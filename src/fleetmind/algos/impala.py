@@ -24,11 +24,12 @@ from fleetmind.algos.actor_critic import (
     ActorCriticLearnerBase,
     check_supported_action,
 )
-from fleetmind.algos.base import AlgoSpec, SumReducer
+from fleetmind.algos.base import AlgoSpec
 from fleetmind.algos.impala_config import ImpalaConfig
 from fleetmind.algos.shared_step import SharedSchedule, average
 from fleetmind.algos.vtrace import vtrace
 from fleetmind.core.batch import Trajectory
+from fleetmind.core.learning import SumReducer
 from fleetmind.core.spaces import SpaceSpec
 
 STAT_KEYS = ("policy_loss", "value_loss", "entropy", "rho_mean", "rho_clipped_fraction")

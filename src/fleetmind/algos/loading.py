@@ -21,8 +21,8 @@ from fleetmind.algos.checkpoint import (
 )
 from fleetmind.algos.multiagent_base import MultiAgentAlgoSpec
 from fleetmind.algos.registry import get_algorithm
+from fleetmind.config import config_from_mapping
 from fleetmind.core.agent import Actuator, Agent, Perceiver, identity
-from fleetmind.core.config import config_from_mapping
 from fleetmind.core.errors import CheckpointError, PreconditionError
 from fleetmind.core.normalizer import ObservationNormalizer
 from fleetmind.core.spaces import SpaceSpec

@@ -24,9 +24,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from fleetmind.algos.base import AlgoSpec, StepOutput
+from fleetmind.algos.base import AlgoSpec
 from fleetmind.core.agent import Policy
 from fleetmind.core.batch import Trajectory
+from fleetmind.core.learning import StepOutput
 from fleetmind.envs.multiagent import MultiAgentSpec
 
 

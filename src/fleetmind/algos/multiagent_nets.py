@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from fleetmind.algos.actor_critic import ActorCritic
-from fleetmind.algos.base import StepOutput
 from fleetmind.core.agent import Decision
+from fleetmind.core.learning import StepOutput
 from fleetmind.core.spaces import SpaceSpec
 from fleetmind.envs.multiagent import MultiAgentSpec
 from fleetmind.nn.mlp import mlp

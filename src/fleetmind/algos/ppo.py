@@ -29,12 +29,13 @@ from fleetmind.algos.actor_critic import (
     ActorCriticLearnerBase,
     check_supported_action,
 )
-from fleetmind.algos.base import AlgoSpec, SumReducer
+from fleetmind.algos.base import AlgoSpec
 from fleetmind.algos.numpy_ppo import NumpyPPOStep, numpy_path_supported
 from fleetmind.algos.ppo_config import PPOConfig
 from fleetmind.algos.shared_step import SharedSchedule, average
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.errors import ConfigError
+from fleetmind.core.learning import SumReducer
 from fleetmind.core.spaces import SpaceSpec
 
 

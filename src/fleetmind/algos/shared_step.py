@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fleetmind.algos.base import SumReducer
+from fleetmind.core.learning import SumReducer
 
 
 @dataclass(frozen=True)

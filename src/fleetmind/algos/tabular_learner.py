@@ -26,11 +26,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from fleetmind.algos.base import AlgoSpec, StepOutput
+from fleetmind.algos.base import AlgoSpec
 from fleetmind.algos.tabular_learner_config import TabularLearnerConfig
 from fleetmind.core.agent import Decision
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.errors import ConfigError, InvalidInputError
+from fleetmind.core.learning import StepOutput
 from fleetmind.core.spaces import SpaceSpec
 
 

@@ -17,8 +17,8 @@ import numpy as np
 from fleetmind.algos.loading import actuator_for, read_checkpoint
 from fleetmind.algos.multiagent_base import InputBuilder, MultiAgentAlgoSpec
 from fleetmind.algos.registry import get_algorithm
+from fleetmind.config import config_from_mapping
 from fleetmind.core.agent import Agent
-from fleetmind.core.config import config_from_mapping
 from fleetmind.core.errors import CheckpointError, InvalidInputError, UnknownNameError
 from fleetmind.core.normalizer import ObservationNormalizer, RunningMeanStd
 from fleetmind.envs.multiagent import MultiAgentSpec

@@ -30,7 +30,7 @@ def register(subparsers: Any) -> None:
 def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None) -> ActorConfig:
     """Defaults < environment variables < flags."""
     from fleetmind.cli.train_cmd import flag_values
-    from fleetmind.core.config import merge_into
+    from fleetmind.config import merge_into
     from fleetmind.runtime.dist_config import apply_env
 
     flags = flag_values(args, ActorConfig)

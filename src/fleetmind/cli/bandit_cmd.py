@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the comparison, print the final regrets and write the plot."""
     from fleetmind.algos.bandit_compare import compare_bandits, plot_regret
     from fleetmind.algos.bandits import BANDIT_ALGOS, BanditConfig
-    from fleetmind.core.config import config_from_mapping
+    from fleetmind.config import config_from_mapping
     from fleetmind.core.errors import ConfigError
     from fleetmind.envs.bandit_env import KArmedTestbed, RewardTable, TestbedKind
 

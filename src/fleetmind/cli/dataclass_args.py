@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from fleetmind.core.config import coerce, field_docs, unwrap_optional
+from fleetmind.config import coerce, field_docs, unwrap_optional
 
 
 def _flag(prefix: str, name: str) -> str:

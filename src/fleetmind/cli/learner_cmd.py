@@ -58,7 +58,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until training ends; print the summary."""
-    from fleetmind.core.config import merge_into
+    from fleetmind.config import merge_into
     from fleetmind.runtime.collective import LearnerGroup, RankInfo, listen_address
     from fleetmind.runtime.dist_config import apply_env
     from fleetmind.runtime.launcher import check_dist
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 def _setup(args: argparse.Namespace, owner: bool) -> tuple[Any, DistConfig]:
     """The run to serve: new, resumed or joined; only the ``owner`` writes its directory."""
     from fleetmind.cli.train_cmd import build_configs
-    from fleetmind.core.config import config_from_mapping, config_to_dict, merge_into
+    from fleetmind.config import config_from_mapping, config_to_dict, merge_into
     from fleetmind.core.errors import ConfigError
     from fleetmind.runtime.learner_run import RunSetup
     from fleetmind.runtime.local import prepare_new, prepare_resume

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     """Serve until SIGTERM or SIGINT."""
     import asyncio
 
-    from fleetmind.core.config import config_from_mapping
+    from fleetmind.config import config_from_mapping
     from fleetmind.serve.config import ServeConfig
 
     config = config_from_mapping(ServeConfig, explicit_values(args, ServeConfig), "serve")

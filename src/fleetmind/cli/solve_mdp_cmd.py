@@ -42,7 +42,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Load the MDP, solve it and print the result."""
     from fleetmind.algos.planning import PlanningConfig, policy_iteration, value_iteration
-    from fleetmind.core.config import config_from_mapping
+    from fleetmind.config import config_from_mapping
     from fleetmind.envs.finite_mdp import from_gymnasium, load_json
 
     config = config_from_mapping(PlanningConfig, explicit_values(args, PlanningConfig), "option")

@@ -15,7 +15,7 @@ from fleetmind.algos.registry import (
     get_config_cls,
 )
 from fleetmind.cli.dataclass_args import add_dataclass_arguments, explicit_values, parse_value
-from fleetmind.core.config import config_from_mapping, merge_into
+from fleetmind.config import config_from_mapping, merge_into
 from fleetmind.core.errors import ConfigError
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.dist_config import DistConfig

@@ -15,13 +15,13 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from fleetmind.algos.base import RolloutPolicy, StepOutput
 from fleetmind.algos.loading import actuator_for
 from fleetmind.algos.multiagent_base import is_multiagent_algo
 from fleetmind.algos.registry import get_algorithm
+from fleetmind.config import config_from_mapping
 from fleetmind.core.batch import Trajectory
-from fleetmind.core.config import config_from_mapping
 from fleetmind.core.errors import PreconditionError
+from fleetmind.core.learning import RolloutPolicy, StepOutput
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.envs.vector import make_vector_env, observation_is_normalisable, vector_spaces
 from fleetmind.rpc.generated import training_pb2 as pb

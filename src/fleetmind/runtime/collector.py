@@ -12,45 +12,16 @@ the learner. Without that key the trajectory's ``decision`` is None.
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from fleetmind.algos.base import RolloutPolicy
 from fleetmind.core.batch import Trajectory
+from fleetmind.core.episodes import EpisodeStats
 from fleetmind.core.errors import EnvironmentStepError
+from fleetmind.core.learning import RolloutPolicy
 from fleetmind.core.normalizer import ObservationNormalizer, RunningMeanStd
 from fleetmind.core.spaces import SpaceSpec
-
-
-@dataclass
-class EpisodeStats:
-    """Returns and lengths of finished episodes."""
-
-    window: int = 100
-    """Episodes kept for the running means."""
-    episodes: int = 0
-    """Episodes finished so far."""
-    returns: deque[float] = field(default_factory=lambda: deque(maxlen=100))
-    """Returns of the latest ``window`` episodes."""
-    lengths: deque[int] = field(default_factory=lambda: deque(maxlen=100))
-    """Lengths of the latest ``window`` episodes."""
-
-    def add(self, episode_return: float, length: int) -> None:
-        """Record one finished episode."""
-        self.episodes += 1
-        self.returns.append(episode_return)
-        self.lengths.append(length)
-
-    def mean_return(self) -> float:
-        """Mean return of the window, nan before the first episode."""
-        return float(np.mean(self.returns)) if self.returns else float("nan")
-
-    def full_window_mean(self) -> float | None:
-        """Mean return once the window holds ``window`` episodes, else None."""
-        return float(np.mean(self.returns)) if len(self.returns) >= self.window else None
 
 
 class RolloutCollector:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from fleetmind.core.config import coerce
+from fleetmind.config import coerce
 from fleetmind.core.errors import ConfigError
 
 ENV_PREFIX = "FLEETMIND_"

@@ -28,7 +28,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
-from fleetmind.core.config import config_from_mapping, config_to_dict
+from fleetmind.config import config_from_mapping, config_to_dict
 from fleetmind.core.errors import ConfigError
 from fleetmind.rpc.server import ServerConfig
 from fleetmind.runtime.children import child_env

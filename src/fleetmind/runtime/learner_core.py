@@ -34,13 +34,13 @@ from typing import Any
 
 import numpy as np
 
-from fleetmind.algos.base import Learner
+from fleetmind.core.episodes import EpisodeStats
 from fleetmind.core.errors import InvalidInputError, OverloadedError, PreconditionError
+from fleetmind.core.learning import Learner
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.core.spaces import SpaceSpec
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.runtime.collective import LearnerGroup
-from fleetmind.runtime.collector import EpisodeStats
 from fleetmind.runtime.dist_config import DistConfig
 from fleetmind.runtime.weight_store import PublishedWeights, WeightStore
 from fleetmind.runtime.wire import (

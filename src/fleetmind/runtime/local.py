@@ -13,7 +13,7 @@ from typing import Any
 from fleetmind.algos.base import AlgoSpec
 from fleetmind.algos.loading import actuator_for
 from fleetmind.algos.registry import get_algorithm
-from fleetmind.core.config import config_from_mapping, config_to_dict
+from fleetmind.config import config_from_mapping, config_to_dict
 from fleetmind.core.errors import ConfigError
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.envs.registry import resolve_env_id

@@ -20,6 +20,7 @@ from fleetmind.algos.base import AlgoSpec
 from fleetmind.algos.checkpoint import stats_from_state, stats_to_state
 from fleetmind.algos.loading import actuator_for
 from fleetmind.algos.multiagent_base import MultiAgentAlgoSpec, MultiAgentLearner
+from fleetmind.core.episodes import EpisodeStats
 from fleetmind.core.errors import CheckpointError, ConfigError
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.envs.multiagent_registry import (
@@ -29,7 +30,6 @@ from fleetmind.envs.multiagent_registry import (
 )
 from fleetmind.envs.vector import observation_is_normalisable
 from fleetmind.nn.threads import limit_threads
-from fleetmind.runtime.collector import EpisodeStats
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.multiagent_collector import MultiAgentCollector
 from fleetmind.runtime.run_dir import RunDir

@@ -22,14 +22,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from fleetmind.algos.base import StepOutput
 from fleetmind.algos.loading import actuator_for
 from fleetmind.algos.multiagent_base import MultiAgentAlgoSpec, MultiAgentLearner, TeamRolloutPolicy
 from fleetmind.algos.multiagent_nets import InputLayout
 from fleetmind.algos.registry import get_algorithm
+from fleetmind.config import config_from_mapping
 from fleetmind.core.batch import Trajectory
-from fleetmind.core.config import config_from_mapping
 from fleetmind.core.errors import ConfigError, PreconditionError
+from fleetmind.core.learning import StepOutput
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.envs.multiagent_registry import make_multiagent_vector_env
 from fleetmind.rpc.generated import training_pb2 as pb

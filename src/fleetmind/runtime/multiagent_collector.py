@@ -18,10 +18,10 @@ import numpy as np
 from fleetmind.algos.multiagent_base import InputBuilder, TeamRolloutPolicy
 from fleetmind.core.agent import Actuator
 from fleetmind.core.batch import Trajectory
+from fleetmind.core.episodes import EpisodeStats
 from fleetmind.core.errors import EnvironmentStepError
 from fleetmind.core.normalizer import ObservationNormalizer, RunningMeanStd
 from fleetmind.envs.multiagent import MultiAgentStep, MultiAgentVectorEnv
-from fleetmind.runtime.collector import EpisodeStats
 
 
 class _AgentBuffers:

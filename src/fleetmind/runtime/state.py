@@ -8,11 +8,11 @@ from typing import Any, Protocol
 
 import torch
 
-from fleetmind.algos.base import Learner
 from fleetmind.algos.checkpoint import stats_from_state, stats_to_state
+from fleetmind.core.episodes import EpisodeStats
 from fleetmind.core.errors import CheckpointError
+from fleetmind.core.learning import Learner
 from fleetmind.core.normalizer import RunningMeanStd
-from fleetmind.runtime.collector import EpisodeStats
 from fleetmind.runtime.config import TrainConfig
 
 

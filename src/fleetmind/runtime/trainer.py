@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from fleetmind.algos.base import AlgoSpec, Learner
+from fleetmind.algos.base import AlgoSpec
 from fleetmind.core.errors import DivergedError
+from fleetmind.core.learning import Learner
 from fleetmind.runtime.collector import RolloutCollector
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.progress import Progress

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fleetmind.algos.base import StepOutput
 from fleetmind.core.errors import EnvironmentStepError
+from fleetmind.core.learning import StepOutput
 from fleetmind.envs.scenarios.traffic import TrafficConfig, TrafficEnv
 from fleetmind.envs.scenarios.traffic.agents_vector import make_agents_vector_env
 from fleetmind.envs.vector import vector_spaces

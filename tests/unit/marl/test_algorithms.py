@@ -135,7 +135,7 @@ def test_collector_masks_inactive_rows_and_counts_team_returns() -> None:
 
     class Fixed:
         def step(self, inputs: list[np.ndarray]) -> list[object]:
-            from fleetmind.algos.base import StepOutput
+            from fleetmind.core.learning import StepOutput
 
             n = inputs[0].shape[0]
             return [

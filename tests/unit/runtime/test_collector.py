@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from fleetmind.algos.base import StepOutput
 from fleetmind.core.errors import EnvironmentStepError
+from fleetmind.core.learning import StepOutput
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.envs.vector import make_vector_env, vector_spaces
 from fleetmind.runtime.collector import RolloutCollector

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from fleetmind.core.config import merge_into
+from fleetmind.config import merge_into
 from fleetmind.core.errors import UnknownNameError
 from fleetmind.envs.scenarios.traffic.config import DemandConfig, TrafficConfig, validate
 from fleetmind.envs.scenarios.traffic.env import TrafficEnv

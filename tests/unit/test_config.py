@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetmind.core.config import config_from_mapping, config_to_dict, field_docs, merge_into
+from fleetmind.config import config_from_mapping, config_to_dict, field_docs, merge_into
 from fleetmind.core.errors import ConfigError
 
 
