@@ -75,9 +75,10 @@ def scaling_point(
     from fleetmind.rpc.server import ServerConfig
     from fleetmind.runtime.config import TrainConfig
     from fleetmind.runtime.dist_config import DistConfig
-    from fleetmind.runtime.learner_run import LearnerRun, RunSetup
+    from fleetmind.runtime.learner_run import LearnerRun
     from fleetmind.runtime.local import prepare_new
     from fleetmind.runtime.run_dir import read_metrics
+    from fleetmind.runtime.run_setup import RunSetup
 
     with tempfile.TemporaryDirectory() as tmp:
         config = TrainConfig(
@@ -253,24 +254,22 @@ def solve(args: argparse.Namespace) -> None:
 
 def collect(args: argparse.Namespace) -> None:
     """Milliseconds per 32-step rollout of the actor's collector, per copy count."""
-    from fleetmind.algos.loading import actuator_for
     from fleetmind.algos.registry import get_algorithm
-    from fleetmind.envs.vector import make_vector_env, vector_spaces
     from fleetmind.nn.threads import limit_threads
-    from fleetmind.runtime.actor_source import TimedPolicy, TrackingStats
-    from fleetmind.runtime.collector import RolloutCollector
+    from fleetmind.runtime.actor_source import TimedPolicy
+    from fleetmind.runtime.parts import build_parts
+    from fleetmind.runtime.tracking_stats import TrackingStats
 
     limit_threads(1)
     spec = get_algorithm("ppo")
     for envs in args.envs:
-        env = make_vector_env("CartPole-v1", envs)
-        obs_space, act_space = vector_spaces(env)
-        learner = spec.build(spec.config_cls(), obs_space, act_space, 0)
-        policy = TimedPolicy(learner.rollout_policy())
-        collector = RolloutCollector(
-            env, "CartPole-v1", obs_space, act_space, 32, actuator_for(act_space),
-            TrackingStats(obs_space.shape),
+        parts = build_parts(
+            "CartPole-v1", spec, spec.config_cls(), envs=envs, seed=0, normalize_obs=True,
+            stats=TrackingStats,
         )  # fmt: skip
+        env = parts.env
+        policy = TimedPolicy(parts.learner.rollout_policy())
+        collector = parts.collector(32, reward_gamma=None, seed=0)
         for _ in range(5):
             collector.collect(policy, 0)
         t = time.perf_counter()

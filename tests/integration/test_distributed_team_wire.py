@@ -14,12 +14,12 @@ from fleetmind.algos.mappo import MAPPOConfig
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.generated import training_pb2_grpc as pb_grpc
+from fleetmind.runtime.actor_source import ActorSource
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.dist_config import DistConfig
-from fleetmind.runtime.learner_run import RunSetup
+from fleetmind.runtime.learner_run import LearnerRun
 from fleetmind.runtime.local import prepare_new
-from fleetmind.runtime.multiagent_actor import TeamSource
-from fleetmind.runtime.multiagent_learner import TeamLearnerRun
+from fleetmind.runtime.run_setup import RunSetup
 from fleetmind.runtime.wire import stats_pb, tensor_np, tensor_pb
 
 ENV = "fleetmind/coordination-v0"
@@ -29,7 +29,7 @@ def team_learner(run_dir: Path) -> LearnerThread:
     """A MAPPO learner of the coordination game on a real port, in a thread."""
     config = TrainConfig(env_id=ENV, algo="mappo", run_dir=run_dir, steps=10**9, envs=2)
     algo = MAPPOConfig(rollout_steps=4, update_epochs=1, minibatch_size=8)
-    run = TeamLearnerRun(RunSetup(*prepare_new(config, algo)), DistConfig(), False)
+    run = LearnerRun(RunSetup(*prepare_new(config, algo)), DistConfig(), False)
     return LearnerThread(run_dir, run=run)
 
 
@@ -47,14 +47,14 @@ def stub(learner: LearnerThread) -> Iterator[pb_grpc.LearnerStub]:
 
 
 @pytest.fixture(scope="module")
-def source(stub: pb_grpc.LearnerStub) -> Iterator[TeamSource]:
+def source(stub: pb_grpc.LearnerStub) -> Iterator[ActorSource]:
     session = stub.Register(pb.RegisterRequest(actor_id="probe", num_envs=2), timeout=10)
-    team = TeamSource(session, 2)
+    team = ActorSource(session, 2)
     yield team
     team.close()
 
 
-def fresh_chunk(stub: pb_grpc.LearnerStub, source: TeamSource) -> pb.TrajectoryChunk:
+def fresh_chunk(stub: pb_grpc.LearnerStub, source: ActorSource) -> pb.TrajectoryChunk:
     """A real team chunk of the current version, from a freshly registered session."""
     session = stub.Register(pb.RegisterRequest(actor_id="probe", num_envs=2), timeout=10)
     source.collect(int(session.version))
@@ -71,7 +71,7 @@ def tensor(msg: pb.TrajectoryChunk, name: str) -> np.ndarray:
     return np.array(next(tensor_np(t) for t in msg.tensors if t.name == name))
 
 
-def test_a_real_team_chunk_is_accepted(stub: pb_grpc.LearnerStub, source: TeamSource) -> None:
+def test_a_real_team_chunk_is_accepted(stub: pb_grpc.LearnerStub, source: ActorSource) -> None:
     msg = fresh_chunk(stub, source)
     names = {t.name for t in msg.tensors}
     assert {"obs/0", "obs/1", "actions/0", "actions/1", "state", "rewards"} <= names
@@ -141,7 +141,7 @@ def _stray_stats(msg: pb.TrajectoryChunk) -> None:
 )
 def test_bad_team_chunks_get_invalid_argument(
     stub: pb_grpc.LearnerStub,
-    source: TeamSource,
+    source: ActorSource,
     spoil: Callable[[pb.TrajectoryChunk], None],
     words: str,
 ) -> None:

@@ -94,8 +94,8 @@ def _setup(args: argparse.Namespace, owner: bool) -> tuple[Any, DistConfig]:
     from fleetmind.cli.train_cmd import build_configs
     from fleetmind.config import config_from_mapping, config_to_dict, merge_into
     from fleetmind.core.errors import ConfigError
-    from fleetmind.runtime.learner_run import RunSetup
     from fleetmind.runtime.local import prepare_new, prepare_resume
+    from fleetmind.runtime.run_setup import RunSetup
 
     dist_flags = flag_values(args, DistConfig)
     existing = args.join if args.join is not None else args.resume

@@ -106,6 +106,9 @@ class MultiAgentStep:
     """``[E]``: the copy's episode ended at this step (every agent has left)."""
     state: np.ndarray | None
     """``[E, S]`` global state after the step, or None."""
+    decision: np.ndarray | None = None
+    """``[E, N]``: the agent's next action is a real choice (False while it is locked,
+    a traffic signal inside its minimum green); None when the env reports no locks."""
 
 
 def _flatten_space(space: Any, what: str) -> SpaceSpec:

@@ -49,25 +49,18 @@ from fleetmind.core.errors import OverloadedError, PreconditionError, Unavailabl
 from fleetmind.nn.threads import limit_threads
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.runtime.actor_client import ExchangeStream, LearnerClient
-from fleetmind.runtime.actor_source import (
-    ExperienceSource,
-    SingleAgentSource,
-    TimedPolicy,
-    TrackingStats,
-    build_source,
-)
+from fleetmind.runtime.actor_source import ActorSource, ExperienceSource, TimedPolicy
 from fleetmind.runtime.dist_config import ActorConfig
 from fleetmind.runtime.push_pipeline import PushPipeline
 from fleetmind.runtime.weight_store import WeightAssembler
 from fleetmind.runtime.wire import STAGES
 
 __all__ = [
+    "ActorSource",
     "ActorWorker",
     "Backoff",
     "ExperienceSource",
-    "SingleAgentSource",
     "TimedPolicy",
-    "TrackingStats",
     "run_actor",
     "run_actor_from_config",
 ]
@@ -288,7 +281,7 @@ class ActorWorker:
         if self.pushes is not None:
             self.pushes.prefetch = session.mode == "async"
         if self.source is None:
-            self.source = build_source(session, self.config.envs)
+            self.source = ActorSource(session, self.config.envs)
         self.version = -1
         self.source.discard_delta()
         while not self.stop.is_set() and not self._fetch(SYNC_WAIT_S):

@@ -1,94 +1,53 @@
 """What an actor steps: environments, a CPU policy copy and its observation statistics.
 
-:class:`SingleAgentSource` collects the ``[T x E]`` chunks of single-agent training;
-for a team (``mappo``, ``ippo``) :func:`build_source` picks
-:class:`fleetmind.runtime.multiagent_actor.TeamSource`.
+One source for a single agent and for a team: the run's parts
+(:func:`fleetmind.runtime.parts.build_parts`) give the env copies, the learner
+whose networks the learner service's weights load into, and the statistics; the
+one collector steps them. A team holds every network, critics included, so the
+values (for MAPPO, of the centralised critic on the global state) are computed
+where the data is, exactly as in single-process training::
+
+    source = ActorSource(session, envs)       # builds env copies, networks, statistics
+    inference_s = source.collect(version)     # T steps of E copies, every agent
+    msg = source.message(session_id, incarnation, times)
+    ... load weights into source.module; source.adopt(merged statistics)
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from fleetmind.algos.loading import actuator_for
-from fleetmind.algos.multiagent_base import is_multiagent_algo
 from fleetmind.algos.registry import get_algorithm
 from fleetmind.config import config_from_mapping
 from fleetmind.core.batch import Trajectory
-from fleetmind.core.errors import PreconditionError
-from fleetmind.core.learning import RolloutPolicy, StepOutput
+from fleetmind.core.errors import ConfigError, PreconditionError
+from fleetmind.core.learning import StepOutput
 from fleetmind.core.normalizer import RunningMeanStd
-from fleetmind.envs.vector import make_vector_env, observation_is_normalisable, vector_spaces
 from fleetmind.rpc.generated import training_pb2 as pb
-from fleetmind.runtime.collector import RolloutCollector
+from fleetmind.runtime.collector import TeamPolicy
+from fleetmind.runtime.multiagent_wire import TeamEpisode, concat_stats, split_stats, team_chunk_pb
+from fleetmind.runtime.parts import RunParts, broadcast_module, build_parts, team_layout
+from fleetmind.runtime.tracking_stats import TrackingStats
 from fleetmind.runtime.wire import chunk_pb
-
-UNSENT_BATCHES = 1024
-"""Batches an actor keeps raw for its delta before folding them (memory bound)."""
-
-
-@dataclass
-class TrackingStats(RunningMeanStd):
-    """Running statistics that also keep ``delta``: what this actor saw since its last push.
-
-    The local view folds every batch in at once (the next observation is normalised
-    with it); the delta keeps the raw batches and computes their statistics when they
-    are sent, so a step pays for one fold, not two.
-    """
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self._unsent: list[np.ndarray] = []
-        self._folded = RunningMeanStd(self.shape)
-
-    def update(self, data: np.ndarray) -> None:
-        """Fold a batch into the local view; keep it for the delta."""
-        if data.shape[0] == 0:
-            return
-        super().update(data)
-        self._unsent.append(np.array(data, dtype=np.float64))
-        if len(self._unsent) >= UNSENT_BATCHES:  # a long outage: bound the memory
-            self._folded.update(np.concatenate(self._unsent))
-            self._unsent = []
-
-    @property
-    def delta(self) -> RunningMeanStd:
-        """Statistics of the batches not yet sent."""
-        delta = self._folded.copy()
-        if self._unsent:
-            delta.update(np.concatenate(self._unsent))
-        return delta
-
-    def take_delta(self) -> RunningMeanStd:
-        """The delta so far; starts a new one."""
-        delta = self.delta
-        self._unsent = []
-        self._folded = RunningMeanStd(self.shape)
-        return delta
-
-    def adopt(self, merged: RunningMeanStd) -> None:
-        """Use the learner's merged statistics plus what is not yet sent."""
-        view = merged.copy()
-        view.merge(self.delta)
-        self.mean, self.var, self.count = view.mean, view.var, view.count
 
 
 class TimedPolicy:
-    """Wraps a rollout policy and sums the seconds spent in it."""
+    """Wraps a team rollout policy and sums the seconds spent in it."""
 
-    def __init__(self, policy: RolloutPolicy) -> None:
+    def __init__(self, policy: TeamPolicy) -> None:
         self.policy = policy
         self.seconds = 0.0
 
-    def step(self, model_input: np.ndarray) -> StepOutput:
+    def step(self, model_inputs: Sequence[np.ndarray]) -> list[StepOutput]:
         """Forward to the policy, timed."""
         t = time.monotonic()
-        out = self.policy.step(model_input)
+        out = self.policy.step(model_inputs)
         self.seconds += time.monotonic() - t
         return out
 
@@ -122,8 +81,8 @@ class ExperienceSource(Protocol):
         ...
 
 
-class SingleAgentSource:
-    """A vector env, one policy: the ``[T x E]`` chunks of single-agent training."""
+class ActorSource:
+    """Env copies stepped by a CPU copy of the learner's network(s)."""
 
     def __init__(self, session: pb.RegisterResponse, envs: int) -> None:
         train = json.loads(session.train_config)
@@ -131,78 +90,92 @@ class SingleAgentSource:
         algo_cfg: Any = config_from_mapping(
             spec.config_cls, json.loads(session.algo_config), spec.name
         )
-        env = make_vector_env(train["env_id"], envs)
-        obs_space, act_space = vector_spaces(env)
-        learner = spec.build(algo_cfg, obs_space, act_space, int(session.seed))
-        module = getattr(learner, "net", None)
-        if not isinstance(module, torch.nn.Module):
-            env.close()
-            raise PreconditionError(f"algorithm {session.algo} has no network to run in an actor")
-        self.module = module
-        self.policy = TimedPolicy(learner.rollout_policy())
-        normalise = bool(train.get("normalize_obs", True)) and observation_is_normalisable(
-            obs_space
-        )
-        self.obs_stats = TrackingStats(obs_space.shape) if normalise else None
-        gamma = float(getattr(algo_cfg, "gamma", 0.99))
-        self.collector = RolloutCollector(
-            env,
+        self.parts: RunParts = build_parts(
             train["env_id"],
-            obs_space,
-            act_space,
+            spec,
+            algo_cfg,
+            envs=envs,
+            seed=int(session.seed),
+            normalize_obs=bool(train.get("normalize_obs", True)),
+            stats=TrackingStats,
+        )
+        try:
+            self.module = broadcast_module(self.parts.learner)
+            self.layout = team_layout(self.parts.learner) if self.parts.team else None
+        except ConfigError as exc:
+            self.parts.env.close()
+            raise PreconditionError(f"algorithm {session.algo}: {exc}") from exc
+        self.policy = TimedPolicy(self.parts.learner.rollout_policy())
+        gamma = float(getattr(algo_cfg, "gamma", 0.99))
+        self.collector = self.parts.collector(
             int(session.rollout_steps),
-            actuator_for(act_space),
-            self.obs_stats,
             reward_gamma=gamma if train.get("normalize_reward") else None,
             seed=int(session.seed),
         )
-        self._trajectory: Trajectory | None = None
+        self._trajectories: list[Trajectory] | None = None
         self._episodes_seen = 0
 
+    @property
+    def _parts(self) -> list[TrackingStats | None]:
+        stats = [*self.parts.obs_stats, self.parts.state_stats]
+        return [s if isinstance(s, TrackingStats) else None for s in stats]
+
     def collect(self, version: int) -> float:
-        """Collect ``T`` steps of every env copy."""
+        """Collect ``T`` steps of every env copy, for every agent."""
         before = self.policy.seconds
-        self._trajectory = self.collector.collect(self.policy, version)
+        self._trajectories = self.collector.collect(self.policy, version)
         return self.policy.seconds - before
 
     def message(
         self, session_id: str, incarnation: int, times: dict[str, float]
     ) -> pb.TrajectoryChunk:
-        """The collected trajectory as a chunk."""
-        if self._trajectory is None:
+        """The collected trajectories as one chunk (a team chunk for a team)."""
+        if self._trajectories is None:
             raise PreconditionError("message() needs a collected trajectory")
-        delta = self.obs_stats.take_delta() if self.obs_stats is not None else None
-        return chunk_pb(
-            self._trajectory, session_id, incarnation, delta, self._new_episodes(), times
+        deltas = [None if p is None else p.take_delta() for p in self._parts]
+        episodes = self._new_episodes()
+        if self.layout is None:
+            pairs = [(e.team_return, e.length) for e in episodes]
+            return chunk_pb(self._trajectories[0], session_id, incarnation, deltas[0], pairs, times)
+        return team_chunk_pb(
+            self._trajectories,
+            self.layout,
+            session_id,
+            incarnation,
+            concat_stats(deltas),
+            episodes,
+            times,
         )
 
-    def _new_episodes(self) -> list[tuple[float, int]]:
+    def _new_episodes(self) -> list[TeamEpisode]:
         stats = self.collector.stats
         new = min(stats.episodes - self._episodes_seen, len(stats.returns))
         self._episodes_seen = stats.episodes
         if new <= 0:
             return []
-        return list(zip(list(stats.returns)[-new:], list(stats.lengths)[-new:], strict=True))
+        per_agent = [list(r)[-new:] for r in self.collector.agent_returns]
+        rows = zip(list(stats.returns)[-new:], list(stats.lengths)[-new:], strict=True)
+        return [
+            TeamEpisode(ret, length, tuple(agent[k] for agent in per_agent))
+            for k, (ret, length) in enumerate(rows)
+        ]
 
     def adopt(self, stats: RunningMeanStd | None) -> None:
-        """Normalise with the learner's statistics plus the unsent delta."""
-        if stats is not None and self.obs_stats is not None:
-            self.obs_stats.adopt(stats)
+        """Normalise with the learner's merged statistics plus the unsent deltas."""
+        if stats is None:
+            return
+        parts = self._parts
+        merged = [stats, None] if self.layout is None else split_stats(stats, parts)
+        for part, part_stats in zip(parts, merged, strict=True):
+            if part is not None and part_stats is not None:
+                part.adopt(part_stats)
 
     def discard_delta(self) -> None:
-        """Drop the unsent delta."""
-        if self.obs_stats is not None:
-            self.obs_stats.take_delta()
+        """Drop the unsent deltas."""
+        for part in self._parts:
+            if part is not None:
+                part.take_delta()
 
     def close(self) -> None:
         """Close the environments."""
-        self.collector.env.close()
-
-
-def build_source(session: pb.RegisterResponse, envs: int) -> ExperienceSource:
-    """The experience source for the learner's algorithm (a team one for multi-agent)."""
-    if is_multiagent_algo(get_algorithm(session.algo)):
-        from fleetmind.runtime.multiagent_actor import TeamSource
-
-        return TeamSource(session, envs)
-    return SingleAgentSource(session, envs)
+        self.parts.env.close()

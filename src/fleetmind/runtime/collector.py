@@ -1,164 +1,274 @@
-"""Collects ``[T x E]`` trajectories from a vector env with a behaviour policy.
+"""Collects one ``[T x E]`` trajectory per agent from a team vector env.
 
-Buffers are allocated once and reused. Observations are standardised with running
-statistics before the policy sees them (the statistics update after every step),
-rewards optionally scaled, and finished episodes are counted with their raw return.
+One collector for teams of any size; a single-agent Gymnasium env is a team of one
+(:class:`~fleetmind.envs.gym_team.GymTeamEnv`). Per step: standardise each
+agent's observation (and the global state) with running statistics, build every
+agent's model input (a team's ``layout`` may add an agent id or the critic's
+central state; without one the input is the agent's observation), sample every
+action at once, step the env. Buffers are allocated once and reused.
 
-An environment whose info carries ``decision`` (one flag per copy; Gymnasium's
-``_decision`` says which copies reported it) marks observations where the next
-action can change nothing; the trajectory's ``decision`` array records them for
-the learner. Without that key the trajectory's ``decision`` is None.
+A row is valid for an agent when the agent took part in that step (not an
+autoreset step, not after it left its episode). Rewards are optionally scaled by
+the running spread of each agent's discounted return. Finished episodes are
+counted with their raw returns: the team return is the sum over agents, and each
+agent's own return is kept too. An env that reports ``decision`` flags marks
+observations where the next action can change nothing; the trajectory's
+``decision`` array records them (None when the env never reports them).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections import deque
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
+from fleetmind.core.agent import Actuator
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.episodes import EpisodeStats
 from fleetmind.core.errors import EnvironmentStepError
-from fleetmind.core.learning import RolloutPolicy
+from fleetmind.core.learning import StepOutput
 from fleetmind.core.normalizer import ObservationNormalizer, RunningMeanStd
-from fleetmind.core.spaces import SpaceSpec
+from fleetmind.envs.multiagent import MultiAgentSpec, MultiAgentStep
 
 
-class RolloutCollector:
-    """Steps a vector env with a policy and returns trajectories of ``num_steps``."""
+class TeamEnv(Protocol):
+    """``E`` copies of an environment with an agent axis (one agent or many)."""
+
+    env_id: str
+    num_envs: int
+    spec: MultiAgentSpec
+
+    def reset(self, seed: int | None = None) -> MultiAgentStep:
+        """Reset every copy."""
+        ...
+
+    def step(self, actions: Sequence[np.ndarray]) -> MultiAgentStep:
+        """One action batch per agent."""
+        ...
+
+    def close(self) -> None:
+        """Release the copies."""
+        ...
+
+
+class TeamPolicy(Protocol):
+    """The behaviour policy of every agent at once."""
+
+    def step(self, model_inputs: Sequence[np.ndarray]) -> list[StepOutput]:
+        """Sample actions; ``model_inputs[i]`` is agent ``i``'s ``[E, ...]`` input."""
+        ...
+
+
+class InputBuilder(Protocol):
+    """Builds each agent's model input from (normalised) observations and state."""
+
+    def model_input(
+        self, agent: int, obs: Sequence[np.ndarray], state: np.ndarray | None
+    ) -> np.ndarray:
+        """``[E, ...]`` model input of agent ``agent``."""
+        ...
+
+
+class _AgentBuffers:
+    """Preallocated ``[T, E]`` arrays of one agent."""
+
+    def __init__(self, steps: int, envs: int, inputs: np.ndarray, actions: np.ndarray) -> None:
+        shape = (steps, envs)
+        self.obs = np.zeros(shape + inputs.shape[1:], np.float32)
+        action_dims = tuple(np.asarray(actions).shape[1:])
+        self.actions = np.zeros(shape + action_dims, np.int64 if not action_dims else np.float32)
+        self.log_probs = np.zeros(shape, np.float32)
+        self.values = np.zeros(shape, np.float32)
+        self.next_values = np.zeros(shape, np.float32)
+        self.rewards = np.zeros(shape, np.float32)
+        self.terminated = np.zeros(shape, bool)
+        self.truncated = np.zeros(shape, bool)
+        self.valid = np.zeros(shape, bool)
+        self.decision = np.ones(shape, bool)
+
+    def trajectory(self, version: int, decisions: bool) -> Trajectory:
+        return Trajectory(
+            obs=self.obs.copy(),
+            actions=self.actions.copy(),
+            log_probs=self.log_probs.copy(),
+            values=self.values.copy(),
+            rewards=self.rewards.copy(),
+            terminated=self.terminated.copy(),
+            truncated=self.truncated.copy(),
+            valid=self.valid.copy(),
+            next_values=self.next_values.copy(),
+            policy_version=version,
+            decision=self.decision.copy() if decisions else None,
+        )
+
+
+class RewardScaler:
+    """Divides each agent's rewards by the running spread of its discounted return."""
+
+    def __init__(self, gamma: float, envs: int, agents: int) -> None:
+        self.gamma = gamma
+        self.stats = [RunningMeanStd(()) for _ in range(agents)]
+        self._returns = [np.zeros(envs, dtype=np.float64) for _ in range(agents)]
+
+    def __call__(
+        self, agent: int, reward: np.ndarray, done: np.ndarray, valid: np.ndarray
+    ) -> np.ndarray:
+        """Scaled float32 rewards of ``agent``; updates its statistics."""
+        stats = self.stats[agent]
+        disc = self._returns[agent] * self.gamma + reward
+        stats.update(disc[valid])
+        disc[done] = 0.0
+        self._returns[agent] = disc
+        return (reward / np.sqrt(stats.var + 1e-8)).astype(np.float32)
+
+
+class Collector:
+    """Steps a :class:`TeamEnv` with a team behaviour policy."""
 
     def __init__(
         self,
-        env: Any,
-        env_id: str,
-        observation_space: SpaceSpec,
-        action_space: SpaceSpec,
+        env: TeamEnv,
         num_steps: int,
-        actuate: Any,
-        obs_stats: RunningMeanStd | None,
+        actuators: Sequence[Actuator],
+        obs_stats: Sequence[RunningMeanStd | None],
+        state_stats: RunningMeanStd | None = None,
+        layout: InputBuilder | None = None,
         reward_gamma: float | None = None,
         seed: int = 0,
     ) -> None:
+        if num_steps <= 0:
+            raise EnvironmentStepError(f"{num_steps=} must be positive to collect a trajectory")
         self.env = env
-        self.env_id = env_id
-        self.num_envs = int(env.num_envs)
         self.num_steps = num_steps
-        self.actuate = actuate
-        self.obs_stats = obs_stats
-        self.normalizer = ObservationNormalizer(obs_stats) if obs_stats is not None else None
-        self.reward_gamma = reward_gamma
-        self.reward_stats = RunningMeanStd(()) if reward_gamma is not None else None
+        self.actuators = list(actuators)
+        self.obs_stats = list(obs_stats)
+        self.state_stats = state_stats
+        self.layout = layout
+        n, e = len(env.spec.agents), env.num_envs
+        self.reward_scaler = RewardScaler(reward_gamma, e, n) if reward_gamma is not None else None
         self.stats = EpisodeStats()
+        """Team returns (sum over agents) of finished episodes."""
+        self.agent_returns: list[deque[float]] = [deque(maxlen=100) for _ in range(n)]
+        """Per agent: returns of the latest finished episodes."""
         self.env_steps = 0
-        """Environment steps taken by this collector (all copies)."""
-        shape = (num_steps, self.num_envs)
-        self._obs = np.zeros(shape + observation_space.shape, dtype=np.float32)
-        self._rew = np.zeros(shape, dtype=np.float32)
-        self._logp = np.zeros(shape, dtype=np.float32)
-        self._val = np.zeros(shape, dtype=np.float32)
-        self._next_val = np.zeros(shape, dtype=np.float32)
-        self._term = np.zeros(shape, dtype=bool)
-        self._trunc = np.zeros(shape, dtype=bool)
-        self._valid = np.zeros(shape, dtype=bool)
-        self._decision = np.ones(shape, dtype=bool)
-        self._reports_decisions = False
-        self._next_decision = np.ones(self.num_envs, dtype=bool)
-        if action_space.kind == "discrete":
-            self._actions = np.zeros(shape, dtype=np.int64)
-        else:
-            self._actions = np.zeros((*shape, action_space.flat_dim), dtype=np.float32)
-        self._ep_return = np.zeros(self.num_envs, dtype=np.float64)
-        self._ep_length = np.zeros(self.num_envs, dtype=np.int64)
-        self._disc_return = np.zeros(self.num_envs, dtype=np.float64)
-        self._autoreset = np.zeros(self.num_envs, dtype=bool)
-        obs, info = env.reset(seed=seed)
-        self._raw_obs = self._checked(obs)
-        self._read_decisions(info)
-        if self.obs_stats is not None:
-            self.obs_stats.update(self._raw_obs)
+        """Environment steps taken (one per copy per step)."""
+        self._normalizers = [None if s is None else ObservationNormalizer(s) for s in obs_stats]
+        self._state_normalizer = None if state_stats is None else ObservationNormalizer(state_stats)
+        self._ep_return = np.zeros((e, n), np.float64)
+        self._ep_length = np.zeros(e, np.int64)
+        self._buffers: list[_AgentBuffers] | None = None
+        self._last = env.reset(seed=seed)
+        self._reports_decisions = self._last.decision is not None
+        self._check(self._last)
+        self._update_stats(self._last)
 
-    def _checked(self, obs: np.ndarray) -> np.ndarray:
-        obs = np.asarray(obs, dtype=np.float32)
-        if not np.all(np.isfinite(obs)):
-            bad = np.unique(np.argwhere(~np.isfinite(obs.reshape(self.num_envs, -1)))[:, 0])
+    @property
+    def agents(self) -> tuple[str, ...]:
+        """Agent names in order."""
+        return tuple(self.env.spec.agents)
+
+    @property
+    def reward_stats(self) -> list[RunningMeanStd] | None:
+        """Each agent's discounted-return statistics (None: rewards are not scaled)."""
+        return None if self.reward_scaler is None else self.reward_scaler.stats
+
+    def _check(self, step: MultiAgentStep) -> None:
+        for obs in step.obs:
+            if not np.all(np.isfinite(obs)):
+                flat = obs.reshape(obs.shape[0], -1)
+                bad = np.unique(np.argwhere(~np.isfinite(flat))[:, 0])
+                raise EnvironmentStepError(
+                    f"environment {self.env.env_id} returned a NaN or infinite observation at "
+                    f"env step {self.env_steps} (copies {bad.tolist()}); check the environment"
+                )
+        others = [step.rewards] + ([step.state] if step.state is not None else [])
+        if not all(np.all(np.isfinite(a)) for a in others):
             raise EnvironmentStepError(
-                f"environment {self.env_id} returned a NaN or infinite observation at env "
-                f"step {self.env_steps} (copies {bad.tolist()}); check the environment"
+                f"environment {self.env.env_id} returned a NaN or infinite state or reward at "
+                f"env step {self.env_steps}; check the environment"
             )
-        return obs
 
-    def _read_decisions(self, info: Any) -> None:
-        """Keep ``info["decision"]`` (for the next action) when the env reports it."""
-        if not isinstance(info, dict) or "decision" not in info:
-            self._next_decision.fill(True)
-            return
-        flags = np.asarray(info["decision"])
-        if flags.shape != (self.num_envs,):
-            raise EnvironmentStepError(
-                f"environment {self.env_id} returned info['decision'] of shape "
-                f"{list(flags.shape)}; expected one flag per copy, [{self.num_envs}]"
-            )
-        present = np.asarray(info.get("_decision", True), dtype=bool)
-        self._next_decision = flags.astype(bool) | ~present
-        self._reports_decisions = True
+    def _update_stats(self, step: MultiAgentStep) -> None:
+        for stats, obs in zip(self.obs_stats, step.obs, strict=True):
+            if stats is not None:
+                stats.update(obs)
+        if self.state_stats is not None and step.state is not None:
+            self.state_stats.update(step.state)
 
-    def _model_input(self, raw: np.ndarray) -> np.ndarray:
-        return self.normalizer(raw) if self.normalizer is not None else raw
+    def model_inputs(self, step: MultiAgentStep) -> list[np.ndarray]:
+        """Every agent's model input for the observations of ``step``."""
+        obs = [
+            o if norm is None else norm(o)
+            for norm, o in zip(self._normalizers, step.obs, strict=True)
+        ]
+        if self.layout is None:
+            return obs
+        state = step.state
+        if state is not None and self._state_normalizer is not None:
+            state = self._state_normalizer(state)
+        return [self.layout.model_input(i, obs, state) for i in range(len(obs))]
 
-    def collect(self, policy: RolloutPolicy, policy_version: int = 0) -> Trajectory:
-        """Run ``num_steps`` vector steps and return them as a trajectory."""
+    def collect(self, policy: TeamPolicy, policy_version: int = 0) -> list[Trajectory]:
+        """Run ``num_steps`` vector steps; one trajectory per agent."""
         for t in range(self.num_steps):
-            model_in = self._model_input(self._raw_obs)
-            out = policy.step(model_in)
-            self._obs[t] = model_in
-            self._actions[t] = out.actions
-            self._logp[t] = out.log_probs
-            self._val[t] = out.values
-            if t > 0:
-                self._next_val[t - 1] = out.values
-            self._decision[t] = self._next_decision
-            obs, reward, term, trunc, info = self.env.step(self.actuate(out.actions))
-            self.env_steps += self.num_envs
-            self._raw_obs = self._checked(obs)
-            self._read_decisions(info)
-            self._record(t, np.asarray(reward, dtype=np.float64), term, trunc)
-        self._next_val[-1] = policy.step(self._model_input(self._raw_obs)).values
-        return Trajectory(
-            obs=self._obs.copy(),
-            actions=self._actions.copy(),
-            log_probs=self._logp.copy(),
-            values=self._val.copy(),
-            rewards=self._rew.copy(),
-            terminated=self._term.copy(),
-            truncated=self._trunc.copy(),
-            valid=self._valid.copy(),
-            next_values=self._next_val.copy(),
-            policy_version=policy_version,
-            decision=self._decision.copy() if self._reports_decisions else None,
-        )
+            inputs = self.model_inputs(self._last)
+            outs = policy.step(inputs)
+            buffers = self._buffers or self._allocate(inputs, outs)
+            for i, (buf, x, out) in enumerate(zip(buffers, inputs, outs, strict=True)):
+                buf.obs[t], buf.actions[t] = x, out.actions
+                buf.log_probs[t], buf.values[t] = out.log_probs, out.values
+                if t > 0:
+                    buf.next_values[t - 1] = out.values
+                if self._last.decision is not None:
+                    buf.decision[t] = self._last.decision[:, i]
+                else:
+                    buf.decision[t] = True
+            actions = [act(o.actions) for act, o in zip(self.actuators, outs, strict=True)]
+            step = self.env.step(actions)
+            self.env_steps += self.env.num_envs
+            self._check(step)
+            self._record(t, step, buffers)
+            self._update_stats(step)
+            self._reports_decisions |= step.decision is not None
+            self._last = step
+        buffers = self._buffers or []
+        last = policy.step(self.model_inputs(self._last))
+        for buf, out in zip(buffers, last, strict=True):
+            buf.next_values[-1] = out.values
+        return [buf.trajectory(policy_version, self._reports_decisions) for buf in buffers]
 
-    def _record(self, t: int, reward: np.ndarray, term: np.ndarray, trunc: np.ndarray) -> None:
-        valid = ~self._autoreset
-        reward = np.where(valid, reward, 0.0)
-        done = (np.asarray(term) | np.asarray(trunc)) & valid
-        self._valid[t] = valid
-        self._term[t] = np.asarray(term) & valid
-        self._trunc[t] = np.asarray(trunc) & valid
-        self._ep_return += reward
-        self._ep_length += valid
-        for i in np.flatnonzero(done):
-            self.stats.add(float(self._ep_return[i]), int(self._ep_length[i]))
-        self._ep_return[done] = 0.0
-        self._ep_length[done] = 0
-        self._rew[t] = self._scaled(reward, done, valid)
-        self._autoreset = done
-        if self.obs_stats is not None:
-            self.obs_stats.update(self._raw_obs)
+    def _allocate(self, inputs: list[np.ndarray], outs: list[StepOutput]) -> list[_AgentBuffers]:
+        self._buffers = [
+            _AgentBuffers(self.num_steps, self.env.num_envs, x, out.actions)
+            for x, out in zip(inputs, outs, strict=True)
+        ]
+        return self._buffers
 
-    def _scaled(self, reward: np.ndarray, done: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        if self.reward_stats is None or self.reward_gamma is None:
-            return reward.astype(np.float32)
-        self._disc_return = self._disc_return * self.reward_gamma + reward
-        self.reward_stats.update(self._disc_return[valid])
-        self._disc_return[done] = 0.0
-        return (reward / np.sqrt(self.reward_stats.var + 1e-8)).astype(np.float32)
+    def _record(self, t: int, step: MultiAgentStep, buffers: list[_AgentBuffers]) -> None:
+        rewards = np.where(step.active, step.rewards, 0.0)
+        for i, buf in enumerate(buffers):
+            valid = step.active[:, i]
+            term = step.terminated[:, i] & valid
+            trunc = step.truncated[:, i] & valid
+            buf.valid[t], buf.terminated[t], buf.truncated[t] = valid, term, trunc
+            if self.reward_scaler is None:
+                buf.rewards[t] = rewards[:, i]
+            else:
+                buf.rewards[t] = self.reward_scaler(i, rewards[:, i], term | trunc, valid)
+        self._ep_return += rewards
+        self._ep_length += step.active.any(axis=1)
+        for e in np.flatnonzero(step.episode_end):
+            self.stats.add(float(self._ep_return[e].sum()), int(self._ep_length[e]))
+            for i, returns in enumerate(self.agent_returns):
+                returns.append(float(self._ep_return[e, i]))
+        self._ep_return[step.episode_end] = 0.0
+        self._ep_length[step.episode_end] = 0
+
+    def agent_return_means(self) -> dict[str, float | None]:
+        """Mean return of the latest episodes, per agent name."""
+        return {
+            agent: float(np.mean(r)) if r else None
+            for agent, r in zip(self.agents, self.agent_returns, strict=True)
+        }

@@ -1,22 +1,35 @@
-"""Evaluate a trained agent: run N episodes, report mean and spread of returns."""
+"""Evaluate a trained agent or team: run N episodes, report mean and spread of returns.
+
+One loop for a single agent and a team: the checkpoint's env is stepped through
+the interface with an agent axis (a Gymnasium env is a team of one), every agent
+acting on its own observation; an episode's return is the team return, the sum
+over agents. On a traffic scenario the result also carries the traffic measures
+of ``fleetmind baseline``, so trained agents compare with the baselines directly.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from fleetmind.algos.loading import load_agent
+from fleetmind.algos.loading import LoadedAgent, load_agent, read_checkpoint
+from fleetmind.algos.team import LoadedTeam, is_team_checkpoint, team_from_state
 from fleetmind.core.errors import ConfigError
+from fleetmind.envs.gym_team import GymTeamEnv
+from fleetmind.envs.multiagent_registry import make_multiagent_vector_env
+from fleetmind.envs.scenarios.traffic.registry import is_traffic_env_id
 from fleetmind.envs.vector import make_vector_env
-
-if TYPE_CHECKING:
-    from fleetmind.algos.team import LoadedTeam
+from fleetmind.runtime.collector import TeamEnv
 
 MAX_PARALLEL = 32
 MAX_STEPS = 1_000_000
+
+Decider = Callable[[np.ndarray], np.ndarray]
+"""One agent's env actions for ``[B, ...]`` raw observations."""
 
 
 @dataclass
@@ -35,83 +48,99 @@ class EvalResult:
     """Scenario measures (traffic: mean waiting/travel time, throughput, per episode)."""
 
 
+@dataclass
+class _Subject:
+    """What is evaluated: an env id, how to build its copies, each agent's decider."""
+
+    env_id: str
+    make_env: Callable[[int], TeamEnv]
+    deciders: list[Decider]
+    scenario: Callable[[int, int], dict[str, Any]]
+
+
 def evaluate(
     path: str | Path, episodes: int = 10, seed: int = 0, deterministic: bool = True
 ) -> EvalResult:
-    """Run ``episodes`` episodes of the agent in ``path`` on its training env."""
+    """Run ``episodes`` episodes of the agent or team in ``path`` on its training env."""
     if episodes <= 0:
         raise ConfigError(f"--episodes must be a positive integer, got {episodes}")
-    from fleetmind.algos.loading import read_checkpoint
-    from fleetmind.algos.team import is_team_checkpoint, team_from_state
-
     state, ckpt = read_checkpoint(Path(path))
-    if is_team_checkpoint(state):  # a multi-agent run: team returns
-        return _evaluate_team(team_from_state(state, ckpt), episodes, seed, deterministic)
-    loaded = load_agent(path)
-    scenario = _evaluate_scenario(loaded.env_id, loaded.agent, episodes, seed, deterministic)
-    if scenario is not None:
-        return scenario
-    returns: list[float] = []
+    if is_team_checkpoint(state):
+        subject = _team_subject(team_from_state(state, ckpt), deterministic)
+    else:
+        subject = _agent_subject(load_agent(path), deterministic)
+    if is_traffic_env_id(subject.env_id):
+        summary = subject.scenario(episodes, seed)
+        returns = [float(r) for r in summary.pop("returns")]
+        return _result(returns, summary)
+    returns = []
     batch_seed = seed
     while len(returns) < episodes:
         count = min(MAX_PARALLEL, episodes - len(returns))
-        returns += _run_batch(loaded.env_id, loaded.agent, count, batch_seed, deterministic)
+        returns += _run_batch(subject, count, batch_seed)
         batch_seed += count
+    return _result(returns, None)
+
+
+def _result(returns: list[float], summary: dict[str, Any] | None) -> EvalResult:
     values = np.asarray(returns, dtype=np.float64)
-    return EvalResult(float(values.mean()), float(values.std()), episodes, returns)
+    return EvalResult(float(values.mean()), float(values.std()), len(returns), returns, summary)
 
 
-def _evaluate_team(team: LoadedTeam, episodes: int, seed: int, deterministic: bool) -> EvalResult:
-    """Team returns; on a traffic scenario also the traffic measures."""
-    from fleetmind.runtime.multiagent_eval import team_episode_returns, team_scenario_metrics
+def _agent_subject(loaded: LoadedAgent, deterministic: bool) -> _Subject:
+    agent = loaded.agent
 
-    summary = team_scenario_metrics(team, episodes, seed, deterministic)
-    if summary is not None:
-        returns = [float(r) for r in summary.pop("returns")]
-    else:
-        returns = team_episode_returns(team, episodes, seed, deterministic)
-    arr = np.asarray(returns, dtype=np.float64)
-    return EvalResult(float(arr.mean()), float(arr.std()), episodes, returns, summary)
+    def decide(obs: np.ndarray) -> np.ndarray:
+        return np.asarray(agent.act_batch(obs, deterministic))
+
+    def scenario(episodes: int, seed: int) -> dict[str, Any]:
+        from fleetmind.envs.scenarios.traffic.evaluation import evaluate_agent
+
+        return evaluate_agent(loaded.env_id, decide, episodes, seed)
+
+    def make(count: int) -> TeamEnv:
+        return GymTeamEnv(make_vector_env(loaded.env_id, count), loaded.env_id)
+
+    return _Subject(loaded.env_id, make, [decide], scenario)
 
 
-def _run_batch(
-    env_id: str, agent: object, count: int, seed: int, deterministic: bool
-) -> list[float]:
-    from fleetmind.core.agent import Agent
+def _team_subject(loaded: LoadedTeam, deterministic: bool) -> _Subject:
+    team = loaded.team
 
-    if not isinstance(agent, Agent):
-        raise TypeError("agent must be a fleetmind Agent")
-    env = make_vector_env(env_id, count)
+    def decider(name: str) -> Decider:
+        agent = team.agents[name]
+        return lambda obs: agent.act_batch(obs, deterministic)
+
+    def decide_all(observations: Mapping[str, np.ndarray]) -> dict[str, int]:
+        actions = team.act(observations, deterministic)
+        return {name: int(np.asarray(a).reshape(-1)[0]) for name, a in actions.items()}
+
+    def scenario(episodes: int, seed: int) -> dict[str, Any]:
+        from fleetmind.envs.scenarios.traffic.evaluation import evaluate_policy
+
+        return evaluate_policy(loaded.env_id, decide_all, episodes, seed)
+
+    def make(count: int) -> TeamEnv:
+        return make_multiagent_vector_env(loaded.env_id, count)
+
+    names = list(loaded.spec.agents)
+    return _Subject(loaded.env_id, make, [decider(name) for name in names], scenario)
+
+
+def _run_batch(subject: _Subject, count: int, seed: int) -> list[float]:
+    """Team returns of one episode in each of ``count`` copies."""
+    env = subject.make_env(count)
     try:
-        obs, _ = env.reset(seed=seed)
+        step = env.reset(seed=seed)
         totals = np.zeros(count, dtype=np.float64)
         running = np.ones(count, dtype=bool)
         for _ in range(MAX_STEPS):
-            actions = agent.act_batch(np.asarray(obs, dtype=np.float32), deterministic)
-            obs, reward, term, trunc, _ = env.step(actions)
-            totals += np.where(running, reward, 0.0)
-            running &= ~(np.asarray(term) | np.asarray(trunc))
+            actions = [decide(obs) for decide, obs in zip(subject.deciders, step.obs, strict=True)]
+            step = env.step(actions)
+            totals += np.where(running, step.rewards.sum(axis=1), 0.0)
+            running &= ~step.episode_end
             if not running.any():
                 break
         return [float(v) for v in totals]
     finally:
         env.close()
-
-
-def _evaluate_scenario(
-    env_id: str, agent: Any, episodes: int, seed: int, deterministic: bool
-) -> EvalResult | None:
-    """Multi-agent scenarios: team returns plus the scenario's own measures."""
-    from fleetmind.envs.scenarios.traffic.registry import is_traffic_env_id
-
-    if not is_traffic_env_id(env_id):
-        return None
-    from fleetmind.envs.scenarios.traffic.evaluation import evaluate_agent
-
-    def act_batch(obs: np.ndarray) -> np.ndarray:
-        return np.asarray(agent.act_batch(obs, deterministic))
-
-    summary = evaluate_agent(env_id, act_batch, episodes, seed)
-    returns = [float(r) for r in summary.pop("returns")]
-    values = np.asarray(returns, dtype=np.float64)
-    return EvalResult(float(values.mean()), float(values.std()), episodes, returns, summary)

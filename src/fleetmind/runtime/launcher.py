@@ -35,8 +35,9 @@ from fleetmind.runtime.children import child_env
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.dist_config import ActorConfig, DistConfig, apply_env
 from fleetmind.runtime.forked import ForkedChild, can_fork
-from fleetmind.runtime.learner_run import RunSetup, run_learner
+from fleetmind.runtime.learner_run import run_learner
 from fleetmind.runtime.local import prepare_new, prepare_resume
+from fleetmind.runtime.run_setup import RunSetup
 from fleetmind.runtime.trainer import TrainResult
 
 log = logging.getLogger("fleetmind.launcher")

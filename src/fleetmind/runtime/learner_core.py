@@ -39,9 +39,11 @@ from fleetmind.core.errors import InvalidInputError, OverloadedError, Preconditi
 from fleetmind.core.learning import Learner
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.core.spaces import SpaceSpec
+from fleetmind.envs.gym_team import AGENT
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.runtime.collective import LearnerGroup
 from fleetmind.runtime.dist_config import DistConfig
+from fleetmind.runtime.state import RunData
 from fleetmind.runtime.weight_store import PublishedWeights, WeightStore
 from fleetmind.runtime.wire import (
     STAGES,
@@ -149,6 +151,20 @@ class LearnerCore:
     def publish(self) -> PublishedWeights:
         """Serialise the current version (once) for every actor."""
         return self.store.publish(self.version, self.module, self.obs_stats)
+
+    def run_data(self) -> RunData:
+        """What a checkpoint records of the data this learner gathered."""
+        return RunData(
+            env_steps=self.env_steps,
+            stats=self.stats,
+            agents=(AGENT,),
+            obs_stats=[self.obs_stats],
+            reward_stats=None if self.reward_stats is None else [self.reward_stats],
+        )
+
+    def agent_return_means(self) -> dict[str, float | None]:
+        """Mean return of the latest episodes per agent (none: a single agent)."""
+        return {}
 
     # -- sessions ---------------------------------------------------------------
 

@@ -27,13 +27,11 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from fleetmind.algos.base import AlgoSpec
 from fleetmind.algos.multiagent_base import is_multiagent_algo
 from fleetmind.core.errors import ConfigError, DivergedError, UnavailableError
 from fleetmind.core.normalizer import RunningMeanStd
@@ -41,13 +39,14 @@ from fleetmind.envs.vector import make_vector_env, observation_is_normalisable, 
 from fleetmind.nn.threads import limit_threads
 from fleetmind.rpc.server import HealthServicer, ServerConfig, create_server, mark_serving
 from fleetmind.runtime.collective import LearnerGroup
-from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.dist_config import DistConfig
 from fleetmind.runtime.learner_core import LearnerCore
 from fleetmind.runtime.learner_service import SERVICE, LearnerServicer
 from fleetmind.runtime.metrics import PrometheusExporter
+from fleetmind.runtime.multiagent_learner import build_team_core
 from fleetmind.runtime.progress import Progress
-from fleetmind.runtime.run_dir import SUMMARY, MetricsLog, RunDir, plot_curve
+from fleetmind.runtime.run_dir import SUMMARY, MetricsLog, plot_curve
+from fleetmind.runtime.run_setup import RunSetup
 from fleetmind.runtime.state import checkpoint_state, restore_run
 from fleetmind.runtime.trainer import TrainResult
 from fleetmind.runtime.weight_store import WeightStore
@@ -59,24 +58,6 @@ ACTIVE_S = 2.5
 """A session that called within this many seconds is still active (heartbeats are 1 s)."""
 DONE_GRACE_S = 10.0
 """After finishing, answer ``done`` until every actor heard it, at most this long."""
-
-
-@dataclass
-class RunSetup:
-    """A prepared run: configs, run directory, and the checkpoint to resume from."""
-
-    config: TrainConfig
-    """The train config."""
-    spec: AlgoSpec
-    """The algorithm."""
-    algo_config: Any
-    """Its config."""
-    run_dir: RunDir
-    """Where everything is written."""
-    full_config: dict[str, Any]
-    """What config.json holds."""
-    state: dict[str, Any] | None = None
-    """Checkpoint to resume from, if any."""
 
 
 def build_core(
@@ -111,7 +92,8 @@ def build_core(
     }
     extra: dict[str, Any] = {}
     if setup.state is not None:
-        extra = restore_run(setup.state, learner, core)
+        extra = restore_run(setup.state, learner, core.run_data())
+        core.env_steps = int(setup.state["env_steps"])
     if group is not None:
         attach_group(core, group, setup.spec.name)
     core.publish()
@@ -160,7 +142,9 @@ class LearnerRun:
     def build(
         self, setup: RunSetup, dist: DistConfig, group: LearnerGroup | None = None
     ) -> tuple[LearnerCore, dict[str, Any]]:
-        """The learner core and its run information (:func:`build_core`)."""
+        """The learner core and its run information (a team core for a team algorithm)."""
+        if is_multiagent_algo(setup.spec):
+            return build_team_core(setup, dist, group)
         return build_core(setup, dist, group)
 
     def _stop(self, name: str) -> None:
@@ -338,6 +322,8 @@ class LearnerRun:
         for session in core.sessions.values():
             record[f"actor_{session.actor_id}_steps_per_s"] = session.steps_per_s(now)
         record.update({k: float(v) for k, v in metrics.items()})
+        for agent, agent_mean in core.agent_return_means().items():
+            record[f"return_mean/{agent}"] = agent_mean
         if self.exporter is not None:
             self.exporter.update(record)
         return record
@@ -347,7 +333,7 @@ class LearnerRun:
             self.setup.config,
             self.full,
             self.core.learner,
-            self.core,
+            self.core.run_data(),
             self.wall_offset + elapsed,
         )
         self.setup.run_dir.checkpoints.save(state)
@@ -387,10 +373,5 @@ def run_learner(
     group: LearnerGroup | None = None,
 ) -> TrainResult:
     """Build the learner and serve it until training ends (blocking)."""
-    run_cls = LearnerRun
-    if is_multiagent_algo(setup.spec):  # a team: multi-agent chunks and checkpoints
-        from fleetmind.runtime.multiagent_learner import TeamLearnerRun
-
-        run_cls = TeamLearnerRun
-    run = run_cls(setup, dist, progress, group)
+    run = LearnerRun(setup, dist, progress, group)
     return asyncio.run(run.serve(listen, server_config, on_bound))

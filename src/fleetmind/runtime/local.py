@@ -11,19 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from fleetmind.algos.base import AlgoSpec
-from fleetmind.algos.loading import actuator_for
 from fleetmind.algos.registry import get_algorithm
 from fleetmind.config import config_from_mapping, config_to_dict
 from fleetmind.core.errors import ConfigError
-from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.envs.registry import resolve_env_id
-from fleetmind.envs.vector import make_vector_env, observation_is_normalisable, vector_spaces
 from fleetmind.nn.threads import limit_threads
-from fleetmind.runtime.collector import RolloutCollector
 from fleetmind.runtime.config import TrainConfig
+from fleetmind.runtime.pairing import check_pairing, preflight
+from fleetmind.runtime.parts import build_parts
 from fleetmind.runtime.run_dir import CONFIG, RunDir
 from fleetmind.runtime.state import restore_run
-from fleetmind.runtime.trainer import LocalTrainer, TrainResult
+from fleetmind.runtime.trainer import LocalTrainer, TrainResult, collector_data
 
 RESUMABLE_OVERRIDES = ("steps", "target_return", "checkpoint_interval_s", "log_interval_s")
 
@@ -74,8 +72,6 @@ def prepare_new(
     config.env_id = resolve_env_id(config.env_id)
     spec = get_algorithm(config.algo)
     algo_cfg = resolve_algo_config(spec, algo_config)
-    from fleetmind.runtime.multiagent import preflight
-
     preflight(config, spec, algo_cfg)  # env/algorithm mismatches, before the run dir exists
     if config.run_dir is None:
         config.run_dir = default_run_dir(config)
@@ -148,45 +144,31 @@ def _run(
     progress: bool | None,
     state: dict[str, Any] | None,
 ) -> TrainResult:
-    # Multi-agent (PettingZoo) env ids train in fleetmind.runtime.multiagent.
-    from fleetmind.runtime.multiagent import check_pairing, run_multiagent
-
-    team_spec = check_pairing(config, spec)
-    if team_spec is not None:
-        return run_multiagent(config, team_spec, algo_cfg, run_dir, full, progress, state)
+    check_pairing(config, spec)
     limit_threads(config.torch_threads)
-    env = make_vector_env(config.env_id, config.envs)
+    parts = build_parts(
+        config.env_id,
+        spec,
+        algo_cfg,
+        envs=config.envs,
+        seed=config.seed,
+        normalize_obs=config.normalize_obs,
+    )
     try:
-        obs_space, act_space = vector_spaces(env)
-        problem = spec.supports_action(act_space)
-        if problem:
-            raise ConfigError(f"{spec.name} cannot train {config.env_id}: {problem}")
-        learner = spec.build(algo_cfg, obs_space, act_space, config.seed)
-        learner.total_env_steps = config.steps
-        obs_stats = (
-            RunningMeanStd(obs_space.shape)
-            if config.normalize_obs and observation_is_normalisable(obs_space)
-            else None
-        )
+        parts.learner.total_env_steps = config.steps
         gamma = float(getattr(algo_cfg, "gamma", 0.99))
         env_seed = config.seed if state is None else config.seed + 7919 * int(state["env_steps"])
-        collector = RolloutCollector(
-            env,
-            config.env_id,
-            obs_space,
-            act_space,
+        collector = parts.collector(
             spec.rollout_length(algo_cfg),
-            actuator_for(act_space),
-            obs_stats,
             reward_gamma=gamma if config.normalize_reward else None,
             seed=env_seed,
         )
-        full = {
-            **full,
-            "_spaces": {"observation": obs_space.to_json(), "action": act_space.to_json()},
-        }
-        start = restore_run(state, learner, collector) if state is not None else None
-        trainer = LocalTrainer(config, full, spec, learner, collector, run_dir, progress, start)
+        full = {**full, **parts.space_config()}
+        start = None
+        if state is not None:
+            start = restore_run(state, parts.learner, collector_data(collector))
+            collector.env_steps = int(state["env_steps"])
+        trainer = LocalTrainer(config, full, parts, collector, run_dir, progress, start)
         return trainer.run()
     finally:
-        env.close()
+        parts.env.close()

@@ -1,6 +1,6 @@
 """A learner service for a team: multi-agent chunks in, one team update per version.
 
-``run_learner`` picks :class:`TeamLearnerRun` for a multi-agent algorithm (``mappo``,
+``LearnerRun`` builds this team core for a multi-agent algorithm (``mappo``,
 ``ippo``). It is the single-agent learner loop with these parts swapped:
 
 - chunks are team chunks (:mod:`fleetmind.runtime.multiagent_wire`), checked
@@ -31,9 +31,6 @@ from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.runtime.collective import LearnerGroup
 from fleetmind.runtime.dist_config import DistConfig
 from fleetmind.runtime.learner_core import Batch, LearnerCore
-from fleetmind.runtime.learner_run import LearnerRun, RunSetup
-from fleetmind.runtime.multiagent import restore_team_run, team_checkpoint_state
-from fleetmind.runtime.multiagent_actor import team_layout, team_module
 from fleetmind.runtime.multiagent_wire import (
     TeamChunk,
     concat_stats,
@@ -42,6 +39,9 @@ from fleetmind.runtime.multiagent_wire import (
     team_chunk_from_pb,
     team_stats_shapes,
 )
+from fleetmind.runtime.parts import broadcast_module, team_layout
+from fleetmind.runtime.run_setup import RunSetup
+from fleetmind.runtime.state import RunData, restore_run
 from fleetmind.runtime.weight_store import PublishedWeights, WeightStore
 from fleetmind.runtime.wire import Chunk
 
@@ -70,7 +70,7 @@ class TeamLearnerCore(LearnerCore):
         # The single-agent spaces are unused: team chunks are checked against the layout.
         spaces = (team.observation_spaces[0], team.action_spaces[0])
         super().__init__(
-            cast(Any, learner), team_module(learner), dist, env_id, rollout_steps, spaces,
+            cast(Any, learner), broadcast_module(learner), dist, env_id, rollout_steps, spaces,
             None, WeightStore(),
         )  # fmt: skip
 
@@ -82,6 +82,24 @@ class TeamLearnerCore(LearnerCore):
     @property
     def _parts(self) -> list[RunningMeanStd | None]:
         return [*self.agent_obs_stats, self.state_stats]
+
+    def run_data(self) -> RunData:
+        """Counters, team and per-agent windows, every agent's statistics."""
+        return RunData(
+            env_steps=self.env_steps,
+            stats=self.stats,
+            agents=self.agents,
+            obs_stats=self.agent_obs_stats,
+            state_stats=self.state_stats,
+            agent_returns=self.agent_returns,
+        )
+
+    def agent_return_means(self) -> dict[str, float | None]:
+        """Mean return of the latest episodes, per agent name."""
+        return {
+            agent: sum(returns) / len(returns) if returns else None
+            for agent, returns in zip(self.agents, self.agent_returns, strict=True)
+        }
 
     def publish(self) -> PublishedWeights:
         """Serialise every network and the team statistics (once) for every actor."""
@@ -118,10 +136,15 @@ class TeamLearnerCore(LearnerCore):
         return metrics
 
 
-def build_team_core(setup: RunSetup, dist: DistConfig) -> tuple[TeamLearnerCore, dict[str, Any]]:
-    """The team learner and its statistics; restored when resuming."""
+def build_team_core(
+    setup: RunSetup, dist: DistConfig, group: LearnerGroup | None = None
+) -> tuple[LearnerCore, dict[str, Any]]:
+    """The team learner and its statistics; restored when resuming (one learner: a
+    team does not all-reduce across learners yet)."""
     cfg = setup.config
     spec = setup.spec
+    if group is not None:
+        raise ConfigError(f"--algo {spec.name} trains with one learner (--learners 1)")
     if not isinstance(spec, MultiAgentAlgoSpec):
         raise ConfigError(f"{spec.name} does not train a team")
     if dist.mode != "sync":
@@ -141,39 +164,7 @@ def build_team_core(setup: RunSetup, dist: DistConfig) -> tuple[TeamLearnerCore,
     full = {**setup.full_config, "_team": team.to_json()}
     extra: dict[str, Any] = {}
     if setup.state is not None:
-        extra = restore_team_run(setup.state, learner, core)
+        extra = restore_run(setup.state, learner, core.run_data())
+        core.env_steps = int(setup.state["env_steps"])
     core.publish()
     return core, {"full": full, "extra": extra}
-
-
-class TeamLearnerRun(LearnerRun):
-    """The learner loop with per-agent reports and multi-agent checkpoints."""
-
-    def build(
-        self, setup: RunSetup, dist: DistConfig, group: LearnerGroup | None = None
-    ) -> tuple[LearnerCore, dict[str, Any]]:
-        """The team learner core (one learner: teams do not all-reduce across learners)."""
-        if group is not None:
-            raise ConfigError(f"--algo {setup.spec.name} trains with one learner (--learners 1)")
-        return build_team_core(setup, dist)
-
-    @property
-    def team_core(self) -> TeamLearnerCore:
-        """The core, as the team core it is."""
-        return cast(TeamLearnerCore, self.core)
-
-    def _record(
-        self, metrics: dict[str, float], elapsed: float, last: dict[str, float]
-    ) -> dict[str, Any]:
-        record = super()._record(metrics, elapsed, last)
-        core = self.team_core
-        for agent, returns in zip(core.agents, core.agent_returns, strict=True):
-            record[f"return_mean/{agent}"] = sum(returns) / len(returns) if returns else None
-        return record
-
-    def _checkpoint(self, elapsed: float) -> None:
-        core = self.team_core
-        state = team_checkpoint_state(
-            self.setup.config, self.full, core.team_learner, core, self.wall_offset + elapsed
-        )
-        self.setup.run_dir.checkpoints.save(state)

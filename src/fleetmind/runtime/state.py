@@ -1,88 +1,155 @@
-"""Assembling a checkpoint from a training run, and restoring a run from one."""
+"""Assembling a checkpoint from a training run, and restoring a run from one.
+
+One function writes every checkpoint, of a single agent or of a team, in one
+process or on a learner service; :class:`RunData` names what it records of the
+data side (counters, episode windows, normalisers). Two layouts exist on disk, and
+both load with :mod:`fleetmind.algos.loading`: a single-agent run keeps
+``spaces = {observation, action}`` with ``normalizer``/``reward_normalizer``; a
+team run keeps ``spaces = {team}`` with ``normalizers`` (and
+``reward_normalizers``) keyed by agent name.
+"""
 
 from __future__ import annotations
 
 import json
 from collections import deque
-from typing import Any, Protocol
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
 from fleetmind.algos.checkpoint import stats_from_state, stats_to_state
 from fleetmind.core.episodes import EpisodeStats
 from fleetmind.core.errors import CheckpointError
-from fleetmind.core.learning import Learner
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.runtime.config import TrainConfig
 
+STATE_KEY = "__state__"
+"""Key of the global state's normaliser among a team checkpoint's normalisers."""
 
-class RunProgress(Protocol):
-    """What a checkpoint records of the data side of a run (a collector, or a learner
-    service that gathers the actors' counts)."""
+
+@dataclass
+class RunData:
+    """What a checkpoint records of the data side of a run (views, not copies)."""
 
     env_steps: int
+    """Environment steps so far."""
     stats: EpisodeStats
-    obs_stats: RunningMeanStd | None
-    reward_stats: RunningMeanStd | None
+    """Team returns and lengths of the latest episodes."""
+    agents: tuple[str, ...]
+    """Agent names in order."""
+    obs_stats: Sequence[RunningMeanStd | None]
+    """Each agent's observation statistics (None: not normalised)."""
+    state_stats: RunningMeanStd | None = None
+    """The global state's statistics."""
+    reward_stats: Sequence[RunningMeanStd] | None = None
+    """Each agent's discounted-return statistics (None: rewards not scaled)."""
+    agent_returns: Sequence[deque[float]] = field(default_factory=list)
+    """Per agent: returns of the latest episodes (empty for a single-agent learner
+    service, which counts team returns only)."""
 
 
 def checkpoint_state(
     config: TrainConfig,
     full_config: dict[str, Any],
-    learner: Learner,
-    collector: RunProgress,
+    learner: Any,
+    data: RunData,
     wall_time_s: float,
 ) -> dict[str, Any]:
-    """Everything needed to resume the run or serve the policy."""
-    spaces = {
-        "observation": full_config["_spaces"]["observation"],
-        "action": full_config["_spaces"]["action"],
+    """Everything needed to resume the run or serve the policy.
+
+    ``learner`` has ``version`` and ``state_dict()``; ``full_config`` holds the
+    spaces under ``_team`` (a team run) or ``_spaces`` (a single agent).
+    """
+    team = "_team" in full_config
+    extra: dict[str, Any] = {
+        "episodes": data.stats.episodes,
+        "recent_returns": list(data.stats.returns),
+        "recent_lengths": list(data.stats.lengths),
+        "wall_time_s": wall_time_s,
     }
-    config_json = {k: v for k, v in full_config.items() if k != "_spaces"}
+    if team:
+        spaces: dict[str, Any] = {"team": full_config["_team"]}
+        extra["agent_returns"] = [list(r) for r in data.agent_returns]
+    else:
+        spaces = {k: full_config["_spaces"][k] for k in ("observation", "action")}
     state: dict[str, Any] = {
         "algo": config.algo,
         "env_id": config.env_id,
-        "config": json.dumps(config_json),
+        "config": json.dumps(
+            {k: v for k, v in full_config.items() if k not in ("_team", "_spaces")}
+        ),
         "spaces": json.dumps(spaces),
-        "env_steps": collector.env_steps,
+        "env_steps": data.env_steps,
         "version": learner.version,
         "learner": learner.state_dict(),
         "rng": {"torch": torch.get_rng_state()},
-        "extra": json.dumps(
-            {
-                "episodes": collector.stats.episodes,
-                "recent_returns": list(collector.stats.returns),
-                "recent_lengths": list(collector.stats.lengths),
-                "wall_time_s": wall_time_s,
-            }
-        ),
+        "extra": json.dumps(extra),
     }
-    if collector.obs_stats is not None:
-        state["normalizer"] = stats_to_state(collector.obs_stats)
-    if collector.reward_stats is not None:
-        state["reward_normalizer"] = stats_to_state(collector.reward_stats)
+    state.update(_normalizer_entries(data, team))
     return state
 
 
-def restore_run(state: dict[str, Any], learner: Learner, collector: RunProgress) -> dict[str, Any]:
-    """Load learner, normalisers, RNG and counters from ``state``; return the extras."""
+def _normalizer_entries(data: RunData, team: bool) -> dict[str, Any]:
+    rewards = list(data.reward_stats or [])
+    if not team:
+        out: dict[str, Any] = {}
+        if data.obs_stats and data.obs_stats[0] is not None:
+            out["normalizer"] = stats_to_state(data.obs_stats[0])
+        if rewards:
+            out["reward_normalizer"] = stats_to_state(rewards[0])
+        return out
+    normalizers = {
+        agent: stats_to_state(stats)
+        for agent, stats in zip(data.agents, data.obs_stats, strict=True)
+        if stats is not None
+    }
+    if data.state_stats is not None:
+        normalizers[STATE_KEY] = stats_to_state(data.state_stats)
+    out = {"normalizers": normalizers}
+    if rewards:
+        out["reward_normalizers"] = {
+            agent: stats_to_state(s) for agent, s in zip(data.agents, rewards, strict=True)
+        }
+    return out
+
+
+def restore_run(state: dict[str, Any], learner: Any, data: RunData) -> dict[str, Any]:
+    """Load the learner, RNG, normalisers and episode windows of ``state`` into
+    ``learner`` and the objects ``data`` views; return the extras (``env_steps`` is
+    the caller's to set from ``state["env_steps"]``)."""
     try:
         learner.load_state_dict(state["learner"])
         torch.set_rng_state(state["rng"]["torch"])
-        extra = json.loads(state["extra"])
+        extra: dict[str, Any] = json.loads(state["extra"])
+        int(state["env_steps"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"checkpoint cannot be restored: {exc}") from exc
-    collector.env_steps = int(state["env_steps"])
-    if collector.obs_stats is not None and "normalizer" in state:
-        restored = stats_from_state(state["normalizer"], collector.obs_stats.shape)
-        collector.obs_stats.mean, collector.obs_stats.var = restored.mean, restored.var
-        collector.obs_stats.count = restored.count
-    if collector.reward_stats is not None and "reward_normalizer" in state:
-        restored = stats_from_state(state["reward_normalizer"], ())
-        collector.reward_stats.mean, collector.reward_stats.var = restored.mean, restored.var
-        collector.reward_stats.count = restored.count
-    stats = collector.stats
-    stats.episodes = int(extra.get("episodes", 0))
-    stats.returns = deque(extra.get("recent_returns", []), maxlen=stats.window)
-    stats.lengths = deque(extra.get("recent_lengths", []), maxlen=stats.window)
-    return dict(extra)
+    for stats, saved in _saved_normalizers(state, data):
+        restored = stats_from_state(saved, stats.shape)
+        stats.mean, stats.var, stats.count = restored.mean, restored.var, restored.count
+    window = data.stats
+    window.episodes = int(extra.get("episodes", 0))
+    window.returns = deque(extra.get("recent_returns", []), maxlen=window.window)
+    window.lengths = deque(extra.get("recent_lengths", []), maxlen=window.window)
+    for returns, saved_returns in zip(
+        data.agent_returns, extra.get("agent_returns", []), strict=False
+    ):
+        returns.extend(saved_returns)
+    return extra
+
+
+def _saved_normalizers(state: dict[str, Any], data: RunData) -> list[tuple[RunningMeanStd, Any]]:
+    """``(live statistics, saved state)`` pairs present on both sides."""
+    rewards = list(data.reward_stats or [])
+    if "normalizers" not in state:  # a single-agent checkpoint
+        pairs = [(data.obs_stats[0] if data.obs_stats else None, state.get("normalizer"))]
+        pairs.append((rewards[0] if rewards else None, state.get("reward_normalizer")))
+    else:
+        saved = state["normalizers"]
+        saved_rewards = state.get("reward_normalizers", {})
+        pairs = [(s, saved.get(a)) for a, s in zip(data.agents, data.obs_stats, strict=True)]
+        pairs.append((data.state_stats, saved.get(STATE_KEY)))
+        pairs += [(s, saved_rewards.get(a)) for a, s in zip(data.agents, rewards, strict=False)]
+    return [(live, saved) for live, saved in pairs if live is not None and saved is not None]

@@ -3,8 +3,8 @@
 ``LocalTrainer.run`` is the template every trainer follows::
 
     while env_steps < budget and not solved and not interrupted:
-        trajectory = collector.collect(policy)      # timed as "env"
-        metrics = learner.update(trajectory)        # timed as "learn", NaN-checked
+        trajectories = collector.collect(policy)    # one per agent; timed as "env"
+        metrics = learner.update(trajectories)      # timed as "learn", NaN-checked
         report every log_interval_s; checkpoint every checkpoint_interval_s
     final checkpoint, summary.json, curve.png
 """
@@ -22,14 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from fleetmind.algos.base import AlgoSpec
 from fleetmind.core.errors import DivergedError
-from fleetmind.core.learning import Learner
-from fleetmind.runtime.collector import RolloutCollector
+from fleetmind.runtime.collector import Collector
 from fleetmind.runtime.config import TrainConfig
+from fleetmind.runtime.parts import RunParts
 from fleetmind.runtime.progress import Progress
 from fleetmind.runtime.run_dir import SUMMARY, MetricsLog, RunDir, plot_curve
-from fleetmind.runtime.state import checkpoint_state
+from fleetmind.runtime.state import RunData, checkpoint_state
 
 log = logging.getLogger("fleetmind.train")
 
@@ -83,24 +82,36 @@ class StopFlag:
         return self.signal_name is not None
 
 
+def collector_data(collector: Collector) -> RunData:
+    """What a checkpoint records of ``collector``."""
+    return RunData(
+        env_steps=collector.env_steps,
+        stats=collector.stats,
+        agents=collector.agents,
+        obs_stats=collector.obs_stats,
+        state_stats=collector.state_stats,
+        reward_stats=collector.reward_stats,
+        agent_returns=collector.agent_returns,
+    )
+
+
 class LocalTrainer:
-    """Trains one learner on one vector env in this process."""
+    """Trains one learner (a team of any size) on one vector env in this process."""
 
     def __init__(
         self,
         config: TrainConfig,
         full_config: dict[str, Any],
-        spec: AlgoSpec,
-        learner: Learner,
-        collector: RolloutCollector,
+        parts: RunParts,
+        collector: Collector,
         run_dir: RunDir,
         progress: bool | None = None,
         start: dict[str, Any] | None = None,
     ) -> None:
         self.config = config
         self.full_config = full_config
-        self.spec = spec
-        self.learner = learner
+        self.parts = parts
+        self.learner = parts.learner
         self.collector = collector
         self.run_dir = run_dir
         self.progress_enabled = progress
@@ -151,9 +162,9 @@ class LocalTrainer:
 
     def _iteration(self, policy: Any) -> dict[str, float]:
         t = time.monotonic()
-        trajectory = self.collector.collect(policy, self.learner.version)
+        trajectories = self.collector.collect(policy, self.learner.version)
         t_env = time.monotonic()
-        metrics = self.learner.update(trajectory)
+        metrics = self.learner.update(trajectories)
         self.timings["env"] += t_env - t
         self.timings["learn"] += time.monotonic() - t_env
         for key in ("policy_loss", "value_loss", "loss", "q_loss"):
@@ -187,11 +198,15 @@ class LocalTrainer:
             "time_learn_s": round(self.timings["learn"], 3),
         }
         record.update({k: float(v) for k, v in metrics.items()})
+        if self.parts.team:
+            for agent, mean in self.collector.agent_return_means().items():
+                record[f"return_mean/{agent}"] = mean
         return record
 
     def _checkpoint(self, elapsed: float) -> None:
+        data = collector_data(self.collector)
         state = checkpoint_state(
-            self.config, self.full_config, self.learner, self.collector, self.wall_offset + elapsed
+            self.config, self.full_config, self.learner, data, self.wall_offset + elapsed
         )
         path = self.run_dir.checkpoints.save(state)
         log.debug("checkpoint written: %s", path)

@@ -7,18 +7,23 @@ import pytest
 
 from fleetmind.core.errors import EnvironmentStepError
 from fleetmind.core.learning import StepOutput
+from fleetmind.envs.gym_team import GymTeamEnv
 from fleetmind.envs.scenarios.traffic import TrafficConfig, TrafficEnv
 from fleetmind.envs.scenarios.traffic.agents_vector import make_agents_vector_env
-from fleetmind.envs.vector import vector_spaces
-from fleetmind.runtime.collector import RolloutCollector
+from fleetmind.runtime.collector import Collector
 
 
 class ConstantPolicy:
     """Always action 0 (for a signal: phase 0)."""
 
-    def step(self, model_input: np.ndarray) -> StepOutput:
-        n = model_input.shape[0]
-        return StepOutput(np.zeros(n, np.int64), np.zeros(n, np.float32), np.zeros(n, np.float32))
+    def step(self, inputs: list[np.ndarray]) -> list[StepOutput]:
+        n = inputs[0].shape[0]
+        zeros = np.zeros(n, np.float32)
+        return [StepOutput(np.zeros(n, np.int64), zeros, zeros)]
+
+
+def _collector(env: object, env_id: str, steps: int) -> Collector:
+    return Collector(GymTeamEnv(env, env_id), steps, [lambda a: a], [None])
 
 
 def test_locked_signals_keep_their_phase_whatever_they_ask() -> None:
@@ -43,12 +48,8 @@ def test_locked_signals_keep_their_phase_whatever_they_ask() -> None:
 
 
 def test_vector_info_and_trajectory_mark_the_decisions() -> None:
-    env = make_agents_vector_env("traffic-grid2x2", 2)
-    obs_space, act_space = vector_spaces(env)
-    collector = RolloutCollector(
-        env, "traffic-grid2x2", obs_space, act_space, 12, lambda a: a, None
-    )
-    trajectory = collector.collect(ConstantPolicy())  # always asks for phase 0
+    collector = _collector(make_agents_vector_env("traffic-grid2x2", 2), "traffic-grid2x2", 12)
+    [trajectory] = collector.collect(ConstantPolicy())  # always asks for phase 0
     assert trajectory.decision is not None
     # The observation's may-switch flag (index 5) is what the env reported.
     np.testing.assert_array_equal(trajectory.decision, trajectory.obs[..., 5] == 1.0)
@@ -59,10 +60,8 @@ def test_vector_info_and_trajectory_mark_the_decisions() -> None:
 def test_envs_without_the_key_give_no_decision_array() -> None:
     from fleetmind.envs.vector import make_vector_env
 
-    env = make_vector_env("fleetmind-test/Countdown-v0", 2)
-    obs_space, act_space = vector_spaces(env)
-    collector = RolloutCollector(env, "countdown", obs_space, act_space, 4, lambda a: a, None)
-    assert collector.collect(ConstantPolicy()).decision is None
+    collector = _collector(make_vector_env("fleetmind-test/Countdown-v0", 2), "countdown", 4)
+    assert collector.collect(ConstantPolicy())[0].decision is None
 
 
 class _BadInfoEnv:
@@ -84,7 +83,5 @@ class _BadInfoEnv:
 
 
 def test_decision_flags_of_the_wrong_shape_are_a_clear_error() -> None:
-    env = _BadInfoEnv()
-    obs_space, act_space = vector_spaces(env.inner)
     with pytest.raises(EnvironmentStepError, match=r"info\['decision'\] of shape \[3\]"):
-        RolloutCollector(env, "bad-info", obs_space, act_space, 4, lambda a: a, None)
+        _collector(_BadInfoEnv(), "bad-info", 4)

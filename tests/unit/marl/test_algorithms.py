@@ -16,7 +16,7 @@ from fleetmind.core.errors import CheckpointError, ConfigError
 from fleetmind.core.spaces import SpaceSpec
 from fleetmind.envs.multiagent import MultiAgentSpec, MultiAgentVectorEnv, describe
 from fleetmind.envs.scenarios.coordination import CoordinationEnv
-from fleetmind.runtime.multiagent_collector import MultiAgentCollector
+from fleetmind.runtime.collector import Collector
 
 from .games import MixedGame
 
@@ -100,9 +100,7 @@ def test_update_bumps_version_and_state_round_trips(cls: type, extra: dict[str, 
     cfg = tiny(cls, **extra)
     env = MultiAgentVectorEnv([lambda: CoordinationEnv(agents=3, choices=2)] * 2)
     learner = MultiAgentPPOLearner(cfg, env.spec, 0, cls.__name__)
-    collector = MultiAgentCollector(
-        env, learner.layout, 8, [lambda a: a] * 3, [None] * 3, None, seed=0
-    )
+    collector = Collector(env, 8, [lambda a: a] * 3, [None] * 3, layout=learner.layout, seed=0)
     trajectories = collector.collect(learner.rollout_policy())
     assert len(trajectories) == 3
     assert trajectories[0].obs.shape[:2] == (8, 2)
@@ -142,7 +140,7 @@ def test_collector_masks_inactive_rows_and_counts_team_returns() -> None:
                 StepOutput(np.ones(n, np.int64), np.zeros(n, np.float32), np.zeros(n, np.float32))
             ] * 2
 
-    collector = MultiAgentCollector(env, layout, 5, [lambda a: a] * 2, [None, None], None)
+    collector = Collector(env, 5, [lambda a: a] * 2, [None, None], layout=layout)
     stayer, quitter = collector.collect(Fixed())
     np.testing.assert_array_equal(stayer.valid[:, 0], [True, True, True, False, True])
     np.testing.assert_array_equal(quitter.valid[:, 0], [True, False, False, False, True])

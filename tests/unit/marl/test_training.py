@@ -135,7 +135,6 @@ def test_heterogeneous_continuous_team_trains_without_sharing(tmp_path: Path) ->
         ([COORD, "--algo", "dqn"], "dqn is a single-agent algorithm"),
         (["CartPole-v1", "--algo", "mappo"], "mappo trains multi-agent (PettingZoo) environments"),
         ([COORD, "--algo", "mappo", "--mappo.experience-sharing"], "experience_sharing needs"),
-        ([COORD, "--algo", "ippo", "--normalize-reward"], "--normalize-reward is not supported"),
         (["mpe2/simple_sprad_v3", "--algo", "mappo"], "mpe2/simple_spread_v3"),
     ],
 )
@@ -189,3 +188,42 @@ def test_traffic_scenario_trains_as_a_team_and_with_single_agent_ppo(tmp_path: P
         steps=16, envs=2, run_dir=tmp_path / "ppo", progress=False,
     )  # fmt: skip
     assert ppo.env_steps >= 16
+
+
+def _counts(saved: object) -> list[float]:
+    """Sample counts of a checkpoint's normaliser entry (one, or one per agent)."""
+    assert isinstance(saved, dict)
+    entries = [saved] if "count" in saved else list(saved.values())
+    return [float(entry["count"]) for entry in entries]
+
+
+@pytest.mark.parametrize(
+    ("env_id", "algo", "config", "key"),
+    [
+        ("CartPole-v1", "ppo", PPOConfig(rollout_steps=16, minibatch_size=64), "reward_normalizer"),
+        (
+            "mpe2/simple_spread_v3",
+            "ippo",
+            IPPOConfig(rollout_steps=16, minibatch_size=64),
+            "reward_normalizers",
+        ),
+    ],
+    ids=["single", "team"],
+)
+def test_reward_normalisation_is_checkpointed_and_resumed(
+    tmp_path: Path, env_id: str, algo: str, config: object, key: str
+) -> None:
+    run = tmp_path / "run"
+    fleetmind.train(
+        env_id, algo=algo, algo_config=config, steps=128, envs=2, normalize_reward=True,
+        run_dir=str(run), progress=False,
+    )  # fmt: skip
+    store = RunDir.open_existing(run).checkpoints
+    saved = store.load_latest()
+    before = _counts(saved[key])
+    assert all(count > 0 for count in before)
+    fleetmind.resume(run, steps=256, progress=False)
+    after = _counts(store.load_latest()[key])
+    assert len(after) == len(before)
+    # the statistics continued from the checkpoint rather than restarting
+    assert all(a > b for a, b in zip(after, before, strict=True))

@@ -17,9 +17,10 @@ from fleetmind.core.errors import ConfigError, InvalidInputError
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.core.spaces import SpaceSpec
 from fleetmind.rpc.generated import training_pb2 as pb
-from fleetmind.runtime import actor_source
-from fleetmind.runtime.actor import Backoff, TrackingStats
+from fleetmind.runtime import tracking_stats
+from fleetmind.runtime.actor import Backoff
 from fleetmind.runtime.dist_config import ActorConfig, DistConfig, apply_env
+from fleetmind.runtime.tracking_stats import TrackingStats
 from fleetmind.runtime.weight_store import WeightAssembler, WeightStore
 from fleetmind.runtime.wire import chunk_from_pb, chunk_pb, concat_trajectories, stage_times
 
@@ -118,7 +119,7 @@ def test_actor_deltas_merged_at_the_learner_equal_the_pooled_statistics() -> Non
 def test_a_long_unsent_delta_is_folded_and_stays_exact(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(actor_source, "UNSENT_BATCHES", 3)
+    monkeypatch.setattr(tracking_stats, "UNSENT_BATCHES", 3)
     rng = np.random.default_rng(2)
     parts = [rng.normal(5.0, 2.0, size=(4, 2)) for _ in range(10)]
     local = TrackingStats((2,))

@@ -10,8 +10,9 @@ from tests.integration.learner_harness import ROLLOUT, trajectory
 from fleetmind.algos.ppo_config import PPOConfig
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.dist_config import DistConfig
-from fleetmind.runtime.learner_run import LearnerRun, RunSetup
+from fleetmind.runtime.learner_run import LearnerRun
 from fleetmind.runtime.local import prepare_new
+from fleetmind.runtime.run_setup import RunSetup
 from fleetmind.runtime.wire import Chunk
 
 

@@ -13,7 +13,7 @@ from fleetmind.algos.multiagent_ppo import MultiAgentPPOConfig, MultiAgentPPOLea
 from fleetmind.core.errors import InvalidInputError
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.envs.multiagent import MultiAgentVectorEnv
-from fleetmind.runtime.multiagent_collector import MultiAgentCollector
+from fleetmind.runtime.collector import Collector
 from fleetmind.runtime.multiagent_wire import (
     TeamEpisode,
     concat_stats,
@@ -27,9 +27,7 @@ def _roundtrip(game: type, config: MultiAgentPPOConfig) -> None:
     env = MultiAgentVectorEnv([game, game, game])
     learner = MultiAgentPPOLearner(config, env.spec, 0, "mappo")
     actuators = [actuator_for(s) for s in env.spec.action_spaces]
-    collector = MultiAgentCollector(
-        env, learner.layout, 5, actuators, [None] * env.num_agents, None, seed=3
-    )
+    collector = Collector(env, 5, actuators, [None] * env.num_agents, layout=learner.layout, seed=3)
     sent = collector.collect(learner.rollout_policy(), policy_version=7)
     episodes = [TeamEpisode(11.0, 4, (1.0, 10.0))]
     msg = team_chunk_pb(sent, learner.layout, "s", 1, None, episodes, {"env": 0.5})

@@ -1,0 +1,52 @@
+"""Which algorithms train which environments, checked before a run starts.
+
+A single-agent algorithm trains a Gymnasium env (a team of one) or a scenario with
+a single-agent form (traffic: every signal a slot of one vector env, one shared
+policy); a team algorithm (MAPPO, IPPO) trains a multi-agent env.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fleetmind.algos.base import AlgoSpec
+from fleetmind.algos.multiagent_base import MultiAgentAlgoSpec
+from fleetmind.core.errors import ConfigError
+from fleetmind.envs.multiagent_registry import (
+    has_single_agent_form,
+    is_multiagent_env_id,
+    make_multiagent_vector_env,
+)
+from fleetmind.runtime.config import TrainConfig
+
+
+def check_pairing(config: TrainConfig, spec: AlgoSpec) -> MultiAgentAlgoSpec | None:
+    """The multi-agent spec when env and algorithm are both multi-agent; None when both
+    are single-agent; ConfigError when they do not match."""
+    multi_env = is_multiagent_env_id(config.env_id)
+    if isinstance(spec, MultiAgentAlgoSpec):
+        if not multi_env:
+            raise ConfigError(
+                f"{spec.name} trains multi-agent (PettingZoo) environments and "
+                f"{config.env_id} is single-agent; use --algo ppo"
+            )
+        return spec
+    if multi_env and not has_single_agent_form(config.env_id):
+        raise ConfigError(
+            f"{spec.name} is a single-agent algorithm and {config.env_id} is a multi-agent "
+            "environment; use --algo mappo (shared actor, centralised critic) or --algo ippo "
+            "(independent learners)"
+        )
+    return None
+
+
+def preflight(config: TrainConfig, spec: AlgoSpec, algo_cfg: Any) -> None:
+    """Raise the env/algorithm mismatch errors before a run directory is created."""
+    team_spec = check_pairing(config, spec)
+    if team_spec is None:
+        return
+    env = make_multiagent_vector_env(config.env_id, 1)
+    try:
+        team_spec.build_team(algo_cfg, env.spec, config.seed)  # checks spaces and switches
+    finally:
+        env.close()
