@@ -18,37 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from fleetmind.config import config_from_mapping, config_to_dict
-from fleetmind.core.errors import ConfigError
 from fleetmind.rpc.server import ServerConfig
 from fleetmind.runtime.actor_pool import ActorPool
 from fleetmind.runtime.config import TrainConfig
-from fleetmind.runtime.dist_config import DistConfig
+from fleetmind.runtime.dist_config import DistConfig, check_dist
 from fleetmind.runtime.learner_pool import run_learner_group
 from fleetmind.runtime.learner_run import RunSetup, run_learner
 from fleetmind.runtime.local import prepare_new, prepare_resume
 from fleetmind.runtime.trainer import TrainResult
-
-
-def check_dist(name: str, dist: DistConfig, learners: int | None = None) -> None:
-    """ConfigError when algorithm ``name`` and the mode do not fit together.
-
-    ``learners``: the group size when it does not come from ``dist`` (torchrun's).
-    """
-    dist.validate()
-    learners = dist.learners if learners is None else learners
-    if name in ("mappo", "ippo") and dist.mode != "sync":
-        raise ConfigError(f"--algo {name} trains on-policy: use --mode sync (not {dist.mode})")
-    if dist.mode == "async" and name != "impala":
-        raise ConfigError(
-            f"--mode async learns off-policy with V-trace: pass --algo impala (not {name})"
-        )
-    if dist.mode == "sync" and name == "impala":
-        raise ConfigError("--algo impala trains with --mode async")
-    if learners > 1 and name not in ("ppo", "impala"):
-        raise ConfigError(
-            "--learners > 1 shares PPO (--mode sync) or IMPALA (--mode async) updates; "
-            f"--algo {name} trains with one learner"
-        )
 
 
 def train_distributed(
