@@ -152,3 +152,11 @@ def test_resume_keeps_a_distributed_run_distributed(tmp_path: Path) -> None:
     assert ResumePlan(run_dir.path, dist_overrides={"actors": 0, "learners": 1}).dist().actors == 0
     with pytest.raises(ConfigError, match="needs at least 2 actors"):
         ResumePlan(run_dir.path, dist_overrides={"actors": 1}).dist()
+
+
+def test_resume_checks_the_saved_settings_with_the_overrides(tmp_path: Path) -> None:
+    from fleetmind.runtime.run_dir import RunDir
+
+    run_dir = RunDir.create(tmp_path / "run", force=False)
+    run_dir.write_json("config.json", {"distributed": {"actors": 4}})
+    assert ResumePlan(run_dir.path, dist_overrides={"learners": 2}).dist().learners == 2
