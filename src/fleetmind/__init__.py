@@ -3,6 +3,7 @@
 import fleetmind
 
 result = fleetmind.train("CartPole-v1", target_return=475, run_dir="runs/cartpole")
+result = fleetmind.train("CartPole-v1", actors=2, run_dir="runs/cp2")  # 2 actor processes
 agent = fleetmind.load("runs/cartpole")
 action = agent.act(observation)
 print(fleetmind.evaluate("runs/cartpole", episodes=20).mean_return)
@@ -27,24 +28,47 @@ def train(
     *,
     algo: str = "ppo",
     algo_config: Any | None = None,
+    actors: int = 0,
+    learners: int = 1,
+    mode: str = "sync",
     force: bool = False,
     progress: bool | None = None,
     **settings: Any,
 ) -> TrainResult:
-    """Train ``algo`` on ``env_id``; ``settings`` are TrainConfig fields (steps, seed, ...)."""
-    from fleetmind.config import config_from_mapping
-    from fleetmind.runtime.config import TrainConfig
-    from fleetmind.runtime.local import train as train_local
+    """Train ``algo`` on ``env_id`` and write a run directory; the same run as ``fleetmind train``.
 
-    config = config_from_mapping(TrainConfig, {"env_id": env_id, "algo": algo, **settings}, "train")
-    return train_local(config, algo_config, force=force, progress=progress)
+    ``actors=0`` trains in this process. ``actors=N`` serves a learner here and starts N
+    actor processes (``mode="sync"``: PPO; ``mode="async"``: IMPALA with V-trace);
+    ``learners=L`` > 1 starts L learner processes that share every update
+    (docs/distributed.md). ``settings`` are the other flags of ``fleetmind train``
+    with underscores: ``steps``, ``seed``, ``envs``, ``run_dir``, ``target_return``, ...
+    and ``max_policy_lag``, ``sync_timeout_s``, ... ``algo_config`` is the algorithm's
+    config dataclass or a mapping of its fields. An unknown setting or a bad value
+    raises :class:`~fleetmind.core.errors.ConfigError` before anything starts.
+    """
+    from fleetmind.runtime.train_plan import plan_training
+
+    dist = {"actors": actors, "learners": learners, "mode": mode}
+    plan = plan_training(
+        env_id,
+        algo=algo,
+        algo_config=algo_config,
+        settings={**dist, **settings},
+        force=force,
+        progress=progress,
+    )
+    return plan.run()
 
 
 def resume(run_dir: str | Path, progress: bool | None = None, **overrides: Any) -> TrainResult:
-    """Continue a run from its latest checkpoint (``steps=`` extends the budget)."""
-    from fleetmind.runtime.local import resume as resume_local
+    """Continue a run from its latest checkpoint, with actor processes if it had them.
 
-    return resume_local(Path(run_dir), overrides, progress=progress)
+    ``steps=`` extends the budget; ``actors=``, ``mode=``, ... change the distributed
+    settings, as ``fleetmind train --resume DIR`` flags do.
+    """
+    from fleetmind.runtime.train_plan import plan_resume
+
+    return plan_resume(run_dir, overrides, progress).run()
 
 
 def load(path: str | Path) -> Agent | TeamAgent:

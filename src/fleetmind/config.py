@@ -21,6 +21,7 @@ import inspect
 import textwrap
 import types
 import typing
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -125,14 +126,49 @@ def config_from_mapping(cls: type[T], data: dict[str, Any], where: str = "config
     for key, value in data.items():
         name = str(key).replace("-", "_")
         if name not in known:
-            close = difflib.get_close_matches(name, list(known), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise ConfigError(f"unknown config key {where}.{key}{hint}")
+            raise unknown_key_error(where, key, known)
         kwargs[name] = coerce(value, hints[name], f"{where}.{key}")
     try:
         return cls(**kwargs)
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
+
+
+def unknown_key_error(where: str, key: object, known: Iterable[str]) -> ConfigError:
+    """The error for ``key``, which is none of ``known``: close matches, then every setting."""
+    names = sorted(known)
+    close = difflib.get_close_matches(str(key).replace("-", "_"), names, n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return ConfigError(f"unknown config key {where}.{key}{hint} (settings: {', '.join(names)})")
+
+
+def partition_settings(
+    data: Mapping[str, Any], classes: Sequence[type], where: str = "config"
+) -> list[dict[str, Any]]:
+    """Split one flat mapping of settings into one mapping per dataclass of ``classes``.
+
+    A key goes to the first class with a field of that name (``-`` reads as ``_``);
+    a key that names no field raises the ConfigError of :func:`config_from_mapping`,
+    with close matches and the settings of every class::
+
+        train, dist = partition_settings({"steps": 10, "actors": 2}, (TrainConfig, DistConfig))
+    """
+    owner: dict[str, int] = {}
+    for index, cls in reversed(list(enumerate(classes))):
+        owner.update({f.name: index for f in dataclasses.fields(cls) if f.init})
+    parts: list[dict[str, Any]] = [{} for _ in classes]
+    for key, value in data.items():
+        name = str(key).replace("-", "_")
+        if name not in owner:
+            raise unknown_key_error(where, key, owner)
+        parts[owner[name]][name] = value
+    return parts
+
+
+def coerce_fields(cls: type, data: Mapping[str, Any], where: str = "config") -> dict[str, Any]:
+    """``data`` (field names of ``cls``) with each value converted to its field's type."""
+    hints = typing.get_type_hints(cls)
+    return {name: coerce(value, hints[name], f"{where}.{name}") for name, value in data.items()}
 
 
 def merge_into(instance: T, data: dict[str, Any], where: str = "config") -> T:

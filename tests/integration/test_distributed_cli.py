@@ -23,6 +23,11 @@ from fleetmind.cli.main import main
             "--learners > 1 shares PPO (--mode sync) or IMPALA (--mode async) updates",
         ),
         (["train", "CartPole-v1", "--actors", "2", "--mode", "fast"], "mode"),
+        (
+            ["train", "CartPole-v1", "--actors", "1", "--algo", "dqn"],
+            "--algo dqn cannot train with actors",
+        ),
+        (["train", "FrozenLake-v1", "--actors", "1", "--algo", "q_learning"], "--actors 0"),
         (["actor"], "--learner HOST:PORT"),
         (["actor", "--learner", "127.0.0.1:1", "--push-queue", "-1"], "--push-queue must be 0"),
         (["learner", "--listen", "127.0.0.1:0"], "environment id"),

@@ -60,8 +60,7 @@ def run(args: argparse.Namespace) -> int:
     """Serve until training ends; print the summary."""
     from fleetmind.config import merge_into
     from fleetmind.runtime.collective import LearnerGroup, RankInfo, listen_address
-    from fleetmind.runtime.dist_config import apply_env
-    from fleetmind.runtime.launcher import check_dist
+    from fleetmind.runtime.dist_config import apply_env, check_dist
     from fleetmind.runtime.learner_run import run_learner
 
     rank = RankInfo.from_env()  # torchrun's variables: one learner of several

@@ -19,6 +19,7 @@ from fleetmind.config import config_from_mapping, merge_into
 from fleetmind.core.errors import ConfigError
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.dist_config import DistConfig
+from fleetmind.runtime.train_plan import ResumePlan, TrainPlan
 
 
 def register(subparsers: Any) -> None:
@@ -119,42 +120,21 @@ def build_dist_config(args: argparse.Namespace) -> DistConfig:
     return merge_into(dist, flag_values(args, DistConfig))
 
 
-def _saved_actors(path: Path) -> int:
-    from fleetmind.runtime.run_dir import RunDir
-
-    saved = RunDir.open_existing(path).read_config().get("distributed", {})
-    return int(saved.get("actors", 0)) if isinstance(saved, dict) else 0
+def build_plan(args: argparse.Namespace) -> TrainPlan | ResumePlan:
+    """The run the flags ask for: the plan ``fleetmind.train`` builds from keywords."""
+    if args.resume is not None:
+        overrides = flag_values(args, TrainConfig)
+        if args.positional_env_id:
+            overrides["env_id"] = args.positional_env_id
+        return ResumePlan(args.resume, overrides, flag_values(args, DistConfig), args.progress)
+    train_cfg, algo_cfg = build_configs(args)
+    if not train_cfg.env_id:
+        raise ConfigError("an environment id is required: fleetmind train ENV_ID ...")
+    return TrainPlan(train_cfg, algo_cfg, build_dist_config(args), args.force, args.progress)
 
 
 def run(args: argparse.Namespace) -> int:
     """Train (or resume) and print the summary."""
-    from fleetmind.runtime.local import resume, train
-
-    dist_flags = flag_values(args, DistConfig)
-    build_dist_config(args).validate()
-    if args.resume is not None and dist_flags.get("actors", _saved_actors(args.resume)) > 0:
-        from fleetmind.runtime.launcher import resume_distributed
-
-        overrides = flag_values(args, TrainConfig)
-        result = resume_distributed(args.resume, overrides, dist_flags, progress=args.progress)
-    elif args.resume is None and build_dist_config(args).actors > 0:
-        from fleetmind.runtime.launcher import train_distributed
-
-        train_cfg, algo_cfg = build_configs(args)
-        if not train_cfg.env_id:
-            raise ConfigError("an environment id is required: fleetmind train ENV_ID ...")
-        result = train_distributed(
-            train_cfg, algo_cfg, build_dist_config(args), force=args.force, progress=args.progress
-        )
-    elif args.resume is not None:
-        overrides = flag_values(args, TrainConfig)
-        if args.positional_env_id:
-            overrides["env_id"] = args.positional_env_id
-        result = resume(args.resume, overrides, progress=args.progress)
-    else:
-        train_cfg, algo_cfg = build_configs(args)
-        if not train_cfg.env_id:
-            raise ConfigError("an environment id is required: fleetmind train ENV_ID ...")
-        result = train(train_cfg, algo_cfg, force=args.force, progress=args.progress)
+    result = build_plan(args).run()
     print(json.dumps(result.__dict__), file=sys.stdout)
     return 0

@@ -67,6 +67,39 @@ class DistConfig:
             raise ConfigError("--queue-chunks must be positive")
 
 
+ACTOR_ALGOS = ("ppo", "impala", "mappo", "ippo")
+"""Algorithms whose learner has a network to broadcast, so actors can train with them."""
+
+
+def check_dist(name: str, dist: DistConfig, learners: int | None = None) -> None:
+    """ConfigError when algorithm ``name``, the mode and the learners do not fit together.
+
+    ``learners``: the group size when it does not come from ``dist`` (torchrun's).
+    Checked before anything starts, so a bad combination creates no run directory.
+    """
+    dist.validate()
+    name = name.lower()
+    learners = dist.learners if learners is None else learners
+    if name in ("mappo", "ippo") and dist.mode != "sync":
+        raise ConfigError(f"--algo {name} trains on-policy: use --mode sync (not {dist.mode})")
+    if dist.mode == "async" and name != "impala":
+        raise ConfigError(
+            f"--mode async learns off-policy with V-trace: pass --algo impala (not {name})"
+        )
+    if dist.mode == "sync" and name == "impala":
+        raise ConfigError("--algo impala trains with --mode async")
+    if learners > 1 and name not in ("ppo", "impala"):
+        raise ConfigError(
+            "--learners > 1 shares PPO (--mode sync) or IMPALA (--mode async) updates; "
+            f"--algo {name} trains with one learner"
+        )
+    if name not in ACTOR_ALGOS:
+        raise ConfigError(
+            f"--algo {name} cannot train with actors (its learner has no network to send "
+            f"them): use --actors 0, or one of {', '.join(ACTOR_ALGOS)}"
+        )
+
+
 @dataclass
 class TransportConfig:
     """TLS and token settings shared by the learner and actor commands."""

@@ -272,7 +272,7 @@ def test_stage_times_count_negative_or_non_finite_values_as_zero() -> None:
 def test_a_forked_actor_gets_the_settings_of_its_command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from fleetmind.runtime.launcher import ActorPool
+    from fleetmind.runtime.actor_pool import ActorPool
 
     pool = ActorPool(2, 4, tmp_path)
     pool.addresses = ["unix:/tmp/a.sock", "unix:/tmp/b.sock"]
