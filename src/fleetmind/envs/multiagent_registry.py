@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fleetmind.core.errors import ConfigError, UnknownNameError
-from fleetmind.envs.multiagent import MultiAgentVectorEnv
+from fleetmind.envs.team import MultiAgentVectorEnv
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def _is_entry_point(env_id: str) -> bool:
 
 
 def _is_traffic_id(env_id: str) -> bool:
-    from fleetmind.envs.scenarios.traffic.registry import is_traffic_env_id
+    from fleetmind.envs.scenarios.traffic.catalog import is_traffic_env_id
 
     return is_traffic_env_id(env_id)
 
@@ -135,7 +135,7 @@ def multiagent_factory(env_id: str) -> Callable[[], Any]:
     entry = _REGISTRY.get(env_id)
     if entry is None and _is_traffic_id(env_id):
         entry = MultiAgentEnvEntry(
-            "fleetmind.envs.scenarios.traffic.registry:make_traffic_env", {"env_id": env_id}
+            "fleetmind.envs.scenarios.traffic.catalog:make_traffic_env", {"env_id": env_id}
         )
     if entry is None:
         if not _is_entry_point(env_id):

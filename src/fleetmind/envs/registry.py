@@ -37,7 +37,7 @@ def gymnasium_env_ids() -> dict[str, str]:
 
 def scenario_env_ids() -> dict[str, str]:
     """fleetmind's own multi-agent scenarios, id -> family."""
-    from fleetmind.envs.scenarios.traffic.registry import traffic_env_ids
+    from fleetmind.envs.scenarios.traffic.catalog import traffic_env_ids
 
     return traffic_env_ids()
 
@@ -48,7 +48,7 @@ def trainable_env_ids() -> dict[str, str]:
 
 
 # --- multi-agent (PettingZoo) ids: see fleetmind.envs.multiagent_registry -------------
-# Imported lazily: that module imports fleetmind.envs.vector, which imports this one.
+# Imported lazily: that module imports fleetmind.envs.gym_vector, which imports this one.
 
 
 def _multiagent_ids() -> dict[str, str]:

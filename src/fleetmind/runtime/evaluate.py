@@ -10,7 +10,7 @@ import numpy as np
 
 from fleetmind.algos.loading import load_agent
 from fleetmind.core.errors import ConfigError
-from fleetmind.envs.vector import make_vector_env
+from fleetmind.envs.gym_vector import make_vector_env
 
 if TYPE_CHECKING:
     from fleetmind.algos.team import LoadedTeam
@@ -102,7 +102,7 @@ def _evaluate_scenario(
     env_id: str, agent: Any, episodes: int, seed: int, deterministic: bool
 ) -> EvalResult | None:
     """Multi-agent scenarios: team returns plus the scenario's own measures."""
-    from fleetmind.envs.scenarios.traffic.registry import is_traffic_env_id
+    from fleetmind.envs.scenarios.traffic.catalog import is_traffic_env_id
 
     if not is_traffic_env_id(env_id):
         return None

@@ -21,7 +21,7 @@ from fleetmind.core.batch import Trajectory
 from fleetmind.core.episodes import EpisodeStats
 from fleetmind.core.errors import EnvironmentStepError
 from fleetmind.core.normalizer import ObservationNormalizer, RunningMeanStd
-from fleetmind.envs.multiagent import MultiAgentStep, MultiAgentVectorEnv
+from fleetmind.envs.team import MultiAgentStep, MultiAgentVectorEnv
 
 
 class _AgentBuffers:

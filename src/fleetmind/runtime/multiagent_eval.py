@@ -61,7 +61,7 @@ def team_scenario_metrics(
     None for any other env. Episode ``k`` uses seed ``seed + k`` and every signal
     acts on its own observation, as in ``fleetmind baseline``.
     """
-    from fleetmind.envs.scenarios.traffic.registry import is_traffic_env_id
+    from fleetmind.envs.scenarios.traffic.catalog import is_traffic_env_id
 
     if not is_traffic_env_id(loaded.env_id):
         return None

@@ -9,7 +9,6 @@ import pytest
 from gymnasium import spaces
 
 from fleetmind.core.errors import ConfigError, EnvironmentStepError, UnknownNameError
-from fleetmind.envs.multiagent import MultiAgentSpec, MultiAgentVectorEnv, describe
 from fleetmind.envs.multiagent_registry import (
     make_multiagent_vector_env,
     multiagent_env_ids,
@@ -17,6 +16,7 @@ from fleetmind.envs.multiagent_registry import (
 )
 from fleetmind.envs.registry import resolve_env_id, trainable_env_ids
 from fleetmind.envs.scenarios.coordination import CoordinationEnv
+from fleetmind.envs.team import MultiAgentSpec, MultiAgentVectorEnv, describe
 
 from .games import LeavingGame, MixedGame
 

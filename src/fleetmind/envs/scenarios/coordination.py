@@ -20,7 +20,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from fleetmind.envs.multiagent import ParallelStep
+from fleetmind.envs.team import ParallelStep
 
 
 class CoordinationEnv(ParallelEnv[str, np.ndarray, int]):  # type: ignore[misc]

@@ -141,7 +141,7 @@ class AgentsVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
 
 def make_agents_vector_env(env_id: str, copies: int) -> AgentsVectorEnv:
     """``copies`` copies of a traffic scenario, one vector slot per signal."""
-    from fleetmind.envs.scenarios.traffic.registry import SUMO_SCENARIOS, make_traffic_env
+    from fleetmind.envs.scenarios.traffic.catalog import SUMO_SCENARIOS, make_traffic_env
 
     overrides: dict[str, Any] = {}
     if env_id in SUMO_SCENARIOS and copies > 1:

@@ -73,7 +73,7 @@ def make_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv[Any, Any
 
 def _scenario_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv[Any, Any, Any] | None:
     """fleetmind's multi-agent scenarios: one vector slot per agent of each copy."""
-    from fleetmind.envs.scenarios.traffic.registry import is_traffic_env_id
+    from fleetmind.envs.scenarios.traffic.catalog import is_traffic_env_id
 
     if not is_traffic_env_id(env_id):
         return None
