@@ -1,4 +1,4 @@
-"""Vectorised Gymnasium environments and their space descriptions.
+"""Vectorised Gymnasium environments.
 
 ``make_vector_env`` uses Gymnasium's native vectorised implementation where the env
 has one (CartPole) and a synchronous vector of copies otherwise. Observations that
@@ -12,37 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 from gymnasium import spaces
 from gymnasium.wrappers import FlattenObservation
 
 from fleetmind.core.errors import ConfigError
-from fleetmind.core.spaces import SpaceSpec
 from fleetmind.envs.registry import resolve_env_id
-
-
-def space_spec(space: gym.Space[Any]) -> SpaceSpec:
-    """Describe a Gymnasium space; ConfigError for kinds fleetmind does not handle."""
-    if isinstance(space, spaces.Discrete):
-        return SpaceSpec("discrete", (), str(space.dtype), n=int(space.n))
-    if isinstance(space, spaces.MultiDiscrete):
-        return SpaceSpec(
-            "multi_discrete",
-            tuple(space.shape),
-            str(space.dtype),
-            nvec=tuple(int(v) for v in space.nvec.reshape(-1)),
-        )
-    if isinstance(space, spaces.Box):
-        return SpaceSpec(
-            "box",
-            tuple(space.shape),
-            str(space.dtype),
-            low=tuple(float(v) for v in space.low.reshape(-1)),
-            high=tuple(float(v) for v in space.high.reshape(-1)),
-        )
-    raise ConfigError(
-        f"unsupported space {space}; fleetmind handles Discrete, MultiDiscrete and Box"
-    )
 
 
 def _needs_flatten(space: gym.Space[Any]) -> bool:
@@ -80,19 +54,3 @@ def _scenario_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv[Any
     from fleetmind.envs.scenarios.traffic.agents_vector import make_agents_vector_env
 
     return make_agents_vector_env(env_id, num_envs)
-
-
-def vector_spaces(env: gym.vector.VectorEnv[Any, Any, Any]) -> tuple[SpaceSpec, SpaceSpec]:
-    """``(observation, action)`` specs of one copy of a vector env."""
-    obs = space_spec(env.single_observation_space)
-    act = space_spec(env.single_action_space)
-    if obs.kind != "box":
-        raise ConfigError(f"observation space {obs.kind} was not flattened to a box")
-    return obs, act
-
-
-def observation_is_normalisable(space: SpaceSpec) -> bool:
-    """True for box observations that are not already one-hot or bounded to [0, 1]."""
-    if space.kind != "box" or space.low is None or space.high is None:
-        return False
-    return not (np.all(np.asarray(space.low) == 0.0) and np.all(np.asarray(space.high) == 1.0))

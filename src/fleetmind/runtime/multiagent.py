@@ -23,12 +23,12 @@ from fleetmind.algos.multiagent_base import MultiAgentAlgoSpec, MultiAgentLearne
 from fleetmind.core.episodes import EpisodeStats
 from fleetmind.core.errors import CheckpointError, ConfigError
 from fleetmind.core.normalizer import RunningMeanStd
-from fleetmind.envs.gym_vector import observation_is_normalisable
 from fleetmind.envs.multiagent_registry import (
     has_single_agent_form,
     is_multiagent_env_id,
     make_multiagent_vector_env,
 )
+from fleetmind.envs.spaces import observation_is_normalisable
 from fleetmind.nn.threads import limit_threads
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.multiagent_collector import MultiAgentCollector

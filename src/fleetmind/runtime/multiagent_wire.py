@@ -26,7 +26,7 @@ from fleetmind.core.batch import Trajectory
 from fleetmind.core.errors import InvalidInputError
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.core.spaces import SpaceSpec
-from fleetmind.envs.gym_vector import observation_is_normalisable
+from fleetmind.envs.spaces import observation_is_normalisable
 from fleetmind.envs.team import MultiAgentSpec
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.runtime.wire import (

@@ -7,9 +7,9 @@ import pytest
 
 from fleetmind.core.errors import EnvironmentStepError
 from fleetmind.core.learning import StepOutput
-from fleetmind.envs.gym_vector import vector_spaces
 from fleetmind.envs.scenarios.traffic import TrafficConfig, TrafficEnv
 from fleetmind.envs.scenarios.traffic.agents_vector import make_agents_vector_env
+from fleetmind.envs.spaces import vector_spaces
 from fleetmind.runtime.collector import RolloutCollector
 
 
