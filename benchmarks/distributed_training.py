@@ -255,7 +255,7 @@ def collect(args: argparse.Namespace) -> None:
     """Milliseconds per 32-step rollout of the actor's collector, per copy count."""
     from fleetmind.algos.loading import actuator_for
     from fleetmind.algos.registry import get_algorithm
-    from fleetmind.envs.gym_vector import make_vector_env
+    from fleetmind.envs.registry import make_vector_env
     from fleetmind.envs.spaces import vector_spaces
     from fleetmind.nn.threads import limit_threads
     from fleetmind.runtime.actor_source import TimedPolicy, TrackingStats

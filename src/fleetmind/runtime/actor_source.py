@@ -23,7 +23,7 @@ from fleetmind.core.batch import Trajectory
 from fleetmind.core.errors import PreconditionError
 from fleetmind.core.learning import RolloutPolicy, StepOutput
 from fleetmind.core.normalizer import RunningMeanStd
-from fleetmind.envs.gym_vector import make_vector_env
+from fleetmind.envs.registry import make_vector_env
 from fleetmind.envs.spaces import observation_is_normalisable, vector_spaces
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.runtime.collector import RolloutCollector

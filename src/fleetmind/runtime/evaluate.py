@@ -10,7 +10,7 @@ import numpy as np
 
 from fleetmind.algos.loading import load_agent
 from fleetmind.core.errors import ConfigError
-from fleetmind.envs.gym_vector import make_vector_env
+from fleetmind.envs.registry import make_vector_env
 
 if TYPE_CHECKING:
     from fleetmind.algos.team import LoadedTeam

@@ -16,8 +16,7 @@ from fleetmind.algos.registry import get_algorithm
 from fleetmind.config import config_from_mapping, config_to_dict
 from fleetmind.core.errors import ConfigError
 from fleetmind.core.normalizer import RunningMeanStd
-from fleetmind.envs.gym_vector import make_vector_env
-from fleetmind.envs.registry import resolve_env_id
+from fleetmind.envs.registry import make_vector_env, resolve_env_id
 from fleetmind.envs.spaces import observation_is_normalisable, vector_spaces
 from fleetmind.nn.threads import limit_threads
 from fleetmind.runtime.collector import RolloutCollector

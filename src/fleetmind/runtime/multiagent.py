@@ -23,11 +23,7 @@ from fleetmind.algos.multiagent_base import MultiAgentAlgoSpec, MultiAgentLearne
 from fleetmind.core.episodes import EpisodeStats
 from fleetmind.core.errors import CheckpointError, ConfigError
 from fleetmind.core.normalizer import RunningMeanStd
-from fleetmind.envs.multiagent_registry import (
-    has_single_agent_form,
-    is_multiagent_env_id,
-    make_multiagent_vector_env,
-)
+from fleetmind.envs.registry import lookup_env, make_team_vector_env
 from fleetmind.envs.spaces import observation_is_normalisable
 from fleetmind.nn.threads import limit_threads
 from fleetmind.runtime.config import TrainConfig
@@ -67,7 +63,8 @@ STATE_KEY = "__state__"
 def check_pairing(config: TrainConfig, spec: AlgoSpec) -> MultiAgentAlgoSpec | None:
     """The multi-agent spec when env and algorithm are both multi-agent; None when both
     are single-agent; ConfigError when they do not match."""
-    multi_env = is_multiagent_env_id(config.env_id)
+    entry = lookup_env(config.env_id)
+    multi_env = entry.is_team
     if isinstance(spec, MultiAgentAlgoSpec):
         if not multi_env:
             raise ConfigError(
@@ -75,7 +72,7 @@ def check_pairing(config: TrainConfig, spec: AlgoSpec) -> MultiAgentAlgoSpec | N
                 f"{config.env_id} is single-agent; use --algo ppo"
             )
         return spec
-    if multi_env and not has_single_agent_form(config.env_id):
+    if multi_env and not entry.has_single_agent_form:
         raise ConfigError(
             f"{spec.name} is a single-agent algorithm and {config.env_id} is a multi-agent "
             "environment; use --algo mappo (shared actor, centralised critic) or --algo ippo "
@@ -91,7 +88,7 @@ def preflight(config: TrainConfig, spec: AlgoSpec, algo_cfg: Any) -> None:
         return
     if config.normalize_reward:
         raise ConfigError("--normalize-reward is not supported for multi-agent training yet")
-    env = make_multiagent_vector_env(config.env_id, 1)
+    env = make_team_vector_env(config.env_id, 1)
     try:
         team_spec.build_team(algo_cfg, env.spec, config.seed)  # checks spaces and switches
     finally:
@@ -218,7 +215,7 @@ def run_multiagent(
     if config.normalize_reward:
         raise ConfigError("--normalize-reward is not supported for multi-agent training yet")
     limit_threads(config.torch_threads)
-    env = make_multiagent_vector_env(config.env_id, config.envs)
+    env = make_team_vector_env(config.env_id, config.envs)
     try:
         team = env.spec
         learner = spec.build_team(algo_cfg, team, config.seed)

@@ -31,7 +31,7 @@ from fleetmind.core.batch import Trajectory
 from fleetmind.core.errors import ConfigError, PreconditionError
 from fleetmind.core.learning import StepOutput
 from fleetmind.core.normalizer import RunningMeanStd
-from fleetmind.envs.multiagent_registry import make_multiagent_vector_env
+from fleetmind.envs.registry import make_team_vector_env
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.runtime.actor_source import TrackingStats
 from fleetmind.runtime.multiagent_collector import MultiAgentCollector
@@ -87,7 +87,7 @@ class TeamSource:
         algo_cfg: Any = config_from_mapping(
             spec.config_cls, json.loads(session.algo_config), spec.name
         )
-        env = make_multiagent_vector_env(train["env_id"], envs)
+        env = make_team_vector_env(train["env_id"], envs)
         try:
             team = env.spec
             learner = spec.build_team(algo_cfg, team, int(session.seed))

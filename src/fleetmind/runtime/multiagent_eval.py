@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from fleetmind.algos.team import LoadedTeam
-from fleetmind.envs.multiagent_registry import make_multiagent_vector_env
+from fleetmind.envs.registry import make_team_vector_env
 
 MAX_PARALLEL = 32
 MAX_STEPS = 100_000
@@ -33,7 +33,7 @@ def team_episode_returns(
 
 
 def _run_batch(loaded: LoadedTeam, count: int, seed: int, deterministic: bool) -> list[float]:
-    env = make_multiagent_vector_env(loaded.env_id, count)
+    env = make_team_vector_env(loaded.env_id, count)
     agents = [loaded.team.agents[name] for name in env.agents]
     try:
         step = env.reset(seed=seed)

@@ -8,7 +8,7 @@ import pytest
 from fleetmind.core.errors import EnvironmentStepError
 from fleetmind.core.learning import StepOutput
 from fleetmind.envs.scenarios.traffic import TrafficConfig, TrafficEnv
-from fleetmind.envs.scenarios.traffic.agents_vector import make_agents_vector_env
+from fleetmind.envs.scenarios.traffic.catalog import make_agents_vector_env
 from fleetmind.envs.spaces import vector_spaces
 from fleetmind.runtime.collector import RolloutCollector
 
@@ -57,7 +57,7 @@ def test_vector_info_and_trajectory_mark_the_decisions() -> None:
 
 
 def test_envs_without_the_key_give_no_decision_array() -> None:
-    from fleetmind.envs.gym_vector import make_vector_env
+    from fleetmind.envs.registry import make_vector_env
 
     env = make_vector_env("fleetmind-test/Countdown-v0", 2)
     obs_space, act_space = vector_spaces(env)

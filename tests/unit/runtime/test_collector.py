@@ -4,7 +4,7 @@ import pytest
 from fleetmind.core.errors import EnvironmentStepError
 from fleetmind.core.learning import StepOutput
 from fleetmind.core.normalizer import RunningMeanStd
-from fleetmind.envs.gym_vector import make_vector_env
+from fleetmind.envs.registry import make_vector_env
 from fleetmind.envs.spaces import vector_spaces
 from fleetmind.runtime.collector import RolloutCollector
 
