@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 import fleetmind
-from fleetmind.envs.multiagent_registry import make_multiagent_vector_env
+from fleetmind.envs.registry import make_team_vector_env
 
 DEFAULT_ENV = "fleetmind/coordination-large-v0"
 METHODS = {
@@ -33,7 +33,7 @@ METHODS = {
 
 def random_team_returns(env_id: str, episodes: int, seed: int) -> list[float]:
     """Team returns of uniformly random actions on the evaluation episodes."""
-    env = make_multiagent_vector_env(env_id, episodes)
+    env = make_team_vector_env(env_id, episodes)
     rng = np.random.default_rng(seed)
     step = env.reset(seed=seed)
     totals = np.zeros(episodes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gymnasium as gym
@@ -46,3 +47,19 @@ gym.register(
 def run_dir(tmp_path: Any) -> Any:
     """A path for a run directory that does not exist yet."""
     return tmp_path / "run"
+
+
+@pytest.fixture
+def register_env() -> Iterator[Callable[[Any], None]]:
+    """Registers env entries with fleetmind's registry for one test, removing them after."""
+    from fleetmind.envs import registry
+
+    added: list[str] = []
+
+    def register(entry: Any) -> None:
+        registry.register_env(entry)
+        added.append(entry.env_id)
+
+    yield register
+    for env_id in added:
+        registry.unregister_env(env_id)

@@ -28,7 +28,7 @@ from fleetmind.algos.base import AlgoSpec
 from fleetmind.core.agent import Policy
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.learning import StepOutput
-from fleetmind.envs.multiagent import MultiAgentSpec
+from fleetmind.envs.team import MultiAgentSpec
 
 
 class TeamRolloutPolicy(Protocol):

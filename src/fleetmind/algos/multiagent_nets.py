@@ -26,7 +26,7 @@ from fleetmind.algos.actor_critic import ActorCritic
 from fleetmind.core.agent import Decision
 from fleetmind.core.learning import StepOutput
 from fleetmind.core.spaces import SpaceSpec
-from fleetmind.envs.multiagent import MultiAgentSpec
+from fleetmind.envs.team import MultiAgentSpec
 from fleetmind.nn.mlp import mlp
 
 

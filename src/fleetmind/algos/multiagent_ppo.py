@@ -37,7 +37,7 @@ from fleetmind.core.agent import Policy
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.errors import CheckpointError, ConfigError
 from fleetmind.core.spaces import SpaceSpec
-from fleetmind.envs.multiagent import MultiAgentSpec
+from fleetmind.envs.team import MultiAgentSpec
 
 
 def check_team(config: MultiAgentPPOConfig, spec: MultiAgentSpec, algo: str) -> None:

@@ -21,7 +21,7 @@ from fleetmind.config import config_from_mapping
 from fleetmind.core.agent import Agent
 from fleetmind.core.errors import CheckpointError, InvalidInputError, UnknownNameError
 from fleetmind.core.normalizer import ObservationNormalizer, RunningMeanStd
-from fleetmind.envs.multiagent import MultiAgentSpec
+from fleetmind.envs.team import MultiAgentSpec
 
 
 class TeamAgent:

@@ -1,7 +1,7 @@
 """A Gymnasium vector env as a team of one agent.
 
 Training speaks one environment interface with an agent axis
-(:class:`~fleetmind.envs.multiagent.MultiAgentStep`); this adapter puts a Gymnasium
+(:class:`~fleetmind.envs.team.MultiAgentStep`); this adapter puts a Gymnasium
 vector env behind it without changing a number::
 
     team = GymTeamEnv(make_vector_env("CartPole-v1", 8), "CartPole-v1")
@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from fleetmind.core.errors import EnvironmentStepError
-from fleetmind.envs.multiagent import MultiAgentSpec, MultiAgentStep
-from fleetmind.envs.vector import vector_spaces
+from fleetmind.envs.spaces import vector_spaces
+from fleetmind.envs.team import MultiAgentSpec, MultiAgentStep
 
 AGENT = "agent"
 """The name of the one agent of a single-agent environment."""

@@ -1,82 +1,159 @@
-"""The environments fleetmind can train on, and their construction.
+"""The one environment registry: what ``fleetmind envs`` lists and ``fleetmind train`` builds.
 
-Gymnasium ids are resolved through Gymnasium's own registry; ``trainable_env_ids``
-lists the ones whose spaces fleetmind supports (every classic-control and
-toy-text id at least). Unknown ids raise :class:`UnknownNameError` with close
-matches.
+An id is looked up, in this order, among
+
+1. the entries registered here (:class:`EnvEntry`): fleetmind's scenarios and
+   PettingZoo's MPE2 games (:mod:`fleetmind.envs.scenarios.builtin`), and yours;
+2. Gymnasium's own registry (``gymnasium.register``): single-agent envs, of which
+   the classic-control and toy-text ones are listed;
+3. ``package.module:callable``: a team of the PettingZoo parallel env the
+   callable returns (it takes no arguments).
+
+Any other id raises UnknownNameError with close matches. Building checks the form
+that the algorithm needs::
+
+    register_env(team_entry("my/game-v0", MyParallelEnv, family="my games"))
+    lookup_env("my/game-v0").is_team                 # True
+    make_team_vector_env("my/game-v0", num_envs=8)   # 8 copies, every agent of each
+    make_vector_env("CartPole-v1", num_envs=8)       # single-agent form
+
+Layers: the adapters (:mod:`.gym_vector`, :mod:`.team`, :mod:`.spaces`) know no id
+but Gymnasium's; the scenarios build on them and describe their ids as entries;
+this module sits on top of both.
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
+from functools import partial
+from typing import Any
 
 import gymnasium as gym
 
-from fleetmind.core.errors import UnknownNameError
-
-_FAMILIES = ("classic_control", "toy_text", "box2d", "mujoco")
-
-
-def _family(entry_point: object) -> str | None:
-    text = entry_point if isinstance(entry_point, str) else getattr(entry_point, "__module__", "")
-    for family in _FAMILIES:
-        if f"envs.{family}" in str(text):
-            return family
-    return None
+from fleetmind.core.errors import ConfigError, UnknownNameError
+from fleetmind.envs.env_entry import EnvEntry, is_entry_point, team_entry
+from fleetmind.envs.gym_vector import gymnasium_env_ids, gymnasium_family, make_gym_vector_env
+from fleetmind.envs.scenarios.builtin import BUILTIN_ENTRIES
+from fleetmind.envs.team import MultiAgentVectorEnv
 
 
-def gymnasium_env_ids() -> dict[str, str]:
-    """Registered Gymnasium ids of the families fleetmind trains on, id -> family."""
-    out: dict[str, str] = {}
-    for env_id, spec in gym.registry.items():
-        family = _family(spec.entry_point)
-        if family in ("classic_control", "toy_text"):
-            out[env_id] = family
-    return dict(sorted(out.items()))
+def _gymnasium_entry(env_id: str) -> EnvEntry:
+    return EnvEntry(
+        env_id, gymnasium_family(env_id), make_vector=partial(make_gym_vector_env, env_id)
+    )
 
 
-def scenario_env_ids() -> dict[str, str]:
-    """fleetmind's own multi-agent scenarios, id -> family."""
-    from fleetmind.envs.scenarios.traffic.registry import traffic_env_ids
+class EnvRegistry:
+    """Registered entries, with Gymnasium's registry and entry points behind them."""
 
-    return traffic_env_ids()
+    def __init__(self, entries: Iterable[EnvEntry] = ()) -> None:
+        self._entries: dict[str, EnvEntry] = {}
+        for entry in entries:
+            self.register(entry)
+
+    def register(self, entry: EnvEntry, *, replace: bool = False) -> None:
+        """Add ``entry``; ConfigError when its id is registered already (unless
+        ``replace``). A registered id takes precedence over a Gymnasium one."""
+        old = self._entries.get(entry.env_id)
+        if old is not None and not replace:
+            raise ConfigError(
+                f"environment id {entry.env_id!r} is already registered (family "
+                f"{old.family!r}); choose another id, or pass replace=True to replace it"
+            )
+        self._entries[entry.env_id] = entry
+
+    def unregister(self, env_id: str) -> None:
+        """Remove a registered id; UnknownNameError when it is not registered."""
+        if self._entries.pop(env_id, None) is None:
+            raise UnknownNameError(f"environment id {env_id!r} is not registered")
+
+    def lookup(self, env_id: str) -> EnvEntry:
+        """The entry of ``env_id``; UnknownNameError with close matches when unknown."""
+        entry = self._entries.get(env_id)
+        if entry is not None:
+            return entry
+        if env_id in gym.registry:
+            return _gymnasium_entry(env_id)
+        if is_entry_point(env_id):
+            return team_entry(env_id, env_id)
+        raise UnknownNameError(self._unknown(env_id))
+
+    def listed(self) -> list[EnvEntry]:
+        """What ``fleetmind envs`` lists: Gymnasium's classic-control and toy-text ids
+        (sorted), then the registered ids whose package is installed (in order)."""
+        gymnasium = [_gymnasium_entry(env_id) for env_id in gymnasium_env_ids()]
+        return gymnasium + [e for e in self._entries.values() if e.installed]
+
+    def env_ids(self) -> dict[str, str]:
+        """Every listed id, id -> family."""
+        return {entry.env_id: entry.family for entry in self.listed()}
+
+    def _unknown(self, env_id: str) -> str:
+        candidates = list(dict.fromkeys([*self._entries, *gym.registry]))
+        close = difflib.get_close_matches(env_id, candidates, n=5, cutoff=0.5)
+        lowered = {c.lower(): c for c in candidates}
+        if env_id.lower() in lowered:
+            close.insert(0, lowered[env_id.lower()])
+        hint = f" Close matches: {', '.join(dict.fromkeys(close))}." if close else ""
+        return f"unknown environment id {env_id!r}.{hint} Run `fleetmind envs` to list them all."
 
 
-def trainable_env_ids() -> dict[str, str]:
-    """Every id ``fleetmind train`` accepts, id -> family."""
-    return {**gymnasium_env_ids(), **scenario_env_ids(), **_multiagent_ids()}
+REGISTRY = EnvRegistry(BUILTIN_ENTRIES)
+"""The registry fleetmind trains from: the built-in ids, and those registered with
+:func:`register_env` (register before training starts, in every process that
+builds the env)."""
 
 
-# --- multi-agent (PettingZoo) ids: see fleetmind.envs.multiagent_registry -------------
-# Imported lazily: that module imports fleetmind.envs.vector, which imports this one.
+def register_env(entry: EnvEntry, *, replace: bool = False) -> None:
+    """Make ``entry.env_id`` trainable (see :meth:`EnvRegistry.register`)."""
+    REGISTRY.register(entry, replace=replace)
 
 
-def _multiagent_ids() -> dict[str, str]:
-    from fleetmind.envs.multiagent_registry import multiagent_env_ids
+def unregister_env(env_id: str) -> None:
+    """Remove an id added with :func:`register_env`."""
+    REGISTRY.unregister(env_id)
 
-    return multiagent_env_ids()
 
-
-def is_multiagent_env_id(env_id: str) -> bool:
-    """True for an id that names a PettingZoo parallel env (``fleetmind envs`` lists them)."""
-    from fleetmind.envs.multiagent_registry import is_multiagent_env_id as check
-
-    return check(env_id)
+def lookup_env(env_id: str) -> EnvEntry:
+    """The entry of ``env_id``; UnknownNameError with close matches when unknown."""
+    return REGISTRY.lookup(env_id)
 
 
 def resolve_env_id(env_id: str) -> str:
     """Return ``env_id`` if it is known; UnknownNameError with close matches otherwise."""
-    known = trainable_env_ids()
-    if env_id in known or is_multiagent_env_id(env_id):
-        return env_id
-    if env_id in gym.registry:  # registered but of a family we do not list (e.g. Atari)
-        return env_id
-    candidates = list(known) + list(gym.registry)
-    close = difflib.get_close_matches(env_id, candidates, n=5, cutoff=0.5)
-    lowered = {c.lower(): c for c in candidates}
-    if env_id.lower() in lowered:
-        close.insert(0, lowered[env_id.lower()])
-    hint = f" Close matches: {', '.join(dict.fromkeys(close))}." if close else ""
-    raise UnknownNameError(
-        f"unknown environment id {env_id!r}.{hint} Run `fleetmind envs` to list them all."
-    )
+    return lookup_env(env_id).env_id
+
+
+def trainable_env_ids() -> dict[str, str]:
+    """Every id ``fleetmind envs`` lists, id -> family."""
+    return REGISTRY.env_ids()
+
+
+def _check_count(num_envs: int) -> None:
+    if num_envs <= 0:
+        raise ConfigError(f"number of environments must be positive, got {num_envs}")
+
+
+def make_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv[Any, Any, Any]:
+    """``num_envs`` copies of ``env_id`` as one single-agent Gymnasium vector env."""
+    _check_count(num_envs)
+    entry = lookup_env(env_id)
+    if entry.make_vector is None:
+        raise ConfigError(
+            f"{env_id} is a multi-agent environment without a single-agent form; train it "
+            "with --algo mappo or --algo ippo"
+        )
+    return entry.make_vector(num_envs)
+
+
+def make_team_vector_env(env_id: str, num_envs: int) -> MultiAgentVectorEnv:
+    """``num_envs`` copies of the multi-agent env ``env_id`` as one team vector env."""
+    _check_count(num_envs)
+    entry = lookup_env(env_id)
+    if entry.make_team is None:
+        raise ConfigError(
+            f"{env_id} is a single-agent environment; train it with a single-agent "
+            "algorithm (--algo ppo)"
+        )
+    return entry.make_team(num_envs)

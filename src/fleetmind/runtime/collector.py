@@ -30,7 +30,7 @@ from fleetmind.core.episodes import EpisodeStats
 from fleetmind.core.errors import EnvironmentStepError
 from fleetmind.core.learning import StepOutput
 from fleetmind.core.normalizer import ObservationNormalizer, RunningMeanStd
-from fleetmind.envs.multiagent import MultiAgentSpec, MultiAgentStep
+from fleetmind.envs.team import MultiAgentSpec, MultiAgentStep
 
 
 class TeamEnv(Protocol):

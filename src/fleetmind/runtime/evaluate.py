@@ -20,9 +20,8 @@ from fleetmind.algos.loading import LoadedAgent, load_agent, read_checkpoint
 from fleetmind.algos.team import LoadedTeam, is_team_checkpoint, team_from_state
 from fleetmind.core.errors import ConfigError
 from fleetmind.envs.gym_team import GymTeamEnv
-from fleetmind.envs.multiagent_registry import make_multiagent_vector_env
-from fleetmind.envs.scenarios.traffic.registry import is_traffic_env_id
-from fleetmind.envs.vector import make_vector_env
+from fleetmind.envs.registry import make_team_vector_env, make_vector_env
+from fleetmind.envs.scenarios.traffic.catalog import is_traffic_env_id
 from fleetmind.runtime.collector import TeamEnv
 
 MAX_PARALLEL = 32
@@ -121,7 +120,7 @@ def _team_subject(loaded: LoadedTeam, deterministic: bool) -> _Subject:
         return evaluate_policy(loaded.env_id, decide_all, episodes, seed)
 
     def make(count: int) -> TeamEnv:
-        return make_multiagent_vector_env(loaded.env_id, count)
+        return make_team_vector_env(loaded.env_id, count)
 
     names = list(loaded.spec.agents)
     return _Subject(loaded.env_id, make, [decider(name) for name in names], scenario)

@@ -35,7 +35,8 @@ import torch
 from fleetmind.algos.multiagent_base import is_multiagent_algo
 from fleetmind.core.errors import ConfigError, DivergedError, UnavailableError
 from fleetmind.core.normalizer import RunningMeanStd
-from fleetmind.envs.vector import make_vector_env, observation_is_normalisable, vector_spaces
+from fleetmind.envs.registry import make_vector_env
+from fleetmind.envs.spaces import observation_is_normalisable, vector_spaces
 from fleetmind.nn.threads import limit_threads
 from fleetmind.rpc.server import HealthServicer, ServerConfig, create_server, mark_serving
 from fleetmind.runtime.collective import LearnerGroup

@@ -24,8 +24,8 @@ from fleetmind.algos.multiagent_ppo import concat_trajectories
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.errors import ConfigError
 from fleetmind.core.normalizer import RunningMeanStd
-from fleetmind.envs.multiagent import MultiAgentSpec
-from fleetmind.envs.multiagent_registry import make_multiagent_vector_env
+from fleetmind.envs.registry import make_team_vector_env
+from fleetmind.envs.team import MultiAgentSpec
 from fleetmind.nn.threads import limit_threads
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.runtime.collective import LearnerGroup
@@ -152,7 +152,7 @@ def build_team_core(
             f"--algo {spec.name} trains on-policy: use --mode sync with --actors (not {dist.mode})"
         )
     limit_threads(cfg.torch_threads)
-    env = make_multiagent_vector_env(cfg.env_id, 1)
+    env = make_team_vector_env(cfg.env_id, 1)
     try:
         team = env.spec
     finally:

@@ -26,8 +26,8 @@ from fleetmind.core.batch import Trajectory
 from fleetmind.core.errors import InvalidInputError
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.core.spaces import SpaceSpec
-from fleetmind.envs.multiagent import MultiAgentSpec
-from fleetmind.envs.vector import observation_is_normalisable
+from fleetmind.envs.spaces import observation_is_normalisable
+from fleetmind.envs.team import MultiAgentSpec
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.runtime.wire import (
     MAX_ENVS_PER_CHUNK,

@@ -12,18 +12,15 @@ from typing import Any
 from fleetmind.algos.base import AlgoSpec
 from fleetmind.algos.multiagent_base import MultiAgentAlgoSpec
 from fleetmind.core.errors import ConfigError
-from fleetmind.envs.multiagent_registry import (
-    has_single_agent_form,
-    is_multiagent_env_id,
-    make_multiagent_vector_env,
-)
+from fleetmind.envs.registry import lookup_env, make_team_vector_env
 from fleetmind.runtime.config import TrainConfig
 
 
 def check_pairing(config: TrainConfig, spec: AlgoSpec) -> MultiAgentAlgoSpec | None:
     """The multi-agent spec when env and algorithm are both multi-agent; None when both
     are single-agent; ConfigError when they do not match."""
-    multi_env = is_multiagent_env_id(config.env_id)
+    entry = lookup_env(config.env_id)
+    multi_env = entry.is_team
     if isinstance(spec, MultiAgentAlgoSpec):
         if not multi_env:
             raise ConfigError(
@@ -31,7 +28,7 @@ def check_pairing(config: TrainConfig, spec: AlgoSpec) -> MultiAgentAlgoSpec | N
                 f"{config.env_id} is single-agent; use --algo ppo"
             )
         return spec
-    if multi_env and not has_single_agent_form(config.env_id):
+    if multi_env and not entry.has_single_agent_form:
         raise ConfigError(
             f"{spec.name} is a single-agent algorithm and {config.env_id} is a multi-agent "
             "environment; use --algo mappo (shared actor, centralised critic) or --algo ippo "
@@ -45,7 +42,7 @@ def preflight(config: TrainConfig, spec: AlgoSpec, algo_cfg: Any) -> None:
     team_spec = check_pairing(config, spec)
     if team_spec is None:
         return
-    env = make_multiagent_vector_env(config.env_id, 1)
+    env = make_team_vector_env(config.env_id, 1)
     try:
         team_spec.build_team(algo_cfg, env.spec, config.seed)  # checks spaces and switches
     finally:

@@ -30,9 +30,9 @@ from fleetmind.core.errors import ConfigError
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.core.spaces import SpaceSpec
 from fleetmind.envs.gym_team import GymTeamEnv
-from fleetmind.envs.multiagent import MultiAgentSpec
-from fleetmind.envs.multiagent_registry import make_multiagent_vector_env
-from fleetmind.envs.vector import make_vector_env, observation_is_normalisable
+from fleetmind.envs.registry import make_team_vector_env, make_vector_env
+from fleetmind.envs.spaces import observation_is_normalisable
+from fleetmind.envs.team import MultiAgentSpec
 from fleetmind.runtime.collector import Collector, InputBuilder, TeamEnv, TeamPolicy
 
 
@@ -137,7 +137,7 @@ def build_parts(
 ) -> RunParts:
     """The env, learner, statistics and actuators of ``spec`` on ``env_id``."""
     if isinstance(spec, MultiAgentAlgoSpec):
-        env: TeamEnv = make_multiagent_vector_env(env_id, envs)
+        env: TeamEnv = make_team_vector_env(env_id, envs)
         try:
             learner: TeamLearner = spec.build_team(algo_config, env.spec, seed)
         except BaseException:

@@ -7,7 +7,8 @@ import pytest
 
 from fleetmind.core.errors import ConfigError, EnvironmentStepError, UnknownNameError
 from fleetmind.envs.scenarios.traffic import TrafficConfig, TrafficEnv
-from fleetmind.envs.scenarios.traffic.agents_vector import AgentsVectorEnv, make_agents_vector_env
+from fleetmind.envs.scenarios.traffic.agents_vector import AgentsVectorEnv
+from fleetmind.envs.scenarios.traffic.catalog import make_agents_vector_env
 from fleetmind.envs.scenarios.traffic.controllers import FixedTime, make_controller
 from fleetmind.envs.scenarios.traffic.evaluation import evaluate_agent, run_baseline
 

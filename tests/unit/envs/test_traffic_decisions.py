@@ -9,7 +9,7 @@ from fleetmind.core.errors import EnvironmentStepError
 from fleetmind.core.learning import StepOutput
 from fleetmind.envs.gym_team import GymTeamEnv
 from fleetmind.envs.scenarios.traffic import TrafficConfig, TrafficEnv
-from fleetmind.envs.scenarios.traffic.agents_vector import make_agents_vector_env
+from fleetmind.envs.scenarios.traffic.catalog import make_agents_vector_env
 from fleetmind.runtime.collector import Collector
 
 
@@ -58,7 +58,7 @@ def test_vector_info_and_trajectory_mark_the_decisions() -> None:
 
 
 def test_envs_without_the_key_give_no_decision_array() -> None:
-    from fleetmind.envs.vector import make_vector_env
+    from fleetmind.envs.registry import make_vector_env
 
     collector = _collector(make_vector_env("fleetmind-test/Countdown-v0", 2), "countdown", 4)
     assert collector.collect(ConstantPolicy())[0].decision is None

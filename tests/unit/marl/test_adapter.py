@@ -1,4 +1,4 @@
-"""The PettingZoo adapter and the multi-agent env registry."""
+"""The PettingZoo adapter: the team vector env and its spaces."""
 
 from __future__ import annotations
 
@@ -8,15 +8,10 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
-from fleetmind.core.errors import ConfigError, EnvironmentStepError, UnknownNameError
-from fleetmind.envs.multiagent import MultiAgentSpec, MultiAgentVectorEnv, describe
-from fleetmind.envs.multiagent_registry import (
-    make_multiagent_vector_env,
-    multiagent_env_ids,
-    register_multiagent_env,
-)
-from fleetmind.envs.registry import resolve_env_id, trainable_env_ids
+from fleetmind.core.errors import ConfigError, EnvironmentStepError
+from fleetmind.envs.registry import make_team_vector_env
 from fleetmind.envs.scenarios.coordination import CoordinationEnv
+from fleetmind.envs.team import MultiAgentSpec, MultiAgentVectorEnv, describe
 
 from .games import LeavingGame, MixedGame
 
@@ -76,7 +71,7 @@ def test_agents_leaving_early_and_next_step_autoreset() -> None:
 
 
 def test_copies_get_distinct_seeds_and_truncation_is_reported() -> None:
-    env = make_multiagent_vector_env("fleetmind/coordination-v0", 4)
+    env = make_team_vector_env("fleetmind/coordination-v0", 4)
     first = env.reset(seed=0)
     assert len({tuple(row) for row in first.obs[0]}) > 1  # different targets per copy
     again = MultiAgentVectorEnv([CoordinationEnv] * 4).reset(seed=0)
@@ -100,24 +95,6 @@ def test_bad_actions_and_spaces() -> None:
 
     with pytest.raises(ConfigError, match="supports Discrete and Box action spaces"):
         describe(Binary())
-
-
-def test_registry_lists_and_resolves_multiagent_ids() -> None:
-    ids = multiagent_env_ids()
-    assert "mpe2/simple_spread_v3" in ids
-    assert "fleetmind/coordination-v0" in ids
-    assert "mpe2/simple_spread_v3" in trainable_env_ids()
-    assert "CartPole-v1" in trainable_env_ids()
-    assert resolve_env_id("mpe2/simple_spread_v3") == "mpe2/simple_spread_v3"
-    entry = "fleetmind.envs.scenarios.coordination:parallel_env"
-    assert resolve_env_id(entry) == entry
-    assert make_multiagent_vector_env(entry, 2).num_agents == 2
-    with pytest.raises(UnknownNameError, match="mpe2/simple_spread_v3"):
-        make_multiagent_vector_env("mpe2/simple_sprad_v3", 1)
-    with pytest.raises(ConfigError, match="cannot be imported"):
-        make_multiagent_vector_env("no_such_package_xyz.envs:parallel_env", 1)
-    register_multiagent_env("test/leaving-v0", LeavingGame)
-    assert make_multiagent_vector_env("test/leaving-v0", 1).agents == ("stayer", "quitter")
 
 
 def test_a_failing_env_step_names_the_copy() -> None:

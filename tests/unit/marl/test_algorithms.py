@@ -14,8 +14,8 @@ from fleetmind.algos.multiagent_nets import InputLayout, SplitActorCritic
 from fleetmind.algos.multiagent_ppo import MultiAgentPPOLearner, groups_of
 from fleetmind.core.errors import CheckpointError, ConfigError
 from fleetmind.core.spaces import SpaceSpec
-from fleetmind.envs.multiagent import MultiAgentSpec, MultiAgentVectorEnv, describe
 from fleetmind.envs.scenarios.coordination import CoordinationEnv
+from fleetmind.envs.team import MultiAgentSpec, MultiAgentVectorEnv, describe
 from fleetmind.runtime.collector import Collector
 
 from .games import MixedGame

@@ -14,8 +14,8 @@ from fleetmind.core.errors import EnvironmentStepError
 from fleetmind.core.learning import StepOutput
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.envs.gym_team import GymTeamEnv
-from fleetmind.envs.multiagent import MultiAgentVectorEnv
-from fleetmind.envs.vector import make_vector_env
+from fleetmind.envs.registry import make_vector_env
+from fleetmind.envs.team import MultiAgentVectorEnv
 from fleetmind.runtime.collector import Collector, TeamEnv
 
 

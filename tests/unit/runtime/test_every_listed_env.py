@@ -6,7 +6,7 @@ import pytest
 
 import fleetmind
 from fleetmind.algos.ppo_config import PPOConfig
-from fleetmind.envs.registry import gymnasium_env_ids
+from fleetmind.envs.gym_vector import gymnasium_env_ids
 
 TINY = PPOConfig(rollout_steps=8, minibatch_size=16, update_epochs=1)
 

@@ -12,7 +12,7 @@ from fleetmind.algos.mappo import MAPPOConfig
 from fleetmind.algos.multiagent_ppo import MultiAgentPPOConfig, MultiAgentPPOLearner
 from fleetmind.core.errors import InvalidInputError
 from fleetmind.core.normalizer import RunningMeanStd
-from fleetmind.envs.multiagent import MultiAgentVectorEnv
+from fleetmind.envs.team import MultiAgentVectorEnv
 from fleetmind.runtime.collector import Collector
 from fleetmind.runtime.multiagent_wire import (
     TeamEpisode,

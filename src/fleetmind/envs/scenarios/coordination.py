@@ -10,6 +10,9 @@ It learns in a few thousand steps, which makes it the multi-agent smoke test of
 fleetmind::
 
     fleetmind train fleetmind/coordination-v0 --algo mappo --steps 20000
+
+``ENTRIES`` registers ``fleetmind/coordination-v0`` (2 agents, 3 choices) and
+``fleetmind/coordination-large-v0`` (4 agents, 5 choices).
 """
 
 from __future__ import annotations
@@ -20,7 +23,10 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from fleetmind.envs.multiagent import ParallelStep
+from fleetmind.envs.env_entry import EnvEntry, team_entry
+from fleetmind.envs.team import ParallelStep
+
+FAMILY = "fleetmind scenario"
 
 
 class CoordinationEnv(ParallelEnv[str, np.ndarray, int]):  # type: ignore[misc]
@@ -98,3 +104,15 @@ class CoordinationEnv(ParallelEnv[str, np.ndarray, int]):  # type: ignore[misc]
 def parallel_env(**kwargs: Any) -> CoordinationEnv:
     """A :class:`CoordinationEnv` (keyword arguments as its constructor)."""
     return CoordinationEnv(**kwargs)
+
+
+ENTRIES: tuple[EnvEntry, ...] = (
+    team_entry(
+        "fleetmind/coordination-large-v0",
+        parallel_env,
+        family=FAMILY,
+        kwargs={"agents": 4, "choices": 5, "horizon": 10},
+    ),
+    team_entry("fleetmind/coordination-v0", parallel_env, family=FAMILY),
+)
+"""The coordination ids, as teams (they have no single-agent form)."""

@@ -137,13 +137,3 @@ class AgentsVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         """Close every copy."""
         for env in self.envs:
             env.close()
-
-
-def make_agents_vector_env(env_id: str, copies: int) -> AgentsVectorEnv:
-    """``copies`` copies of a traffic scenario, one vector slot per signal."""
-    from fleetmind.envs.scenarios.traffic.registry import SUMO_SCENARIOS, make_traffic_env
-
-    overrides: dict[str, Any] = {}
-    if env_id in SUMO_SCENARIOS and copies > 1:
-        overrides["backend"] = "traci"  # libsumo runs one simulation per process
-    return AgentsVectorEnv(lambda: make_traffic_env(env_id, overrides), copies)

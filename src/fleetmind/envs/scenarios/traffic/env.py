@@ -33,11 +33,11 @@ import numpy as np
 from pettingzoo import ParallelEnv
 
 from fleetmind.core.errors import InvalidInputError
-from fleetmind.envs.multiagent import ParallelStep
 from fleetmind.envs.scenarios.traffic.config import TrafficConfig, validate
 from fleetmind.envs.scenarios.traffic.metrics import TrafficMetrics, metrics_from_totals
 from fleetmind.envs.scenarios.traffic.network import LANES, NUM_APPROACHES, NUM_PHASES
 from fleetmind.envs.scenarios.traffic.simulator import GridSimulator
+from fleetmind.envs.team import ParallelStep
 
 _PHASE_TIME_SCALE = 60.0
 _WAIT_REWARD_SCALE = 100.0

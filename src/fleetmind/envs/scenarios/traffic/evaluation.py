@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from fleetmind.core.errors import ConfigError
+from fleetmind.envs.scenarios.traffic.catalog import make_traffic_env
 from fleetmind.envs.scenarios.traffic.controllers import make_controller
 from fleetmind.envs.scenarios.traffic.metrics import Decide, TrafficMetrics, run_episode, summarize
-from fleetmind.envs.scenarios.traffic.registry import make_traffic_env
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,6 @@ from fleetmind.core.errors import (
     InvalidInputError,
     PreconditionError,
 )
-from fleetmind.envs.multiagent import ParallelStep
 from fleetmind.envs.scenarios.traffic.config import RewardKind
 from fleetmind.envs.scenarios.traffic.metrics import TrafficMetrics, metrics_from_totals
 from fleetmind.envs.scenarios.traffic.sumo_network import SumoScenario, bundled_files, check_files
@@ -38,6 +37,7 @@ from fleetmind.envs.scenarios.traffic.sumo_setup import (
     stdout_to_stderr,
 )
 from fleetmind.envs.scenarios.traffic.sumo_signals import SignalLinks, lane_counts
+from fleetmind.envs.team import ParallelStep
 
 logger = logging.getLogger(__name__)
 

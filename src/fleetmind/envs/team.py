@@ -31,7 +31,7 @@ from gymnasium import spaces
 
 from fleetmind.core.errors import ConfigError, EnvironmentStepError
 from fleetmind.core.spaces import SpaceSpec
-from fleetmind.envs.vector import space_spec
+from fleetmind.envs.spaces import space_spec
 
 ParallelEnvFactory = Callable[[], Any]
 

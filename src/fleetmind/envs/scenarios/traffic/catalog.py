@@ -1,4 +1,4 @@
-"""Registered traffic scenario ids and their construction.
+"""The named traffic scenarios: their ids, configs, construction and registry entries.
 
 =================  =========================================================
 ``traffic-single``  built-in simulator, one intersection, rush-hour demand
@@ -12,6 +12,10 @@
 ``make_traffic_env(env_id, overrides)`` merges ``overrides`` (a mapping of
 :class:`TrafficConfig` or :class:`SumoConfig` fields, nested ``demand`` allowed)
 into the scenario's defaults; unknown keys and bad values raise ConfigError.
+
+Every id trains as a team (``--algo mappo``/``ippo``) and with single-agent
+algorithms (``--algo ppo``), one vector slot per signal of each copy: ``ENTRIES``
+holds their :class:`EnvEntry` for the environment registry.
 """
 
 from __future__ import annotations
@@ -19,12 +23,16 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from fleetmind.config import merge_into
 from fleetmind.core.errors import UnknownNameError
+from fleetmind.envs.env_entry import EnvEntry, team_entry
+from fleetmind.envs.scenarios.traffic.agents_vector import AgentsVectorEnv
 from fleetmind.envs.scenarios.traffic.config import DemandConfig, TrafficConfig, validate
 from fleetmind.envs.scenarios.traffic.env import TrafficEnv
+from fleetmind.envs.scenarios.traffic.sumo_env import SumoConfig, SumoTrafficEnv
 from fleetmind.envs.scenarios.traffic.sumo_network import SumoScenario
 
 _RUSH_HOUR = DemandConfig(profile="rush-hour")
@@ -75,8 +83,6 @@ def scenario_config(env_id: str, overrides: Mapping[str, Any] | None = None) -> 
     if env_id in BUILTIN_SCENARIOS:
         return validate(merge_into(BUILTIN_SCENARIOS[env_id], data, where=env_id))
     if env_id in SUMO_SCENARIOS:
-        from fleetmind.envs.scenarios.traffic.sumo_env import SumoConfig
-
         base = SumoConfig(scenario=SUMO_SCENARIOS[env_id])
         return merge_into(base, data, where=env_id)
     close = difflib.get_close_matches(env_id, list(traffic_env_ids()), n=3, cutoff=0.5)
@@ -89,6 +95,26 @@ def make_traffic_env(env_id: str, overrides: Mapping[str, Any] | None = None) ->
     config = scenario_config(env_id, overrides)
     if env_id in BUILTIN_SCENARIOS:
         return TrafficEnv(config, env_id=env_id)
-    from fleetmind.envs.scenarios.traffic.sumo_env import SumoTrafficEnv
-
     return SumoTrafficEnv(config, env_id=env_id)
+
+
+def make_agents_vector_env(env_id: str, copies: int) -> AgentsVectorEnv:
+    """``copies`` copies of a traffic scenario, one vector slot per signal."""
+    overrides: dict[str, Any] = {}
+    if env_id in SUMO_SCENARIOS and copies > 1:
+        overrides["backend"] = "traci"  # libsumo runs one simulation per process
+    return AgentsVectorEnv(lambda: make_traffic_env(env_id, overrides), copies)
+
+
+def _entry(env_id: str, family: str) -> EnvEntry:
+    return team_entry(
+        env_id,
+        make_traffic_env,
+        family=family,
+        kwargs={"env_id": env_id},
+        make_vector=partial(make_agents_vector_env, env_id),
+    )
+
+
+ENTRIES: tuple[EnvEntry, ...] = tuple(_entry(i, f) for i, f in traffic_env_ids().items())
+"""Every traffic id as a team with a single-agent form, in the order listed above."""
