@@ -219,7 +219,7 @@ class MultiAgentVectorEnv:
             if self._pending_reset[e]:
                 self._reset_copy(out, e, None)
                 continue
-            live = list(env.agents)
+            live = self._known(list(env.agents), e, "acting")
             index = self._index
             joint = {
                 a: _env_action(self.spec.action_spaces[index[a]], actions[index[a]][e])
@@ -232,6 +232,7 @@ class MultiAgentVectorEnv:
                     f"environment {self.env_id or type(env).__name__} copy {e} failed to step: "
                     f"{exc}"
                 ) from exc
+            self._known(list(obs), e, "observed")
             self._write_obs(out, e, obs)
             for a in live:
                 i = index[a]
@@ -244,6 +245,18 @@ class MultiAgentVectorEnv:
                 out.episode_end[e] = True
         self._write_state(out)
         return out
+
+    def _known(self, agents: list[Any], copy: int, what: str) -> list[Any]:
+        """``agents`` when each is one of the env's ``possible_agents``; else a clear error."""
+        unknown = [a for a in agents if a not in self._index]
+        if unknown:
+            raise EnvironmentStepError(
+                f"environment {self.env_id or type(self.envs[copy]).__name__} copy {copy} has "
+                f"{what} agents {unknown} that are not among its possible_agents "
+                f"{list(self.agents)}; a parallel env's agents must all be declared in "
+                "possible_agents"
+            )
+        return agents
 
     def close(self) -> None:
         """Close every copy."""

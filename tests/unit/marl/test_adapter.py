@@ -106,3 +106,29 @@ def test_a_failing_env_step_names_the_copy() -> None:
     env.reset()
     with pytest.raises(EnvironmentStepError, match="broken copy 0 failed to step: boom"):
         env.step([np.array([0]), np.array([0])])
+
+
+def test_agents_that_appear_between_steps_are_a_clear_error() -> None:
+    class Shifting(LeavingGame):
+        def step(self, actions: dict[str, int]) -> Any:
+            result = super().step(actions)
+            self.agents = [*self.agents, "newcomer"]  # not in possible_agents
+            return result
+
+    env = MultiAgentVectorEnv([Shifting], "shifting")
+    env.reset()
+    env.step([np.array([0]), np.array([0])])
+    with pytest.raises(
+        EnvironmentStepError, match=r"shifting copy 0 has acting agents \['newcomer'\]"
+    ):
+        env.step([np.array([0]), np.array([0])])
+
+    class Renaming(LeavingGame):
+        def step(self, actions: dict[str, int]) -> Any:
+            obs, rew, term, trunc, info = super().step(actions)
+            return {"stranger": obs["stayer"]}, rew, term, trunc, info
+
+    env = MultiAgentVectorEnv([Renaming], "renaming")
+    env.reset()
+    with pytest.raises(EnvironmentStepError, match="observed agents \\['stranger'\\]"):
+        env.step([np.array([0]), np.array([0])])
