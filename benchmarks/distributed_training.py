@@ -75,10 +75,10 @@ def scaling_point(
     from fleetmind.rpc.server import ServerConfig
     from fleetmind.runtime.config import TrainConfig
     from fleetmind.runtime.dist_config import DistConfig
-    from fleetmind.runtime.learner_run import LearnerRun
+    from fleetmind.runtime.learner.run import LearnerRun
+    from fleetmind.runtime.learner.run_setup import RunSetup
     from fleetmind.runtime.local import prepare_new
     from fleetmind.runtime.run_dir import read_metrics
-    from fleetmind.runtime.run_setup import RunSetup
 
     with tempfile.TemporaryDirectory() as tmp:
         config = TrainConfig(
@@ -256,9 +256,9 @@ def collect(args: argparse.Namespace) -> None:
     """Milliseconds per 32-step rollout of the actor's collector, per copy count."""
     from fleetmind.algos.registry import get_algorithm
     from fleetmind.nn.threads import limit_threads
-    from fleetmind.runtime.actor_source import TimedPolicy
+    from fleetmind.runtime.actor.source import TimedPolicy
+    from fleetmind.runtime.actor.tracking_stats import TrackingStats
     from fleetmind.runtime.parts import build_parts
-    from fleetmind.runtime.tracking_stats import TrackingStats
 
     limit_threads(1)
     spec = get_algorithm("ppo")

@@ -27,9 +27,9 @@ from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.generated import training_pb2_grpc as pb_grpc
 from fleetmind.rpc.server import ServerConfig, create_server
 from fleetmind.runtime.dist_config import DistConfig
-from fleetmind.runtime.learner_core import LearnerCore
-from fleetmind.runtime.learner_service import SERVICE, LearnerServicer
-from fleetmind.runtime.weight_store import WeightAssembler, WeightStore
+from fleetmind.runtime.learner.core import LearnerCore
+from fleetmind.runtime.learner.service import SERVICE, LearnerServicer
+from fleetmind.runtime.learner.weight_store import WeightAssembler, WeightStore
 
 MIB = 1024 * 1024
 

@@ -78,7 +78,7 @@ def timed(name: str, call: Callable[[], object], calls: int) -> None:
 def round_trips(address: str, calls: int) -> None:
     """A sync version's round trip through the actor's client: two calls, one stream."""
     from fleetmind.rpc.channel import ChannelConfig
-    from fleetmind.runtime.actor_client import GrpcLearnerClient
+    from fleetmind.runtime.actor.client import GrpcLearnerClient
 
     client = GrpcLearnerClient(address, ChannelConfig(), timeout_s=10)
     # A 32 x 16 CartPole chunk is about 14 kB: observations, actions and five floats.

@@ -46,7 +46,7 @@ def train(
     config dataclass or a mapping of its fields. An unknown setting or a bad value
     raises :class:`~fleetmind.core.errors.ConfigError` before anything starts.
     """
-    from fleetmind.runtime.train_plan import plan_training
+    from fleetmind.runtime.launch.train_plan import plan_training
 
     dist = {"actors": actors, "learners": learners, "mode": mode}
     plan = plan_training(
@@ -66,7 +66,7 @@ def resume(run_dir: str | Path, progress: bool | None = None, **overrides: Any) 
     ``steps=`` extends the budget; ``actors=``, ``mode=``, ... change the distributed
     settings, as ``fleetmind train --resume DIR`` flags do.
     """
-    from fleetmind.runtime.train_plan import plan_resume
+    from fleetmind.runtime.launch.train_plan import plan_resume
 
     return plan_resume(run_dir, overrides, progress).run()
 

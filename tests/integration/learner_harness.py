@@ -14,9 +14,9 @@ from fleetmind.core.batch import Trajectory
 from fleetmind.rpc.server import ServerConfig
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.dist_config import DistConfig
-from fleetmind.runtime.learner_run import LearnerRun
+from fleetmind.runtime.learner.run import LearnerRun
+from fleetmind.runtime.learner.run_setup import RunSetup
 from fleetmind.runtime.local import prepare_new
-from fleetmind.runtime.run_setup import RunSetup
 from fleetmind.runtime.trainer import TrainResult
 
 ROLLOUT = 4

@@ -28,9 +28,9 @@ from fleetmind.core.errors import (
 from fleetmind.rpc.channel import ChannelConfig
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.generated import training_pb2_grpc as pb_grpc
-from fleetmind.runtime import actor as actor_module
-from fleetmind.runtime.actor import ActorWorker
-from fleetmind.runtime.actor_client import GrpcExchangeStream, GrpcLearnerClient
+from fleetmind.runtime.actor import worker as actor_module
+from fleetmind.runtime.actor.client import GrpcExchangeStream, GrpcLearnerClient
+from fleetmind.runtime.actor.worker import ActorWorker
 from fleetmind.runtime.dist_config import ActorConfig, DistConfig
 from fleetmind.runtime.run_dir import read_metrics
 

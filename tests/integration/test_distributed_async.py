@@ -10,8 +10,8 @@ from tests.integration.learner_harness import ROLLOUT, LearnerThread
 
 from fleetmind.algos.impala import ImpalaConfig
 from fleetmind.rpc.channel import ChannelConfig
-from fleetmind.runtime.actor import ActorWorker
-from fleetmind.runtime.actor_client import GrpcLearnerClient
+from fleetmind.runtime.actor.client import GrpcLearnerClient
+from fleetmind.runtime.actor.worker import ActorWorker
 from fleetmind.runtime.dist_config import ActorConfig, DistConfig
 from fleetmind.runtime.run_dir import read_metrics
 

@@ -14,8 +14,8 @@ from fleetmind.core.errors import AuthenticationError, UnavailableError
 from fleetmind.rpc.channel import ChannelConfig
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.server import ServerConfig
-from fleetmind.runtime.actor_client import GrpcLearnerClient
-from fleetmind.runtime.wire import chunk_pb
+from fleetmind.rpc.training_codec import chunk_pb
+from fleetmind.runtime.actor.client import GrpcLearnerClient
 
 TOKEN = "s3cret-token"
 

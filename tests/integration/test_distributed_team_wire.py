@@ -14,13 +14,13 @@ from fleetmind.algos.mappo import MAPPOConfig
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.generated import training_pb2_grpc as pb_grpc
-from fleetmind.runtime.actor_source import ActorSource
+from fleetmind.rpc.training_codec import stats_pb, tensor_np, tensor_pb
+from fleetmind.runtime.actor.source import ActorSource
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.dist_config import DistConfig
-from fleetmind.runtime.learner_run import LearnerRun
+from fleetmind.runtime.learner.run import LearnerRun
+from fleetmind.runtime.learner.run_setup import RunSetup
 from fleetmind.runtime.local import prepare_new
-from fleetmind.runtime.run_setup import RunSetup
-from fleetmind.runtime.wire import stats_pb, tensor_np, tensor_pb
 
 ENV = "fleetmind/coordination-v0"
 

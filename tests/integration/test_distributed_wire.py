@@ -16,9 +16,9 @@ from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.generated import training_pb2_grpc as pb_grpc
 from fleetmind.rpc.server import ServerConfig
+from fleetmind.rpc.training_codec import chunk_pb, tensor_pb
 from fleetmind.runtime.dist_config import DistConfig
-from fleetmind.runtime.weight_store import WeightAssembler
-from fleetmind.runtime.wire import chunk_pb, tensor_pb
+from fleetmind.runtime.learner.weight_store import WeightAssembler
 
 MIB = 1024 * 1024
 

@@ -15,7 +15,7 @@ import fleetmind
 from fleetmind.algos.ppo_config import PPOConfig
 from fleetmind.cli.main import main
 from fleetmind.core.errors import ConfigError
-from fleetmind.runtime.train_plan import ResumePlan, TrainPlan
+from fleetmind.runtime.launch.train_plan import ResumePlan, TrainPlan
 from fleetmind.runtime.trainer import TrainResult
 
 

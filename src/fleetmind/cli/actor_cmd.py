@@ -41,6 +41,6 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
 
 def run(args: argparse.Namespace) -> int:
     """Run the actor until the learner finishes."""
-    from fleetmind.runtime.actor import run_actor_from_config
+    from fleetmind.runtime.actor.worker import run_actor_from_config
 
     return run_actor_from_config(build_config(args))

@@ -59,9 +59,9 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Serve until training ends; print the summary."""
     from fleetmind.config import merge_into
-    from fleetmind.runtime.collective import LearnerGroup, RankInfo, listen_address
     from fleetmind.runtime.dist_config import apply_env, check_dist
-    from fleetmind.runtime.learner_run import run_learner
+    from fleetmind.runtime.learner.collective import LearnerGroup, RankInfo, listen_address
+    from fleetmind.runtime.learner.run import run_learner
 
     rank = RankInfo.from_env()  # torchrun's variables: one learner of several
     serve_flags = flag_values(args, LearnerServeConfig)
@@ -93,8 +93,8 @@ def _setup(args: argparse.Namespace, owner: bool) -> tuple[Any, DistConfig]:
     from fleetmind.cli.train_cmd import build_configs
     from fleetmind.config import config_from_mapping, config_to_dict, merge_into
     from fleetmind.core.errors import ConfigError
+    from fleetmind.runtime.learner.run_setup import RunSetup
     from fleetmind.runtime.local import prepare_new, prepare_resume
-    from fleetmind.runtime.run_setup import RunSetup
 
     dist_flags = flag_values(args, DistConfig)
     existing = args.join if args.join is not None else args.resume

@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fleetmind`` console script."""
-    from fleetmind.runtime.children import LOG_FORMAT, die_with_parent
+    from fleetmind.runtime.launch.children import LOG_FORMAT, die_with_parent
 
     die_with_parent()  # a launcher's actor or learner never outlives the launcher
     parser = build_parser()

@@ -19,7 +19,7 @@ from fleetmind.config import config_from_mapping, merge_into
 from fleetmind.core.errors import ConfigError
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.dist_config import DistConfig
-from fleetmind.runtime.train_plan import ResumePlan, TrainPlan
+from fleetmind.runtime.launch.train_plan import ResumePlan, TrainPlan
 
 
 def register(subparsers: Any) -> None:

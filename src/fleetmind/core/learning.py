@@ -49,7 +49,7 @@ class SumReducer(Protocol):
 
     Learners built with one (``learner.reducer = ...``) call it with the same
     sequence of shapes on every learner; each call returns the element-wise sum
-    over all of them. ``fleetmind.runtime.collective`` implements it with
+    over all of them. ``fleetmind.runtime.learner.collective`` implements it with
     torch.distributed; the algorithm never learns how.
     """
 

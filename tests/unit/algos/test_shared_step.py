@@ -15,7 +15,7 @@ from fleetmind.algos.ppo_config import PPOConfig
 from fleetmind.algos.shared_step import SharedSchedule, average
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.spaces import SpaceSpec
-from fleetmind.runtime.wire import empty_trajectory
+from fleetmind.rpc.training_codec import empty_trajectory
 
 OBS = SpaceSpec("box", (4,), "float32")
 ACT = SpaceSpec("discrete", (), "int64", n=2)

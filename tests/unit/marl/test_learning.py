@@ -38,7 +38,7 @@ def test_mappo_with_two_actor_processes_learns_like_one_process(tmp_path: Path) 
     from fleetmind.algos.mappo import MAPPOConfig
     from fleetmind.runtime.config import TrainConfig
     from fleetmind.runtime.dist_config import DistConfig
-    from fleetmind.runtime.launcher import train_distributed
+    from fleetmind.runtime.launch.launcher import train_distributed
 
     config = TrainConfig(
         env_id="fleetmind/coordination-v0", algo="mappo", steps=20_000, envs=8, seed=1,

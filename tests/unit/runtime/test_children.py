@@ -10,15 +10,15 @@ import time
 
 import pytest
 
-from fleetmind.runtime.children import PARENT_PID_ENV, child_env
+from fleetmind.runtime.launch.children import PARENT_PID_ENV, child_env
 
 CHILD = (
-    "from fleetmind.runtime.children import die_with_parent; die_with_parent(); "
+    "from fleetmind.runtime.launch.children import die_with_parent; die_with_parent(); "
     "import time; print('ready', flush=True); time.sleep(120)"
 )
 PARENT = f"""
 import subprocess, sys, time
-from fleetmind.runtime.children import child_env
+from fleetmind.runtime.launch.children import child_env
 child = subprocess.Popen([sys.executable, "-c", {CHILD!r}], env=child_env(),
                          stdout=subprocess.PIPE, text=True)
 child.stdout.readline()
@@ -71,7 +71,10 @@ def test_child_whose_parent_is_already_gone_exits() -> None:
 @pytest.mark.parametrize("value", ["", "not-a-pid", "-5"])
 def test_a_malformed_parent_pid_is_ignored(value: str) -> None:
     env = {**child_env(), PARENT_PID_ENV: value}
-    code = "from fleetmind.runtime.children import die_with_parent; die_with_parent(); print('ok')"
+    code = (
+        "from fleetmind.runtime.launch.children import die_with_parent; "
+        "die_with_parent(); print('ok')"
+    )
     child = subprocess.run(
         [sys.executable, "-c", code], check=False, env=env, capture_output=True, timeout=60
     )

@@ -9,7 +9,7 @@ import pytest
 
 from fleetmind.core.errors import ConfigError
 from fleetmind.core.normalizer import RunningMeanStd
-from fleetmind.runtime.collective import LearnerGroup, RankInfo, listen_address
+from fleetmind.runtime.learner.collective import LearnerGroup, RankInfo, listen_address
 
 TORCHRUN = {"WORLD_SIZE": "4", "RANK": "3", "LOCAL_RANK": "1", "MASTER_ADDR": "h0",
             "MASTER_PORT": "29500"}  # fmt: skip

@@ -17,12 +17,12 @@ from fleetmind.core.errors import ConfigError, InvalidInputError
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.core.spaces import SpaceSpec
 from fleetmind.rpc.generated import training_pb2 as pb
-from fleetmind.runtime import tracking_stats
-from fleetmind.runtime.actor import Backoff
+from fleetmind.rpc.training_codec import chunk_from_pb, chunk_pb, concat_trajectories, stage_times
+from fleetmind.runtime.actor import tracking_stats
+from fleetmind.runtime.actor.tracking_stats import TrackingStats
+from fleetmind.runtime.actor.worker import Backoff
 from fleetmind.runtime.dist_config import ActorConfig, DistConfig, apply_env
-from fleetmind.runtime.tracking_stats import TrackingStats
-from fleetmind.runtime.weight_store import WeightAssembler, WeightStore
-from fleetmind.runtime.wire import chunk_from_pb, chunk_pb, concat_trajectories, stage_times
+from fleetmind.runtime.learner.weight_store import WeightAssembler, WeightStore
 
 OBS = SpaceSpec("box", (4,), "float32", low=(-1.0,) * 4, high=(1.0,) * 4)
 ACT = SpaceSpec("discrete", (), "int64", n=2)
@@ -272,7 +272,7 @@ def test_stage_times_count_negative_or_non_finite_values_as_zero() -> None:
 def test_a_forked_actor_gets_the_settings_of_its_command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from fleetmind.runtime.actor_pool import ActorPool
+    from fleetmind.runtime.launch.actor_pool import ActorPool
 
     pool = ActorPool(2, 4, tmp_path)
     pool.addresses = ["unix:/tmp/a.sock", "unix:/tmp/b.sock"]

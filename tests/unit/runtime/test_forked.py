@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 def _run(script: str, tmp_path: Path) -> str:
-    code = "from pathlib import Path\nfrom fleetmind.runtime.forked import ForkedChild\n"
+    code = "from pathlib import Path\nfrom fleetmind.runtime.launch.forked import ForkedChild\n"
     code += f"tmp = Path({str(tmp_path)!r})\n" + textwrap.dedent(script)
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
@@ -80,7 +80,7 @@ def test_a_child_starts_only_once_its_file_exists_and_can_be_stopped(tmp_path: P
 def test_fork_is_refused_with_threads_or_sumo_loaded() -> None:
     code = (
         "import sys, threading\n"
-        "from fleetmind.runtime.forked import can_fork\n"
+        "from fleetmind.runtime.launch.forked import can_fork\n"
         "alone = can_fork()\n"
         "sys.modules['libsumo'] = type(sys)('libsumo')\n"
         "sumo = can_fork()\n"

@@ -8,12 +8,12 @@ from pathlib import Path
 from tests.integration.learner_harness import ROLLOUT, trajectory
 
 from fleetmind.algos.ppo_config import PPOConfig
+from fleetmind.rpc.training_codec import Chunk
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.dist_config import DistConfig
-from fleetmind.runtime.learner_run import LearnerRun
+from fleetmind.runtime.learner.run import LearnerRun
+from fleetmind.runtime.learner.run_setup import RunSetup
 from fleetmind.runtime.local import prepare_new
-from fleetmind.runtime.run_setup import RunSetup
-from fleetmind.runtime.wire import Chunk
 
 
 def test_a_chunk_of_a_version_whose_update_runs_is_dropped(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ from torch import nn
 
 from fleetmind.core.errors import ConfigError, PreconditionError, UnavailableError
 from fleetmind.rpc.generated import training_pb2 as pb
-from fleetmind.runtime.push_pipeline import PushPipeline
-from fleetmind.runtime.weight_store import WeightStore
+from fleetmind.runtime.actor.push_pipeline import PushPipeline
+from fleetmind.runtime.learner.weight_store import WeightStore
 
 
 class GatedClient:

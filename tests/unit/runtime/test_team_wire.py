@@ -13,14 +13,14 @@ from fleetmind.algos.multiagent_ppo import MultiAgentPPOConfig, MultiAgentPPOLea
 from fleetmind.core.errors import InvalidInputError
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.envs.team import MultiAgentVectorEnv
-from fleetmind.runtime.collector import Collector
-from fleetmind.runtime.multiagent_wire import (
+from fleetmind.rpc.team_codec import (
     TeamEpisode,
     concat_stats,
     split_stats,
     team_chunk_from_pb,
     team_chunk_pb,
 )
+from fleetmind.runtime.collector import Collector
 
 
 def _roundtrip(game: type, config: MultiAgentPPOConfig) -> None:

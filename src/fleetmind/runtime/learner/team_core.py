@@ -3,7 +3,7 @@
 ``LearnerRun`` builds this team core for a multi-agent algorithm (``mappo``,
 ``ippo``). It is the single-agent learner loop with these parts swapped:
 
-- chunks are team chunks (:mod:`fleetmind.runtime.multiagent_wire`), checked
+- chunks are team chunks (:mod:`fleetmind.rpc.team_codec`), checked
   against the team's layout;
 - a sync update joins the chunks of every actor along the environment axis, per
   agent, into the ``[T, E * actors]`` trajectories the single-process multi-agent
@@ -28,10 +28,7 @@ from fleetmind.envs.registry import make_team_vector_env
 from fleetmind.envs.team import MultiAgentSpec
 from fleetmind.nn.threads import limit_threads
 from fleetmind.rpc.generated import training_pb2 as pb
-from fleetmind.runtime.collective import LearnerGroup
-from fleetmind.runtime.dist_config import DistConfig
-from fleetmind.runtime.learner_core import Batch, LearnerCore
-from fleetmind.runtime.multiagent_wire import (
+from fleetmind.rpc.team_codec import (
     TeamChunk,
     concat_stats,
     split_stats,
@@ -39,11 +36,14 @@ from fleetmind.runtime.multiagent_wire import (
     team_chunk_from_pb,
     team_stats_shapes,
 )
+from fleetmind.rpc.training_codec import Chunk
+from fleetmind.runtime.dist_config import DistConfig
+from fleetmind.runtime.learner.collective import LearnerGroup
+from fleetmind.runtime.learner.core import Batch, LearnerCore
+from fleetmind.runtime.learner.run_setup import RunSetup
+from fleetmind.runtime.learner.weight_store import PublishedWeights, WeightStore
 from fleetmind.runtime.parts import broadcast_module, team_layout
-from fleetmind.runtime.run_setup import RunSetup
 from fleetmind.runtime.state import RunData, restore_run
-from fleetmind.runtime.weight_store import PublishedWeights, WeightStore
-from fleetmind.runtime.wire import Chunk
 
 
 class TeamLearnerCore(LearnerCore):

@@ -1,6 +1,6 @@
 """The learner's state machine, free of gRPC: sessions, batches, updates, versions.
 
-The servicer (:mod:`fleetmind.runtime.learner_service`) only converts messages and
+The servicer (:mod:`fleetmind.runtime.learner.service`) only converts messages and
 calls these methods; everything here runs on the asyncio loop except the update
 itself, which runs in a worker thread so the server keeps answering::
 
@@ -14,7 +14,7 @@ mode chunks queue (bounded) and each batch's policy lag is measured; with
 ``max_policy_lag`` a chunk more than that many versions old is dropped.
 Normaliser statistics of every accepted chunk merge into the global ones (Chan).
 
-With a :class:`fleetmind.runtime.collective.LearnerGroup` (several learners), every
+With a :class:`fleetmind.runtime.learner.collective.LearnerGroup` (several learners), every
 update is shared: the learners exchange their step counts, finished episodes and
 normaliser deltas (merged rank by rank, so all hold identical statistics), then
 update with gradients averaged across the group. A learner without actors takes
@@ -41,17 +41,17 @@ from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.core.spaces import SpaceSpec
 from fleetmind.envs.gym_team import AGENT
 from fleetmind.rpc.generated import training_pb2 as pb
-from fleetmind.runtime.collective import LearnerGroup
-from fleetmind.runtime.dist_config import DistConfig
-from fleetmind.runtime.state import RunData
-from fleetmind.runtime.weight_store import PublishedWeights, WeightStore
-from fleetmind.runtime.wire import (
+from fleetmind.rpc.training_codec import (
     STAGES,
     Chunk,
     chunk_from_pb,
     concat_trajectories,
     empty_trajectory,
 )
+from fleetmind.runtime.dist_config import DistConfig
+from fleetmind.runtime.learner.collective import LearnerGroup
+from fleetmind.runtime.learner.weight_store import PublishedWeights, WeightStore
+from fleetmind.runtime.state import RunData
 
 log = logging.getLogger("fleetmind.learner")
 

@@ -7,7 +7,7 @@ single thread and has created no gRPC channel or server (gRPC's threads and file
 descriptors do not survive a fork): :func:`can_fork` checks the first, and callers
 fork before they serve. The child writes to its own log file (fleetmind's log lines
 at ``log_level``), dies with this process (``PR_SET_PDEATHSIG``, as
-:mod:`fleetmind.runtime.children` arranges), waits for the ``start_when`` file (a
+:mod:`fleetmind.runtime.launch.children` arranges), waits for the ``start_when`` file (a
 server's unix socket) and exits with ``target()``'s code; a FleetmindError becomes a
 one-line message and exit code 2, as in the ``fleetmind`` command::
 
@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fleetmind.core.errors import FleetmindError
-from fleetmind.runtime.children import LOG_FORMAT, PARENT_PID_ENV, die_with_parent
+from fleetmind.runtime.launch.children import LOG_FORMAT, PARENT_PID_ENV, die_with_parent
 
 FORK_UNSAFE_MODULES = ("libsumo", "traci")
 """Modules whose loaded state a fork must not share (SUMO's in-process simulation and

@@ -10,9 +10,9 @@ they inherit the imported modules (torch alone takes over a second to import) an
 wait for the learner's socket. A fork is safe only while the process runs one
 thread and no gRPC object exists, so restarts, which happen while the learner
 serves, start a fresh ``python -m fleetmind actor`` interpreter instead
-(:mod:`fleetmind.runtime.forked`). Both the single-learner launcher
-(:mod:`fleetmind.runtime.launcher`) and the learner group
-(:mod:`fleetmind.runtime.learner_pool`) feed their learners with one pool.
+(:mod:`fleetmind.runtime.launch.forked`). Both the single-learner launcher
+(:mod:`fleetmind.runtime.launch.launcher`) and the learner group
+(:mod:`fleetmind.runtime.launch.learner_pool`) feed their learners with one pool.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from functools import partial
 from pathlib import Path
 from typing import TextIO
 
-from fleetmind.runtime.children import child_env
 from fleetmind.runtime.dist_config import ActorConfig, apply_env
-from fleetmind.runtime.forked import ForkedChild, can_fork
+from fleetmind.runtime.launch.children import child_env
+from fleetmind.runtime.launch.forked import ForkedChild, can_fork
 
 log = logging.getLogger("fleetmind.launcher")
 
@@ -150,6 +150,6 @@ class ActorPool:
 
 def _forked_actor(config: ActorConfig) -> int:
     """An actor in a fork of the launcher (see :meth:`ActorPool.start`)."""
-    from fleetmind.runtime.actor import run_actor_from_config
+    from fleetmind.runtime.actor.worker import run_actor_from_config
 
     return run_actor_from_config(config)

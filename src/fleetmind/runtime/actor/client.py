@@ -22,7 +22,7 @@ from fleetmind.rpc.channel import ChannelConfig, create_channel
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.generated import training_pb2_grpc as pb_grpc
 from fleetmind.rpc.status import error_from_rpc
-from fleetmind.runtime.weight_store import completes_version
+from fleetmind.runtime.learner.weight_store import completes_version
 
 
 class ExchangeStream(Protocol):

@@ -27,8 +27,8 @@ from types import FrameType
 from typing import Any
 
 from fleetmind.core.errors import UnavailableError
-from fleetmind.runtime.actor_pool import ActorPool
-from fleetmind.runtime.children import child_env
+from fleetmind.runtime.launch.actor_pool import ActorPool
+from fleetmind.runtime.launch.children import child_env
 from fleetmind.runtime.trainer import TrainResult
 
 log = logging.getLogger("fleetmind.launcher")

@@ -61,7 +61,7 @@ class TrainPlan:
         """Train in this process, or with the local launcher when there are actors."""
         self.check()
         if self.dist.actors > 0:
-            from fleetmind.runtime.launcher import train_distributed
+            from fleetmind.runtime.launch.launcher import train_distributed
 
             return train_distributed(
                 self.config, self.algo_config, self.dist, force=self.force, progress=self.progress
@@ -97,7 +97,7 @@ class ResumePlan:
     def run(self) -> TrainResult:
         """Resume in this process, or with the local launcher when the run has actors."""
         if self.dist().actors > 0:
-            from fleetmind.runtime.launcher import resume_distributed
+            from fleetmind.runtime.launch.launcher import resume_distributed
 
             return resume_distributed(
                 self.run_dir, self.overrides, self.dist_overrides, progress=self.progress

@@ -30,11 +30,11 @@ from fleetmind.core.errors import ConfigError, PreconditionError
 from fleetmind.core.learning import StepOutput
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.rpc.generated import training_pb2 as pb
+from fleetmind.rpc.team_codec import TeamEpisode, concat_stats, split_stats, team_chunk_pb
+from fleetmind.rpc.training_codec import chunk_pb
+from fleetmind.runtime.actor.tracking_stats import TrackingStats
 from fleetmind.runtime.collector import TeamPolicy
-from fleetmind.runtime.multiagent_wire import TeamEpisode, concat_stats, split_stats, team_chunk_pb
 from fleetmind.runtime.parts import RunParts, broadcast_module, build_parts, team_layout
-from fleetmind.runtime.tracking_stats import TrackingStats
-from fleetmind.runtime.wire import chunk_pb
 
 
 class TimedPolicy:

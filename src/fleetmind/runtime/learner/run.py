@@ -8,7 +8,7 @@
         report every log_interval_s; checkpoint every checkpoint_interval_s
     final checkpoint, summary.json, curve.png; actors are told ``done``
 
-With a :class:`~fleetmind.runtime.collective.LearnerGroup` every learner runs this
+With a :class:`~fleetmind.runtime.learner.collective.LearnerGroup` every learner runs this
 loop over its own actors; updates are shared (gradients averaged), versions move
 in lockstep, the group stops together, and rank 0 alone writes the run directory.
 If a learner of the group dies, the others' next collective fails: rank 0 rolls
@@ -39,19 +39,19 @@ from fleetmind.envs.registry import make_vector_env
 from fleetmind.envs.spaces import observation_is_normalisable, vector_spaces
 from fleetmind.nn.threads import limit_threads
 from fleetmind.rpc.server import HealthServicer, ServerConfig, create_server, mark_serving
-from fleetmind.runtime.collective import LearnerGroup
+from fleetmind.rpc.training_codec import BUSY_STAGES, STAGES
 from fleetmind.runtime.dist_config import DistConfig
-from fleetmind.runtime.learner_core import LearnerCore
-from fleetmind.runtime.learner_service import SERVICE, LearnerServicer
+from fleetmind.runtime.learner.collective import LearnerGroup
+from fleetmind.runtime.learner.core import LearnerCore
+from fleetmind.runtime.learner.run_setup import RunSetup
+from fleetmind.runtime.learner.service import SERVICE, LearnerServicer
+from fleetmind.runtime.learner.team_core import build_team_core
+from fleetmind.runtime.learner.weight_store import WeightStore
 from fleetmind.runtime.metrics import PrometheusExporter
-from fleetmind.runtime.multiagent_learner import build_team_core
 from fleetmind.runtime.progress import Progress
 from fleetmind.runtime.run_dir import SUMMARY, MetricsLog, plot_curve
-from fleetmind.runtime.run_setup import RunSetup
 from fleetmind.runtime.state import checkpoint_state, restore_run
 from fleetmind.runtime.trainer import TrainResult
-from fleetmind.runtime.weight_store import WeightStore
-from fleetmind.runtime.wire import BUSY_STAGES, STAGES
 
 log = logging.getLogger("fleetmind.learner")
 

@@ -11,8 +11,8 @@ from grpc import aio
 from fleetmind.rpc.codec import embedded_message
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.status import checked_requests, rpc_errors, rpc_stream_errors
-from fleetmind.runtime.learner_core import LearnerCore
-from fleetmind.runtime.wire import Chunk
+from fleetmind.rpc.training_codec import Chunk
+from fleetmind.runtime.learner.core import LearnerCore
 
 SERVICE = pb.DESCRIPTOR.services_by_name["Learner"]
 """Descriptor of the service, for :func:`fleetmind.rpc.create_server`."""

@@ -26,7 +26,7 @@ from fleetmind.core.errors import InvalidInputError
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.rpc.codec import decode_tensor, encode_tensor
 from fleetmind.rpc.generated import training_pb2 as pb
-from fleetmind.runtime.wire import stats_np, stats_pb
+from fleetmind.rpc.training_codec import stats_np, stats_pb
 
 DEFAULT_CHUNK_BYTES = 1024 * 1024
 """Bytes of weights per streamed message."""

@@ -22,12 +22,12 @@ cancels a stream that stays silent for ``EXCHANGE_IDLE_S`` while an answer is du
 (a cut network), which the loop handles as an unreachable learner.
 
 In async mode chunks travel in a sender thread
-(:class:`~fleetmind.runtime.push_pipeline.PushPipeline`, ``push_queue`` chunks may
+(:class:`~fleetmind.runtime.actor.push_pipeline.PushPipeline`, ``push_queue`` chunks may
 wait), so the actor steps on while they do; a push that fails raises its error in the
 loop, which handles it as below.
 
-What the actor steps is an :class:`~fleetmind.runtime.actor_source.ExperienceSource`
-chosen by the learner's algorithm (:mod:`fleetmind.runtime.actor_source`).
+What the actor steps is an :class:`~fleetmind.runtime.actor.source.ExperienceSource`
+chosen by the learner's algorithm (:mod:`fleetmind.runtime.actor.source`).
 
 The learner may vanish (restart, network cut): the actor retries with exponential
 backoff and full jitter, forever unless ``give_up_after_s`` is set. When the learner
@@ -48,12 +48,12 @@ from dataclasses import dataclass, field
 from fleetmind.core.errors import OverloadedError, PreconditionError, UnavailableError
 from fleetmind.nn.threads import limit_threads
 from fleetmind.rpc.generated import training_pb2 as pb
-from fleetmind.runtime.actor_client import ExchangeStream, LearnerClient
-from fleetmind.runtime.actor_source import ActorSource, ExperienceSource, TimedPolicy
+from fleetmind.rpc.training_codec import STAGES
+from fleetmind.runtime.actor.client import ExchangeStream, LearnerClient
+from fleetmind.runtime.actor.push_pipeline import PushPipeline
+from fleetmind.runtime.actor.source import ActorSource, ExperienceSource, TimedPolicy
 from fleetmind.runtime.dist_config import ActorConfig
-from fleetmind.runtime.push_pipeline import PushPipeline
-from fleetmind.runtime.weight_store import WeightAssembler
-from fleetmind.runtime.wire import STAGES
+from fleetmind.runtime.learner.weight_store import WeightAssembler
 
 __all__ = [
     "ActorSource",
@@ -354,7 +354,7 @@ def run_actor(config: ActorConfig, client: LearnerClient) -> int:
 def run_actor_from_config(config: ActorConfig) -> int:
     """Connect to ``config.learner`` (TLS and token as configured) and run one actor."""
     from fleetmind.rpc.channel import ChannelConfig
-    from fleetmind.runtime.actor_client import GrpcLearnerClient
+    from fleetmind.runtime.actor.client import GrpcLearnerClient
     from fleetmind.runtime.dist_config import read_token
 
     config.validate()

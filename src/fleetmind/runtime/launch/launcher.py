@@ -4,10 +4,10 @@
 listens on a ``unix:`` socket in a private temporary directory; each actor is a
 ``python -m fleetmind actor`` child with ``--envs / N`` environment copies (so an
 update sees the same ``T x E`` batch as the single-process path). The actors are an
-:class:`~fleetmind.runtime.actor_pool.ActorPool`: a child that dies unexpectedly is
+:class:`~fleetmind.runtime.launch.actor_pool.ActorPool`: a child that dies unexpectedly is
 restarted and registers again, and the first ones start as forks of the launcher
 before the learner builds its server. With ``--learners L`` > 1 the learners are
-child processes too (:mod:`fleetmind.runtime.learner_pool`).
+child processes too (:mod:`fleetmind.runtime.launch.learner_pool`).
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from typing import Any
 
 from fleetmind.config import config_from_mapping, config_to_dict
 from fleetmind.rpc.server import ServerConfig
-from fleetmind.runtime.actor_pool import ActorPool
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.dist_config import DistConfig, check_dist
-from fleetmind.runtime.learner_pool import run_learner_group
-from fleetmind.runtime.learner_run import run_learner
+from fleetmind.runtime.launch.actor_pool import ActorPool
+from fleetmind.runtime.launch.learner_pool import run_learner_group
+from fleetmind.runtime.learner.run import run_learner
+from fleetmind.runtime.learner.run_setup import RunSetup
 from fleetmind.runtime.local import prepare_new, prepare_resume
-from fleetmind.runtime.run_setup import RunSetup
 from fleetmind.runtime.trainer import TrainResult
 
 

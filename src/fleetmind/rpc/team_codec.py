@@ -29,7 +29,7 @@ from fleetmind.core.spaces import SpaceSpec
 from fleetmind.envs.spaces import observation_is_normalisable
 from fleetmind.envs.team import MultiAgentSpec
 from fleetmind.rpc.generated import training_pb2 as pb
-from fleetmind.runtime.wire import (
+from fleetmind.rpc.training_codec import (
     MAX_ENVS_PER_CHUNK,
     Chunk,
     decode_tensors,

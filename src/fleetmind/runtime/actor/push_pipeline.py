@@ -28,8 +28,8 @@ from collections import deque
 
 from fleetmind.core.errors import ConfigError
 from fleetmind.rpc.generated import training_pb2 as pb
-from fleetmind.runtime.actor_client import LearnerClient
-from fleetmind.runtime.weight_store import WeightAssembler
+from fleetmind.runtime.actor.client import LearnerClient
+from fleetmind.runtime.learner.weight_store import WeightAssembler
 
 log = logging.getLogger("fleetmind.actor")
 

@@ -1,0 +1,1 @@
+"""The learner service: sessions, batches, updates, weight versions, learner groups."""
