@@ -17,11 +17,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from fleetmind.algos.frozen_actor_critic import FrozenActorCritic
 from fleetmind.core.agent import Decision, Perceiver
 from fleetmind.core.errors import ConfigError
 from fleetmind.core.learning import StepOutput
 from fleetmind.core.spaces import SpaceSpec
 from fleetmind.nn.mlp import mlp
+from fleetmind.nn.numpy_actor_critic import NumpyActorCritic
+from fleetmind.nn.numpy_mlp import linear_views
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -109,51 +112,15 @@ class ActorCritic(nn.Module):
         actions = head if deterministic else head + log_std.exp() * torch.randn_like(head)
         return actions, {"action_mean": head, "action_log_std": log_std, "value": value}
 
-
-def numpy_layers(seq: nn.Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``(W^T, b)`` numpy views of each Linear layer; they follow in-place updates."""
-    return [
-        (m.weight.detach().numpy().T, m.bias.detach().numpy())
-        for m in seq
-        if isinstance(m, nn.Linear)
-    ]
-
-
-NUMPY_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "tanh": np.tanh,
-    "relu": lambda x: np.maximum(x, 0.0),
-    "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))),
-}
-
-
-class NumpyActorCritic:
-    """The forward pass of an :class:`ActorCritic` in numpy, on views of its parameters.
-
-    For small networks numpy's per-call overhead is a fraction of torch's, and the
-    views see every in-place optimizer step, so no copy is ever needed.
-    """
-
-    def __init__(self, net: ActorCritic) -> None:
-        self.net = net
-        self._act = NUMPY_ACTIVATIONS[net.activation]
-        self._actor = numpy_layers(net.actor)
-        self._critic = numpy_layers(net.critic)
-        self.log_std = net.log_std.detach().numpy()
-
-    def _forward(self, layers: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndarray:
-        for w, b in layers[:-1]:
-            x = self._act(x @ w + b)
-        w, b = layers[-1]
-        out: np.ndarray = x @ w + b
-        return out
-
-    def head(self, x: np.ndarray) -> np.ndarray:
-        """Actor output ``[B, A]``: logits, or the Gaussian mean."""
-        return self._forward(self._actor, x)
-
-    def value(self, x: np.ndarray) -> np.ndarray:
-        """Critic values ``[B]``."""
-        return self._forward(self._critic, x)[:, 0]
+    def numpy_view(self) -> NumpyActorCritic:
+        """The networks as numpy views of the parameters (they follow in-place updates)."""
+        return NumpyActorCritic(
+            linear_views(self.actor),
+            linear_views(self.critic),
+            self.activation,
+            self.log_std.detach().numpy(),
+            self.discrete,
+        )
 
 
 class ActorCriticRolloutPolicy:
@@ -162,7 +129,7 @@ class ActorCriticRolloutPolicy:
     def __init__(self, net: ActorCritic, rng: np.random.Generator) -> None:
         self.net = net
         self.rng = rng
-        self._np = NumpyActorCritic(net)
+        self._np = net.numpy_view()
 
     def step(self, model_input: np.ndarray) -> StepOutput:
         """Sample actions for ``[E, D]`` inputs."""
@@ -194,7 +161,7 @@ class ActorCriticPolicy:
     def __init__(self, net: ActorCritic, action_space: SpaceSpec) -> None:
         self.net = net
         self.action_space = action_space
-        self._np = NumpyActorCritic(net)
+        self._np = net.numpy_view()
 
     @property
     def output_specs(self) -> dict[str, tuple[int, ...]]:
@@ -228,9 +195,7 @@ class ActorCriticPolicy:
     def frozen_decider(self, perceive: Perceiver) -> Callable[[np.ndarray], Decision]:
         """Deterministic decisions from copies of today's parameters, ``perceive`` included
         (for a served model: faster, and blind to later training)."""
-        from fleetmind.algos.frozen_actor_critic import FrozenActorCritic
-
-        return FrozenActorCritic(self.net, perceive)
+        return FrozenActorCritic(self.net.numpy_view(), perceive)
 
 
 def actor_critic_adam(net: nn.Module, learning_rate: float) -> torch.optim.Adam:

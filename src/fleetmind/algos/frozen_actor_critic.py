@@ -17,18 +17,17 @@ layers (the block-diagonal weights would cost more arithmetic than they save).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
-from fleetmind.algos.actor_critic import NUMPY_ACTIVATIONS, ActorCritic, numpy_layers
 from fleetmind.core.agent import Decision, Perceiver
 from fleetmind.core.normalizer import ObservationNormalizer
+from fleetmind.nn.numpy_actor_critic import NumpyActorCritic
+from fleetmind.nn.numpy_mlp import IN_PLACE_ACTIVATIONS, Layer, forward
 
 MAX_FUSED_WIDTH = 512
 """Actor and critic are fused only while every fused layer has at most this many units."""
 
-Layers = list[tuple[np.ndarray, np.ndarray]]
+Layers = list[Layer]
 
 
 def _block_diagonal(upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
@@ -53,33 +52,23 @@ def fuse_actor_critic(actor: Layers, critic: Layers) -> Layers | None:
     return fused
 
 
-def _in_place_activation(name: str) -> Callable[[np.ndarray], None] | None:
-    if name == "tanh":
-        return lambda h: np.tanh(h, out=h)
-    if name == "relu":
-        return lambda h: np.maximum(h, 0.0, out=h)
-    return None
-
-
 class FrozenActorCritic:
-    """``decide(observations) -> Decision`` for a frozen :class:`ActorCritic`.
+    """``decide(observations) -> Decision`` for a frozen actor-critic.
 
-    ``perceive`` is the agent's observation preprocessing: an
+    ``net`` is the actor-critic's numpy view; the decider keeps copies of its
+    arrays. ``perceive`` is the agent's observation preprocessing: an
     :class:`ObservationNormalizer` is folded in, anything else is called first.
     Inputs must already be checked (shape, dtype FP32, finite), as the inference
     server does before batching.
     """
 
-    def __init__(self, net: ActorCritic, perceive: Perceiver | None = None) -> None:
+    def __init__(self, net: NumpyActorCritic, perceive: Perceiver | None = None) -> None:
+        self._net = net.copy()
         self.discrete = net.discrete
-        actor = [(w.copy(), b.copy()) for w, b in numpy_layers(net.actor)]
-        critic = [(w.copy(), b.copy()) for w, b in numpy_layers(net.critic)]
-        self._act = _in_place_activation(net.activation)
-        self._fused = fuse_actor_critic(actor, critic) if self._act is not None else None
-        self._actor, self._critic = actor, critic
-        self._activation = net.activation
-        self._out_dim = actor[-1][0].shape[1]
-        self.log_std = net.log_std.detach().numpy().copy()
+        self.log_std = self._net.log_std
+        fusable = net.activation in IN_PLACE_ACTIVATIONS  # computed in place, layer by layer
+        self._fused = fuse_actor_critic(self._net.actor, self._net.critic) if fusable else None
+        self._out_dim = self._net.actor[-1][0].shape[1]
         self._perceive: Perceiver | None = None
         self._scale: np.ndarray | None = None
         if isinstance(perceive, ObservationNormalizer):
@@ -105,25 +94,10 @@ class FrozenActorCritic:
 
     def _network(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(head [B, A], value [B])``."""
-        if self._fused is not None and self._act is not None:
-            h = x
-            for w, b in self._fused[:-1]:
-                h = np.matmul(h, w)
-                np.add(h, b, out=h)
-                self._act(h)
-            w, b = self._fused[-1]
-            out = np.matmul(h, w)
-            np.add(out, b, out=out)
+        if self._fused is not None:
+            out = forward(self._fused, x, self._net.activation)
             return out[:, : self._out_dim], out[:, self._out_dim]
-        return self._separate(self._actor, x), self._separate(self._critic, x)[:, 0]
-
-    def _separate(self, layers: Layers, x: np.ndarray) -> np.ndarray:
-        activation = NUMPY_ACTIVATIONS[self._activation]
-        for w, b in layers[:-1]:
-            x = activation(x @ w + b)
-        w, b = layers[-1]
-        out: np.ndarray = x @ w + b
-        return out
+        return self._net.head(x), self._net.value(x)
 
     def __call__(self, observations: np.ndarray) -> Decision:
         head, value = self._network(self._inputs(observations))

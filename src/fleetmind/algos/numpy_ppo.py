@@ -2,11 +2,12 @@
 
 For a 64-64 network the arithmetic of one minibatch step is about 0.1 ms, while
 torch's per-operator overhead puts an autograd step at several milliseconds on a
-small CPU. This module writes the forward pass, the clipped objective's gradient
-and Adam out by hand, on numpy views of the torch parameters (so checkpoints,
-the rollout policy and serving see every step without a copy). It computes
-exactly what :func:`fleetmind.algos.ppo.ppo_loss` with autograd computes; a test
-checks the gradients against torch.
+small CPU. This module writes the clipped objective's gradient out by hand and
+runs the MLPs and Adam with the numpy kernels of :mod:`fleetmind.nn.numpy_mlp` and
+:mod:`fleetmind.nn.numpy_adam` (the "paper" rounding), on numpy views of the torch
+parameters (so checkpoints, the rollout policy and serving see every step without
+a copy). It computes exactly what :func:`fleetmind.algos.ppo.ppo_loss` with
+autograd computes; a test checks the gradients against torch.
 
 Loss per minibatch of N samples (advantages normalised within it)::
 
@@ -25,65 +26,18 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from fleetmind.algos.actor_critic import ActorCritic
+from fleetmind.nn.numpy_adam import NumpyAdam
+from fleetmind.nn.numpy_mlp import ACTIVATION_GRADS, backward, forward_cached
 
 LOG_2PI = math.log(2.0 * math.pi)
 
 
 def numpy_path_supported(net: nn.Module, activation: str) -> bool:
     """True for a plain :class:`ActorCritic` with tanh or relu hidden layers."""
-    return type(net) is ActorCritic and activation in ("tanh", "relu")
-
-
-def _linear_views(seq: nn.Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
-    return [
-        (m.weight.detach().numpy(), m.bias.detach().numpy())
-        for m in seq
-        if isinstance(m, nn.Linear)
-    ]
-
-
-class NumpyAdam:
-    """Adam over numpy parameter views, updated in place (torch's defaults, eps given)."""
-
-    def __init__(
-        self, params: list[np.ndarray], eps: float, betas: tuple[float, float] = (0.9, 0.999)
-    ) -> None:
-        self.params = params
-        self.eps = eps
-        self.beta1, self.beta2 = betas
-        self.t = 0
-        self.m = [np.zeros_like(p) for p in params]
-        self.v = [np.zeros_like(p) for p in params]
-
-    def step(self, grads: list[np.ndarray], lr: float) -> None:
-        """One Adam update with step size ``lr``."""
-        self.t += 1
-        c1 = 1.0 - self.beta1**self.t
-        c2 = 1.0 - self.beta2**self.t
-        for p, g, m, v in zip(self.params, grads, self.m, self.v, strict=True):
-            m *= self.beta1
-            m += (1.0 - self.beta1) * g
-            v *= self.beta2
-            v += (1.0 - self.beta2) * g * g
-            p -= (lr / c1) * m / (np.sqrt(v / c2) + self.eps)
-
-    def state_dict(self) -> dict[str, Any]:
-        """Moments as tensors (``weights_only`` loadable) and the step count."""
-        return {
-            "t": self.t,
-            "m": [torch.from_numpy(m.copy()) for m in self.m],
-            "v": [torch.from_numpy(v.copy()) for v in self.v],
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`."""
-        self.t = int(state["t"])
-        for dst, src in zip(self.m + self.v, list(state["m"]) + list(state["v"]), strict=True):
-            dst[...] = src.numpy()
+    return type(net) is ActorCritic and activation in ACTIVATION_GRADS
 
 
 class NumpyPPOStep:
@@ -91,41 +45,16 @@ class NumpyPPOStep:
 
     def __init__(self, net: ActorCritic, activation: str, eps: float) -> None:
         self.net = net
-        self.relu = activation == "relu"
-        self.actor = _linear_views(net.actor)
-        self.critic = _linear_views(net.critic)
-        self.log_std = net.log_std.detach().numpy()
-        params = [a for layer in self.actor + self.critic for a in layer]
+        self.activation = activation
+        view = net.numpy_view()
+        self.actor, self.critic, self.log_std = view.actor, view.critic, view.log_std
+        params = [a for layer in self.actor + self.critic for a in (layer[0].T, layer[1])]
         if not net.discrete:
             params.append(self.log_std)
-        self.adam = NumpyAdam(params, eps)
-
-    def _act(self, x: np.ndarray) -> np.ndarray:
-        out: np.ndarray = np.maximum(x, 0.0) if self.relu else np.tanh(x)
-        return out
-
-    def _act_grad(self, h: np.ndarray, g: np.ndarray) -> np.ndarray:
-        return g * (h > 0) if self.relu else g * (1.0 - h * h)
-
-    def _forward(
-        self, layers: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray
-    ) -> list[np.ndarray]:
-        acts = [x]
-        for i, (w, b) in enumerate(layers):
-            z = acts[-1] @ w.T + b
-            acts.append(z if i == len(layers) - 1 else self._act(z))
-        return acts
-
-    def _backward(
-        self, layers: list[tuple[np.ndarray, np.ndarray]], acts: list[np.ndarray], g: np.ndarray
-    ) -> list[np.ndarray]:
-        grads: list[np.ndarray] = []
-        for i in range(len(layers) - 1, -1, -1):
-            w, _ = layers[i]
-            grads[:0] = [g.T @ acts[i], g.sum(axis=0)]
-            if i > 0:
-                g = self._act_grad(acts[i], g @ w)
-        return grads
+        self.adam = NumpyAdam(params, eps, rounding="paper")
+        grads = self.adam.grads
+        self._actor_grads = grads[: 2 * len(self.actor)]
+        self._critic_grads = grads[2 * len(self.actor) : 2 * (len(self.actor) + len(self.critic))]
 
     def step(self, batch: Sequence[np.ndarray], cfg: Any, lr: float) -> dict[str, float]:
         """One gradient step; returns the loss terms and diagnostics as floats."""
@@ -139,21 +68,22 @@ class NumpyPPOStep:
 
     def apply(self, grads: list[np.ndarray], cfg: Any, lr: float) -> None:
         """Clip ``grads`` to ``cfg.max_grad_norm`` (global norm) and take an Adam step."""
-        norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
-        if norm > cfg.max_grad_norm:
-            scale = cfg.max_grad_norm / (norm + 1e-6)
-            grads = [g * scale for g in grads]
-        self.adam.step(grads, lr)
+        if grads is not self.adam.grads:
+            self.adam.set_grads(grads)
+        self.adam.clip_grad_norm(cfg.max_grad_norm)
+        self.adam.step(lr)
 
     def gradients(
         self, batch: Sequence[np.ndarray], cfg: Any
     ) -> tuple[list[np.ndarray], dict[str, float]]:
-        """Gradients of the minibatch loss (one per parameter) and its diagnostics."""
+        """Gradients of the minibatch loss (one per parameter) and its diagnostics.
+
+        The gradients are :attr:`adam`'s buffers, overwritten by the next call."""
         obs, actions, old_logp, adv, returns, old_values = batch[:6]
         decision = batch[6] if len(batch) > 6 else None
         n = obs.shape[0]
-        a_acts = self._forward(self.actor, obs)
-        c_acts = self._forward(self.critic, obs)
+        a_acts = forward_cached(self.actor, obs, self.activation)
+        c_acts = forward_cached(self.critic, obs, self.activation)
         head, values = a_acts[-1], c_acts[-1][:, 0]
         logp, d_logp_d_head, entropy, d_ent = self._distribution(head, actions)
         weight = np.ones(n, np.float32) if decision is None else decision.astype(np.float32)
@@ -170,16 +100,15 @@ class NumpyPPOStep:
         d_logp = np.where(unclipped_active, -adv * ratio, 0.0) * weight / n_pol
         v_loss, d_v = self._value_terms(values, returns, old_values, cfg)
         g_head = d_logp[:, None] * d_logp_d_head - (cfg.ent_coef / n_pol) * d_ent * weight[:, None]
-        grads = self._backward(self.actor, a_acts, g_head.astype(np.float32))
-        grads += self._backward(
-            self.critic, c_acts, (cfg.vf_coef * d_v)[:, None].astype(np.float32)
-        )
+        g_value = (cfg.vf_coef * d_v)[:, None].astype(np.float32)
+        backward(self.actor, a_acts, g_head.astype(np.float32), self.activation, self._actor_grads)
+        backward(self.critic, c_acts, g_value, self.activation, self._critic_grads)
         if not self.net.discrete:
             z2 = self._z2
             g_ent = cfg.ent_coef * float(weight.sum() > 0)
             g_log_std = (d_logp[:, None] * (z2 - 1.0)).sum(axis=0) - g_ent
-            grads.append(g_log_std.astype(np.float32))
-        return grads, {
+            self.adam.grads[-1][...] = g_log_std.astype(np.float32)
+        return self.adam.grads, {
             "policy_loss": pg_loss,
             "value_loss": v_loss,
             "entropy": float((entropy * weight).sum() / n_pol),
