@@ -32,7 +32,7 @@ def run_fleetmind(seed: int, cap_s: float, recipe: Path) -> dict[str, Any]:
     """Train fleetmind PPO with the recipe until solved or capped."""
     import yaml
 
-    from fleetmind.algos.ppo_config import PPOConfig
+    from fleetmind.algos.ppo.config import PPOConfig
     from fleetmind.config import config_from_mapping
     from fleetmind.runtime.config import TrainConfig
     from fleetmind.runtime.local import train

@@ -70,8 +70,8 @@ def scaling_point(
 ) -> dict[str, float]:
     """Env steps/s of ``actors`` actor processes over ``seconds`` (after warm-up)."""
     register_busy_env()
-    from fleetmind.algos.impala import ImpalaConfig
-    from fleetmind.algos.ppo_config import PPOConfig
+    from fleetmind.algos.impala.learner import ImpalaConfig
+    from fleetmind.algos.ppo.config import PPOConfig
     from fleetmind.rpc.server import ServerConfig
     from fleetmind.runtime.config import TrainConfig
     from fleetmind.runtime.dist_config import DistConfig

@@ -26,7 +26,7 @@ from typing import Literal
 import torch
 from threadpoolctl import threadpool_limits
 
-from fleetmind.algos.dqn_config import DQNConfig
+from fleetmind.algos.dqn.config import DQNConfig
 from fleetmind.cli.train_cmd import load_yaml
 from fleetmind.config import config_from_mapping
 from fleetmind.runtime.config import TrainConfig

@@ -65,7 +65,7 @@ def ensure_mlserver_venv() -> Path:
 def make_policy_run(work: Path, hidden: list[int]) -> Path:
     """A real PPO run directory: CartPole-v1, ``hidden`` MLPs, one short training run."""
     import fleetmind
-    from fleetmind.algos.ppo_config import PPOConfig
+    from fleetmind.algos.ppo.config import PPOConfig
 
     run_dir = work / "run"
     fleetmind.train(

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from fleetmind.algos.planning import bellman_q
+from fleetmind.algos.tabular.planning import bellman_q
 from fleetmind.envs.finite_mdp import FiniteMDP, random_mdp
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from fleetmind.algos.team import TeamAgent
+    from fleetmind.algos.team.loading import TeamAgent
     from fleetmind.core.agent import Agent
     from fleetmind.runtime.evaluate import EvalResult
     from fleetmind.runtime.trainer import TrainResult
@@ -76,7 +76,7 @@ def load(path: str | Path) -> Agent | TeamAgent:
 
     A multi-agent run gives a team: ``team.act({agent_name: observation, ...})``.
     """
-    from fleetmind.algos.team import load_policy
+    from fleetmind.algos.team.loading import load_policy
 
     return load_policy(path)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from fleetmind.algos.ppo_config import PPOConfig
+from fleetmind.algos.ppo.config import PPOConfig
 from fleetmind.core.batch import Trajectory
 from fleetmind.rpc.server import ServerConfig
 from fleetmind.runtime.config import TrainConfig

@@ -17,7 +17,7 @@ import pytest
 from grpc import aio
 from tests.integration.learner_harness import ROLLOUT, LearnerThread
 
-from fleetmind.algos.impala import ImpalaConfig
+from fleetmind.algos.impala.learner import ImpalaConfig
 from fleetmind.core.errors import (
     ConfigError,
     InvalidInputError,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from tests.integration.learner_harness import ROLLOUT, LearnerThread
 
-from fleetmind.algos.impala import ImpalaConfig
+from fleetmind.algos.impala.learner import ImpalaConfig
 from fleetmind.rpc.channel import ChannelConfig
 from fleetmind.runtime.actor.client import GrpcLearnerClient
 from fleetmind.runtime.actor.worker import ActorWorker

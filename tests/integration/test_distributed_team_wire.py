@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from tests.integration.learner_harness import LearnerThread
 
-from fleetmind.algos.mappo import MAPPOConfig
+from fleetmind.algos.team.mappo import MAPPOConfig
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.generated import training_pb2_grpc as pb_grpc

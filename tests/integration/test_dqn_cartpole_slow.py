@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetmind.algos.dqn_config import DQNConfig
+from fleetmind.algos.dqn.config import DQNConfig
 from fleetmind.cli.train_cmd import load_yaml
 from fleetmind.config import config_from_mapping
 from fleetmind.runtime.config import TrainConfig

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fleetmind.algos.ppo_config import PPOConfig
+from fleetmind.algos.ppo.config import PPOConfig
 from fleetmind.config import config_from_mapping
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.evaluate import evaluate

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import fleetmind
-from fleetmind.algos.ppo_config import PPOConfig
+from fleetmind.algos.ppo.config import PPOConfig
 from fleetmind.cli.main import main
 from fleetmind.core.errors import ConfigError
 from fleetmind.runtime.launch.train_plan import ResumePlan, TrainPlan

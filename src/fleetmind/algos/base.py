@@ -1,6 +1,6 @@
 """What an algorithm provides to the trainers, the evaluator and the server.
 
-An algorithm module (``fleetmind.algos.ppo``, ...) exposes one :class:`AlgoSpec`
+An algorithm module (``fleetmind.algos.ppo.learner``, ...) exposes one :class:`AlgoSpec`
 named ``SPEC``. Trainers use it like this::
 
     learner = spec.build(config, observation_space, action_space, seed)

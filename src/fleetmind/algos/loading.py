@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from fleetmind.algos.actor_critic import BoxActuator
+from fleetmind.algos.actor_critic.network import BoxActuator
 from fleetmind.algos.checkpoint import (
     LATEST,
     CheckpointStore,
@@ -19,8 +19,8 @@ from fleetmind.algos.checkpoint import (
     read_spaces,
     stats_from_state,
 )
-from fleetmind.algos.multiagent_base import MultiAgentAlgoSpec
 from fleetmind.algos.registry import get_algorithm
+from fleetmind.algos.team.base import MultiAgentAlgoSpec
 from fleetmind.config import config_from_mapping
 from fleetmind.core.agent import Actuator, Agent, Perceiver, identity
 from fleetmind.core.errors import CheckpointError, PreconditionError
@@ -89,7 +89,7 @@ def load_agent(path: str | Path) -> LoadedAgent:
     if isinstance(spec, MultiAgentAlgoSpec):
         raise PreconditionError(
             f"{path} holds a multi-agent team trained with {algo}; load it with "
-            "fleetmind.load(path) or fleetmind.algos.team.load_team(path)"
+            "fleetmind.load(path) or fleetmind.algos.team.loading.load_team(path)"
         )
     algo_cfg: object = config_from_mapping(spec.config_cls, config.get(algo, {}), algo)
     obs_space, act_space = read_spaces(state)

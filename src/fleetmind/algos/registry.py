@@ -10,14 +10,14 @@ from fleetmind.core.errors import UnknownNameError
 
 # name -> module exposing SPEC; modules are imported on first use.
 _MODULES: dict[str, str] = {
-    "ppo": "fleetmind.algos.ppo",
-    "impala": "fleetmind.algos.impala",
-    "dqn": "fleetmind.algos.dqn",
-    "q_learning": "fleetmind.algos.q_learning",
-    "sarsa": "fleetmind.algos.sarsa",
-    # multi-agent (PettingZoo) algorithms: fleetmind.algos.multiagent_ppo
-    "ippo": "fleetmind.algos.ippo",
-    "mappo": "fleetmind.algos.mappo",
+    "ppo": "fleetmind.algos.ppo.learner",
+    "impala": "fleetmind.algos.impala.learner",
+    "dqn": "fleetmind.algos.dqn.learner",
+    "q_learning": "fleetmind.algos.tabular.q_learning",
+    "sarsa": "fleetmind.algos.tabular.sarsa",
+    # multi-agent (PettingZoo) algorithms: fleetmind.algos.team.ppo
+    "ippo": "fleetmind.algos.team.ippo",
+    "mappo": "fleetmind.algos.team.mappo",
 }
 
 # name -> ("module:class" of its config, one-line summary), in modules without torch:
@@ -25,31 +25,31 @@ _MODULES: dict[str, str] = {
 # algorithms (a test checks they equal each SPEC's own).
 _CLI: dict[str, tuple[str, str]] = {
     "ppo": (
-        "fleetmind.algos.ppo_config:PPOConfig",
+        "fleetmind.algos.ppo.config:PPOConfig",
         "Proximal Policy Optimization (discrete and continuous actions)",
     ),
     "impala": (
-        "fleetmind.algos.impala_config:ImpalaConfig",
+        "fleetmind.algos.impala.config:ImpalaConfig",
         "IMPALA: V-trace actor-critic for asynchronous actors (--mode async)",
     ),
     "dqn": (
-        "fleetmind.algos.dqn_config:DQNConfig",
+        "fleetmind.algos.dqn.config:DQNConfig",
         "Deep Q-learning: double, dueling, n-step, target network, (prioritised) replay",
     ),
     "q_learning": (
-        "fleetmind.algos.tabular_learner_config:TabularLearnerConfig",
+        "fleetmind.algos.tabular.config:TabularLearnerConfig",
         "tabular Q-learning (off-policy), epsilon-greedy, for Discrete observations and actions",
     ),
     "sarsa": (
-        "fleetmind.algos.tabular_learner_config:TabularLearnerConfig",
+        "fleetmind.algos.tabular.config:TabularLearnerConfig",
         "tabular SARSA (on-policy), epsilon-greedy, for Discrete observations and actions",
     ),
     "ippo": (
-        "fleetmind.algos.multiagent_config:IPPOConfig",
+        "fleetmind.algos.team.config:IPPOConfig",
         "Independent PPO per agent (optionally shared parameters or shared experience)",
     ),
     "mappo": (
-        "fleetmind.algos.multiagent_config:MAPPOConfig",
+        "fleetmind.algos.team.config:MAPPOConfig",
         "Multi-agent PPO: shared actor, centralised critic on the global state",
     ),
 }

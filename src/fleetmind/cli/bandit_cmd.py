@@ -17,7 +17,7 @@ DEFAULT_ALGOS = {
 
 def register(subparsers: Any) -> None:
     """Add the ``bandit`` subcommand."""
-    from fleetmind.algos.bandits import BanditConfig
+    from fleetmind.algos.bandits.policies import BanditConfig
 
     parser = subparsers.add_parser(
         "bandit",
@@ -56,8 +56,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the comparison, print the final regrets and write the plot."""
-    from fleetmind.algos.bandit_compare import compare_bandits, plot_regret
-    from fleetmind.algos.bandits import BANDIT_ALGOS, BanditConfig
+    from fleetmind.algos.bandits.compare import compare_bandits, plot_regret
+    from fleetmind.algos.bandits.policies import BANDIT_ALGOS, BanditConfig
     from fleetmind.config import config_from_mapping
     from fleetmind.core.errors import ConfigError
     from fleetmind.envs.bandit_env import KArmedTestbed, RewardTable, TestbedKind

@@ -12,7 +12,7 @@ from fleetmind.cli.dataclass_args import add_dataclass_arguments, explicit_value
 
 def register(subparsers: Any) -> None:
     """Add the ``solve-mdp`` subcommand."""
-    from fleetmind.algos.planning import PlanningConfig
+    from fleetmind.algos.tabular.planning import PlanningConfig
 
     parser = subparsers.add_parser(
         "solve-mdp",
@@ -41,7 +41,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the MDP, solve it and print the result."""
-    from fleetmind.algos.planning import PlanningConfig, policy_iteration, value_iteration
+    from fleetmind.algos.tabular.planning import PlanningConfig, policy_iteration, value_iteration
     from fleetmind.config import config_from_mapping
     from fleetmind.envs.finite_mdp import from_gymnasium, load_json
 

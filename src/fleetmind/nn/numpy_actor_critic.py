@@ -4,7 +4,7 @@
 the behaviour policy and the evaluation policy (views that follow training), the
 PPO gradient step (views it updates) and the served model (copies that never
 change). It holds arrays only, so it knows nothing of the torch module it was
-made from; :meth:`fleetmind.algos.actor_critic.ActorCritic.numpy_view` makes one.
+made from; :meth:`fleetmind.algos.actor_critic.network.ActorCritic.numpy_view` makes one.
 """
 
 from __future__ import annotations

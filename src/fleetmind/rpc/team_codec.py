@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fleetmind.algos.multiagent_nets import InputLayout
+from fleetmind.algos.team.nets import InputLayout
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.errors import InvalidInputError
 from fleetmind.core.normalizer import RunningMeanStd

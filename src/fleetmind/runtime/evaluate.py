@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from fleetmind.algos.loading import LoadedAgent, load_agent, read_checkpoint
-from fleetmind.algos.team import LoadedTeam, is_team_checkpoint, team_from_state
+from fleetmind.algos.team.loading import LoadedTeam, is_team_checkpoint, team_from_state
 from fleetmind.core.errors import ConfigError
 from fleetmind.envs.gym_team import GymTeamEnv
 from fleetmind.envs.registry import make_team_vector_env, make_vector_env

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fleetmind.algos.base import AlgoSpec
-from fleetmind.algos.multiagent_base import MultiAgentAlgoSpec
+from fleetmind.algos.team.base import MultiAgentAlgoSpec
 from fleetmind.core.errors import ConfigError
 from fleetmind.envs.registry import lookup_env, make_team_vector_env
 from fleetmind.runtime.config import TrainConfig

@@ -21,8 +21,8 @@ import torch
 
 from fleetmind.algos.base import AlgoSpec
 from fleetmind.algos.loading import actuator_for
-from fleetmind.algos.multiagent_base import MultiAgentAlgoSpec
-from fleetmind.algos.multiagent_nets import InputLayout
+from fleetmind.algos.team.base import MultiAgentAlgoSpec
+from fleetmind.algos.team.nets import InputLayout
 from fleetmind.algos.team_of_one import TeamOfOne
 from fleetmind.core.agent import Actuator, Policy
 from fleetmind.core.batch import Trajectory

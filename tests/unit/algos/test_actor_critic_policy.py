@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from fleetmind.algos.actor_critic import ActorCritic, ActorCriticPolicy
+from fleetmind.algos.actor_critic.network import ActorCritic, ActorCriticPolicy
 from fleetmind.core.spaces import SpaceSpec
 
 DISCRETE = SpaceSpec(kind="discrete", shape=(), dtype="int64", n=3)

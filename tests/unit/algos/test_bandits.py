@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fleetmind.algos.bandit_compare import compare_bandits
-from fleetmind.algos.bandits import BANDIT_ALGOS, BanditConfig, load_bandit, make_bandit
+from fleetmind.algos.bandits.compare import compare_bandits
+from fleetmind.algos.bandits.policies import BANDIT_ALGOS, BanditConfig, load_bandit, make_bandit
 from fleetmind.cli.main import main
 from fleetmind.core.errors import ConfigError, InvalidInputError
 from fleetmind.envs.bandit_env import KArmedTestbed, RewardTable

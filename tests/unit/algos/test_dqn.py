@@ -12,8 +12,8 @@ import torch
 from tests.unit.algos.dqn_helpers import Collector, make_trajectory
 
 from fleetmind.algos.checkpoint import CheckpointStore
-from fleetmind.algos.dqn import SPEC, DQNLearner
-from fleetmind.algos.dqn_config import DQNConfig
+from fleetmind.algos.dqn.config import DQNConfig
+from fleetmind.algos.dqn.learner import SPEC, DQNLearner
 from fleetmind.algos.registry import get_algorithm
 from fleetmind.core.agent import Agent
 from fleetmind.core.errors import ConfigError

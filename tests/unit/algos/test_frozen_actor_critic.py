@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from fleetmind.algos import frozen_actor_critic
-from fleetmind.algos.actor_critic import ActorCritic, ActorCriticPolicy
+from fleetmind.algos.actor_critic import frozen as frozen_actor_critic
+from fleetmind.algos.actor_critic.network import ActorCritic, ActorCriticPolicy
 from fleetmind.algos.loading import actuator_for
 from fleetmind.core.agent import Agent, identity
 from fleetmind.core.normalizer import ObservationNormalizer, RunningMeanStd

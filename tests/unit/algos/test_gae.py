@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fleetmind.algos.ppo import compute_gae
+from fleetmind.algos.ppo.learner import compute_gae
 
 
 def _col(values: list[float]) -> np.ndarray:

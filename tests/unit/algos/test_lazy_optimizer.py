@@ -8,8 +8,8 @@ from typing import Any, Literal
 import torch
 from tests.unit.algos.test_ppo_loss import DISCRETE, OBS, _trajectory
 
-from fleetmind.algos.ppo import PPOLearner
-from fleetmind.algos.ppo_config import PPOConfig
+from fleetmind.algos.ppo.config import PPOConfig
+from fleetmind.algos.ppo.learner import PPOLearner
 
 
 def test_acting_builds_no_optimizer_and_never_imports_torch_compiler() -> None:

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from fleetmind.algos.dqn import DQNLearner
-from fleetmind.algos.dqn_config import DQNConfig
-from fleetmind.algos.numpy_dqn import NumpyDQNStep, numpy_unsupported_reason
-from fleetmind.algos.replay import SampledBatch
+from fleetmind.algos.dqn.config import DQNConfig
+from fleetmind.algos.dqn.learner import DQNLearner
+from fleetmind.algos.dqn.numpy_step import NumpyDQNStep, numpy_unsupported_reason
+from fleetmind.algos.dqn.replay import SampledBatch
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.errors import ConfigError
 from fleetmind.core.spaces import SpaceSpec

@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from fleetmind.algos.planning import PlanningConfig, policy_iteration, value_iteration
+from fleetmind.algos.tabular.planning import PlanningConfig, policy_iteration, value_iteration
 from fleetmind.cli.main import main
 from fleetmind.core.errors import ConfigError, InvalidInputError
 from fleetmind.envs.finite_mdp import from_gymnasium, from_json_dict, random_mdp

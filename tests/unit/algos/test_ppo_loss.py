@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from fleetmind.algos.actor_critic import ActorCritic
-from fleetmind.algos.ppo import PPOLearner, ppo_loss
-from fleetmind.algos.ppo_config import PPOConfig
+from fleetmind.algos.actor_critic.network import ActorCritic
+from fleetmind.algos.ppo.config import PPOConfig
+from fleetmind.algos.ppo.learner import PPOLearner, ppo_loss
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.spaces import SpaceSpec
 

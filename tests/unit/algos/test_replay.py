@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from tests.unit.algos.dqn_helpers import make_trajectory
 
-from fleetmind.algos.replay import ReplayBuffer
+from fleetmind.algos.dqn.replay import ReplayBuffer
 
 # One env, two chunks. Episode A: obs 0, 1, 2 then terminates (row 3 holds the final
 # obs 3 and is an autoreset row). Episode B: obs 10 truncated (row 5 holds the final

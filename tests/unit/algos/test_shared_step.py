@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from fleetmind.algos.impala import ImpalaConfig, ImpalaLearner
-from fleetmind.algos.ppo import PPOLearner
-from fleetmind.algos.ppo_config import PPOConfig
-from fleetmind.algos.shared_step import SharedSchedule, average
+from fleetmind.algos.actor_critic.shared_step import SharedSchedule, average
+from fleetmind.algos.impala.learner import ImpalaConfig, ImpalaLearner
+from fleetmind.algos.ppo.config import PPOConfig
+from fleetmind.algos.ppo.learner import PPOLearner
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.spaces import SpaceSpec
 from fleetmind.rpc.training_codec import empty_trajectory

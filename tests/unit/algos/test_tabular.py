@@ -6,8 +6,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from fleetmind.algos.planning import PlanningConfig, value_iteration
-from fleetmind.algos.tabular import TabularConfig, greedy_return, train_tabular
+from fleetmind.algos.tabular.episodes import TabularConfig, greedy_return, train_tabular
+from fleetmind.algos.tabular.planning import PlanningConfig, value_iteration
 from fleetmind.core.errors import ConfigError
 from fleetmind.envs.finite_mdp import from_gymnasium
 

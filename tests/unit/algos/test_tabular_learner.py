@@ -7,8 +7,8 @@ import pytest
 
 import fleetmind
 from fleetmind.algos.loading import load_agent
-from fleetmind.algos.planning import PlanningConfig, value_iteration
-from fleetmind.algos.tabular_learner import TabularLearner, TabularLearnerConfig
+from fleetmind.algos.tabular.learner import TabularLearner, TabularLearnerConfig
+from fleetmind.algos.tabular.planning import PlanningConfig, value_iteration
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.errors import ConfigError, InvalidInputError
 from fleetmind.core.spaces import SpaceSpec

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from fleetmind.algos.ippo import IPPOConfig
-from fleetmind.algos.mappo import MAPPOConfig
-from fleetmind.algos.multiagent_nets import InputLayout, SplitActorCritic
-from fleetmind.algos.multiagent_ppo import MultiAgentPPOLearner, groups_of
+from fleetmind.algos.team.ippo import IPPOConfig
+from fleetmind.algos.team.mappo import MAPPOConfig
+from fleetmind.algos.team.nets import InputLayout, SplitActorCritic
+from fleetmind.algos.team.ppo import MultiAgentPPOLearner, groups_of
 from fleetmind.core.errors import CheckpointError, ConfigError
 from fleetmind.core.spaces import SpaceSpec
 from fleetmind.envs.scenarios.coordination import CoordinationEnv

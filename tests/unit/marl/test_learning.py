@@ -35,7 +35,7 @@ def test_shared_mappo_beats_independent_learners(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_mappo_with_two_actor_processes_learns_like_one_process(tmp_path: Path) -> None:
-    from fleetmind.algos.mappo import MAPPOConfig
+    from fleetmind.algos.team.mappo import MAPPOConfig
     from fleetmind.runtime.config import TrainConfig
     from fleetmind.runtime.dist_config import DistConfig
     from fleetmind.runtime.launch.launcher import train_distributed

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 import fleetmind
-from fleetmind.algos.ippo import IPPOConfig
 from fleetmind.algos.loading import load_agent
-from fleetmind.algos.mappo import MAPPOConfig
-from fleetmind.algos.ppo_config import PPOConfig
-from fleetmind.algos.team import TeamAgent, load_team
+from fleetmind.algos.ppo.config import PPOConfig
+from fleetmind.algos.team.ippo import IPPOConfig
+from fleetmind.algos.team.loading import TeamAgent, load_team
+from fleetmind.algos.team.mappo import MAPPOConfig
 from fleetmind.cli.main import main
 from fleetmind.core.errors import ConfigError, InvalidInputError, PreconditionError
 from fleetmind.envs.env_entry import EnvEntry, team_entry

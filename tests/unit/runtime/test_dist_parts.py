@@ -11,8 +11,8 @@ import torch
 from tests.integration.learner_harness import trajectory
 from torch import nn
 
-from fleetmind.algos.ppo import PPOLearner
-from fleetmind.algos.ppo_config import PPOConfig
+from fleetmind.algos.ppo.config import PPOConfig
+from fleetmind.algos.ppo.learner import PPOLearner
 from fleetmind.core.errors import ConfigError, InvalidInputError
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.core.spaces import SpaceSpec
@@ -217,8 +217,8 @@ def test_bad_distributed_settings_are_config_errors(bad: DistConfig) -> None:
 
 
 def test_vtrace_on_policy_equals_lambda_one_returns() -> None:
-    from fleetmind.algos.ppo import compute_gae
-    from fleetmind.algos.vtrace import vtrace
+    from fleetmind.algos.impala.vtrace import vtrace
+    from fleetmind.algos.ppo.learner import compute_gae
 
     rng = np.random.default_rng(3)
     shape = (6, 3)
@@ -237,7 +237,7 @@ def test_vtrace_on_policy_equals_lambda_one_returns() -> None:
 
 
 def test_vtrace_clips_importance_ratios() -> None:
-    from fleetmind.algos.vtrace import vtrace
+    from fleetmind.algos.impala.vtrace import vtrace
 
     shape = (3, 1)
     ones, zeros = np.ones(shape, np.float32), np.zeros(shape, np.float32)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 import fleetmind
-from fleetmind.algos.ppo_config import PPOConfig
+from fleetmind.algos.ppo.config import PPOConfig
 from fleetmind.envs.gym_vector import gymnasium_env_ids
 
 TINY = PPOConfig(rollout_steps=8, minibatch_size=16, update_epochs=1)

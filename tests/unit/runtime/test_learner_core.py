@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.integration.learner_harness import ROLLOUT, trajectory
 
-from fleetmind.algos.ppo_config import PPOConfig
+from fleetmind.algos.ppo.config import PPOConfig
 from fleetmind.rpc.training_codec import Chunk
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.dist_config import DistConfig

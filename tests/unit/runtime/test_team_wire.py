@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from tests.unit.marl.games import LeavingGame, MixedGame
 
-from fleetmind.algos.ippo import IPPOConfig
 from fleetmind.algos.loading import actuator_for
-from fleetmind.algos.mappo import MAPPOConfig
-from fleetmind.algos.multiagent_ppo import MultiAgentPPOConfig, MultiAgentPPOLearner
+from fleetmind.algos.team.ippo import IPPOConfig
+from fleetmind.algos.team.mappo import MAPPOConfig
+from fleetmind.algos.team.ppo import MultiAgentPPOConfig, MultiAgentPPOLearner
 from fleetmind.core.errors import InvalidInputError
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.envs.team import MultiAgentVectorEnv

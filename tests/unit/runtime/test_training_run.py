@@ -14,7 +14,7 @@ import torch
 
 import fleetmind
 from fleetmind.algos.checkpoint import CheckpointStore
-from fleetmind.algos.ppo_config import PPOConfig
+from fleetmind.algos.ppo.config import PPOConfig
 from fleetmind.core.errors import CheckpointError, RunDirError
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.local import resume, train

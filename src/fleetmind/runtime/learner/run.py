@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fleetmind.algos.multiagent_base import is_multiagent_algo
+from fleetmind.algos.team.base import is_multiagent_algo
 from fleetmind.core.errors import ConfigError, DivergedError, UnavailableError
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.envs.registry import make_vector_env

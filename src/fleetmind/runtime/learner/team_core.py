@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, cast
 
-from fleetmind.algos.multiagent_base import MultiAgentAlgoSpec, MultiAgentLearner
-from fleetmind.algos.multiagent_ppo import concat_trajectories
+from fleetmind.algos.team.base import MultiAgentAlgoSpec, MultiAgentLearner
+from fleetmind.algos.team.ppo import concat_trajectories
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.errors import ConfigError
 from fleetmind.core.normalizer import RunningMeanStd

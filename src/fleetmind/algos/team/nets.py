@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fleetmind.algos.actor_critic import ActorCritic
+from fleetmind.algos.actor_critic.network import ActorCritic
 from fleetmind.core.agent import Decision
 from fleetmind.core.learning import StepOutput
 from fleetmind.core.spaces import SpaceSpec

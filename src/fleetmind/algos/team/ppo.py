@@ -27,12 +27,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from fleetmind.algos.actor_critic import check_supported_action
-from fleetmind.algos.multiagent_base import MultiAgentAlgoSpec, multiagent_spec
-from fleetmind.algos.multiagent_config import MultiAgentPPOConfig
-from fleetmind.algos.multiagent_nets import ActorPolicy, InputLayout, NetSampler, SplitActorCritic
-from fleetmind.algos.ppo import PPOLearner
-from fleetmind.algos.ppo_config import PPOConfig
+from fleetmind.algos.actor_critic.network import check_supported_action
+from fleetmind.algos.ppo.config import PPOConfig
+from fleetmind.algos.ppo.learner import PPOLearner
+from fleetmind.algos.team.base import MultiAgentAlgoSpec, multiagent_spec
+from fleetmind.algos.team.config import MultiAgentPPOConfig
+from fleetmind.algos.team.nets import ActorPolicy, InputLayout, NetSampler, SplitActorCritic
 from fleetmind.core.agent import Policy
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.errors import CheckpointError, ConfigError

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from fleetmind.algos.loading import actuator_for, read_checkpoint
-from fleetmind.algos.multiagent_base import InputBuilder, MultiAgentAlgoSpec
 from fleetmind.algos.registry import get_algorithm
+from fleetmind.algos.team.base import InputBuilder, MultiAgentAlgoSpec
 from fleetmind.config import config_from_mapping
 from fleetmind.core.agent import Agent
 from fleetmind.core.errors import CheckpointError, InvalidInputError, UnknownNameError

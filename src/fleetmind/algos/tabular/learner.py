@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from fleetmind.algos.base import AlgoSpec
-from fleetmind.algos.tabular_learner_config import TabularLearnerConfig
+from fleetmind.algos.tabular.config import TabularLearnerConfig
 from fleetmind.core.agent import Decision
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.errors import ConfigError, InvalidInputError

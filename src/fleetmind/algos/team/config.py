@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fleetmind.algos.ppo_config import PPOConfig
+from fleetmind.algos.ppo.config import PPOConfig
 from fleetmind.core.errors import ConfigError
 
 

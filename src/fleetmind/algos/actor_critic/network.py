@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fleetmind.algos.frozen_actor_critic import FrozenActorCritic
+from fleetmind.algos.actor_critic.frozen import FrozenActorCritic
 from fleetmind.core.agent import Decision, Perceiver
 from fleetmind.core.errors import ConfigError
 from fleetmind.core.learning import StepOutput

@@ -20,14 +20,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from fleetmind.algos.actor_critic import (
+from fleetmind.algos.actor_critic.network import (
     ActorCriticLearnerBase,
     check_supported_action,
 )
+from fleetmind.algos.actor_critic.shared_step import SharedSchedule, average
 from fleetmind.algos.base import AlgoSpec
-from fleetmind.algos.impala_config import ImpalaConfig
-from fleetmind.algos.shared_step import SharedSchedule, average
-from fleetmind.algos.vtrace import vtrace
+from fleetmind.algos.impala.config import ImpalaConfig
+from fleetmind.algos.impala.vtrace import vtrace
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.learning import SumReducer
 from fleetmind.core.spaces import SpaceSpec

@@ -6,7 +6,7 @@ small CPU. This module writes the clipped objective's gradient out by hand and
 runs the MLPs and Adam with the numpy kernels of :mod:`fleetmind.nn.numpy_mlp` and
 :mod:`fleetmind.nn.numpy_adam` (the "paper" rounding), on numpy views of the torch
 parameters (so checkpoints, the rollout policy and serving see every step without
-a copy). It computes exactly what :func:`fleetmind.algos.ppo.ppo_loss` with
+a copy). It computes exactly what :func:`fleetmind.algos.ppo.learner.ppo_loss` with
 autograd computes; a test checks the gradients against torch.
 
 Loss per minibatch of N samples (advantages normalised within it)::
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from fleetmind.algos.actor_critic import ActorCritic
+from fleetmind.algos.actor_critic.network import ActorCritic
 from fleetmind.nn.numpy_adam import NumpyAdam
 from fleetmind.nn.numpy_mlp import ACTIVATION_GRADS, backward, forward_cached
 

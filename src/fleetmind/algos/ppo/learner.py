@@ -12,7 +12,7 @@ One update reads top to bottom::
 The learner anneals its learning rate linearly over ``total_env_steps`` when asked,
 normalises advantages per minibatch, and optionally clips the value update. For the
 plain actor-critic on a CPU the same step runs in numpy
-(:mod:`fleetmind.algos.numpy_ppo`, ``backend``), which is several times faster for
+(:mod:`fleetmind.algos.ppo.numpy_step`, ``backend``), which is several times faster for
 small networks; :func:`ppo_loss` is the autograd form of that objective.
 """
 
@@ -24,15 +24,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from fleetmind.algos.actor_critic import (
+from fleetmind.algos.actor_critic.network import (
     ActorCritic,
     ActorCriticLearnerBase,
     check_supported_action,
 )
+from fleetmind.algos.actor_critic.shared_step import SharedSchedule, average
 from fleetmind.algos.base import AlgoSpec
-from fleetmind.algos.numpy_ppo import NumpyPPOStep, numpy_path_supported
-from fleetmind.algos.ppo_config import PPOConfig
-from fleetmind.algos.shared_step import SharedSchedule, average
+from fleetmind.algos.ppo.config import PPOConfig
+from fleetmind.algos.ppo.numpy_step import NumpyPPOStep, numpy_path_supported
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.errors import ConfigError
 from fleetmind.core.learning import SumReducer

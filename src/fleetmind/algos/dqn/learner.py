@@ -15,7 +15,7 @@ fixed during a round, as in SB3. Epsilon falls linearly from
 ``exploration_initial_eps`` to ``exploration_final_eps``.
 
 For the MLP Q-network on a CPU the same step runs in numpy
-(:mod:`fleetmind.algos.numpy_dqn`, ``backend``), several times faster for small
+(:mod:`fleetmind.algos.dqn.numpy_step`, ``backend``), several times faster for small
 networks; so do the behaviour policy and the target pass.
 """
 
@@ -30,10 +30,10 @@ import numpy as np
 import torch
 
 from fleetmind.algos.base import AlgoSpec
-from fleetmind.algos.dqn_config import DQNConfig
-from fleetmind.algos.numpy_dqn import NumpyDQNStep, NumpyQNetwork, numpy_unsupported_reason
-from fleetmind.algos.q_network import GreedyQPolicy, QNetwork, epsilon_greedy
-from fleetmind.algos.replay import ReplayBuffer, SampledBatch
+from fleetmind.algos.dqn.config import DQNConfig
+from fleetmind.algos.dqn.numpy_step import NumpyDQNStep, NumpyQNetwork, numpy_unsupported_reason
+from fleetmind.algos.dqn.q_network import GreedyQPolicy, QNetwork, epsilon_greedy
+from fleetmind.algos.dqn.replay import ReplayBuffer, SampledBatch
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.errors import ConfigError
 from fleetmind.core.learning import StepOutput

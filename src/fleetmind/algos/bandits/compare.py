@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from fleetmind.algos.bandits import BanditConfig, make_bandit
+from fleetmind.algos.bandits.policies import BanditConfig, make_bandit
 
 
 class RewardSource(Protocol):

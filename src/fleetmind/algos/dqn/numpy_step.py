@@ -10,7 +10,7 @@ views of the torch parameters *and of the torch Adam's own state* (``step``,
 ``exp_avg``, ``exp_avg_sq``; :meth:`fleetmind.nn.numpy_adam.NumpyAdam.over_torch`),
 so checkpoints, evaluation and serving see every step, and a run may resume on
 either backend. It computes what
-:meth:`fleetmind.algos.dqn.DQNLearner` computes with autograd; a test checks the
+:meth:`fleetmind.algos.dqn.learner.DQNLearner` computes with autograd; a test checks the
 parameters step for step against torch.
 
 Per minibatch of B transitions with importance weights w (all ones without PER)::
@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from fleetmind.algos.q_network import QNetwork
-from fleetmind.algos.replay import SampledBatch
+from fleetmind.algos.dqn.q_network import QNetwork
+from fleetmind.algos.dqn.replay import SampledBatch
 from fleetmind.nn.numpy_adam import NumpyAdam
 from fleetmind.nn.numpy_mlp import (
     ACTIVATION_GRADS,

@@ -1,0 +1,1 @@
+"""Deep Q-learning: config, learner, Q-network, replay buffers and the numpy gradient step."""

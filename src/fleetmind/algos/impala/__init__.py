@@ -1,0 +1,1 @@
+"""IMPALA: config, learner and the V-trace targets."""

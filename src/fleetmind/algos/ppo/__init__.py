@@ -1,0 +1,1 @@
+"""Proximal Policy Optimization: config, learner and its numpy gradient step."""

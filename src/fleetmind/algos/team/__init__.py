@@ -1,0 +1,2 @@
+"""Team algorithms (MAPPO, IPPO): config, networks and input layout, the team PPO
+learner, loading a trained team."""
