@@ -27,6 +27,7 @@ from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.generated import training_pb2_grpc as pb_grpc
 from fleetmind.rpc.server import ServerConfig, create_server
 from fleetmind.runtime.dist_config import DistConfig
+from fleetmind.runtime.learner.chunk_format import ChunkFormat
 from fleetmind.runtime.learner.core import LearnerCore
 from fleetmind.runtime.learner.service import SERVICE, LearnerServicer
 from fleetmind.runtime.learner.weight_store import WeightAssembler, WeightStore
@@ -81,9 +82,9 @@ def fetch(target: str, model: nn.Module) -> float:
 def serve(target: str, model: nn.Module, ready: threading.Event, stop: threading.Event) -> None:
     async def main() -> None:
         spec = SpaceSpec("box", (1,), "float32", low=(-1.0,), high=(1.0,))
+        chunks = ChunkFormat([None, None], ("agent",), 1, (spec, spec))
         core = LearnerCore(
-            _Holder(), model, DistConfig(actor_timeout_s=600), "", 1, (spec, spec), None,
-            WeightStore(),
+            _Holder(), model, DistConfig(actor_timeout_s=600), "", chunks, WeightStore()
         )  # type: ignore[arg-type]  # fmt: skip
         t = time.perf_counter()
         core.publish()

@@ -67,6 +67,15 @@ class TeamOfOne:
         self.learner.total_env_steps = value
 
     @property
+    def reducer(self) -> Any:
+        """The learner's gradient reducer (AttributeError: it cannot share updates)."""
+        return self.learner.reducer  # type: ignore[attr-defined]
+
+    @reducer.setter
+    def reducer(self, value: Any) -> None:
+        self.learner.reducer = value  # type: ignore[attr-defined]
+
+    @property
     def layout(self) -> None:
         """A single agent's model input is its (normalised) observation."""
         return None

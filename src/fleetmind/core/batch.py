@@ -6,6 +6,7 @@ every array ``[T, E, ...]``. It is the unit that travels from actors to learners
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -80,3 +81,20 @@ class Trajectory:
     def num_envs(self) -> int:
         """``E``."""
         return int(self.rewards.shape[1])
+
+
+def concat_trajectories(parts: Sequence[Trajectory]) -> Trajectory:
+    """Several ``[T, E_k]`` trajectories as one ``[T, sum E_k]`` (the environment axis).
+
+    The oldest policy version is kept; ``decision`` is kept when any part has one
+    (the others count every valid step as a decision).
+    """
+    if len(parts) == 1:
+        return parts[0]
+    names = [f.name for f in fields(Trajectory) if f.name not in ("policy_version", "decision")]
+    arrays = {n: np.concatenate([getattr(t, n) for t in parts], axis=1) for n in names}
+    version = min(t.policy_version for t in parts)
+    decision = None
+    if any(t.decision is not None for t in parts):
+        decision = np.concatenate([t.decision_mask() for t in parts], axis=1)
+    return Trajectory(**arrays, policy_version=version, decision=decision)

@@ -17,7 +17,7 @@ ranges (naming the agent), lengths that agree. A bad chunk raises
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -41,17 +41,6 @@ from fleetmind.rpc.training_codec import (
 
 STACKED_FLOAT = ("log_probs", "values", "rewards", "next_values")
 STACKED_BOOL = ("terminated", "truncated", "valid")
-
-
-@dataclass
-class TeamChunk(Chunk):
-    """A checked team chunk. ``trajectory`` is agent 0's (it carries the policy version
-    and the ``[T x E]`` joint-step count); ``agents`` holds every agent's."""
-
-    agents: list[Trajectory] = field(default_factory=list)
-    """Per agent: its ``[T x E]`` trajectory, ``obs`` being the rebuilt model inputs."""
-    agent_returns: list[list[float]] = field(default_factory=list)
-    """Per finished episode: every agent's return."""
 
 
 @dataclass(frozen=True)
@@ -190,7 +179,7 @@ def _episodes(msg: pb.TrajectoryChunk, agents: int) -> tuple[list[float], list[l
 
 def team_chunk_from_pb(
     msg: pb.TrajectoryChunk, layout: InputLayout, rollout_steps: int, stats_dim: int | None
-) -> TeamChunk:
+) -> Chunk:
     """Check a received team chunk against the contract and convert it.
 
     ``stats_dim`` is the length of the team's observation statistics vector (None when
@@ -223,7 +212,7 @@ def team_chunk_from_pb(
         )
     times = stage_times(msg.times)
     lengths = [int(n) for n in msg.episode_lengths]
-    return TeamChunk(
+    return Chunk(
         trajectories[0], stats, returns, lengths, times, msg.session_id, trajectories, agent_returns
     )
 

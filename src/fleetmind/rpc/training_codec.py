@@ -75,7 +75,7 @@ def stats_np(msg: pb.NormStats, shape: tuple[int, ...], where: str) -> RunningMe
 
 @dataclass
 class Chunk:
-    """A checked trajectory chunk with what came along with it."""
+    """A checked trajectory chunk (a single agent's, or a team's) with what came along."""
 
     trajectory: Trajectory
     """The ``[T x E]`` data, arrays owned (writable)."""
@@ -89,6 +89,11 @@ class Chunk:
     """Actor seconds per stage (:data:`STAGES`) since its previous chunk."""
     session_id: str = ""
     """Session of the actor that sent it."""
+    agents: list[Trajectory] = field(default_factory=list)
+    """A team chunk: every agent's ``[T x E]`` trajectory (``trajectory`` is agent 0's,
+    which carries the policy version and the joint-step count); empty otherwise."""
+    agent_returns: list[list[float]] = field(default_factory=list)
+    """A team chunk: every agent's return, per finished episode."""
 
 
 def chunk_pb(
@@ -213,19 +218,6 @@ def stage_times(msg: pb.StageTimes) -> dict[str, float]:
     """An actor's seconds per stage; negative or non-finite values count as 0."""
     values = {k: float(getattr(msg, k)) for k in STAGES}
     return {k: v if np.isfinite(v) and v > 0 else 0.0 for k, v in values.items()}
-
-
-def concat_trajectories(trajectories: Sequence[Trajectory]) -> Trajectory:
-    """Several ``[T x E_i]`` trajectories as one ``[T x sum E_i]`` (oldest version kept)."""
-    if len(trajectories) == 1:
-        return trajectories[0]
-    names = TRAJECTORY_FIELDS
-    parts = {n: np.concatenate([getattr(t, n) for t in trajectories], axis=1) for n in names}
-    version = min(t.policy_version for t in trajectories)
-    decision = None
-    if any(t.decision is not None for t in trajectories):
-        decision = np.concatenate([t.decision_mask() for t in trajectories], axis=1)
-    return Trajectory(**parts, policy_version=version, decision=decision)
 
 
 def empty_trajectory(steps: int, observation: SpaceSpec, action: SpaceSpec) -> Trajectory:

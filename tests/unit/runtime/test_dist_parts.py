@@ -13,11 +13,12 @@ from torch import nn
 
 from fleetmind.algos.ppo.config import PPOConfig
 from fleetmind.algos.ppo.learner import PPOLearner
+from fleetmind.core.batch import concat_trajectories
 from fleetmind.core.errors import ConfigError, InvalidInputError
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.core.spaces import SpaceSpec
 from fleetmind.rpc.generated import training_pb2 as pb
-from fleetmind.rpc.training_codec import chunk_from_pb, chunk_pb, concat_trajectories, stage_times
+from fleetmind.rpc.training_codec import chunk_from_pb, chunk_pb, stage_times
 from fleetmind.runtime.actor import tracking_stats
 from fleetmind.runtime.actor.tracking_stats import TrackingStats
 from fleetmind.runtime.actor.worker import Backoff

@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 
 from fleetmind.algos.actor_critic.network import check_supported_action
@@ -34,7 +33,7 @@ from fleetmind.algos.team.base import MultiAgentAlgoSpec, multiagent_spec
 from fleetmind.algos.team.config import MultiAgentPPOConfig
 from fleetmind.algos.team.nets import ActorPolicy, InputLayout, NetSampler, SplitActorCritic
 from fleetmind.core.agent import Policy
-from fleetmind.core.batch import Trajectory
+from fleetmind.core.batch import Trajectory, concat_trajectories
 from fleetmind.core.errors import CheckpointError, ConfigError
 from fleetmind.core.spaces import SpaceSpec
 from fleetmind.envs.team import MultiAgentSpec
@@ -98,29 +97,6 @@ class _NetLearner(PPOLearner):
                 config.init_log_std,
             )
             self._optimizer = None  # built over the split network on first use
-
-
-def concat_trajectories(parts: Sequence[Trajectory]) -> Trajectory:
-    """Join ``[T, E_k]`` trajectories along the environment axis."""
-    first = parts[0]
-    if len(parts) == 1:
-        return first
-
-    def cat(name: str) -> np.ndarray:
-        return np.concatenate([getattr(p, name) for p in parts], axis=1)
-
-    return Trajectory(
-        obs=cat("obs"),
-        actions=cat("actions"),
-        log_probs=cat("log_probs"),
-        values=cat("values"),
-        rewards=cat("rewards"),
-        terminated=cat("terminated"),
-        truncated=cat("truncated"),
-        valid=cat("valid"),
-        next_values=cat("next_values"),
-        policy_version=first.policy_version,
-    )
 
 
 class MultiAgentPPOLearner:

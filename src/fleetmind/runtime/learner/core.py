@@ -34,23 +34,17 @@ from typing import Any
 
 import numpy as np
 
+from fleetmind.core.batch import Trajectory
 from fleetmind.core.episodes import EpisodeStats
 from fleetmind.core.errors import InvalidInputError, OverloadedError, PreconditionError
-from fleetmind.core.learning import Learner
 from fleetmind.core.normalizer import RunningMeanStd
-from fleetmind.core.spaces import SpaceSpec
-from fleetmind.envs.gym_team import AGENT
 from fleetmind.rpc.generated import training_pb2 as pb
-from fleetmind.rpc.training_codec import (
-    STAGES,
-    Chunk,
-    chunk_from_pb,
-    concat_trajectories,
-    empty_trajectory,
-)
+from fleetmind.rpc.training_codec import STAGES, Chunk
 from fleetmind.runtime.dist_config import DistConfig
+from fleetmind.runtime.learner.chunk_format import ChunkFormat
 from fleetmind.runtime.learner.collective import LearnerGroup
 from fleetmind.runtime.learner.weight_store import PublishedWeights, WeightStore
+from fleetmind.runtime.parts import TeamLearner
 from fleetmind.runtime.state import RunData
 
 log = logging.getLogger("fleetmind.learner")
@@ -100,23 +94,26 @@ class LearnerCore:
 
     def __init__(
         self,
-        learner: Learner,
+        learner: TeamLearner,
         module: Any,
         dist: DistConfig,
         env_id: str,
-        rollout_steps: int,
-        spaces: tuple[SpaceSpec, SpaceSpec],
-        obs_stats: RunningMeanStd | None,
+        chunks: ChunkFormat,
         store: WeightStore,
     ) -> None:
         self.learner = learner
         self.module = module
         self.dist = dist
         self.env_id = env_id
-        self.rollout_steps = rollout_steps
-        self.observation_space, self.action_space = spaces
-        self.obs_stats = obs_stats
-        self.reward_stats: RunningMeanStd | None = None
+        self.chunks = chunks
+        """How this run's chunks are decoded and their statistics split (agent or team)."""
+        self.rollout_steps = chunks.rollout_steps
+        self.parts = chunks.parts
+        """Each agent's observation statistics, then the global state's (None: not kept)."""
+        self.agent_returns: list[deque[float]] = (
+            [deque(maxlen=100) for _ in chunks.agents] if chunks.team else []
+        )
+        """A team's per-agent returns of the latest finished episodes."""
         self.store = store
         self.incarnation = secrets.randbits(62) + 1
         """Differs on every start: data from an earlier incarnation is refused."""
@@ -150,21 +147,25 @@ class LearnerCore:
 
     def publish(self) -> PublishedWeights:
         """Serialise the current version (once) for every actor."""
-        return self.store.publish(self.version, self.module, self.obs_stats)
+        return self.store.publish(self.version, self.module, self.chunks.join())
 
     def run_data(self) -> RunData:
         """What a checkpoint records of the data this learner gathered."""
         return RunData(
             env_steps=self.env_steps,
             stats=self.stats,
-            agents=(AGENT,),
-            obs_stats=[self.obs_stats],
-            reward_stats=None if self.reward_stats is None else [self.reward_stats],
+            agents=self.chunks.agents,
+            obs_stats=self.parts[:-1],
+            state_stats=self.parts[-1],
+            agent_returns=self.agent_returns,
         )
 
     def agent_return_means(self) -> dict[str, float | None]:
-        """Mean return of the latest episodes per agent (none: a single agent)."""
-        return {}
+        """A team's mean return of the latest episodes per agent (none: a single agent)."""
+        return {
+            agent: sum(returns) / len(returns) if returns else None
+            for agent, returns in zip(self.chunks.agents, self.agent_returns, strict=False)
+        }
 
     # -- sessions ---------------------------------------------------------------
 
@@ -214,7 +215,7 @@ class LearnerCore:
 
     def decode_chunk(self, msg: pb.TrajectoryChunk) -> Chunk:
         """Check a received chunk against this learner's contract and convert it."""
-        return chunk_from_pb(msg, self.rollout_steps, self.observation_space, self.action_space)
+        return self.chunks.decode(msg)
 
     def accept(self, session: Session, chunk: Chunk) -> bool:
         """Take a checked chunk; False when it is stale and dropped."""
@@ -321,16 +322,26 @@ class LearnerCore:
         if self.group is not None:
             return await self._train_shared(batch, self.group, stop)
         for chunk in batch.chunks:
-            if self.obs_stats is not None and chunk.obs_stats is not None:
-                self.obs_stats.merge(chunk.obs_stats)
+            self._merge_stats(chunk.obs_stats)
             for ret, length in zip(chunk.episode_returns, chunk.episode_lengths, strict=True):
                 self.stats.add(ret, length)
-        trajectory = concat_trajectories([c.trajectory for c in batch.chunks])
+            for returns in chunk.agent_returns:
+                for window, value in zip(self.agent_returns, returns, strict=False):
+                    window.append(value)
+        trajectories = self.chunks.per_agent(batch.chunks)
         t0 = time.monotonic()
-        metrics = await asyncio.to_thread(self._update, trajectory)
+        metrics = await asyncio.to_thread(self._update, trajectories)
         self.timings["learn"] += time.monotonic() - t0
-        self.env_steps += int(trajectory.rewards.size)
+        self.env_steps += int(trajectories[0].rewards.size)
         return self._finish_update(metrics, batch)
+
+    def _merge_stats(self, stats: RunningMeanStd | None) -> None:
+        """Fold a chunk's (or a learner's) statistics delta into every part."""
+        if stats is None:
+            return
+        for part, delta in zip(self.parts, self.chunks.split(stats), strict=True):
+            if part is not None and delta is not None:
+                part.merge(delta)
 
     def _finish_update(self, metrics: dict[str, float], batch: Batch) -> dict[str, float]:
         self.lag_history.extend(batch.lags)
@@ -346,7 +357,8 @@ class LearnerCore:
         self, batch: Batch, group: LearnerGroup, stop: bool
     ) -> dict[str, float]:
         """One update of the group: exchange counts and statistics, then averaged steps."""
-        delta = RunningMeanStd(self.obs_stats.shape) if self.obs_stats is not None else None
+        joined = self.chunks.join()
+        delta = RunningMeanStd(joined.shape) if joined is not None else None
         episodes: list[tuple[float, int]] = []
         for chunk in batch.chunks:
             if delta is not None and chunk.obs_stats is not None:
@@ -357,8 +369,7 @@ class LearnerCore:
         shared, deltas = await asyncio.to_thread(group.share, steps, stop, delta, episodes)
         self.timings["exchange"] += time.monotonic() - t0
         for part in deltas:  # rank by rank: the same floating-point result everywhere
-            if self.obs_stats is not None:
-                self.obs_stats.merge(part)
+            self._merge_stats(part)
         for ret, length in shared.episodes:
             self.stats.add(ret, length)
         self.group_stop = shared.stop
@@ -366,20 +377,15 @@ class LearnerCore:
             if not shared.stop:
                 await asyncio.sleep(IDLE_PAUSE_S)  # do not spin while every actor is gone
             return {}
-        if batch.chunks:
-            trajectory = concat_trajectories([c.trajectory for c in batch.chunks])
-        else:
-            trajectory = empty_trajectory(
-                self.rollout_steps, self.observation_space, self.action_space
-            )
+        trajectories = self.chunks.per_agent(batch.chunks) if batch.chunks else self.chunks.empty()
         t0 = time.monotonic()
-        metrics = await asyncio.to_thread(self._update, trajectory)
+        metrics = await asyncio.to_thread(self._update, trajectories)
         self.timings["learn"] += time.monotonic() - t0
         self.env_steps += shared.env_steps
         return self._finish_update(metrics, batch)
 
-    def _update(self, trajectory: Any) -> dict[str, float]:
-        metrics = self.learner.update(trajectory)
+    def _update(self, trajectories: list[Trajectory]) -> dict[str, float]:
+        metrics = self.learner.update(trajectories)
         self.publish()
         return metrics
 

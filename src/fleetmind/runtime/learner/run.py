@@ -30,24 +30,21 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import torch
 
 from fleetmind.algos.team.base import is_multiagent_algo
 from fleetmind.core.errors import ConfigError, DivergedError, UnavailableError
-from fleetmind.core.normalizer import RunningMeanStd
-from fleetmind.envs.registry import make_vector_env
-from fleetmind.envs.spaces import observation_is_normalisable, vector_spaces
 from fleetmind.nn.threads import limit_threads
 from fleetmind.rpc.server import HealthServicer, ServerConfig, create_server, mark_serving
 from fleetmind.rpc.training_codec import BUSY_STAGES, STAGES
 from fleetmind.runtime.dist_config import DistConfig
+from fleetmind.runtime.learner.chunk_format import chunk_format
 from fleetmind.runtime.learner.collective import LearnerGroup
 from fleetmind.runtime.learner.core import LearnerCore
 from fleetmind.runtime.learner.run_setup import RunSetup
 from fleetmind.runtime.learner.service import SERVICE, LearnerServicer
-from fleetmind.runtime.learner.team_core import build_team_core
 from fleetmind.runtime.learner.weight_store import WeightStore
 from fleetmind.runtime.metrics import PrometheusExporter
+from fleetmind.runtime.parts import broadcast_module, build_parts
 from fleetmind.runtime.progress import Progress
 from fleetmind.runtime.run_dir import SUMMARY, MetricsLog, plot_curve
 from fleetmind.runtime.state import checkpoint_state, restore_run
@@ -64,39 +61,38 @@ DONE_GRACE_S = 10.0
 def build_core(
     setup: RunSetup, dist: DistConfig, group: LearnerGroup | None = None
 ) -> tuple[LearnerCore, dict[str, Any]]:
-    """The learner, its statistics and weight store; restored when resuming."""
+    """The learner (a single agent's or a team's), its statistics and weight store;
+    restored when resuming."""
     cfg = setup.config
+    spec = setup.spec
+    team = is_multiagent_algo(spec)
+    if team and group is not None:
+        raise ConfigError(f"--algo {spec.name} trains with one learner (--learners 1)")
+    if team and dist.mode != "sync":
+        raise ConfigError(
+            f"--algo {spec.name} trains on-policy: use --mode sync with --actors (not {dist.mode})"
+        )
     limit_threads(cfg.torch_threads)
-    env = make_vector_env(cfg.env_id, 1)
-    try:
-        obs_space, act_space = vector_spaces(env)
-    finally:
-        env.close()
-    problem = setup.spec.supports_action(act_space)
-    if problem:
-        raise ConfigError(f"{setup.spec.name} cannot train {cfg.env_id}: {problem}")
-    learner = setup.spec.build(setup.algo_config, obs_space, act_space, cfg.seed)
+    parts = build_parts(
+        cfg.env_id, spec, setup.algo_config, envs=1, seed=cfg.seed,
+        normalize_obs=cfg.normalize_obs,
+    )  # fmt: skip
+    parts.env.close()  # the learner only needs the spaces; actors step the envs
+    learner = parts.learner
     learner.total_env_steps = cfg.steps
-    module = getattr(learner, "net", None)
-    if not isinstance(module, torch.nn.Module):
-        raise ConfigError(f"{setup.spec.name} has no network to broadcast; use ppo or impala")
-    normalise = cfg.normalize_obs and observation_is_normalisable(obs_space)
-    obs_stats = RunningMeanStd(obs_space.shape) if normalise else None
-    rollout = setup.spec.rollout_length(setup.algo_config)
-    store = WeightStore()
-    core = LearnerCore(
-        learner, module, dist, cfg.env_id, rollout, (obs_space, act_space), obs_stats, store
-    )
-    full = {
-        **setup.full_config,
-        "_spaces": {"observation": obs_space.to_json(), "action": act_space.to_json()},
-    }
+    try:
+        module = broadcast_module(learner)
+    except ConfigError as exc:
+        raise ConfigError(f"{spec.name} has no network to broadcast; use ppo or impala") from exc
+    chunks = chunk_format(parts, spec.rollout_length(setup.algo_config))
+    core = LearnerCore(learner, module, dist, cfg.env_id, chunks, WeightStore())
+    full = {**setup.full_config, **parts.space_config()}
     extra: dict[str, Any] = {}
     if setup.state is not None:
         extra = restore_run(setup.state, learner, core.run_data())
         core.env_steps = int(setup.state["env_steps"])
     if group is not None:
-        attach_group(core, group, setup.spec.name)
+        attach_group(core, group, spec.name)
     core.publish()
     return core, {"full": full, "extra": extra}
 
@@ -143,9 +139,7 @@ class LearnerRun:
     def build(
         self, setup: RunSetup, dist: DistConfig, group: LearnerGroup | None = None
     ) -> tuple[LearnerCore, dict[str, Any]]:
-        """The learner core and its run information (a team core for a team algorithm)."""
-        if is_multiagent_algo(setup.spec):
-            return build_team_core(setup, dist, group)
+        """The learner core and its run information (:func:`build_core`)."""
         return build_core(setup, dist, group)
 
     def _stop(self, name: str) -> None:
@@ -250,7 +244,7 @@ class LearnerRun:
     def _log_final(self) -> None:
         latest = self.core.store.latest()
         group = self.core.group
-        stats = self.core.obs_stats
+        stats = self.core.chunks.join()
         digest = "-"
         if stats is not None:
             raw = np.concatenate([stats.mean.ravel(), stats.var.ravel(), [stats.count]])
