@@ -29,7 +29,6 @@ import logging
 import secrets
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,6 +42,7 @@ from fleetmind.rpc.training_codec import STAGES, Chunk
 from fleetmind.runtime.dist_config import DistConfig
 from fleetmind.runtime.learner.chunk_format import ChunkFormat
 from fleetmind.runtime.learner.collective import LearnerGroup
+from fleetmind.runtime.learner.session import Batch, Session
 from fleetmind.runtime.learner.weight_store import PublishedWeights, WeightStore
 from fleetmind.runtime.parts import TeamLearner
 from fleetmind.runtime.state import RunData
@@ -51,42 +51,6 @@ log = logging.getLogger("fleetmind.learner")
 
 IDLE_PAUSE_S = 0.5
 """Group mode: pause after an update in which no learner had data."""
-
-
-@dataclass
-class Session:
-    """One registered actor."""
-
-    session_id: str
-    """Id given at registration."""
-    actor_id: str
-    """The actor's own stable name."""
-    num_envs: int
-    """Environment copies it steps."""
-    last_seen: float
-    """``time.monotonic()`` of its latest call."""
-    env_steps: int = 0
-    """Env steps it contributed."""
-    first_chunk_at: float | None = None
-    """When its first chunk arrived."""
-    times: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
-    """Seconds it spent per stage, summed over its chunks."""
-
-    def steps_per_s(self, now: float) -> float:
-        """Env steps per second since its first chunk."""
-        if self.first_chunk_at is None or now <= self.first_chunk_at:
-            return 0.0
-        return self.env_steps / (now - self.first_chunk_at)
-
-
-@dataclass
-class Batch:
-    """Chunks trained on together."""
-
-    chunks: list[Chunk]
-    """The chunks, one per actor (sync) or in arrival order (async)."""
-    lags: list[int]
-    """Policy lag of each chunk when the update started."""
 
 
 class LearnerCore:

@@ -1,0 +1,43 @@
+"""What a learner core tracks of its actors: sessions, and the batches it trains on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fleetmind.rpc.training_codec import STAGES, Chunk
+
+
+@dataclass
+class Session:
+    """One registered actor."""
+
+    session_id: str
+    """Id given at registration."""
+    actor_id: str
+    """The actor's own stable name."""
+    num_envs: int
+    """Environment copies it steps."""
+    last_seen: float
+    """``time.monotonic()`` of its latest call."""
+    env_steps: int = 0
+    """Env steps it contributed."""
+    first_chunk_at: float | None = None
+    """When its first chunk arrived."""
+    times: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    """Seconds it spent per stage, summed over its chunks."""
+
+    def steps_per_s(self, now: float) -> float:
+        """Env steps per second since its first chunk."""
+        if self.first_chunk_at is None or now <= self.first_chunk_at:
+            return 0.0
+        return self.env_steps / (now - self.first_chunk_at)
+
+
+@dataclass
+class Batch:
+    """Chunks trained on together."""
+
+    chunks: list[Chunk]
+    """The chunks, one per actor (sync) or in arrival order (async)."""
+    lags: list[int]
+    """Policy lag of each chunk when the update started."""
