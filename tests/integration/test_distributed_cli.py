@@ -20,7 +20,7 @@ from fleetmind.cli.main import main
         (["train", "CartPole-v1", "--learners", "2"], "needs at least 2 actors"),
         (
             ["train", "CartPole-v1", "--actors", "2", "--learners", "2", "--algo", "dqn"],
-            "--learners > 1 shares PPO (--mode sync) or IMPALA (--mode async) updates",
+            "--learners > 1 shares PPO, MAPPO or IPPO (--mode sync) or IMPALA",
         ),
         (["train", "CartPole-v1", "--actors", "2", "--mode", "fast"], "mode"),
         (

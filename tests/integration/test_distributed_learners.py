@@ -37,24 +37,31 @@ def _finals(logs: list[str]) -> list[tuple[int, int, str]]:
     return found
 
 
+TEAM = (
+    "mpe2/simple_spread_v3", "--algo", "mappo", "--mode", "sync", "--mappo.rollout-steps", "16",
+    "--mappo.update-epochs", "2", "--mappo.minibatch-size", "64",
+)  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "mode",
     [
-        ("--mode", "sync", *FAST),
+        ("CartPole-v1", "--mode", "sync", *FAST),
+        TEAM,
         pytest.param(
-            ("--mode", "async", "--algo", "impala", "--impala.rollout-steps", "16"),
+            ("CartPole-v1", "--mode", "async", "--algo", "impala", "--impala.rollout-steps", "16"),
             marks=pytest.mark.slow,
         ),
     ],
-    ids=["sync-ppo", "async-impala"],
+    ids=["sync-ppo", "sync-mappo-team", "async-impala"],
 )
 def test_two_learners_train_with_identical_parameters(
     tmp_path: Path, mode: tuple[str, ...]
 ) -> None:
     run_dir = tmp_path / "run"
     proc = fleetmind(
-        "train", "CartPole-v1", "--actors", "2", "--learners", "2", "--envs", "8",
-        "--steps", "2500", "--run-dir", str(run_dir), "--log-interval-s", "0.3", *mode,
+        "train", *mode[:1], "--actors", "2", "--learners", "2", "--envs", "8",
+        "--steps", "2500", "--run-dir", str(run_dir), "--log-interval-s", "0.3", *mode[1:],
     )  # fmt: skip
     try:
         out, err = proc.communicate(timeout=240)

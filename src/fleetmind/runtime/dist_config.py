@@ -88,10 +88,10 @@ def check_dist(name: str, dist: DistConfig, learners: int | None = None) -> None
         )
     if dist.mode == "sync" and name == "impala":
         raise ConfigError("--algo impala trains with --mode async")
-    if learners > 1 and name not in ("ppo", "impala"):
+    if learners > 1 and name not in ("ppo", "impala", "mappo", "ippo"):
         raise ConfigError(
-            "--learners > 1 shares PPO (--mode sync) or IMPALA (--mode async) updates; "
-            f"--algo {name} trains with one learner"
+            "--learners > 1 shares PPO, MAPPO or IPPO (--mode sync) or IMPALA (--mode async) "
+            f"updates; --algo {name} trains with one learner"
         )
     if name not in ACTOR_ALGOS:
         raise ConfigError(

@@ -35,6 +35,7 @@ from fleetmind.algos.team.nets import ActorPolicy, InputLayout, NetSampler, Spli
 from fleetmind.core.agent import Policy
 from fleetmind.core.batch import Trajectory, concat_trajectories
 from fleetmind.core.errors import CheckpointError, ConfigError
+from fleetmind.core.learning import SumReducer
 from fleetmind.core.spaces import SpaceSpec
 from fleetmind.envs.team import MultiAgentSpec
 
@@ -133,6 +134,19 @@ class MultiAgentPPOLearner:
         self.version = 0
         self.env_steps = 0
         self.total_env_steps: int | None = None
+        self._reducer: SumReducer | None = None
+
+    @property
+    def reducer(self) -> SumReducer | None:
+        """Set when several learners train the team together: every network's gradients
+        are averaged across them, network by network in the same order everywhere."""
+        return self._reducer
+
+    @reducer.setter
+    def reducer(self, reducer: SumReducer | None) -> None:
+        self._reducer = reducer
+        for unit in self.nets:
+            unit.reducer = reducer
 
     def rollout_policy(self) -> NetSampler:
         """Behaviour policy over every agent, reading the current parameters."""
@@ -153,12 +167,16 @@ class MultiAgentPPOLearner:
         """One PPO update of every network; bumps :attr:`version`."""
         steps = int(trajectories[0].valid.size)
         totals: dict[str, float] = {}
-        for unit, agents in zip(self.nets, self.trained_on, strict=True):
+        for k, (unit, agents) in enumerate(zip(self.nets, self.trained_on, strict=True)):
             unit.env_steps = self.env_steps * len(agents)
             unit.total_env_steps = (
                 None if self.total_env_steps is None else self.total_env_steps * len(agents)
             )
             metrics = unit.update(concat_trajectories([trajectories[i] for i in agents]))
+            if k == 0 and self._reducer is not None:
+                # Several learners: the steps of every learner's batch, agreed by the
+                # first network's update, so schedules stay identical everywhere.
+                steps = (unit.env_steps - self.env_steps * len(agents)) // len(agents)
             for key, value in metrics.items():
                 totals[key] = totals.get(key, 0.0) + value / len(self.nets)
         self.env_steps += steps

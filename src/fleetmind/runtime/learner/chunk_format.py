@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fleetmind.core.batch import Trajectory, concat_trajectories
-from fleetmind.core.errors import ConfigError
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.core.spaces import SpaceSpec
 from fleetmind.rpc.generated import training_pb2 as pb
@@ -98,8 +97,16 @@ class TeamChunkFormat(ChunkFormat):
         return [concat_trajectories([c.agents[i] for c in chunks]) for i in range(len(self.agents))]
 
     def empty(self) -> list[Trajectory]:
-        """Teams train with one learner; a shared update never needs this."""
-        raise ConfigError("a team trains with one learner (--learners 1)")
+        """Every agent's ``[T x 0]`` trajectory of its model inputs and actions."""
+        layout = self.layout
+        return [
+            empty_trajectory(
+                self.rollout_steps,
+                SpaceSpec("box", (layout.actor_dims[i] + layout.critic_dim,), "float32"),
+                action,
+            )
+            for i, action in enumerate(layout.spec.action_spaces)
+        ]
 
 
 def chunk_format(parts: RunParts, rollout_steps: int) -> ChunkFormat:

@@ -65,10 +65,7 @@ def build_core(
     restored when resuming."""
     cfg = setup.config
     spec = setup.spec
-    team = is_multiagent_algo(spec)
-    if team and group is not None:
-        raise ConfigError(f"--algo {spec.name} trains with one learner (--learners 1)")
-    if team and dist.mode != "sync":
+    if is_multiagent_algo(spec) and dist.mode != "sync":
         raise ConfigError(
             f"--algo {spec.name} trains on-policy: use --mode sync with --actors (not {dist.mode})"
         )
