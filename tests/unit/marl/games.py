@@ -95,3 +95,14 @@ class MixedGame(ParallelEnv):  # type: ignore[misc]
         if done:
             self.agents = []
         return obs, rew, term, trunc, {a: {} for a in obs}
+
+
+class ShiftingGame(LeavingGame):
+    """LeavingGame whose agent list gains an undeclared ``newcomer`` after a step."""
+
+    metadata = {"name": "shifting_v0"}  # noqa: RUF012
+
+    def step(self, actions: dict[str, int]) -> Any:
+        result = super().step(actions)
+        self.agents = [*self.agents, "newcomer"]
+        return result

@@ -22,7 +22,7 @@ from fleetmind.envs.env_entry import EnvEntry, team_entry
 from fleetmind.envs.registry import REGISTRY
 from fleetmind.runtime.run_dir import RunDir, read_metrics
 
-from .games import MixedGame
+from .games import MixedGame, ShiftingGame
 
 COORD = "fleetmind/coordination-v0"
 TINY = ["--steps", "320", "--envs", "4", "--log-interval-s", "0.001"]
@@ -232,3 +232,19 @@ def test_reward_normalisation_is_checkpointed_and_resumed(
     assert len(after) == len(before)
     # the statistics continued from the checkpoint rather than restarting
     assert all(a > b for a, b in zip(after, before, strict=True))
+
+
+def test_a_team_whose_agents_change_gets_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    register_env: Callable[[EnvEntry], None],
+) -> None:
+    register_env(team_entry("test/shifting-v0", ShiftingGame))
+    code, _, err = run_cli(
+        capsys, "train", "test/shifting-v0", "--algo", "ippo", "--run-dir", str(tmp_path / "r"),
+        "--steps", "64", "--envs", "1", "--ippo.rollout-steps", "8",
+    )  # fmt: skip
+    assert code == 2
+    assert "has acting agents ['newcomer'] that are not among its possible_agents" in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
