@@ -27,7 +27,7 @@ import numpy as np
 from fleetmind.core.agent import Actuator
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.episodes import EpisodeStats
-from fleetmind.core.errors import EnvironmentStepError
+from fleetmind.core.errors import ConfigError, EnvironmentStepError
 from fleetmind.core.learning import StepOutput
 from fleetmind.core.normalizer import ObservationNormalizer, RunningMeanStd
 from fleetmind.envs.team import MultiAgentSpec, MultiAgentStep
@@ -139,7 +139,7 @@ class Collector:
         seed: int = 0,
     ) -> None:
         if num_steps <= 0:
-            raise EnvironmentStepError(f"{num_steps=} must be positive to collect a trajectory")
+            raise ConfigError(f"{num_steps=} must be positive to collect a trajectory")
         self.env = env
         self.num_steps = num_steps
         self.actuators = list(actuators)

@@ -10,7 +10,7 @@ import pytest
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from fleetmind.core.errors import EnvironmentStepError
+from fleetmind.core.errors import ConfigError, EnvironmentStepError
 from fleetmind.core.learning import StepOutput
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.envs.gym_team import GymTeamEnv
@@ -165,4 +165,11 @@ def test_a_team_of_one_keeps_observation_shape_and_float64_rewards() -> None:
     assert step.active.all()
     with pytest.raises(EnvironmentStepError, match="one agent"):
         env.step([np.zeros(3, np.int64)] * 2)
+    env.close()
+
+
+def test_a_rollout_of_no_steps_is_a_config_error() -> None:
+    env = team_of_one(1)
+    with pytest.raises(ConfigError, match="num_steps=0 must be positive"):
+        Collector(env, 0, [lambda a: a], [None])
     env.close()
