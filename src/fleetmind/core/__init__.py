@@ -15,6 +15,10 @@ Training is a loop between a rollout policy and a learner
         metrics = learner.update(trajectory) # version += 1
         stats.add(episode_return, length)    # EpisodeStats decide "solved"
 
+A team is the same loop with an agent axis: a :class:`TeamLearner` takes one
+trajectory per agent, its :class:`TeamRolloutPolicy` steps every agent at once, and
+a single agent is a team of one.
+
 Errors form one tree (:mod:`fleetmind.core.errors`). No torch and no gRPC below
 this line: every other layer builds on these.
 """
@@ -23,7 +27,15 @@ from fleetmind.core.agent import Agent, Decision, Policy
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.episodes import EpisodeStats
 from fleetmind.core.errors import FleetmindError
-from fleetmind.core.learning import Learner, RolloutPolicy, StepOutput, SumReducer
+from fleetmind.core.learning import (
+    InputBuilder,
+    Learner,
+    RolloutPolicy,
+    StepOutput,
+    SumReducer,
+    TeamLearner,
+    TeamRolloutPolicy,
+)
 from fleetmind.core.normalizer import ObservationNormalizer, RunningMeanStd
 from fleetmind.core.spaces import SpaceSpec
 
@@ -32,6 +44,7 @@ __all__ = [
     "Decision",
     "EpisodeStats",
     "FleetmindError",
+    "InputBuilder",
     "Learner",
     "ObservationNormalizer",
     "Policy",
@@ -40,5 +53,7 @@ __all__ = [
     "SpaceSpec",
     "StepOutput",
     "SumReducer",
+    "TeamLearner",
+    "TeamRolloutPolicy",
     "Trajectory",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,3 +35,25 @@ class EpisodeStats:
     def full_window_mean(self) -> float | None:
         """Mean return once the window holds ``window`` episodes, else None."""
         return float(np.mean(self.returns)) if len(self.returns) >= self.window else None
+
+
+class AgentReturns:
+    """Each agent's own return of the latest finished episodes (a team's breakdown)."""
+
+    def __init__(self, agents: Sequence[str], window: int = 100) -> None:
+        self.agents = tuple(agents)
+        """Agent names in order."""
+        self.windows: list[deque[float]] = [deque(maxlen=window) for _ in self.agents]
+        """Per agent: its returns of the latest ``window`` episodes."""
+
+    def add(self, returns: Sequence[float]) -> None:
+        """Record one finished episode: every agent's return, in agent order."""
+        for window, value in zip(self.windows, returns, strict=True):
+            window.append(value)
+
+    def means(self) -> dict[str, float | None]:
+        """Mean return of the window per agent name (None before its first episode)."""
+        return {
+            agent: float(np.mean(w)) if w else None
+            for agent, w in zip(self.agents, self.windows, strict=True)
+        }

@@ -15,6 +15,7 @@ Several learners that train one policy together share their updates through a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -90,4 +91,70 @@ class Learner(Protocol):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
+        ...
+
+
+class TeamRolloutPolicy(Protocol):
+    """The behaviour policy of every agent at once."""
+
+    def step(self, model_inputs: Sequence[np.ndarray]) -> list[StepOutput]:
+        """Sample actions; ``model_inputs[i]`` is agent ``i``'s ``[E, D_i]`` input."""
+        ...
+
+
+class InputBuilder(Protocol):
+    """Builds each agent's model input from (normalised) observations and state."""
+
+    def model_input(
+        self, agent: int, obs: Sequence[np.ndarray], state: np.ndarray | None
+    ) -> np.ndarray:
+        """``[E, D]`` model input of agent ``agent``."""
+        ...
+
+    def actor_input(self, agent: int, obs: np.ndarray) -> np.ndarray:
+        """``[B, A]`` policy input of agent ``agent`` from its own observations."""
+        ...
+
+
+class TeamLearner(Protocol):
+    """Owns every agent's parameters; one update per list of per-agent trajectories.
+
+    A team algorithm (MAPPO, IPPO) implements it; a single-agent :class:`Learner` joins
+    as a team of one (:class:`fleetmind.algos.team_of_one.TeamOfOne`)::
+
+        policy = learner.rollout_policy()
+        outs = policy.step([layout.model_input(i, obs, state) for i in agents])
+        metrics = learner.update([trajectory_of_agent_0, ...])   # version += 1
+    """
+
+    version: int
+    """Number of updates applied so far."""
+    env_steps: int
+    """Joint environment steps learned from so far (one per copy per step)."""
+    total_env_steps: int | None
+    """Step budget of the run for learning-rate schedules; None when unknown."""
+
+    @property
+    def layout(self) -> InputBuilder | None:
+        """How model inputs are built (None: each agent's own observation)."""
+        ...
+
+    def rollout_policy(self) -> TeamRolloutPolicy:
+        """The behaviour policy (reads the current parameters)."""
+        ...
+
+    def agent_policies(self) -> list[Policy]:
+        """One evaluation/serving policy per agent (input: :meth:`InputBuilder.actor_input`)."""
+        ...
+
+    def update(self, trajectories: Sequence[Trajectory]) -> dict[str, float]:
+        """Learn from one ``[T, E]`` trajectory per agent; bump :attr:`version`."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume."""
+        ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
         ...

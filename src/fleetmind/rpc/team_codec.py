@@ -25,9 +25,6 @@ from fleetmind.algos.team.nets import InputLayout
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.errors import InvalidInputError
 from fleetmind.core.normalizer import RunningMeanStd
-from fleetmind.core.spaces import SpaceSpec
-from fleetmind.envs.spaces import observation_is_normalisable
-from fleetmind.envs.team import MultiAgentSpec
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.training_codec import (
     MAX_ENVS_PER_CHUNK,
@@ -215,18 +212,6 @@ def team_chunk_from_pb(
     return Chunk(
         trajectories[0], stats, returns, lengths, times, msg.session_id, trajectories, agent_returns
     )
-
-
-def team_stats_shapes(
-    spec: MultiAgentSpec, normalize_obs: bool
-) -> tuple[list[tuple[int, ...] | None], tuple[int, ...] | None]:
-    """Shape of each agent's observation statistics and the state's (None: not normalised)."""
-
-    def shape(space: SpaceSpec | None) -> tuple[int, ...] | None:
-        wanted = space is not None and normalize_obs and observation_is_normalisable(space)
-        return tuple(space.shape) if wanted and space is not None else None
-
-    return [shape(s) for s in spec.observation_spaces], shape(spec.state_space)
 
 
 def stats_dim(parts: Sequence[RunningMeanStd | None]) -> int | None:

@@ -18,7 +18,6 @@ observations where the next action can change nothing; the trajectory's
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -26,9 +25,9 @@ import numpy as np
 
 from fleetmind.core.agent import Actuator
 from fleetmind.core.batch import Trajectory
-from fleetmind.core.episodes import EpisodeStats
+from fleetmind.core.episodes import AgentReturns, EpisodeStats
 from fleetmind.core.errors import ConfigError, EnvironmentStepError
-from fleetmind.core.learning import StepOutput
+from fleetmind.core.learning import InputBuilder, StepOutput, TeamRolloutPolicy
 from fleetmind.core.normalizer import ObservationNormalizer, RunningMeanStd
 from fleetmind.envs.team import MultiAgentSpec, MultiAgentStep
 
@@ -50,24 +49,6 @@ class TeamEnv(Protocol):
 
     def close(self) -> None:
         """Release the copies."""
-        ...
-
-
-class TeamPolicy(Protocol):
-    """The behaviour policy of every agent at once."""
-
-    def step(self, model_inputs: Sequence[np.ndarray]) -> list[StepOutput]:
-        """Sample actions; ``model_inputs[i]`` is agent ``i``'s ``[E, ...]`` input."""
-        ...
-
-
-class InputBuilder(Protocol):
-    """Builds each agent's model input from (normalised) observations and state."""
-
-    def model_input(
-        self, agent: int, obs: Sequence[np.ndarray], state: np.ndarray | None
-    ) -> np.ndarray:
-        """``[E, ...]`` model input of agent ``agent``."""
         ...
 
 
@@ -150,7 +131,7 @@ class Collector:
         self.reward_scaler = RewardScaler(reward_gamma, e, n) if reward_gamma is not None else None
         self.stats = EpisodeStats()
         """Team returns (sum over agents) of finished episodes."""
-        self.agent_returns: list[deque[float]] = [deque(maxlen=100) for _ in range(n)]
+        self.agent_returns = AgentReturns(env.spec.agents)
         """Per agent: returns of the latest finished episodes."""
         self.env_steps = 0
         """Environment steps taken (one per copy per step)."""
@@ -210,7 +191,7 @@ class Collector:
             state = self._state_normalizer(state)
         return [self.layout.model_input(i, obs, state) for i in range(len(obs))]
 
-    def collect(self, policy: TeamPolicy, policy_version: int = 0) -> list[Trajectory]:
+    def collect(self, policy: TeamRolloutPolicy, policy_version: int = 0) -> list[Trajectory]:
         """Run ``num_steps`` vector steps; one trajectory per agent."""
         for t in range(self.num_steps):
             inputs = self.model_inputs(self._last)
@@ -261,14 +242,6 @@ class Collector:
         self._ep_length += step.active.any(axis=1)
         for e in np.flatnonzero(step.episode_end):
             self.stats.add(float(self._ep_return[e].sum()), int(self._ep_length[e]))
-            for i, returns in enumerate(self.agent_returns):
-                returns.append(float(self._ep_return[e, i]))
+            self.agent_returns.add([float(r) for r in self._ep_return[e]])
         self._ep_return[step.episode_end] = 0.0
         self._ep_length[step.episode_end] = 0
-
-    def agent_return_means(self) -> dict[str, float | None]:
-        """Mean return of the latest episodes, per agent name."""
-        return {
-            agent: float(np.mean(r)) if r else None
-            for agent, r in zip(self.agents, self.agent_returns, strict=True)
-        }

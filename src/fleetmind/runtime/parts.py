@@ -13,9 +13,9 @@ algorithm (MAPPO, IPPO) on a multi-agent env is a team of N::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
@@ -24,50 +24,16 @@ from fleetmind.algos.loading import actuator_for
 from fleetmind.algos.team.base import MultiAgentAlgoSpec
 from fleetmind.algos.team.nets import InputLayout
 from fleetmind.algos.team_of_one import TeamOfOne
-from fleetmind.core.agent import Actuator, Policy
-from fleetmind.core.batch import Trajectory
+from fleetmind.core.agent import Actuator
 from fleetmind.core.errors import ConfigError
+from fleetmind.core.learning import TeamLearner
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.core.spaces import SpaceSpec
 from fleetmind.envs.gym_team import GymTeamEnv
 from fleetmind.envs.registry import make_team_vector_env, make_vector_env
 from fleetmind.envs.spaces import observation_is_normalisable
 from fleetmind.envs.team import MultiAgentSpec
-from fleetmind.runtime.collector import Collector, InputBuilder, TeamEnv, TeamPolicy
-
-
-class TeamLearner(Protocol):
-    """A learner with the team interface: one trajectory per agent per update."""
-
-    version: int
-    env_steps: int
-    total_env_steps: int | None
-
-    @property
-    def layout(self) -> InputBuilder | None:
-        """How model inputs are built (None: each agent's observation)."""
-        ...
-
-    def rollout_policy(self) -> TeamPolicy:
-        """The behaviour policy of every agent."""
-        ...
-
-    def agent_policies(self) -> list[Policy]:
-        """One evaluation/serving policy per agent."""
-        ...
-
-    def update(self, trajectories: Sequence[Trajectory]) -> dict[str, float]:
-        """Learn from one ``[T, E]`` trajectory per agent."""
-        ...
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume."""
-        ...
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`."""
-        ...
-
+from fleetmind.runtime.collector import Collector, TeamEnv
 
 StatsFactory = Callable[[tuple[int, ...]], RunningMeanStd]
 """Builds the statistics of one observation shape (actors track their deltas)."""

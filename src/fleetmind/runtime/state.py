@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from fleetmind.algos.checkpoint import stats_from_state, stats_to_state
-from fleetmind.core.episodes import EpisodeStats
+from fleetmind.core.episodes import AgentReturns, EpisodeStats
 from fleetmind.core.errors import CheckpointError
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.runtime.config import TrainConfig
@@ -45,9 +45,9 @@ class RunData:
     """The global state's statistics."""
     reward_stats: Sequence[RunningMeanStd] | None = None
     """Each agent's discounted-return statistics (None: rewards not scaled)."""
-    agent_returns: Sequence[deque[float]] = field(default_factory=list)
-    """Per agent: returns of the latest episodes (empty for a single-agent learner
-    service, which counts team returns only)."""
+    agent_returns: AgentReturns | None = None
+    """Per agent: returns of the latest episodes (None, or no agents, for a single
+    agent: its returns are the team's)."""
 
 
 def checkpoint_state(
@@ -71,7 +71,9 @@ def checkpoint_state(
     }
     if team:
         spaces: dict[str, Any] = {"team": full_config["_team"]}
-        extra["agent_returns"] = [list(r) for r in data.agent_returns]
+        extra["agent_returns"] = (
+            [] if data.agent_returns is None else [list(w) for w in data.agent_returns.windows]
+        )
     else:
         spaces = {k: full_config["_spaces"][k] for k in ("observation", "action")}
     state: dict[str, Any] = {
@@ -134,7 +136,9 @@ def restore_run(state: dict[str, Any], learner: Any, data: RunData) -> dict[str,
     window.returns = deque(extra.get("recent_returns", []), maxlen=window.window)
     window.lengths = deque(extra.get("recent_lengths", []), maxlen=window.window)
     for returns, saved_returns in zip(
-        data.agent_returns, extra.get("agent_returns", []), strict=False
+        [] if data.agent_returns is None else data.agent_returns.windows,
+        extra.get("agent_returns", []),
+        strict=False,
     ):
         returns.extend(saved_returns)
     return extra

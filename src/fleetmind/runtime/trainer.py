@@ -199,7 +199,7 @@ class LocalTrainer:
         }
         record.update({k: float(v) for k, v in metrics.items()})
         if self.parts.team:
-            for agent, mean in self.collector.agent_return_means().items():
+            for agent, mean in self.collector.agent_returns.means().items():
                 record[f"return_mean/{agent}"] = mean
         return record
 

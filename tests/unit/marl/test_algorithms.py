@@ -147,6 +147,6 @@ def test_collector_masks_inactive_rows_and_counts_team_returns() -> None:
     np.testing.assert_array_equal(quitter.rewards[:, 0], [10, 0, 0, 0, 10])
     assert collector.stats.episodes == 1
     assert collector.stats.returns[0] == 13.0
-    assert collector.agent_return_means() == {"stayer": 3.0, "quitter": 10.0}
+    assert collector.agent_returns.means() == {"stayer": 3.0, "quitter": 10.0}
     # each row is [own obs | global state [t, actions so far]]
     np.testing.assert_array_equal(stayer.obs[1, 0], [1, 1, 2])

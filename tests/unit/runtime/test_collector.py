@@ -107,7 +107,7 @@ def test_autoreset_step_is_invalid_and_episode_counted(make_env: MakeEnv) -> Non
     assert collector.stats.episodes == 4
     assert list(collector.stats.returns) == [3.0 * agents] * 4
     assert list(collector.stats.lengths) == [3] * 4
-    assert set(collector.agent_return_means().values()) == {3.0}
+    assert set(collector.agent_returns.means().values()) == {3.0}
     assert collector.env_steps == 16
 
 

@@ -16,10 +16,11 @@ import numpy as np
 
 from fleetmind.algos.loading import actuator_for, read_checkpoint
 from fleetmind.algos.registry import get_algorithm
-from fleetmind.algos.team.base import InputBuilder, MultiAgentAlgoSpec
+from fleetmind.algos.team.base import MultiAgentAlgoSpec
 from fleetmind.config import config_from_mapping
 from fleetmind.core.agent import Agent
 from fleetmind.core.errors import CheckpointError, InvalidInputError, UnknownNameError
+from fleetmind.core.learning import InputBuilder
 from fleetmind.core.normalizer import ObservationNormalizer, RunningMeanStd
 from fleetmind.envs.team import MultiAgentSpec
 
@@ -66,14 +67,16 @@ class TeamAgent:
 class _Perceive:
     """Normalise (when trained with normalisation) then build the actor input."""
 
-    def __init__(self, layout: InputBuilder, index: int, stats: RunningMeanStd | None) -> None:
+    def __init__(
+        self, layout: InputBuilder | None, index: int, stats: RunningMeanStd | None
+    ) -> None:
         self.layout = layout
         self.index = index
         self.normalize = ObservationNormalizer(stats) if stats is not None else None
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         x = self.normalize(obs) if self.normalize is not None else obs
-        return self.layout.actor_input(self.index, x)
+        return x if self.layout is None else self.layout.actor_input(self.index, x)
 
 
 @dataclass

@@ -27,20 +27,19 @@ from fleetmind.algos.registry import get_algorithm
 from fleetmind.config import config_from_mapping
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.errors import ConfigError, PreconditionError
-from fleetmind.core.learning import StepOutput
+from fleetmind.core.learning import StepOutput, TeamRolloutPolicy
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.team_codec import TeamEpisode, concat_stats, split_stats, team_chunk_pb
 from fleetmind.rpc.training_codec import chunk_pb
 from fleetmind.runtime.actor.tracking_stats import TrackingStats
-from fleetmind.runtime.collector import TeamPolicy
 from fleetmind.runtime.parts import RunParts, broadcast_module, build_parts, team_layout
 
 
 class TimedPolicy:
     """Wraps a team rollout policy and sums the seconds spent in it."""
 
-    def __init__(self, policy: TeamPolicy) -> None:
+    def __init__(self, policy: TeamRolloutPolicy) -> None:
         self.policy = policy
         self.seconds = 0.0
 
@@ -153,7 +152,7 @@ class ActorSource:
         self._episodes_seen = stats.episodes
         if new <= 0:
             return []
-        per_agent = [list(r)[-new:] for r in self.collector.agent_returns]
+        per_agent = [list(r)[-new:] for r in self.collector.agent_returns.windows]
         rows = zip(list(stats.returns)[-new:], list(stats.lengths)[-new:], strict=True)
         return [
             TeamEpisode(ret, length, tuple(agent[k] for agent in per_agent))

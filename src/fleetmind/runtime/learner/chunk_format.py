@@ -72,10 +72,8 @@ class TeamChunkFormat(ChunkFormat):
     team = True
 
     def __init__(self, parts: RunParts, rollout_steps: int) -> None:
-        spaces = (parts.spec.observation_spaces[0], parts.spec.action_spaces[0])
-        super().__init__(
-            [*parts.obs_stats, parts.state_stats], parts.spec.agents, rollout_steps, spaces
-        )
+        stats, agents, spaces = _of(parts)
+        super().__init__(stats, agents, rollout_steps, spaces)
         self.layout = team_layout(parts.learner)
 
     def decode(self, msg: pb.TrajectoryChunk) -> Chunk:
@@ -113,7 +111,14 @@ def chunk_format(parts: RunParts, rollout_steps: int) -> ChunkFormat:
     """The chunk format of a run built from ``parts``."""
     if parts.team:
         return TeamChunkFormat(parts, rollout_steps)
-    spaces = (parts.spec.observation_spaces[0], parts.spec.action_spaces[0])
-    return ChunkFormat(
-        [*parts.obs_stats, parts.state_stats], parts.spec.agents, rollout_steps, spaces
-    )
+    stats, agents, spaces = _of(parts)
+    return ChunkFormat(stats, agents, rollout_steps, spaces)
+
+
+def _of(
+    parts: RunParts,
+) -> tuple[list[RunningMeanStd | None], tuple[str, ...], tuple[SpaceSpec, SpaceSpec]]:
+    """The statistics parts, agent names and first agent's spaces of a run."""
+    spec = parts.spec
+    spaces = (spec.observation_spaces[0], spec.action_spaces[0])
+    return [*parts.obs_stats, parts.state_stats], spec.agents, spaces

@@ -34,8 +34,9 @@ from typing import Any
 import numpy as np
 
 from fleetmind.core.batch import Trajectory
-from fleetmind.core.episodes import EpisodeStats
+from fleetmind.core.episodes import AgentReturns, EpisodeStats
 from fleetmind.core.errors import InvalidInputError, OverloadedError, PreconditionError
+from fleetmind.core.learning import TeamLearner
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.training_codec import STAGES, Chunk
@@ -44,7 +45,6 @@ from fleetmind.runtime.learner.chunk_format import ChunkFormat
 from fleetmind.runtime.learner.collective import LearnerGroup
 from fleetmind.runtime.learner.session import Batch, Session
 from fleetmind.runtime.learner.weight_store import PublishedWeights, WeightStore
-from fleetmind.runtime.parts import TeamLearner
 from fleetmind.runtime.state import RunData
 
 log = logging.getLogger("fleetmind.learner")
@@ -74,10 +74,8 @@ class LearnerCore:
         self.rollout_steps = chunks.rollout_steps
         self.parts = chunks.parts
         """Each agent's observation statistics, then the global state's (None: not kept)."""
-        self.agent_returns: list[deque[float]] = (
-            [deque(maxlen=100) for _ in chunks.agents] if chunks.team else []
-        )
-        """A team's per-agent returns of the latest finished episodes."""
+        self.agent_returns = AgentReturns(chunks.agents if chunks.team else ())
+        """A team's per-agent returns of the latest finished episodes (none: one agent)."""
         self.store = store
         self.incarnation = secrets.randbits(62) + 1
         """Differs on every start: data from an earlier incarnation is refused."""
@@ -123,13 +121,6 @@ class LearnerCore:
             state_stats=self.parts[-1],
             agent_returns=self.agent_returns,
         )
-
-    def agent_return_means(self) -> dict[str, float | None]:
-        """A team's mean return of the latest episodes per agent (none: a single agent)."""
-        return {
-            agent: sum(returns) / len(returns) if returns else None
-            for agent, returns in zip(self.chunks.agents, self.agent_returns, strict=False)
-        }
 
     # -- sessions ---------------------------------------------------------------
 
@@ -289,9 +280,9 @@ class LearnerCore:
             self._merge_stats(chunk.obs_stats)
             for ret, length in zip(chunk.episode_returns, chunk.episode_lengths, strict=True):
                 self.stats.add(ret, length)
-            for returns in chunk.agent_returns:
-                for window, value in zip(self.agent_returns, returns, strict=False):
-                    window.append(value)
+            if self.chunks.team:
+                for returns in chunk.agent_returns:
+                    self.agent_returns.add(returns)
         trajectories = self.chunks.per_agent(batch.chunks)
         t0 = time.monotonic()
         metrics = await asyncio.to_thread(self._update, trajectories)

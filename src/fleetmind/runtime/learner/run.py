@@ -314,7 +314,7 @@ class LearnerRun:
         for session in core.sessions.values():
             record[f"actor_{session.actor_id}_steps_per_s"] = session.steps_per_s(now)
         record.update({k: float(v) for k, v in metrics.items()})
-        for agent, agent_mean in core.agent_return_means().items():
+        for agent, agent_mean in core.agent_returns.means().items():
             record[f"return_mean/{agent}"] = agent_mean
         if self.exporter is not None:
             self.exporter.update(record)
