@@ -22,15 +22,18 @@ import grpc
 import torch
 from torch import nn
 
-from fleetmind.core.spaces import SpaceSpec
+from fleetmind.algos.registry import get_algorithm
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.generated import training_pb2_grpc as pb_grpc
+from fleetmind.rpc.learner_service import SERVICE, LearnerServicer
 from fleetmind.rpc.server import ServerConfig, create_server
+from fleetmind.rpc.weights_codec import WeightAssembler
+from fleetmind.runtime.chunk_format import ChunkFormat
 from fleetmind.runtime.dist_config import DistConfig
-from fleetmind.runtime.learner.chunk_format import ChunkFormat
 from fleetmind.runtime.learner.core import LearnerCore
-from fleetmind.runtime.learner.service import SERVICE, LearnerServicer
-from fleetmind.runtime.learner.weight_store import WeightAssembler, WeightStore
+from fleetmind.runtime.learner.endpoint import CoreEndpoint
+from fleetmind.runtime.learner.weight_store import WeightStore, load_weights
+from fleetmind.runtime.parts import build_parts
 
 MIB = 1024 * 1024
 
@@ -74,22 +77,30 @@ def fetch(target: str, model: nn.Module) -> float:
     assembler = WeightAssembler()
     for chunk in stub.GetWeights(request, timeout=600):
         assembler.add(chunk)
-    assembler.load_into(model)
+    load_weights(model, assembler.weights())
     channel.close()
     return time.perf_counter() - start
 
 
+def _chunk_format() -> ChunkFormat:
+    """A single agent's chunk format (the model served is the benchmark's own)."""
+    spec = get_algorithm("ppo")
+    parts = build_parts("CartPole-v1", spec, spec.config_cls(), envs=1, seed=0,
+                        normalize_obs=False)  # fmt: skip
+    parts.env.close()
+    return ChunkFormat(parts, 1)
+
+
 def serve(target: str, model: nn.Module, ready: threading.Event, stop: threading.Event) -> None:
     async def main() -> None:
-        spec = SpaceSpec("box", (1,), "float32", low=(-1.0,), high=(1.0,))
-        chunks = ChunkFormat([None, None], ("agent",), 1, (spec, spec))
+        chunks = _chunk_format()
         core = LearnerCore(
             _Holder(), model, DistConfig(actor_timeout_s=600), "", chunks, WeightStore()
         )  # type: ignore[arg-type]  # fmt: skip
+        servicer = LearnerServicer(CoreEndpoint(core, "ppo", {}, {}))  # attaches the encoder
         t = time.perf_counter()
         core.publish()
         print(f"serialise once: {time.perf_counter() - t:.3f} s")
-        servicer = LearnerServicer(core, "ppo", {}, {})
         server, _ = create_server(
             target, ServerConfig(max_message_bytes=64 * MIB), [(servicer, SERVICE)]
         )

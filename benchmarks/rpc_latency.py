@@ -5,8 +5,9 @@ A stand-in learner (grpc.aio server, answers at once) in a child process on a
 a one-chunk client stream (PushTrajectories) and a one-message server stream
 (GetWeights, 36 kB: a 64-64 actor-critic), to its message and to its end. Then a
 sync version's round trip through the actor's own client, a CartPole-sized chunk
-(32 x 16 steps) up and the weights back: as two calls (push, then weights) and as
-one message each way on an open Exchange stream.
+(32 x 16 steps, encoded by the client) up and the weights back (assembled and
+checked by the client): as two calls (push, then weights) and as one message each
+way on an open Exchange stream.
 
 .venv/bin/python benchmarks/rpc_latency.py --calls 300
 """
@@ -24,12 +25,39 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
+import numpy as np
 from grpc import aio
 
+from fleetmind.core.batch import Trajectory
+from fleetmind.core.exchange import Chunk, SessionInfo, Weights
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.generated import training_pb2_grpc as pb_grpc
+from fleetmind.rpc.weights_codec import encode_weights
 
-WEIGHTS = b"w" * 36_000
+WEIGHTS = encode_weights(Weights(1, {"w": np.zeros(9_000, np.float32)}))
+"""One version of 36 kB, as the learner streams it (one message)."""
+
+
+def weights_chunk() -> pb.WeightsChunk:
+    return pb.WeightsChunk.FromString(WEIGHTS[0])
+
+
+def cartpole_chunk(steps: int = 32, envs: int = 16) -> Chunk:
+    """A single agent's CartPole chunk of ``steps`` x ``envs``."""
+    lead = (steps, envs)
+    floats, flags = np.zeros(lead, np.float32), np.zeros(lead, bool)
+    trajectory = Trajectory(
+        obs=np.zeros((*lead, 4), np.float32),
+        actions=np.zeros(lead, np.int64),
+        log_probs=floats,
+        values=floats,
+        rewards=floats,
+        terminated=flags,
+        truncated=flags,
+        valid=~flags,
+        next_values=floats,
+    )
+    return Chunk([trajectory], session_id="s")
 
 
 class Echo(pb_grpc.LearnerServicer):  # type: ignore[misc]
@@ -37,7 +65,7 @@ class Echo(pb_grpc.LearnerServicer):  # type: ignore[misc]
         return pb.HeartbeatResponse(version=1)
 
     async def GetWeights(self, request: Any, context: Any) -> AsyncIterator[Any]:  # noqa: N802
-        yield pb.WeightsChunk(version=1, total_bytes=len(WEIGHTS), data=WEIGHTS)
+        yield weights_chunk()
 
     async def PushTrajectories(self, requests: Any, context: Any) -> Any:  # noqa: N802
         async for _ in requests:
@@ -48,7 +76,7 @@ class Echo(pb_grpc.LearnerServicer):  # type: ignore[misc]
         async for _ in requests:
             yield pb.ExchangeResponse(
                 push=pb.PushResponse(accepted=1, version=1),
-                weights=pb.WeightsChunk(version=1, total_bytes=len(WEIGHTS), data=WEIGHTS),
+                weights=weights_chunk(),
             )
 
 
@@ -78,23 +106,22 @@ def timed(name: str, call: Callable[[], object], calls: int) -> None:
 def round_trips(address: str, calls: int) -> None:
     """A sync version's round trip through the actor's client: two calls, one stream."""
     from fleetmind.rpc.channel import ChannelConfig
-    from fleetmind.runtime.actor.client import GrpcLearnerClient
+    from fleetmind.rpc.learner_client import GrpcLearnerClient
+    from fleetmind.rpc.training_codec import chunk_pb
 
     client = GrpcLearnerClient(address, ChannelConfig(), timeout_s=10)
-    # A 32 x 16 CartPole chunk is about 14 kB: observations, actions and five floats.
-    chunk = pb.TrajectoryChunk(session_id="s")
-    chunk.tensors.add(name="payload", datatype="UINT8", shape=[14_000], raw=bytes(14_000))
-    request = pb.GetWeightsRequest(session_id="s", have_version=0, wait_s=1.0)
+    chunk = cartpole_chunk()
+    print(f"chunk of 32 x 16 CartPole steps: {chunk_pb(chunk).ByteSize() / 1e3:.1f} kB")
+    session = SessionInfo("s", 0, 0, "ppo", {}, {}, 32, 0, "sync")
 
     def two_calls() -> None:
         client.push([chunk])
-        client.weights(request)
+        client.weights(session, have_version=0, wait_s=1.0)
 
     stream = client.exchange()
 
     def one_stream() -> None:
-        stream.send(chunk)
-        stream.receive()
+        stream.round(chunk)
 
     timed("push, then weights (two calls)", two_calls, calls)
     timed("exchange: chunk up, weights down", one_stream, calls)

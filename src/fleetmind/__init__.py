@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from fleetmind.algos.team.loading import TeamAgent
     from fleetmind.core.agent import Agent
     from fleetmind.runtime.evaluate import EvalResult
-    from fleetmind.runtime.trainer import TrainResult
+    from fleetmind.runtime.result import TrainResult
 
 
 def train(

@@ -11,13 +11,15 @@ import numpy as np
 
 from fleetmind.algos.ppo.config import PPOConfig
 from fleetmind.core.batch import Trajectory
+from fleetmind.core.exchange import Chunk, Episode
+from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.rpc.server import ServerConfig
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.dist_config import DistConfig
 from fleetmind.runtime.learner.run import LearnerRun
 from fleetmind.runtime.learner.run_setup import RunSetup
 from fleetmind.runtime.local import prepare_new
-from fleetmind.runtime.trainer import TrainResult
+from fleetmind.runtime.result import TrainResult
 
 ROLLOUT = 4
 
@@ -87,4 +89,26 @@ def trajectory(envs: int = 2, steps: int = ROLLOUT, version: int = 0) -> Traject
         valid=np.ones(lead, bool),
         next_values=np.zeros(lead, np.float32),
         policy_version=version,
+    )
+
+
+def cartpole_chunk(
+    session_id: str = "",
+    incarnation: int = 0,
+    *,
+    envs: int = 2,
+    version: int = 0,
+    obs_stats: RunningMeanStd | None = None,
+    episodes: tuple[Episode, ...] = (),
+    times: dict[str, float] | None = None,
+) -> Chunk:
+    """A well-formed single-agent CartPole chunk (a team of one) for a session."""
+    return Chunk(
+        [trajectory(envs=envs, version=version)],
+        None,
+        obs_stats,
+        list(episodes),
+        dict(times or {}),
+        session_id,
+        incarnation,
     )

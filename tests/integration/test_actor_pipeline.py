@@ -4,6 +4,7 @@ thread; on-policy data, failures handled by the loop, shutdown, metrics."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 import time
@@ -13,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import numpy as np
 import pytest
 from grpc import aio
-from tests.integration.learner_harness import ROLLOUT, LearnerThread
+from tests.integration.learner_harness import ROLLOUT, LearnerThread, cartpole_chunk
 
 from fleetmind.algos.impala.learner import ImpalaConfig
 from fleetmind.core.errors import (
@@ -25,11 +27,12 @@ from fleetmind.core.errors import (
     PreconditionError,
     UnavailableError,
 )
+from fleetmind.core.exchange import Chunk, ExchangeAnswer, PushReply, SessionInfo, Weights
 from fleetmind.rpc.channel import ChannelConfig
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.generated import training_pb2_grpc as pb_grpc
+from fleetmind.rpc.learner_client import GrpcExchangeStream, GrpcLearnerClient
 from fleetmind.runtime.actor import worker as actor_module
-from fleetmind.runtime.actor.client import GrpcExchangeStream, GrpcLearnerClient
 from fleetmind.runtime.actor.worker import ActorWorker
 from fleetmind.runtime.dist_config import ActorConfig, DistConfig
 from fleetmind.runtime.run_dir import read_metrics
@@ -47,37 +50,55 @@ class RecordingClient:
         self.registrations = 0
         self.streams = 0
 
-    def record(self, msg: pb.TrajectoryChunk) -> Exception | None:
-        """Note a chunk (corrupting it if told to); the fault to raise for it, if any."""
-        self.versions.append(msg.policy_version)
+    def record(self, chunk: Chunk) -> tuple[Chunk, Exception | None]:
+        """Note a chunk; what to send instead (corrupted if told to) and the fault to
+        raise for it, if any."""
+        self.versions.append(chunk.policy_version)
         self.push_threads.add(threading.current_thread().name)
         if self.corrupt_at == len(self.versions):
-            msg.num_steps += 1  # the learner answers INVALID_ARGUMENT
-        return self.faults.pop(len(self.versions), None)
+            chunk = one_step_too_many(chunk)  # the learner answers INVALID_ARGUMENT
+        return chunk, self.faults.pop(len(self.versions), None)
 
-    def register(self, request: pb.RegisterRequest) -> pb.RegisterResponse:
+    def register(self, actor_id: str, env_id: str, num_envs: int, pid: int) -> SessionInfo:
         self.registrations += 1
-        return self.inner.register(request)
+        return self.inner.register(actor_id, env_id, num_envs, pid)
 
-    def heartbeat(self, request: pb.HeartbeatRequest) -> pb.HeartbeatResponse:
-        return self.inner.heartbeat(request)
+    def heartbeat(self, session: SessionInfo) -> PushReply:
+        return self.inner.heartbeat(session)
 
-    def push(self, chunks: Iterable[pb.TrajectoryChunk]) -> pb.PushResponse:
-        (msg,) = list(chunks)
-        fault = self.record(msg)
+    def push(self, chunks: Iterable[Chunk]) -> PushReply:
+        (chunk,) = list(chunks)
+        chunk, fault = self.record(chunk)
         if fault is not None:
             raise fault
-        return self.inner.push([msg])
+        return self.inner.push([chunk])
 
     def exchange(self) -> RecordingStream:
         self.streams += 1
         return RecordingStream(self, self.inner.exchange())
 
-    def weights(self, request: pb.GetWeightsRequest) -> tuple[list[pb.WeightsChunk], float]:
-        return self.inner.weights(request)
+    def weights(
+        self, session: SessionInfo, have_version: int, wait_s: float
+    ) -> tuple[Weights | None, float]:
+        return self.inner.weights(session, have_version, wait_s)
 
     def close(self) -> None:
         self.inner.close()
+
+
+def one_step_too_many(chunk: Chunk) -> Chunk:
+    """``chunk`` with every agent's last step repeated: ``T + 1`` steps on the wire."""
+
+    def longer(array: np.ndarray) -> np.ndarray:
+        return np.concatenate([array, array[-1:]])
+
+    arrays = ("obs", "actions", "log_probs", "values", "rewards", "terminated", "truncated",
+              "valid", "next_values")  # fmt: skip
+    trajectories = [
+        dataclasses.replace(t, **{name: longer(getattr(t, name)) for name in arrays})
+        for t in chunk.trajectories
+    ]
+    return dataclasses.replace(chunk, trajectories=trajectories)
 
 
 class RecordingStream:
@@ -86,20 +107,17 @@ class RecordingStream:
     def __init__(self, client: RecordingClient, inner: GrpcExchangeStream) -> None:
         self.client = client
         self.inner = inner
-        self.fault: Exception | None = None
 
     @property
     def age_s(self) -> float:
         return self.inner.age_s
 
-    def send(self, chunk: pb.TrajectoryChunk) -> None:
-        self.fault = self.client.record(chunk)
-        self.inner.send(chunk)
-
-    def receive(self) -> pb.ExchangeResponse:
-        if self.fault is not None:
-            raise self.fault
-        return self.inner.receive()
+    def round(self, chunk: Chunk) -> ExchangeAnswer:
+        chunk, fault = self.client.record(chunk)
+        answer = self.inner.round(chunk)
+        if fault is not None:
+            raise fault
+        return answer
 
     def cancel_if_idle(self, idle_s: float) -> bool:
         return self.inner.cancel_if_idle(idle_s)
@@ -117,10 +135,15 @@ def learner_in(mode: str, run_dir: Path, steps: int = 10**9) -> LearnerThread:
     return LearnerThread(run_dir, steps=steps) if mode == "sync" else async_learner(run_dir, steps)
 
 
+def actor(config: ActorConfig, client: RecordingClient) -> ActorWorker:
+    """An actor in the test's process, beside its learner (it leaves the threads alone)."""
+    return ActorWorker(config, client, own_process=False)
+
+
 def run_to_the_end(address: str) -> tuple[RecordingClient, ActorWorker]:
     """An actor with a recording client, run until the learner is done."""
     client = RecordingClient(address)
-    worker = ActorWorker(ActorConfig(learner=address, actor_id="a0", envs=2), client)
+    worker = actor(ActorConfig(learner=address, actor_id="a0", envs=2), client)
     assert worker.run() == 0
     client.close()
     return client, worker
@@ -173,7 +196,7 @@ def test_a_chunk_that_fails_on_its_way_is_handled_by_the_loop(
 ) -> None:
     with learner_in(mode, tmp_path / "run", steps=200) as learner:
         client = RecordingClient(learner.address, faults={3: fault})
-        worker = ActorWorker(
+        worker = actor(
             ActorConfig(learner=learner.address, actor_id="a0", envs=2, backoff_max_s=0.2),
             client,
         )
@@ -194,7 +217,7 @@ def test_a_refused_chunk_stops_the_actor_with_the_learners_message(
     with learner_in(mode, tmp_path / "run") as learner:
         client = RecordingClient(learner.address)
         client.corrupt_at = 2
-        worker = ActorWorker(ActorConfig(learner=learner.address, actor_id="a0", envs=2), client)
+        worker = actor(ActorConfig(learner=learner.address, actor_id="a0", envs=2), client)
         with pytest.raises(InvalidInputError, match="num_steps"):
             worker.run()
         client.close()
@@ -216,22 +239,35 @@ def test_an_exchange_stream_silent_while_an_answer_is_due_counts_as_lost() -> No
 
     with stream_to("Exchange", grpc.stream_stream_rpc_method_handler(never_answer)) as stream:
         assert not stream.cancel_if_idle(0.0)  # nothing is due yet
-        stream.send(pb.TrajectoryChunk(session_id="s"))
-        assert not stream.cancel_if_idle(5.0)
+        errors: list[Exception] = []
+
+        def round_trip() -> None:
+            try:
+                stream.round(cartpole_chunk("s"))
+            except Exception as exc:  # handed to the test's thread
+                errors.append(exc)
+
+        waiting = threading.Thread(target=round_trip, daemon=True)
+        waiting.start()  # the chunk goes up; its answer never comes
         time.sleep(0.3)
+        assert not stream.cancel_if_idle(5.0)
         assert stream.cancel_if_idle(0.2)
-        with pytest.raises(UnavailableError, match="no answer from the learner"):
-            stream.receive()
+        waiting.join(30)
+        assert not waiting.is_alive()
+        (error,) = errors
+        assert isinstance(error, UnavailableError)
+        assert "no answer from the learner" in str(error)
 
 
 def test_a_learner_without_the_exchange_call_is_named_as_a_version_mismatch() -> None:
     async def status(request: bytes, context: Any) -> bytes:
         return b""  # pragma: no cover
 
-    with stream_to("GetStatus", grpc.unary_unary_rpc_method_handler(status)) as stream:
-        stream.send(pb.TrajectoryChunk(session_id="s"))
-        with pytest.raises(ConfigError, match="older fleetmind"):
-            stream.receive()
+    with (
+        stream_to("GetStatus", grpc.unary_unary_rpc_method_handler(status)) as stream,
+        pytest.raises(ConfigError, match="older fleetmind"),
+    ):
+        stream.round(cartpole_chunk("s"))
 
 
 @contextmanager

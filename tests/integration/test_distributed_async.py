@@ -10,7 +10,7 @@ from tests.integration.learner_harness import ROLLOUT, LearnerThread
 
 from fleetmind.algos.impala.learner import ImpalaConfig
 from fleetmind.rpc.channel import ChannelConfig
-from fleetmind.runtime.actor.client import GrpcLearnerClient
+from fleetmind.rpc.learner_client import GrpcLearnerClient
 from fleetmind.runtime.actor.worker import ActorWorker
 from fleetmind.runtime.dist_config import ActorConfig, DistConfig
 from fleetmind.runtime.run_dir import read_metrics
@@ -26,6 +26,7 @@ def test_async_run_measures_and_bounds_policy_lag(tmp_path: Path, max_lag: int) 
             ActorWorker(
                 ActorConfig(learner=learner.address, actor_id=f"a{i}", envs=4),
                 GrpcLearnerClient(learner.address, ChannelConfig(), timeout_s=10),
+                own_process=False,  # beside its learner: leave the threads alone
             )
             for i in range(2)
         ]

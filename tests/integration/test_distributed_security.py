@@ -8,14 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.integration.learner_harness import LearnerThread, trajectory
+from tests.integration.learner_harness import LearnerThread, cartpole_chunk
 
 from fleetmind.core.errors import AuthenticationError, UnavailableError
 from fleetmind.rpc.channel import ChannelConfig
-from fleetmind.rpc.generated import training_pb2 as pb
+from fleetmind.rpc.learner_client import GrpcLearnerClient
 from fleetmind.rpc.server import ServerConfig
-from fleetmind.rpc.training_codec import chunk_pb
-from fleetmind.runtime.actor.client import GrpcLearnerClient
 
 TOKEN = "s3cret-token"
 
@@ -54,21 +52,18 @@ def test_client_with_tls_and_token_is_served(
     learner: LearnerThread, certs: tuple[Path, Path]
 ) -> None:
     c = client(learner, certs[0], TOKEN)
-    session = c.register(pb.RegisterRequest(actor_id="ok", num_envs=2))
+    session = c.register("ok", "", 2, 0)
     assert session.session_id
-    msg = chunk_pb(
-        trajectory(version=session.version), session.session_id, session.incarnation, None
-    )
-    assert c.push([msg]).accepted == 1
+    chunk = cartpole_chunk(session.session_id, session.incarnation, version=session.version)
+    assert c.push([chunk]).accepted == 1
     # The sync exchange stream passes the same checks: the same chunk again is dropped
-    # (one per version) and answered with the version the first one fed.
+    # (one per version) and answered with the version the first one fed (the stream's
+    # keep-alives while the update runs are read past).
     stream = c.exchange()
-    stream.send(msg)
-    answer = stream.receive()
-    while not answer.HasField("push"):  # keep-alive while the update runs
-        answer = stream.receive()
-    assert answer.push.dropped == 1
-    assert answer.weights.version == answer.push.version > session.version
+    answer = stream.round(chunk)
+    assert answer.reply.dropped == 1
+    assert answer.weights is not None
+    assert answer.weights.version == answer.reply.version > session.version
     stream.close()
     c.close()
 
@@ -78,18 +73,18 @@ def test_client_without_token_is_unauthenticated_and_ignored(
 ) -> None:
     c = client(learner, certs[0], None)
     with pytest.raises(AuthenticationError, match="UNAUTHENTICATED"):
-        c.register(pb.RegisterRequest(actor_id="intruder", num_envs=2))
+        c.register("intruder", "", 2, 0)
+    chunk = cartpole_chunk("x", learner.run.core.incarnation)
     with pytest.raises(AuthenticationError):
-        c.push([chunk_pb(trajectory(), "x", learner.run.core.incarnation, None)])
+        c.push([chunk])
     stream = c.exchange()
-    stream.send(chunk_pb(trajectory(), "x", learner.run.core.incarnation, None))
     with pytest.raises(AuthenticationError, match="UNAUTHENTICATED"):
-        stream.receive()
+        stream.round(chunk)
     stream.close()
     c.close()
     wrong = client(learner, certs[0], "guess")
     with pytest.raises(AuthenticationError, match="invalid bearer token"):
-        wrong.register(pb.RegisterRequest(actor_id="intruder", num_envs=2))
+        wrong.register("intruder", "", 2, 0)
     wrong.close()
     assert all(v.actor_id != "intruder" for v in learner.run.core.sessions.values())
 
@@ -97,6 +92,6 @@ def test_client_without_token_is_unauthenticated_and_ignored(
 def test_client_without_tls_fails_the_handshake(learner: LearnerThread) -> None:
     c = client(learner, None, TOKEN)
     with pytest.raises(UnavailableError):
-        c.register(pb.RegisterRequest(actor_id="plain", num_envs=2))
+        c.register("plain", "", 2, 0)
     c.close()
     assert all(v.actor_id != "plain" for v in learner.run.core.sessions.values())

@@ -14,7 +14,8 @@ from fleetmind.algos.team.mappo import MAPPOConfig
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.generated import training_pb2_grpc as pb_grpc
-from fleetmind.rpc.training_codec import stats_pb, tensor_np, tensor_pb
+from fleetmind.rpc.learner_client import session_info
+from fleetmind.rpc.training_codec import chunk_pb, stats_pb, tensor_np, tensor_pb
 from fleetmind.runtime.actor.source import ActorSource
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.dist_config import DistConfig
@@ -49,7 +50,7 @@ def stub(learner: LearnerThread) -> Iterator[pb_grpc.LearnerStub]:
 @pytest.fixture(scope="module")
 def source(stub: pb_grpc.LearnerStub) -> Iterator[ActorSource]:
     session = stub.Register(pb.RegisterRequest(actor_id="probe", num_envs=2), timeout=10)
-    team = ActorSource(session, 2)
+    team = ActorSource(session_info(session), 2)
     yield team
     team.close()
 
@@ -58,7 +59,7 @@ def fresh_chunk(stub: pb_grpc.LearnerStub, source: ActorSource) -> pb.Trajectory
     """A real team chunk of the current version, from a freshly registered session."""
     session = stub.Register(pb.RegisterRequest(actor_id="probe", num_envs=2), timeout=10)
     source.collect(int(session.version))
-    return source.message(session.session_id, session.incarnation, {})
+    return chunk_pb(source.chunk(session.session_id, session.incarnation, {}))
 
 
 def replace(msg: pb.TrajectoryChunk, name: str, array: np.ndarray) -> None:
@@ -133,8 +134,8 @@ def _stray_stats(msg: pb.TrajectoryChunk) -> None:
         (_wrong_agent_axis, "tensor 'values' is FP32[4, 2, 3]; expected FP32[4, 2, 2]"),
         (_wrong_state, "tensor 'state'"),
         (_missing_agent, "must be exactly"),
-        (_agent_count, "num_agents=3 but this learner trains a team of 2 agents"),
-        (_single_agent, "single-agent chunk (num_agents=0)"),
+        (_agent_count, "num_agents=3 but this learner trains 2 agents (agent_0, agent_1)"),
+        (_single_agent, "num_agents=0 but this learner trains 2 agents (agent_0, agent_1)"),
         (_agent_returns, "agent_episode_returns"),
         (_stray_stats, "obs_stats sent but this learner normalises no"),
     ],

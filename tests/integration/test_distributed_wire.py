@@ -10,15 +10,16 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from tests.integration.learner_harness import LearnerThread, trajectory
+from tests.integration.learner_harness import LearnerThread, cartpole_chunk
 
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.generated import training_pb2_grpc as pb_grpc
 from fleetmind.rpc.server import ServerConfig
 from fleetmind.rpc.training_codec import chunk_pb, tensor_pb
+from fleetmind.rpc.weights_codec import WeightAssembler
 from fleetmind.runtime.dist_config import DistConfig
-from fleetmind.runtime.learner.weight_store import WeightAssembler
+from fleetmind.runtime.learner.weight_store import load_weights
 
 MIB = 1024 * 1024
 
@@ -65,8 +66,10 @@ def status_of(call: pytest.ExceptionInfo[grpc.RpcError]) -> grpc.StatusCode:
 
 def good(session: pb.RegisterResponse, **changes: object) -> pb.TrajectoryChunk:
     stats = RunningMeanStd.from_data(np.zeros((3, 4)))
-    data = trajectory(version=session.version)
-    msg = chunk_pb(data, session.session_id, session.incarnation, stats)
+    chunk = cartpole_chunk(
+        session.session_id, session.incarnation, version=session.version, obs_stats=stats
+    )
+    msg = chunk_pb(chunk)
     for key, value in changes.items():
         setattr(msg, key, value)
     return msg
@@ -89,10 +92,11 @@ def test_good_chunk_is_accepted_and_trained_on(stub: pb_grpc.LearnerStub) -> Non
 @pytest.mark.parametrize(
     ("name", "array", "words"),
     [
-        ("obs", np.zeros((4, 2, 4), np.float64), "obs"),
-        ("obs", np.zeros((4, 2, 5), np.float32), "obs"),
-        ("rewards", np.full((4, 2), np.nan, np.float32), "NaN"),
-        ("actions", np.full((4, 2), 7, np.int64), "actions"),
+        ("obs/0", np.zeros((4, 2, 4), np.float64), "'obs/0' is FP64[4, 2, 4]"),
+        ("obs/0", np.zeros((4, 2, 5), np.float32), "'obs/0' is FP32[4, 2, 5]"),
+        ("rewards", np.full((4, 2, 1), np.nan, np.float32), "'rewards' holds NaN"),
+        ("rewards", np.ones((4, 2), np.float32), "'rewards' is FP32[4, 2]"),
+        ("actions/0", np.full((4, 2), 7, np.int64), "actions/0 of agent"),
     ],
 )
 @both_calls
@@ -115,6 +119,26 @@ def test_lengths_that_disagree_are_invalid_argument(stub: pb_grpc.LearnerStub, s
     with pytest.raises(grpc.RpcError) as call:
         send(stub, good(session, num_steps=5))
     assert status_of(call) == grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.parametrize(
+    ("agents", "words"),
+    [
+        (0, "num_agents=0 but this learner trains 1 agent (agent)"),
+        (2, "num_agents=2 but this learner trains 1 agent (agent)"),
+    ],
+    ids=["zero", "team-of-two"],
+)
+@both_calls
+def test_a_chunk_of_the_wrong_team_size_is_invalid_argument(
+    stub: pb_grpc.LearnerStub, send: Send, agents: int, words: str
+) -> None:
+    # A single agent is a team of one on the wire too: num_agents 0 is refused.
+    session = register(stub)
+    with pytest.raises(grpc.RpcError) as call:
+        send(stub, good(session, num_agents=agents))
+    assert status_of(call) == grpc.StatusCode.INVALID_ARGUMENT
+    assert words in str(call.value.details())  # type: ignore[attr-defined]
 
 
 @both_calls
@@ -147,7 +171,7 @@ def test_garbage_bytes_are_invalid_argument(learner: LearnerThread) -> None:
 @both_calls
 def test_oversized_message_is_resource_exhausted(stub: pb_grpc.LearnerStub, send: Send) -> None:
     session = register(stub)
-    big = with_tensor(good(session), "obs", np.zeros((4, 2, 4), np.float32))
+    big = with_tensor(good(session), "obs/0", np.zeros((4, 2, 4), np.float32))
     big.tensors.add(name="padding", datatype="UINT8", shape=[2 * MIB], raw=bytes(2 * MIB))
     with pytest.raises(grpc.RpcError) as call:
         send(stub, big)
@@ -219,7 +243,7 @@ def test_exchange_answers_each_chunk_with_the_next_version_and_keeps_the_stream_
         assert answer.push.accepted == 1
         assert answer.HasField("weights")  # the answer carries the version's first chunk
         assert answer.push.version == answer.weights.version == first.version + 1
-        assembler.load_into(learner.run.core.module)
+        load_weights(learner.run.core.module, assembler.weights())
         # The next update reaches the step target; the chunk after it is answered done.
         version, rounds = answer.push.version, 0
         while True:

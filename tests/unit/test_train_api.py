@@ -16,7 +16,7 @@ from fleetmind.algos.ppo.config import PPOConfig
 from fleetmind.cli.main import main
 from fleetmind.core.errors import ConfigError
 from fleetmind.runtime.launch.train_plan import ResumePlan, TrainPlan
-from fleetmind.runtime.trainer import TrainResult
+from fleetmind.runtime.result import TrainResult
 
 
 def test_an_unknown_keyword_is_named_with_close_matches_and_the_settings() -> None:

@@ -13,9 +13,12 @@ result, the usual preprocessing of continuous observations in PPO.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from fleetmind.core.errors import InvalidInputError
 
 
 @dataclass
@@ -101,3 +104,47 @@ class ObservationNormalizer:
         scale = 1.0 / np.sqrt(self.stats.var + self.epsilon)
         out = np.minimum(np.maximum((obs - self.stats.mean) * scale, -self.clip), self.clip)
         return np.asarray(out, dtype=np.float32)
+
+
+def stats_dim(parts: Sequence[RunningMeanStd | None]) -> int | None:
+    """Length of the statistics vector of ``parts`` (None when all are None)."""
+    dims = [int(np.prod(p.shape)) for p in parts if p is not None]
+    return sum(dims) if dims else None
+
+
+def concat_stats(parts: Sequence[RunningMeanStd | None]) -> RunningMeanStd | None:
+    """One statistics vector: every present part's mean and var end to end.
+
+    The parts of one run (each agent's observation, the global state) see the same
+    rows, one per env copy per step, so they share one count; the vector is exact
+    under Chan's merge.
+    """
+    present = [p for p in parts if p is not None]
+    if not present:
+        return None
+    mean = np.concatenate([np.asarray(p.mean, np.float64).reshape(-1) for p in present])
+    var = np.concatenate([np.asarray(p.var, np.float64).reshape(-1) for p in present])
+    return RunningMeanStd(mean.shape, mean, var, float(present[0].count))
+
+
+def split_stats(
+    merged: RunningMeanStd, parts: Sequence[RunningMeanStd | None]
+) -> list[RunningMeanStd | None]:
+    """Inverse of :func:`concat_stats`: one statistics object per present part."""
+    total = stats_dim(parts) or 0
+    if merged.mean.size != total:
+        raise InvalidInputError(
+            f"statistics hold {merged.mean.size} values; this run normalises {total}"
+        )
+    out: list[RunningMeanStd | None] = []
+    start = 0
+    for part in parts:
+        if part is None:
+            out.append(None)
+            continue
+        size = int(np.prod(part.shape))
+        mean = np.asarray(merged.mean).reshape(-1)[start : start + size].reshape(part.shape)
+        var = np.asarray(merged.var).reshape(-1)[start : start + size].reshape(part.shape)
+        out.append(RunningMeanStd(part.shape, mean.copy(), var.copy(), float(merged.count)))
+        start += size
+    return out

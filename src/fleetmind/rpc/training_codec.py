@@ -1,40 +1,38 @@
-"""Training messages <-> domain types: trajectory chunks and normaliser statistics.
+"""Trajectory chunks and normaliser statistics <-> training messages, checked.
 
-Everything an actor sends is checked here before the learner touches it: names,
-datatypes and shapes of every tensor against the ``[T x E]`` contract, finite
-numbers, action ranges, and lengths that agree. A bad chunk raises
-:class:`InvalidInputError` (``INVALID_ARGUMENT``) with a message that says what
-to fix; it never reaches the learner.
+One format for teams of any size (a single agent is a team of one). A chunk
+(``num_agents = N``) carries each agent's normalised observation (``obs/<i>``,
+``[T x E x *obs_i]``) and action (``actions/<i>``), the global ``state``
+(``[T x E x S]``) when the learner's centralised critic reads it, and the per-agent
+scalars stacked on an agent axis (``log_probs``, ``values``, ``rewards``,
+``next_values``, ``terminated``, ``truncated``, ``valid`` and, optionally,
+``decision``: ``[T x E x N]``).
+
+Everything an actor sends is checked here against the learner's
+:class:`~fleetmind.core.exchange.ChunkContract` before the learner touches it: the
+agent count, names, datatypes and shapes of every tensor, finite numbers, action
+ranges (naming the agent), lengths that agree. A bad chunk raises
+:class:`InvalidInputError` (``INVALID_ARGUMENT``) with a message that says what to fix.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.errors import InvalidInputError
+from fleetmind.core.exchange import STAGES, Chunk, ChunkContract, Episode
 from fleetmind.core.normalizer import RunningMeanStd
-from fleetmind.core.spaces import SpaceSpec
 from fleetmind.rpc.codec import decode_tensor, encode_tensor
 from fleetmind.rpc.generated import training_pb2 as pb
 
 MAX_ENVS_PER_CHUNK = 65_536
 """Upper bound on ``E`` in one chunk (the message-size limit usually binds first)."""
 
-_FLOAT_FIELDS = ("log_probs", "values", "rewards", "next_values")
-_BOOL_FIELDS = ("terminated", "truncated", "valid")
-TRAJECTORY_FIELDS = ("obs", "actions", *_FLOAT_FIELDS, *_BOOL_FIELDS)
-"""Names of the tensors every chunk carries."""
+STACKED_FLOAT = ("log_probs", "values", "rewards", "next_values")
+STACKED_BOOL = ("terminated", "truncated", "valid")
 DECISION_FIELD = "decision"
-"""The optional ``[T x E]`` BOOL tensor of the steps whose action was a real choice."""
-BUSY_STAGES = ("env", "inference", "rpc")
-"""Stages of an actor's loop that add up to its busy time."""
-STAGES = (*BUSY_STAGES, "push", "wait")
-"""Every stage an actor reports: busy ones, its sender thread's push calls (overlapping
-the loop) and the loop's wait for the next version."""
+"""The optional ``[T x E x N]`` BOOL tensor of the steps whose action was a real choice."""
 
 
 def tensor_pb(array: np.ndarray, name: str) -> pb.Tensor:
@@ -64,7 +62,7 @@ def stats_np(msg: pb.NormStats, shape: tuple[int, ...], where: str) -> RunningMe
     if mean.shape != shape or var.shape != shape:
         raise InvalidInputError(
             f"{where}: mean {list(mean.shape)} and var {list(var.shape)} must both have the "
-            f"observation shape {list(shape)}"
+            f"shape {list(shape)}"
         )
     count = float(msg.count)
     finite = np.all(np.isfinite(mean)) and np.all(np.isfinite(var)) and np.isfinite(count)
@@ -73,84 +71,71 @@ def stats_np(msg: pb.NormStats, shape: tuple[int, ...], where: str) -> RunningMe
     return RunningMeanStd(shape, mean, var, count)
 
 
-@dataclass
-class Chunk:
-    """A checked trajectory chunk (a single agent's, or a team's) with what came along."""
-
-    trajectory: Trajectory
-    """The ``[T x E]`` data, arrays owned (writable)."""
-    obs_stats: RunningMeanStd | None
-    """Statistics of the raw observations the actor saw for this chunk."""
-    episode_returns: list[float] = field(default_factory=list)
-    """Returns of episodes that finished in this chunk."""
-    episode_lengths: list[int] = field(default_factory=list)
-    """Their lengths."""
-    times: dict[str, float] = field(default_factory=dict)
-    """Actor seconds per stage (:data:`STAGES`) since its previous chunk."""
-    session_id: str = ""
-    """Session of the actor that sent it."""
-    agents: list[Trajectory] = field(default_factory=list)
-    """A team chunk: every agent's ``[T x E]`` trajectory (``trajectory`` is agent 0's,
-    which carries the policy version and the joint-step count); empty otherwise."""
-    agent_returns: list[list[float]] = field(default_factory=list)
-    """A team chunk: every agent's return, per finished episode."""
-
-
-def chunk_pb(
-    trajectory: Trajectory,
-    session_id: str,
-    incarnation: int,
-    obs_stats: RunningMeanStd | None,
-    episodes: Sequence[tuple[float, int]] = (),
-    times: dict[str, float] | None = None,
-) -> pb.TrajectoryChunk:
-    """The message an actor sends for one trajectory."""
-    names = list(TRAJECTORY_FIELDS)
-    if trajectory.decision is not None:
-        names.append(DECISION_FIELD)
+def chunk_pb(chunk: Chunk) -> pb.TrajectoryChunk:
+    """The message for one chunk."""
+    trajectories = chunk.trajectories
+    first = trajectories[0]
+    tensors = [tensor_pb(t.obs, f"obs/{i}") for i, t in enumerate(trajectories)]
+    tensors += [tensor_pb(t.actions, f"actions/{i}") for i, t in enumerate(trajectories)]
+    if chunk.state is not None:
+        tensors.append(tensor_pb(chunk.state, "state"))
+    for name in (*STACKED_FLOAT, *STACKED_BOOL):
+        tensors.append(tensor_pb(np.stack([getattr(t, name) for t in trajectories], -1), name))
+    if any(t.decision is not None for t in trajectories):
+        decision = [t.valid if t.decision is None else t.decision for t in trajectories]
+        tensors.append(tensor_pb(np.stack(decision, -1), DECISION_FIELD))
+    episodes = chunk.episodes
     msg = pb.TrajectoryChunk(
-        session_id=session_id,
-        incarnation=incarnation,
-        policy_version=trajectory.policy_version,
-        num_steps=trajectory.num_steps,
-        num_envs=trajectory.num_envs,
-        tensors=[tensor_pb(getattr(trajectory, n), n) for n in names],
-        episode_returns=[r for r, _ in episodes],
-        episode_lengths=[n for _, n in episodes],
-        times=pb.StageTimes(**(times or {})),
-        env_steps=trajectory.num_steps * trajectory.num_envs,
+        session_id=chunk.session_id,
+        incarnation=chunk.incarnation,
+        policy_version=first.policy_version,
+        num_steps=first.num_steps,
+        num_envs=first.num_envs,
+        tensors=tensors,
+        episode_returns=[e.team_return for e in episodes],
+        episode_lengths=[e.length for e in episodes],
+        agent_episode_returns=[r for e in episodes for r in e.agent_returns],
+        times=pb.StageTimes(**{k: v for k, v in chunk.times.items() if k in STAGES}),
+        env_steps=first.num_steps * first.num_envs,
+        num_agents=len(trajectories),
     )
-    if obs_stats is not None:
-        msg.obs_stats.CopyFrom(stats_pb(obs_stats))
+    if chunk.obs_stats is not None:
+        msg.obs_stats.CopyFrom(stats_pb(chunk.obs_stats))
     return msg
 
 
-def _expected(
-    name: str, steps: int, envs: int, obs: SpaceSpec, act: SpaceSpec
-) -> tuple[str, tuple[int, ...]]:
+def expected_tensors(
+    contract: ChunkContract, steps: int, envs: int
+) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """Datatype and shape of every tensor of a chunk, by name."""
     lead = (steps, envs)
-    if name == "obs":
-        return "FP32", lead + tuple(obs.shape)
-    if name == "actions":
-        if act.kind == "discrete":
-            return "INT64", lead
-        return "FP32", (*lead, act.flat_dim)
-    return ("BOOL" if name in _BOOL_FIELDS else "FP32"), lead
+    out: dict[str, tuple[str, tuple[int, ...]]] = {}
+    for i, shape in enumerate(contract.obs_shapes):
+        out[f"obs/{i}"] = ("FP32", (*lead, *shape))
+    for i, space in enumerate(contract.action_spaces):
+        out[f"actions/{i}"] = (
+            ("INT64", lead) if space.kind == "discrete" else ("FP32", (*lead, space.flat_dim))
+        )
+    if contract.state_dim is not None:
+        out["state"] = ("FP32", (*lead, contract.state_dim))
+    agents = len(contract.agents)
+    out.update({name: ("FP32", (*lead, agents)) for name in STACKED_FLOAT})
+    out.update({name: ("BOOL", (*lead, agents)) for name in STACKED_BOOL})
+    return out
 
 
 def decode_tensors(
     msg: pb.TrajectoryChunk,
     wanted: dict[str, tuple[str, tuple[int, ...]]],
-    what: str,
     context: str,
 ) -> dict[str, np.ndarray]:
     """The chunk's tensors as writable arrays: exactly the names of ``wanted``, each
     once, with its ``(datatype, shape)``; InvalidInputError naming the first that is
-    not (``what`` names the chunk kind, ``context`` the sizes the shapes follow from)."""
+    not (``context`` names the sizes the shapes follow from)."""
     given = {t.name: t for t in msg.tensors}
     if len(given) != len(msg.tensors) or set(given) != set(wanted):
         raise InvalidInputError(
-            f"{what} tensors {[t.name for t in msg.tensors]} must be exactly "
+            f"chunk tensors {[t.name for t in msg.tensors]} must be exactly "
             f"{list(wanted)}, each once"
         )
     arrays: dict[str, np.ndarray] = {}
@@ -165,52 +150,108 @@ def decode_tensors(
     return arrays
 
 
-def chunk_from_pb(
-    msg: pb.TrajectoryChunk, rollout_steps: int, obs: SpaceSpec, act: SpaceSpec
-) -> Chunk:
-    """Check a received chunk against the contract and convert it."""
-    if msg.num_agents:
+def _check_header(msg: pb.TrajectoryChunk, contract: ChunkContract) -> None:
+    agents = contract.agents
+    team = f"{len(agents)} agent{'s' if len(agents) > 1 else ''} ({', '.join(agents)})"
+    if msg.num_agents == 0:
         raise InvalidInputError(
-            f"num_agents={msg.num_agents} marks a team chunk but this learner trains a single "
-            "agent; point the actor at a multi-agent learner"
+            f"num_agents=0 but this learner trains {team}; start the actor from the "
+            "learner's fleetmind version, which sends one trajectory per agent"
         )
+    if msg.num_agents != len(agents):
+        raise InvalidInputError(
+            f"num_agents={msg.num_agents} but this learner trains {team}; send one "
+            "trajectory per agent, in that order"
+        )
+    if msg.num_steps != contract.rollout_steps:
+        raise InvalidInputError(
+            f"num_steps={msg.num_steps} but this learner trains on T={contract.rollout_steps}"
+        )
+    if not 0 < msg.num_envs <= MAX_ENVS_PER_CHUNK:
+        raise InvalidInputError(f"num_envs={msg.num_envs} must lie in 1..{MAX_ENVS_PER_CHUNK}")
+    if msg.env_steps != msg.num_steps * msg.num_envs:
+        raise InvalidInputError(
+            f"env_steps={msg.env_steps} disagrees with T*E={msg.num_steps * msg.num_envs}"
+        )
+
+
+def _arrays(msg: pb.TrajectoryChunk, contract: ChunkContract) -> dict[str, np.ndarray]:
     steps, envs = int(msg.num_steps), int(msg.num_envs)
-    if steps != rollout_steps:
-        raise InvalidInputError(f"num_steps={steps} but this learner trains on T={rollout_steps}")
-    if not 0 < envs <= MAX_ENVS_PER_CHUNK:
-        raise InvalidInputError(f"num_envs={envs} must lie in 1..{MAX_ENVS_PER_CHUNK}")
-    wanted = {name: _expected(name, steps, envs, obs, act) for name in TRAJECTORY_FIELDS}
+    wanted = expected_tensors(contract, steps, envs)
     if any(t.name == DECISION_FIELD for t in msg.tensors):
-        wanted[DECISION_FIELD] = ("BOOL", (steps, envs))
-    arrays = decode_tensors(msg, wanted, "chunk", f"num_steps={steps}, num_envs={envs}")
-    for name in ("obs", *_FLOAT_FIELDS):
-        if not np.all(np.isfinite(arrays[name])):
+        wanted[DECISION_FIELD] = ("BOOL", (steps, envs, len(contract.agents)))
+    context = f"num_steps={steps}, num_envs={envs}, num_agents={msg.num_agents}"
+    arrays = decode_tensors(msg, wanted, context)
+    for name, (datatype, _shape) in wanted.items():
+        if datatype == "FP32" and not np.all(np.isfinite(arrays[name])):
             raise InvalidInputError(f"tensor {name!r} holds NaN or infinite values")
-    if act.kind == "discrete" and arrays["actions"].size:
-        low, high = int(arrays["actions"].min()), int(arrays["actions"].max())
-        if low < 0 or high >= int(act.n or 0):
-            raise InvalidInputError(f"actions must lie in [0, {act.n}); got {low}..{high}")
-    if len(msg.episode_returns) != len(msg.episode_lengths):
+    for i, (agent, space) in enumerate(zip(contract.agents, contract.action_spaces, strict=True)):
+        actions = arrays[f"actions/{i}"]
+        if space.kind == "discrete" and actions.size:
+            low, high = int(actions.min()), int(actions.max())
+            if low < 0 or high >= int(space.n or 0):
+                raise InvalidInputError(
+                    f"actions/{i} of agent {agent} must lie in [0, {space.n}); got {low}..{high}"
+                )
+    return arrays
+
+
+def _episodes(msg: pb.TrajectoryChunk, agents: int) -> list[Episode]:
+    episodes = len(msg.episode_returns)
+    if len(msg.episode_lengths) != episodes:
         raise InvalidInputError(
-            f"{len(msg.episode_returns)} episode returns but {len(msg.episode_lengths)} lengths"
+            f"{episodes} episode returns but {len(msg.episode_lengths)} lengths"
         )
-    if msg.env_steps != steps * envs:
-        raise InvalidInputError(f"env_steps={msg.env_steps} disagrees with T*E={steps * envs}")
+    if len(msg.agent_episode_returns) != episodes * agents:
+        raise InvalidInputError(
+            f"agent_episode_returns holds {len(msg.agent_episode_returns)} values; expected "
+            f"{episodes} episodes x {agents} agents = {episodes * agents}"
+        )
     returns = [float(r) for r in msg.episode_returns]
-    if not all(np.isfinite(returns)):
-        raise InvalidInputError("episode_returns hold NaN or infinite values")
+    per_agent = np.asarray(msg.agent_episode_returns, dtype=np.float64).reshape(episodes, agents)
+    if not (np.all(np.isfinite(returns)) and np.all(np.isfinite(per_agent))):
+        raise InvalidInputError("episode returns hold NaN or infinite values")
+    lengths = [int(n) for n in msg.episode_lengths]
+    return [
+        Episode(ret, length, tuple(float(r) for r in row))
+        for ret, length, row in zip(returns, lengths, per_agent, strict=True)
+    ]
+
+
+def chunk_from_pb(msg: pb.TrajectoryChunk, contract: ChunkContract) -> Chunk:
+    """Check a received chunk against ``contract`` and convert it."""
+    _check_header(msg, contract)
+    arrays = _arrays(msg, contract)
+    episodes = _episodes(msg, len(contract.agents))
     stats = None
     if msg.HasField("obs_stats"):
-        stats = stats_np(msg.obs_stats, tuple(obs.shape), "obs_stats")
-    times = stage_times(msg.times)
-    trajectory = Trajectory(**arrays, policy_version=int(msg.policy_version))
+        if contract.stats_dim is None:
+            raise InvalidInputError("obs_stats sent but this learner normalises no observation")
+        stats = stats_np(msg.obs_stats, (contract.stats_dim,), "obs_stats")
+    version = int(msg.policy_version)
+    decision = arrays.get(DECISION_FIELD)
+    trajectories = []
+    for i in range(len(contract.agents)):
+        parts = {
+            n: np.ascontiguousarray(arrays[n][..., i]) for n in (*STACKED_FLOAT, *STACKED_BOOL)
+        }
+        trajectories.append(
+            Trajectory(
+                obs=arrays[f"obs/{i}"],
+                actions=arrays[f"actions/{i}"],
+                policy_version=version,
+                decision=None if decision is None else np.ascontiguousarray(decision[..., i]),
+                **parts,
+            )
+        )
     return Chunk(
-        trajectory,
+        trajectories,
+        arrays.get("state"),
         stats,
-        returns,
-        [int(n) for n in msg.episode_lengths],
-        times,
+        episodes,
+        stage_times(msg.times),
         msg.session_id,
+        int(msg.incarnation),
     )
 
 
@@ -218,22 +259,3 @@ def stage_times(msg: pb.StageTimes) -> dict[str, float]:
     """An actor's seconds per stage; negative or non-finite values count as 0."""
     values = {k: float(getattr(msg, k)) for k in STAGES}
     return {k: v if np.isfinite(v) and v > 0 else 0.0 for k, v in values.items()}
-
-
-def empty_trajectory(steps: int, observation: SpaceSpec, action: SpaceSpec) -> Trajectory:
-    """A ``[T x 0]`` trajectory: what a learner without actors contributes to a shared update."""
-    act_shape = () if action.kind == "discrete" else (action.flat_dim,)
-    act_dtype = np.int64 if action.kind == "discrete" else np.float32
-    floats = np.zeros((steps, 0), np.float32)
-    flags = np.zeros((steps, 0), bool)
-    return Trajectory(
-        obs=np.zeros((steps, 0, observation.flat_dim), np.float32),
-        actions=np.zeros((steps, 0, *act_shape), act_dtype),
-        log_probs=floats,
-        values=floats,
-        rewards=floats,
-        next_values=floats,
-        terminated=flags,
-        truncated=flags,
-        valid=flags,
-    )

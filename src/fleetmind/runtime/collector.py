@@ -27,6 +27,7 @@ from fleetmind.core.agent import Actuator
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.episodes import AgentReturns, EpisodeStats
 from fleetmind.core.errors import ConfigError, EnvironmentStepError
+from fleetmind.core.exchange import Episode
 from fleetmind.core.learning import InputBuilder, StepOutput, TeamRolloutPolicy
 from fleetmind.core.normalizer import ObservationNormalizer, RunningMeanStd
 from fleetmind.envs.team import MultiAgentSpec, MultiAgentStep
@@ -135,6 +136,8 @@ class Collector:
         """Per agent: returns of the latest finished episodes."""
         self.env_steps = 0
         """Environment steps taken (one per copy per step)."""
+        self.finished: list[Episode] = []
+        """Episodes finished since the last :meth:`take_episodes`."""
         self._normalizers = [None if s is None else ObservationNormalizer(s) for s in obs_stats]
         self._state_normalizer = None if state_stats is None else ObservationNormalizer(state_stats)
         self._ep_return = np.zeros((e, n), np.float64)
@@ -144,6 +147,11 @@ class Collector:
         self._reports_decisions = self._last.decision is not None
         self._check(self._last)
         self._update_stats(self._last)
+
+    def take_episodes(self) -> list[Episode]:
+        """The episodes finished since the previous call."""
+        finished, self.finished = self.finished, []
+        return finished
 
     @property
     def agents(self) -> tuple[str, ...]:
@@ -241,7 +249,10 @@ class Collector:
         self._ep_return += rewards
         self._ep_length += step.active.any(axis=1)
         for e in np.flatnonzero(step.episode_end):
-            self.stats.add(float(self._ep_return[e].sum()), int(self._ep_length[e]))
-            self.agent_returns.add([float(r) for r in self._ep_return[e]])
+            returns = tuple(float(r) for r in self._ep_return[e])
+            team_return, length = float(self._ep_return[e].sum()), int(self._ep_length[e])
+            self.stats.add(team_return, length)
+            self.agent_returns.add(returns)
+            self.finished.append(Episode(team_return, length, returns))
         self._ep_return[step.episode_end] = 0.0
         self._ep_length[step.episode_end] = 0

@@ -1,4 +1,4 @@
-"""Start or resume a single-process training run.
+"""Start or resume a single-process training run (one actor beside its learner).
 
 result = train(TrainConfig(env_id="CartPole-v1", target_return=475))
 result = resume(Path("runs/cartpole"), {"steps": 1_000_000})
@@ -15,13 +15,14 @@ from fleetmind.algos.registry import get_algorithm
 from fleetmind.config import config_from_mapping, config_to_dict
 from fleetmind.core.errors import ConfigError
 from fleetmind.envs.registry import resolve_env_id
-from fleetmind.nn.threads import limit_threads
 from fleetmind.runtime.config import TrainConfig
+from fleetmind.runtime.dist_config import DistConfig
+from fleetmind.runtime.learner.in_process import train_in_process
+from fleetmind.runtime.learner.run import LearnerRun
+from fleetmind.runtime.learner.run_setup import RunSetup
 from fleetmind.runtime.pairing import check_pairing, preflight
-from fleetmind.runtime.parts import build_parts
+from fleetmind.runtime.result import TrainResult
 from fleetmind.runtime.run_dir import CONFIG, RunDir
-from fleetmind.runtime.state import restore_run
-from fleetmind.runtime.trainer import LocalTrainer, TrainResult, collector_data
 
 RESUMABLE_OVERRIDES = ("steps", "target_return", "checkpoint_interval_s", "log_interval_s")
 
@@ -144,31 +145,8 @@ def _run(
     progress: bool | None,
     state: dict[str, Any] | None,
 ) -> TrainResult:
+    """One actor and the learner in this process, joined by the in-process client."""
     check_pairing(config, spec)
-    limit_threads(config.torch_threads)
-    parts = build_parts(
-        config.env_id,
-        spec,
-        algo_cfg,
-        envs=config.envs,
-        seed=config.seed,
-        normalize_obs=config.normalize_obs,
-    )
-    try:
-        parts.learner.total_env_steps = config.steps
-        gamma = float(getattr(algo_cfg, "gamma", 0.99))
-        env_seed = config.seed if state is None else config.seed + 7919 * int(state["env_steps"])
-        collector = parts.collector(
-            spec.rollout_length(algo_cfg),
-            reward_gamma=gamma if config.normalize_reward else None,
-            seed=env_seed,
-        )
-        full = {**full, **parts.space_config()}
-        start = None
-        if state is not None:
-            start = restore_run(state, parts.learner, collector_data(collector))
-            collector.env_steps = int(state["env_steps"])
-        trainer = LocalTrainer(config, full, parts, collector, run_dir, progress, start)
-        return trainer.run()
-    finally:
-        parts.env.close()
+    setup = RunSetup(config, spec, algo_cfg, run_dir, full, state)
+    run = LearnerRun(setup, DistConfig(mode="sync"), progress, local_envs=config.envs)
+    return train_in_process(run, config.envs)

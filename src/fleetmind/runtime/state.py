@@ -128,9 +128,7 @@ def restore_run(state: dict[str, Any], learner: Any, data: RunData) -> dict[str,
         int(state["env_steps"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"checkpoint cannot be restored: {exc}") from exc
-    for stats, saved in _saved_normalizers(state, data):
-        restored = stats_from_state(saved, stats.shape)
-        stats.mean, stats.var, stats.count = restored.mean, restored.var, restored.count
+    restore_normalizers(state, data)
     window = data.stats
     window.episodes = int(extra.get("episodes", 0))
     window.returns = deque(extra.get("recent_returns", []), maxlen=window.window)
@@ -142,6 +140,13 @@ def restore_run(state: dict[str, Any], learner: Any, data: RunData) -> dict[str,
     ):
         returns.extend(saved_returns)
     return extra
+
+
+def restore_normalizers(state: dict[str, Any], data: RunData) -> None:
+    """Load the saved statistics of ``state`` into those ``data`` views (where both exist)."""
+    for stats, saved in _saved_normalizers(state, data):
+        restored = stats_from_state(saved, stats.shape)
+        stats.mean, stats.var, stats.count = restored.mean, restored.var, restored.count
 
 
 def _saved_normalizers(state: dict[str, Any], data: RunData) -> list[tuple[RunningMeanStd, Any]]:

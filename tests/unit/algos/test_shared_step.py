@@ -15,7 +15,7 @@ from fleetmind.algos.ppo.config import PPOConfig
 from fleetmind.algos.ppo.learner import PPOLearner
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.spaces import SpaceSpec
-from fleetmind.rpc.training_codec import empty_trajectory
+from fleetmind.runtime.chunk_format import empty_trajectory
 
 OBS = SpaceSpec("box", (4,), "float32")
 ACT = SpaceSpec("discrete", (), "int64", n=2)
@@ -107,7 +107,7 @@ def test_learners_sharing_updates_keep_identical_parameters(backend: str) -> Non
 
 
 def test_a_learner_without_data_still_takes_part() -> None:
-    empty = empty_trajectory(16, OBS, ACT)
+    empty = empty_trajectory(16, tuple(OBS.shape), ACT)
     batches = [[_trajectory(4, u) for u in range(2)], [empty, empty]]
     first, second = _run_group("numpy", batches)
     for a, b in zip(_params(first), _params(second), strict=True):
@@ -143,7 +143,7 @@ def test_average_weights_by_samples_and_the_schedule_agrees() -> None:
 
 
 def test_impala_learners_share_updates_even_without_data() -> None:
-    empty = empty_trajectory(16, OBS, ACT)
+    empty = empty_trajectory(16, tuple(OBS.shape), ACT)
     batches = [[_trajectory(3, u) for u in range(2)], [_trajectory(2, 9), empty]]
     cfg = ImpalaConfig(hidden_sizes=(8, 8))
     group = ThreadGroup(2)

@@ -1,4 +1,6 @@
-"""Pieces of distributed training without a network: weights, statistics, backoff, wire."""
+"""Pieces of distributed training without a network: weights, statistics, backoff, wire.
+
+Chunks on the wire are tested in test_chunk_format.py (single agent and teams alike)."""
 
 from __future__ import annotations
 
@@ -8,72 +10,107 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tests.integration.learner_harness import trajectory
 from torch import nn
 
 from fleetmind.algos.ppo.config import PPOConfig
 from fleetmind.algos.ppo.learner import PPOLearner
-from fleetmind.core.batch import concat_trajectories
 from fleetmind.core.errors import ConfigError, InvalidInputError
+from fleetmind.core.exchange import Weights
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.core.spaces import SpaceSpec
 from fleetmind.rpc.generated import training_pb2 as pb
-from fleetmind.rpc.training_codec import chunk_from_pb, chunk_pb, stage_times
+from fleetmind.rpc.training_codec import stage_times
+from fleetmind.rpc.weights_codec import DEFAULT_CHUNK_BYTES, WeightAssembler, encode_weights
 from fleetmind.runtime.actor import tracking_stats
 from fleetmind.runtime.actor.tracking_stats import TrackingStats
 from fleetmind.runtime.actor.worker import Backoff
 from fleetmind.runtime.dist_config import ActorConfig, DistConfig, apply_env
-from fleetmind.runtime.learner.weight_store import WeightAssembler, WeightStore
+from fleetmind.runtime.learner.weight_store import WeightStore, load_weights
 
 OBS = SpaceSpec("box", (4,), "float32", low=(-1.0,) * 4, high=(1.0,) * 4)
 ACT = SpaceSpec("discrete", (), "int64", n=2)
+
+
+def encoded(version: int, module: nn.Module, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+            stats: RunningMeanStd | None = None) -> list[pb.WeightsChunk]:  # fmt: skip
+    """The wire messages of one published version."""
+    store = WeightStore()
+    store.set_encoder(lambda weights: encode_weights(weights, chunk_bytes))
+    published = store.publish(version, module, stats)
+    return [pb.WeightsChunk.FromString(m) for m in published.wire]
+
+
+def assembled(messages: list[pb.WeightsChunk]) -> Weights:
+    assembler = WeightAssembler()
+    for msg in messages:
+        assembler.add(msg)
+    return assembler.weights()
 
 
 def test_weights_round_trip_in_many_chunks() -> None:
     torch.manual_seed(0)
     source, target = nn.Linear(50, 40), nn.Linear(50, 40)
     stats = RunningMeanStd.from_data(np.arange(12.0).reshape(3, 4))
-    published = WeightStore(chunk_bytes=1000).publish(7, source, stats)
-    assert len(published.decoded()) > 5
-    assembler = WeightAssembler()
-    for msg in published.decoded():
-        assembler.add(msg)
-    version, got = assembler.load_into(target)
-    assert version == 7
+    store = WeightStore()
+    store.set_encoder(lambda weights: encode_weights(weights, 1000))
+    published = store.publish(7, source, stats)
+    messages = [pb.WeightsChunk.FromString(m) for m in published.wire]
+    assert len(messages) > 5
+    got = assembled(messages)
+    assert got.version == 7
+    assert got.sha256 == published.sha256  # the same hash as the learner's own copy
+    load_weights(target, got)
     assert torch.equal(source.weight, target.weight)
-    assert got is not None
-    np.testing.assert_allclose(got.mean, stats.mean)
+    assert got.obs_stats is not None
+    np.testing.assert_allclose(got.obs_stats.mean, stats.mean)
 
 
 def test_weights_are_serialised_once_per_version() -> None:
+    calls: list[int] = []
+
+    def encode(weights: Weights) -> tuple[bytes, ...]:
+        calls.append(weights.version)
+        return encode_weights(weights)
+
+    store = WeightStore()
+    store.set_encoder(encode)
+    first = store.publish(1, nn.Linear(3, 3), None)
+    wire = first.wire
+    assert store.latest() is first
+    assert store.latest() is first
+    assert first.wire is wire
+    assert calls == [1]
+
+
+def test_an_encoder_attached_late_encodes_the_latest_version_once() -> None:
     store = WeightStore()
     first = store.publish(1, nn.Linear(3, 3), None)
-    assert store.latest() is first
-    assert store.latest() is first
+    assert first.wire is None
+    store.set_encoder(encode_weights)
+    assert first.wire is not None
+    assert store.publish(2, nn.Linear(3, 3), None).wire is not None
 
 
 def test_cut_or_corrupt_weight_streams_are_refused() -> None:
-    published = WeightStore(chunk_bytes=100).publish(1, nn.Linear(10, 10), None)
+    messages = encoded(1, nn.Linear(10, 10), chunk_bytes=100)
     cut = WeightAssembler()
-    cut.add(published.decoded()[0])
+    cut.add(messages[0])
+    assert not cut.complete
     with pytest.raises(InvalidInputError, match="cut short"):
-        cut.load_into(nn.Linear(10, 10))
+        cut.weights()
     skipped = WeightAssembler()
-    skipped.add(published.decoded()[0])
+    skipped.add(messages[0])
     with pytest.raises(InvalidInputError, match="offset"):
-        skipped.add(published.decoded()[2])
+        skipped.add(messages[2])
     with pytest.raises(InvalidInputError, match="manifest"):
-        WeightAssembler().add(published.decoded()[1])
-    whole = WeightAssembler()
-    for msg in published.decoded():
-        whole.add(msg)
+        WeightAssembler().add(messages[1])
+    whole = assembled(messages)
     with pytest.raises(InvalidInputError, match="names"):
-        whole.load_into(nn.Linear(10, 11, bias=False))
+        load_weights(nn.Linear(10, 11, bias=False), whole)
 
 
 def test_weight_streams_that_lie_about_their_size_or_bytes_are_refused() -> None:
-    published = WeightStore(chunk_bytes=100).publish(1, nn.Linear(10, 10), None)
-    messages = published.decoded()
+    messages = encoded(1, nn.Linear(10, 10), chunk_bytes=100)
     short = pb.WeightsChunk()
     short.CopyFrom(messages[0])
     short.total_bytes = 50  # announces less than the stream carries
@@ -82,23 +119,18 @@ def test_weight_streams_that_lie_about_their_size_or_bytes_are_refused() -> None
     flipped = pb.WeightsChunk()
     flipped.CopyFrom(messages[-1])
     flipped.data = bytes(b ^ 0xFF for b in flipped.data)
-    corrupt = WeightAssembler()
-    for msg in [*messages[:-1], flipped]:
-        corrupt.add(msg)
     with pytest.raises(InvalidInputError, match="SHA-256"):
-        corrupt.load_into(nn.Linear(10, 10))
+        assembled([*messages[:-1], flipped])
 
 
 def test_loaded_weights_do_not_alias_the_received_buffer() -> None:
     source, target = nn.Linear(6, 5), nn.Linear(6, 5)
-    assembler = WeightAssembler()
-    for msg in WeightStore(chunk_bytes=64).publish(3, source, None).decoded():
-        assembler.add(msg)
-    assembler.load_into(target)
+    weights = assembled(encoded(3, source, chunk_bytes=64))
+    load_weights(target, weights)
     with torch.no_grad():
         target.weight.add_(1.0)
     fresh = nn.Linear(6, 5)
-    assembler.load_into(fresh)
+    load_weights(fresh, weights)
     assert torch.equal(fresh.weight, source.weight)
 
 
@@ -153,44 +185,10 @@ def test_backoff_grows_with_full_jitter_and_caps() -> None:
     assert backoff.wait_s() <= 0.1
 
 
-def test_chunk_round_trip_and_concat() -> None:
-    msg = chunk_pb(trajectory(envs=3), "s", 1, None, [(10.0, 10)], {"env": 0.5})
-    chunk = chunk_from_pb(msg, 4, OBS, ACT)
-    assert chunk.episode_returns == [10.0]
-    assert chunk.times["env"] == 0.5
-    both = concat_trajectories([chunk.trajectory, trajectory(envs=2)])
-    assert both.num_envs == 5
-    assert both.obs.flags.writeable
-
-
-def test_decision_flags_travel_with_a_chunk_when_present() -> None:
-    marked = trajectory(envs=3)
-    marked.decision = np.zeros_like(marked.valid)
-    marked.decision[::2] = True
-    chunk = chunk_from_pb(chunk_pb(marked, "s", 1, None), 4, OBS, ACT)
-    assert chunk.trajectory.decision is not None
-    np.testing.assert_array_equal(chunk.trajectory.decision, marked.decision)
-    plain = chunk_from_pb(chunk_pb(trajectory(envs=2), "s", 1, None), 4, OBS, ACT)
-    assert plain.trajectory.decision is None
-    both = concat_trajectories([chunk.trajectory, plain.trajectory])
-    assert both.decision is not None
-    np.testing.assert_array_equal(both.decision[:, 3:], plain.trajectory.valid)
-
-
-def test_chunk_with_a_malformed_decision_tensor_is_refused() -> None:
-    msg = chunk_pb(trajectory(envs=3), "s", 1, None)
-    msg.tensors.append(pb.Tensor(name="decision", datatype="FP32", shape=[4, 3], raw=b"\0" * 48))
-    with pytest.raises(InvalidInputError, match="'decision' is FP32\\[4, 3\\]; expected BOOL"):
-        chunk_from_pb(msg, 4, OBS, ACT)
-
-
 def test_ppo_learner_loads_broadcast_weights() -> None:
     learner = PPOLearner(PPOConfig(), OBS, ACT, seed=1)
     copy = PPOLearner(PPOConfig(), OBS, ACT, seed=2)
-    assembler = WeightAssembler()
-    for msg in WeightStore().publish(3, learner.net, None).decoded():
-        assembler.add(msg)
-    assembler.load_into(copy.net)
+    load_weights(copy.net, assembled(encoded(3, learner.net)))
     x = np.zeros((1, 4), np.float32)
     np.testing.assert_allclose(
         learner.rollout_policy().step(x).values, copy.rollout_policy().step(x).values

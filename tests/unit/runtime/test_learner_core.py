@@ -8,7 +8,7 @@ from pathlib import Path
 from tests.integration.learner_harness import ROLLOUT, trajectory
 
 from fleetmind.algos.ppo.config import PPOConfig
-from fleetmind.rpc.training_codec import Chunk
+from fleetmind.core.exchange import Chunk
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.dist_config import DistConfig
 from fleetmind.runtime.learner.run import LearnerRun
@@ -21,15 +21,15 @@ def test_a_chunk_of_a_version_whose_update_runs_is_dropped(tmp_path: Path) -> No
     algo = PPOConfig(rollout_steps=ROLLOUT, update_epochs=1, minibatch_size=8)
     core = LearnerRun(RunSetup(*prepare_new(config, algo)), DistConfig(), progress=False).core
     first = core.register("a0", "CartPole-v1", 2)
-    assert core.accept(first, Chunk(trajectory(version=0), None))
+    assert core.accept(first, Chunk([trajectory(version=0)]))
     batch = core._take_sync()  # the update of version 0 starts with this batch
     assert batch is not None
     assert len(batch.chunks) == 1
     # An actor that (re)registered meanwhile still holds version 0: its chunk comes too
     # late for this update and is older than the next one's version.
     late = core.register("a1", "CartPole-v1", 2)
-    assert not core.accept(late, Chunk(trajectory(version=0), None))
+    assert not core.accept(late, Chunk([trajectory(version=0)]))
     assert core.dropped_chunks == 1
     asyncio.run(core.train_on(batch))
     assert core.version == 1
-    assert core.accept(late, Chunk(trajectory(version=1), None))
+    assert core.accept(late, Chunk([trajectory(version=1)]))

@@ -6,12 +6,16 @@ import threading
 from collections.abc import Iterable
 
 import pytest
+import torch
+from tests.integration.learner_harness import cartpole_chunk
 from torch import nn
 
 from fleetmind.core.errors import ConfigError, PreconditionError, UnavailableError
-from fleetmind.rpc.generated import training_pb2 as pb
+from fleetmind.core.exchange import Chunk, PushReply, SessionInfo, Weights
 from fleetmind.runtime.actor.push_pipeline import PushPipeline
-from fleetmind.runtime.learner.weight_store import WeightStore
+from fleetmind.runtime.learner.weight_store import load_weights, snapshot
+
+SESSION = SessionInfo("s", 1, 0, "impala", {}, {}, 4, 0, "async")
 
 
 class GatedClient:
@@ -23,7 +27,7 @@ class GatedClient:
         self.received: list[int] = []
         self.fail = fail or {}
 
-    def push(self, chunks: Iterable[pb.TrajectoryChunk]) -> pb.PushResponse:
+    def push(self, chunks: Iterable[Chunk]) -> PushReply:
         (msg,) = list(chunks)
         self.started.release()
         if not self.gate.acquire(timeout=30):
@@ -31,11 +35,11 @@ class GatedClient:
         self.received.append(msg.policy_version)
         if msg.policy_version in self.fail:
             raise self.fail[msg.policy_version]
-        return pb.PushResponse(accepted=1, version=msg.policy_version + 1)
+        return PushReply(version=msg.policy_version + 1, accepted=1)
 
 
-def chunk(version: int) -> pb.TrajectoryChunk:
-    return pb.TrajectoryChunk(session_id="s", incarnation=1, policy_version=version)
+def chunk(version: int) -> Chunk:
+    return cartpole_chunk("s", 1, version=version)
 
 
 def in_thread(target: object) -> threading.Thread:
@@ -164,18 +168,22 @@ class WeightsClient(GatedClient):
     def __init__(self) -> None:
         super().__init__()
         self.weight_calls: list[int] = []
+        self.sessions: list[SessionInfo] = []
+        self.net = nn.Linear(4, 2)
 
-    def weights(self, request: pb.GetWeightsRequest) -> tuple[list[pb.WeightsChunk], float]:
-        self.weight_calls.append(request.have_version)
-        version = self.received[-1] + 1
-        published = WeightStore(chunk_bytes=64).publish(version, nn.Linear(4, 2), None)
-        return published.decoded(), 0.0
+    def weights(
+        self, session: SessionInfo, have_version: int, wait_s: float
+    ) -> tuple[Weights | None, float]:
+        self.weight_calls.append(have_version)
+        self.sessions.append(session)
+        return snapshot(self.received[-1] + 1, self.net, None), 0.0
 
 
 def test_async_prefetch_fetches_each_announced_version_once_in_the_sender_thread() -> None:
     client = WeightsClient()
     pushes = PushPipeline(client, depth=1)  # type: ignore[arg-type]
     pushes.prefetch = True
+    pushes.session = SESSION
     pushes.loaded(0)
     pushes.submit(chunk(0))  # answered with version 1: fetched in the sender thread
     client.gate.release()
@@ -184,11 +192,13 @@ def test_async_prefetch_fetches_each_announced_version_once_in_the_sender_thread
     assert weights is not None
     assert weights.version == 1
     target = nn.Linear(4, 2)
-    assert weights.load_into(target)[0] == 1
+    load_weights(target, weights)
+    assert torch.equal(target.weight, client.net.weight)
     assert pushes.take_weights(1) is None  # taken once
     pushes.submit(chunk(0))  # answered with version 1 again: nothing new to fetch
     client.gate.release()
     pushes.settle(30)
     assert pushes.take_weights(1) is None
     assert client.weight_calls == [0]
+    assert client.sessions == [SESSION]  # asked for the pipeline's session
     assert pushes.close(30)

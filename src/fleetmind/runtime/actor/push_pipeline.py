@@ -27,9 +27,7 @@ import time
 from collections import deque
 
 from fleetmind.core.errors import ConfigError
-from fleetmind.rpc.generated import training_pb2 as pb
-from fleetmind.runtime.actor.client import LearnerClient
-from fleetmind.runtime.learner.weight_store import WeightAssembler
+from fleetmind.core.exchange import Chunk, LearnerClient, PushReply, SessionInfo, Weights
 
 log = logging.getLogger("fleetmind.actor")
 
@@ -43,11 +41,11 @@ class PushPipeline:
         self._client = client
         self._depth = depth
         self._cond = threading.Condition()
-        self._queue: deque[pb.TrajectoryChunk] = deque()
+        self._queue: deque[Chunk] = deque()
         self._in_flight = False
         self._error: BaseException | None = None
         self._closed = False
-        self.reply: pb.PushResponse | None = None
+        self.reply: PushReply | None = None
         """The answer to the latest successful push."""
         self.sent = 0
         """Chunks the learner answered."""
@@ -57,12 +55,14 @@ class PushPipeline:
         """Seconds the sender thread spent in calls (pushes, prefetches), overlapping the loop."""
         self.prefetch = False
         """Fetch the version a push answer announces (async mode)."""
+        self.session: SessionInfo | None = None
+        """The session chunks are sent for (prefetches ask for it)."""
         self._have = -1
-        self._weights: WeightAssembler | None = None
+        self._weights: Weights | None = None
         self._thread = threading.Thread(target=self._run, name="push", daemon=True)
         self._thread.start()
 
-    def submit(self, msg: pb.TrajectoryChunk) -> None:
+    def submit(self, msg: Chunk) -> None:
         """Queue a chunk; waits while ``depth`` chunks wait already. Raises a failed push."""
         with self._cond:
             self._raise_error()
@@ -75,13 +75,13 @@ class PushPipeline:
             self._queue.append(msg)
             self._cond.notify_all()
 
-    def check(self) -> pb.PushResponse | None:
+    def check(self) -> PushReply | None:
         """The latest answer (None before the first); raises the error of a failed push."""
         with self._cond:
             self._raise_error()
             return self.reply
 
-    def settle(self, timeout_s: float | None = None) -> pb.PushResponse | None:
+    def settle(self, timeout_s: float | None = None) -> PushReply | None:
         """Wait until every queued chunk was answered (at most ``timeout_s``); as check()."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         with self._cond:
@@ -104,7 +104,7 @@ class PushPipeline:
         with self._cond:
             self._have = max(self._have, version)
 
-    def take_weights(self, have: int) -> WeightAssembler | None:
+    def take_weights(self, have: int) -> Weights | None:
         """Prefetched weights newer than ``have`` (the loop loads them); raises as check()."""
         with self._cond:
             self._raise_error()
@@ -160,13 +160,13 @@ class PushPipeline:
                 self._cond.notify_all()
             self._send(msg)
 
-    def _send(self, msg: pb.TrajectoryChunk) -> None:
+    def _send(self, msg: Chunk) -> None:
         t = time.monotonic()
         error: BaseException | None = None
-        reply: pb.PushResponse | None = None
+        reply: PushReply | None = None
         try:
             reply = self._client.push([msg])
-            self._prefetch(msg, reply)
+            self._prefetch(reply)
         except Exception as exc:  # handed to the actor's loop, which decides
             error = exc
         with self._cond:
@@ -181,19 +181,14 @@ class PushPipeline:
                 self._queue.clear()
             self._cond.notify_all()
 
-    def _prefetch(self, msg: pb.TrajectoryChunk, reply: pb.PushResponse) -> None:
+    def _prefetch(self, reply: PushReply) -> None:
         with self._cond:
             have = max(self._have, self._weights.version if self._weights else -1)
-        if not self.prefetch or reply.done or reply.version <= have:
+            session = self.session
+        if not self.prefetch or session is None or reply.done or reply.version <= have:
             return
-        request = pb.GetWeightsRequest(
-            session_id=msg.session_id, incarnation=msg.incarnation, have_version=have, wait_s=0
-        )
-        chunks, _ = self._client.weights(request)
-        if not chunks:
+        weights, _ = self._client.weights(session, have, 0.0)
+        if weights is None:
             return
-        weights = WeightAssembler()
-        for chunk in chunks:
-            weights.add(chunk)
         with self._cond:
             self._weights = weights

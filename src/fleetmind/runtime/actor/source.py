@@ -9,31 +9,29 @@ where the data is, exactly as in single-process training::
 
     source = ActorSource(session, envs)       # builds env copies, networks, statistics
     inference_s = source.collect(version)     # T steps of E copies, every agent
-    msg = source.message(session_id, incarnation, times)
-    ... load weights into source.module; source.adopt(merged statistics)
+    chunk = source.chunk(session_id, incarnation, times)
+    source.load(weights)                      # a version and its merged statistics
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
-import torch
 
 from fleetmind.algos.registry import get_algorithm
 from fleetmind.config import config_from_mapping
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.errors import ConfigError, PreconditionError
+from fleetmind.core.exchange import Chunk, SessionInfo, Weights
 from fleetmind.core.learning import StepOutput, TeamRolloutPolicy
-from fleetmind.core.normalizer import RunningMeanStd
-from fleetmind.rpc.generated import training_pb2 as pb
-from fleetmind.rpc.team_codec import TeamEpisode, concat_stats, split_stats, team_chunk_pb
-from fleetmind.rpc.training_codec import chunk_pb
+from fleetmind.core.normalizer import RunningMeanStd, concat_stats
 from fleetmind.runtime.actor.tracking_stats import TrackingStats
-from fleetmind.runtime.parts import RunParts, broadcast_module, build_parts, team_layout
+from fleetmind.runtime.chunk_format import ChunkFormat
+from fleetmind.runtime.learner.weight_store import load_weights
+from fleetmind.runtime.parts import RunParts, broadcast_module, build_parts
 
 
 class TimedPolicy:
@@ -54,21 +52,16 @@ class TimedPolicy:
 class ExperienceSource(Protocol):
     """What an actor steps: environments, a CPU policy copy and its statistics."""
 
-    module: torch.nn.Module
-    """The network(s) the learner's weights load into."""
-
     def collect(self, version: int) -> float:
         """Collect the next chunk with policy ``version``; the seconds spent in inference."""
         ...
 
-    def message(
-        self, session_id: str, incarnation: int, times: dict[str, float]
-    ) -> pb.TrajectoryChunk:
-        """The collected chunk as a message (with the statistics delta and new episodes)."""
+    def chunk(self, session_id: str, incarnation: int, times: dict[str, float]) -> Chunk:
+        """The collected chunk (with the statistics delta and new episodes)."""
         ...
 
-    def adopt(self, stats: RunningMeanStd | None) -> None:
-        """Use the learner's merged observation statistics (None: it sent none)."""
+    def load(self, weights: Weights) -> None:
+        """Act with a version the learner published (and normalise with its statistics)."""
         ...
 
     def discard_delta(self) -> None:
@@ -83,12 +76,10 @@ class ExperienceSource(Protocol):
 class ActorSource:
     """Env copies stepped by a CPU copy of the learner's network(s)."""
 
-    def __init__(self, session: pb.RegisterResponse, envs: int) -> None:
-        train = json.loads(session.train_config)
+    def __init__(self, session: SessionInfo, envs: int) -> None:
+        train = session.train_config
         spec = get_algorithm(session.algo)
-        algo_cfg: Any = config_from_mapping(
-            spec.config_cls, json.loads(session.algo_config), spec.name
-        )
+        algo_cfg: Any = config_from_mapping(spec.config_cls, session.algo_config, spec.name)
         self.parts: RunParts = build_parts(
             train["env_id"],
             spec,
@@ -100,7 +91,7 @@ class ActorSource:
         )
         try:
             self.module = broadcast_module(self.parts.learner)
-            self.layout = team_layout(self.parts.learner) if self.parts.team else None
+            self.format = ChunkFormat(self.parts, int(session.rollout_steps))
         except ConfigError as exc:
             self.parts.env.close()
             raise PreconditionError(f"algorithm {session.algo}: {exc}") from exc
@@ -112,7 +103,6 @@ class ActorSource:
             seed=int(session.seed),
         )
         self._trajectories: list[Trajectory] | None = None
-        self._episodes_seen = 0
 
     @property
     def _parts(self) -> list[TrackingStats | None]:
@@ -125,47 +115,26 @@ class ActorSource:
         self._trajectories = self.collector.collect(self.policy, version)
         return self.policy.seconds - before
 
-    def message(
-        self, session_id: str, incarnation: int, times: dict[str, float]
-    ) -> pb.TrajectoryChunk:
-        """The collected trajectories as one chunk (a team chunk for a team)."""
+    def chunk(self, session_id: str, incarnation: int, times: dict[str, float]) -> Chunk:
+        """The collected trajectories as one chunk, every agent's own observations."""
         if self._trajectories is None:
-            raise PreconditionError("message() needs a collected trajectory")
-        deltas = [None if p is None else p.take_delta() for p in self._parts]
-        episodes = self._new_episodes()
-        if self.layout is None:
-            pairs = [(e.team_return, e.length) for e in episodes]
-            return chunk_pb(self._trajectories[0], session_id, incarnation, deltas[0], pairs, times)
-        return team_chunk_pb(
-            self._trajectories,
-            self.layout,
-            session_id,
-            incarnation,
-            concat_stats(deltas),
-            episodes,
-            times,
-        )
+            raise PreconditionError("chunk() needs a collected trajectory")
+        own, state = self.format.split_inputs(self._trajectories)
+        delta = concat_stats([None if p is None else p.take_delta() for p in self._parts])
+        episodes = self.collector.take_episodes()
+        return Chunk(own, state, delta, episodes, times, session_id, incarnation)
 
-    def _new_episodes(self) -> list[TeamEpisode]:
-        stats = self.collector.stats
-        new = min(stats.episodes - self._episodes_seen, len(stats.returns))
-        self._episodes_seen = stats.episodes
-        if new <= 0:
-            return []
-        per_agent = [list(r)[-new:] for r in self.collector.agent_returns.windows]
-        rows = zip(list(stats.returns)[-new:], list(stats.lengths)[-new:], strict=True)
-        return [
-            TeamEpisode(ret, length, tuple(agent[k] for agent in per_agent))
-            for k, (ret, length) in enumerate(rows)
-        ]
+    def load(self, weights: Weights) -> None:
+        """Copy a version into the policy's networks; adopt its statistics."""
+        load_weights(self.module, weights)
+        self.adopt(weights.obs_stats)
 
     def adopt(self, stats: RunningMeanStd | None) -> None:
         """Normalise with the learner's merged statistics plus the unsent deltas."""
         if stats is None:
             return
         parts = self._parts
-        merged = [stats, None] if self.layout is None else split_stats(stats, parts)
-        for part, part_stats in zip(parts, merged, strict=True):
+        for part, part_stats in zip(parts, self.format.split(stats), strict=True):
             if part is not None and part_stats is not None:
                 part.adopt(part_stats)
 

@@ -46,14 +46,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fleetmind.core.errors import OverloadedError, PreconditionError, UnavailableError
+from fleetmind.core.exchange import (
+    STAGES,
+    Chunk,
+    ExchangeStream,
+    LearnerClient,
+    PushReply,
+    SessionInfo,
+    Weights,
+)
 from fleetmind.nn.threads import limit_threads
-from fleetmind.rpc.generated import training_pb2 as pb
-from fleetmind.rpc.training_codec import STAGES
-from fleetmind.runtime.actor.client import ExchangeStream, LearnerClient
 from fleetmind.runtime.actor.push_pipeline import PushPipeline
 from fleetmind.runtime.actor.source import ActorSource, ExperienceSource, TimedPolicy
 from fleetmind.runtime.dist_config import ActorConfig
-from fleetmind.runtime.learner.weight_store import WeightAssembler
 
 __all__ = [
     "ActorSource",
@@ -110,14 +115,24 @@ class Backoff:
 class ActorWorker:
     """Collects for a learner until it says done."""
 
-    def __init__(self, config: ActorConfig, client: LearnerClient) -> None:
+    def __init__(
+        self,
+        config: ActorConfig,
+        client: LearnerClient,
+        *,
+        own_process: bool = True,
+        source: Callable[[SessionInfo, int], ExperienceSource] = ActorSource,
+    ) -> None:
         config.validate()
-        limit_threads(1)
+        self._make_source = source
+        """Builds what the actor steps for a session (default: its own copy of the run)."""
+        if own_process:  # an actor beside its learner leaves the threads to the learner
+            limit_threads(1)
         self.config = config
         self.client = client
         self.backoff = Backoff(config.backoff_initial_s, config.backoff_max_s)
         self.stop = threading.Event()
-        self.session: pb.RegisterResponse | None = None
+        self.session: SessionInfo | None = None
         self.version = -1
         self.times = dict.fromkeys(STAGES, 0.0)
         self.source: ExperienceSource | None = None
@@ -184,11 +199,11 @@ class ActorWorker:
         inference = source.collect(self.version)
         self.times["inference"] += inference
         self.times["env"] += time.monotonic() - t - inference
-        msg = source.message(session.session_id, session.incarnation, self._take_times())
+        chunk = source.chunk(session.session_id, session.incarnation, self._take_times())
         if session.mode == "sync":
-            self._exchange_round(msg, source)
+            self._exchange_round(chunk, source)
             return
-        reply = self._push(msg)
+        reply = self._push(chunk)
         if reply is not None and reply.done:
             self.stop.set()
             return
@@ -206,7 +221,7 @@ class ActorWorker:
         times, self.times = self.times, dict.fromkeys(STAGES, 0.0)
         return times
 
-    def _push(self, msg: pb.TrajectoryChunk) -> pb.PushResponse | None:
+    def _push(self, msg: Chunk) -> PushReply | None:
         """Queue the chunk (or push it here); the latest answer. Blocked time is "rpc"."""
         t = time.monotonic()
         try:
@@ -220,34 +235,25 @@ class ActorWorker:
         finally:
             self.times["rpc"] += time.monotonic() - t
 
-    def _exchange_round(self, msg: pb.TrajectoryChunk, source: ExperienceSource) -> None:
+    def _exchange_round(self, chunk: Chunk, source: ExperienceSource) -> None:
         """Sync: send the chunk and load the version that answers it (or learn: done)."""
         if self.exchange is not None and self.exchange.age_s > EXCHANGE_RENEW_S:
             self._close_exchange()
         if self.exchange is None:
             self.exchange = self.client.exchange()
-        stream = self.exchange
-        t = first_at = time.monotonic()
-        assembler = WeightAssembler()
+        t = time.monotonic()
         try:
-            stream.send(msg)
-            while not assembler.complete:
-                response = stream.receive()
-                if response.HasField("push"):
-                    self._pushed_inline += 1
-                    if response.push.done:
-                        self.stop.set()
-                        return
-                if response.HasField("weights"):
-                    if not assembler.started:
-                        first_at = time.monotonic()
-                        self.times["wait"] += first_at - t
-                    assembler.add(response.weights)
+            answer = self.exchange.round(chunk)
         except Exception:
             self._close_exchange()  # a failed stream is not reused
             raise
-        self._load(assembler, source)
-        self.times["rpc"] += time.monotonic() - first_at
+        self._pushed_inline += 1
+        self.times["wait"] += answer.first_byte_at - t
+        if answer.reply.done or answer.weights is None:
+            self.stop.set()
+            return
+        self._load(answer.weights, source)
+        self.times["rpc"] += time.monotonic() - answer.first_byte_at
 
     def _close_exchange(self) -> None:
         stream, self.exchange = self.exchange, None
@@ -269,19 +275,17 @@ class ActorWorker:
         self._close_exchange()  # a stream of the old session is not reused
         if self.pushes is not None:  # chunks of the old session are not sent
             self.pushes.discard(HEARTBEAT_JOIN_S)
-        request = pb.RegisterRequest(
-            actor_id=cfg.actor_id, num_envs=cfg.envs, env_id=cfg.env_id, pid=os.getpid()
-        )
         t = time.monotonic()
-        session = self.client.register(request)
+        session = self.client.register(cfg.actor_id, cfg.env_id, cfg.envs, os.getpid())
         self.times["rpc"] += time.monotonic() - t
         self.session = session  # heartbeats start now, while the environments are built
         if session.mode == "async" and self.pushes is None and cfg.push_queue:
             self.pushes = PushPipeline(self.client, cfg.push_queue)
         if self.pushes is not None:
             self.pushes.prefetch = session.mode == "async"
+            self.pushes.session = session
         if self.source is None:
-            self.source = ActorSource(session, self.config.envs)
+            self.source = self._make_source(session, self.config.envs)
         self.version = -1
         self.source.discard_delta()
         while not self.stop.is_set() and not self._fetch(SYNC_WAIT_S):
@@ -293,29 +297,20 @@ class ActorWorker:
         session = self.session
         if session is None or self.source is None:
             return False
-        request = pb.GetWeightsRequest(
-            session_id=session.session_id,
-            incarnation=session.incarnation,
-            have_version=self.version,
-            wait_s=wait_s,
-        )
         t = time.monotonic()
-        chunks, first_at = self.client.weights(request)
-        # Until the first chunk: the wait for a version (a long-poll), or the call itself.
+        weights, first_at = self.client.weights(session, self.version, wait_s)
+        # Until the first byte: the wait for a version (a long-poll), or the call itself.
         self.times["wait" if wait_s > 0 else "rpc"] += first_at - t
-        if not chunks:
+        if weights is None:
             return False
-        assembler = WeightAssembler()
-        for chunk in chunks:
-            assembler.add(chunk)
-        self._load(assembler, self.source)
+        self._load(weights, self.source)
         self.times["rpc"] += time.monotonic() - first_at
         return True
 
-    def _load(self, weights: WeightAssembler, source: ExperienceSource) -> None:
+    def _load(self, weights: Weights, source: ExperienceSource) -> None:
         """Make a received version the policy's (and its statistics the normaliser's)."""
-        self.version, stats = weights.load_into(source.module)
-        source.adopt(stats)
+        source.load(weights)
+        self.version = weights.version
         if self.pushes is not None:
             self.pushes.loaded(self.version)
 
@@ -329,11 +324,7 @@ class ActorWorker:
             if session is None:
                 continue
             try:
-                reply = self.client.heartbeat(
-                    pb.HeartbeatRequest(
-                        session_id=session.session_id, incarnation=session.incarnation
-                    )
-                )
+                reply = self.client.heartbeat(session)
             except (UnavailableError, PreconditionError):
                 continue
             except Exception:  # keep beating whatever one call did
@@ -354,7 +345,7 @@ def run_actor(config: ActorConfig, client: LearnerClient) -> int:
 def run_actor_from_config(config: ActorConfig) -> int:
     """Connect to ``config.learner`` (TLS and token as configured) and run one actor."""
     from fleetmind.rpc.channel import ChannelConfig
-    from fleetmind.runtime.actor.client import GrpcLearnerClient
+    from fleetmind.rpc.learner_client import GrpcLearnerClient
     from fleetmind.runtime.dist_config import read_token
 
     config.validate()

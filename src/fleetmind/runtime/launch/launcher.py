@@ -26,7 +26,7 @@ from fleetmind.runtime.launch.learner_pool import run_learner_group
 from fleetmind.runtime.learner.run import run_learner
 from fleetmind.runtime.learner.run_setup import RunSetup
 from fleetmind.runtime.local import prepare_new, prepare_resume
-from fleetmind.runtime.trainer import TrainResult
+from fleetmind.runtime.result import TrainResult
 
 
 def train_distributed(

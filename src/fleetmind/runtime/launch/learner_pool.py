@@ -29,7 +29,7 @@ from typing import Any
 from fleetmind.core.errors import UnavailableError
 from fleetmind.runtime.launch.actor_pool import ActorPool
 from fleetmind.runtime.launch.children import child_env
-from fleetmind.runtime.trainer import TrainResult
+from fleetmind.runtime.result import TrainResult
 
 log = logging.getLogger("fleetmind.launcher")
 

@@ -30,7 +30,7 @@ from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.dist_config import DistConfig, check_dist
 
 if TYPE_CHECKING:
-    from fleetmind.runtime.trainer import TrainResult
+    from fleetmind.runtime.result import TrainResult
 
 SETTINGS = (TrainConfig, DistConfig)
 """The dataclasses whose fields are the settings of a run (``fleetmind train`` flags)."""

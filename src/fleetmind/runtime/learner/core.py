@@ -36,15 +36,14 @@ import numpy as np
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.episodes import AgentReturns, EpisodeStats
 from fleetmind.core.errors import InvalidInputError, OverloadedError, PreconditionError
+from fleetmind.core.exchange import STAGES, Chunk, Weights
 from fleetmind.core.learning import TeamLearner
 from fleetmind.core.normalizer import RunningMeanStd
-from fleetmind.rpc.generated import training_pb2 as pb
-from fleetmind.rpc.training_codec import STAGES, Chunk
+from fleetmind.runtime.chunk_format import ChunkFormat
 from fleetmind.runtime.dist_config import DistConfig
-from fleetmind.runtime.learner.chunk_format import ChunkFormat
 from fleetmind.runtime.learner.collective import LearnerGroup
 from fleetmind.runtime.learner.session import Batch, Session
-from fleetmind.runtime.learner.weight_store import PublishedWeights, WeightStore
+from fleetmind.runtime.learner.weight_store import WeightStore
 from fleetmind.runtime.state import RunData
 
 log = logging.getLogger("fleetmind.learner")
@@ -63,7 +62,7 @@ class LearnerCore:
         dist: DistConfig,
         env_id: str,
         chunks: ChunkFormat,
-        store: WeightStore,
+        store: WeightStore | None,
     ) -> None:
         self.learner = learner
         self.module = module
@@ -77,6 +76,8 @@ class LearnerCore:
         self.agent_returns = AgentReturns(chunks.agents if chunks.team else ())
         """A team's per-agent returns of the latest finished episodes (none: one agent)."""
         self.store = store
+        """Where versions are published for actors in other processes (None: the actors
+        step this learner's own networks, in this process)."""
         self.incarnation = secrets.randbits(62) + 1
         """Differs on every start: data from an earlier incarnation is refused."""
         self.sessions: dict[str, Session] = {}
@@ -107,8 +108,10 @@ class LearnerCore:
         """Current policy version."""
         return int(self.learner.version)
 
-    def publish(self) -> PublishedWeights:
-        """Serialise the current version (once) for every actor."""
+    def publish(self) -> Weights | None:
+        """Take the current version (once) for every actor (None: nothing to publish)."""
+        if self.store is None:
+            return None
         return self.store.publish(self.version, self.module, self.chunks.join())
 
     def run_data(self) -> RunData:
@@ -168,29 +171,24 @@ class LearnerCore:
 
     # -- data -------------------------------------------------------------------
 
-    def decode_chunk(self, msg: pb.TrajectoryChunk) -> Chunk:
-        """Check a received chunk against this learner's contract and convert it."""
-        return self.chunks.decode(msg)
-
     def accept(self, session: Session, chunk: Chunk) -> bool:
         """Take a checked chunk; False when it is stale and dropped."""
         now = time.monotonic()
         if session.first_chunk_at is None:
             session.first_chunk_at = now
-        session.env_steps += chunk.trajectory.rewards.size
+        session.env_steps += chunk.env_steps
         for stage in STAGES:
             session.times[stage] += chunk.times.get(stage, 0.0)
             self.stage_totals[stage] += chunk.times.get(stage, 0.0)
-        lag = self.version - chunk.trajectory.policy_version
+        lag = self.version - chunk.policy_version
         if lag < 0:
             raise InvalidInputError(
-                f"policy_version={chunk.trajectory.policy_version} is newer than the learner's "
-                f"{self.version}"
+                f"policy_version={chunk.policy_version} is newer than the learner's {self.version}"
             )
         if self.dist.mode == "sync":
             # A chunk of a version whose batch was already taken (its update is running)
             # is as stale as an older one: the update cannot use it, the next must not.
-            taken = chunk.trajectory.policy_version <= self._taken_version
+            taken = chunk.policy_version <= self._taken_version
             if lag != 0 or taken or session.session_id in self._pending:
                 self.dropped_chunks += 1
                 return False
@@ -218,7 +216,7 @@ class LearnerCore:
             self.reap()
             if self.group is not None and self._nothing_to_wait_for(stop):
                 return Batch([], [])  # the others must not wait for this learner
-            batch = self._take_sync() if self.dist.mode == "sync" else self._take_async()
+            batch = self.take_batch()
             if batch is not None:
                 self.timings["wait"] += time.monotonic() - t0
                 return batch
@@ -238,6 +236,11 @@ class LearnerCore:
         if self._idle_since is None:
             self._idle_since = now
         return now - self._idle_since >= self.dist.sync_timeout_s
+
+    def take_batch(self) -> Batch | None:
+        """The next batch if one is ready (sync: every live actor's chunk, or the wait
+        for slow ones has passed; async: queued chunks), else None."""
+        return self._take_sync() if self.dist.mode == "sync" else self._take_async()
 
     def _take_sync(self) -> Batch | None:
         if not self._pending:
@@ -261,7 +264,7 @@ class LearnerCore:
         limit = max(1, len(self.sessions))
         while self._queue and len(chunks) < limit:
             chunk = self._queue.popleft()
-            lag = self.version - chunk.trajectory.policy_version
+            lag = self.version - chunk.policy_version
             if self.dist.max_policy_lag is not None and lag > self.dist.max_policy_lag:
                 self.dropped_chunks += 1
                 continue
@@ -276,18 +279,31 @@ class LearnerCore:
         """
         if self.group is not None:
             return await self._train_shared(batch, self.group, stop)
-        for chunk in batch.chunks:
-            self._merge_stats(chunk.obs_stats)
-            for ret, length in zip(chunk.episode_returns, chunk.episode_lengths, strict=True):
-                self.stats.add(ret, length)
-            if self.chunks.team:
-                for returns in chunk.agent_returns:
-                    self.agent_returns.add(returns)
-        trajectories = self.chunks.per_agent(batch.chunks)
+        trajectories = self._gather(batch)
         t0 = time.monotonic()
         metrics = await asyncio.to_thread(self._update, trajectories)
-        self.timings["learn"] += time.monotonic() - t0
-        self.env_steps += int(trajectories[0].rewards.size)
+        return self._learned(metrics, batch, time.monotonic() - t0)
+
+    def train_now(self, batch: Batch) -> dict[str, float]:
+        """:meth:`train_on` in the caller's thread (a learner with in-process actors)."""
+        trajectories = self._gather(batch)
+        t0 = time.monotonic()
+        metrics = self._update(trajectories)
+        return self._learned(metrics, batch, time.monotonic() - t0)
+
+    def _gather(self, batch: Batch) -> list[Trajectory]:
+        """Fold a batch's statistics and episodes in; its trajectories, one per agent."""
+        for chunk in batch.chunks:
+            self._merge_stats(chunk.obs_stats)
+            for episode in chunk.episodes:
+                self.stats.add(episode.team_return, episode.length)
+                if self.chunks.team:
+                    self.agent_returns.add(episode.agent_returns)
+        return self.chunks.per_agent(batch.chunks)
+
+    def _learned(self, metrics: dict[str, float], batch: Batch, seconds: float) -> dict[str, float]:
+        self.timings["learn"] += seconds
+        self.env_steps += sum(c.env_steps for c in batch.chunks)
         return self._finish_update(metrics, batch)
 
     def _merge_stats(self, stats: RunningMeanStd | None) -> None:
@@ -318,8 +334,8 @@ class LearnerCore:
         for chunk in batch.chunks:
             if delta is not None and chunk.obs_stats is not None:
                 delta.merge(chunk.obs_stats)
-            episodes.extend(zip(chunk.episode_returns, chunk.episode_lengths, strict=True))
-        steps = sum(int(c.trajectory.rewards.size) for c in batch.chunks)
+            episodes.extend((e.team_return, e.length) for e in chunk.episodes)
+        steps = sum(c.env_steps for c in batch.chunks)
         t0 = time.monotonic()
         shared, deltas = await asyncio.to_thread(group.share, steps, stop, delta, episodes)
         self.timings["exchange"] += time.monotonic() - t0
@@ -344,11 +360,11 @@ class LearnerCore:
         self.publish()
         return metrics
 
-    async def wait_for_version(self, have: int, wait_s: float) -> PublishedWeights | None:
+    async def wait_for_version(self, have: int, wait_s: float) -> Weights | None:
         """The latest weights if newer than ``have``; waits up to ``wait_s`` for them."""
         deadline = time.monotonic() + max(0.0, wait_s)
         while True:
-            latest = self.store.latest()
+            latest = None if self.store is None else self.store.latest()
             if latest is not None and latest.version > have:
                 return latest
             left = deadline - time.monotonic()

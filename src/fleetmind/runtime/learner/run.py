@@ -31,24 +31,22 @@ from typing import Any
 
 import numpy as np
 
-from fleetmind.algos.team.base import is_multiagent_algo
-from fleetmind.core.errors import ConfigError, DivergedError, UnavailableError
-from fleetmind.nn.threads import limit_threads
+from fleetmind.core.errors import DivergedError, UnavailableError
+from fleetmind.core.exchange import BUSY_STAGES, STAGES
+from fleetmind.rpc.learner_service import SERVICE, LearnerServicer
 from fleetmind.rpc.server import HealthServicer, ServerConfig, create_server, mark_serving
-from fleetmind.rpc.training_codec import BUSY_STAGES, STAGES
 from fleetmind.runtime.dist_config import DistConfig
-from fleetmind.runtime.learner.chunk_format import chunk_format
+from fleetmind.runtime.learner.build import build_core
 from fleetmind.runtime.learner.collective import LearnerGroup
 from fleetmind.runtime.learner.core import LearnerCore
+from fleetmind.runtime.learner.endpoint import CoreEndpoint
 from fleetmind.runtime.learner.run_setup import RunSetup
-from fleetmind.runtime.learner.service import SERVICE, LearnerServicer
-from fleetmind.runtime.learner.weight_store import WeightStore
 from fleetmind.runtime.metrics import PrometheusExporter
-from fleetmind.runtime.parts import broadcast_module, build_parts
+from fleetmind.runtime.parts import RunParts
 from fleetmind.runtime.progress import Progress
+from fleetmind.runtime.result import TrainResult
 from fleetmind.runtime.run_dir import SUMMARY, MetricsLog, plot_curve
-from fleetmind.runtime.state import checkpoint_state, restore_run
-from fleetmind.runtime.trainer import TrainResult
+from fleetmind.runtime.state import RunData, checkpoint_state
 
 log = logging.getLogger("fleetmind.learner")
 
@@ -58,59 +56,8 @@ DONE_GRACE_S = 10.0
 """After finishing, answer ``done`` until every actor heard it, at most this long."""
 
 
-def build_core(
-    setup: RunSetup, dist: DistConfig, group: LearnerGroup | None = None
-) -> tuple[LearnerCore, dict[str, Any]]:
-    """The learner (a single agent's or a team's), its statistics and weight store;
-    restored when resuming."""
-    cfg = setup.config
-    spec = setup.spec
-    if is_multiagent_algo(spec) and dist.mode != "sync":
-        raise ConfigError(
-            f"--algo {spec.name} trains on-policy: use --mode sync with --actors (not {dist.mode})"
-        )
-    limit_threads(cfg.torch_threads)
-    parts = build_parts(
-        cfg.env_id, spec, setup.algo_config, envs=1, seed=cfg.seed,
-        normalize_obs=cfg.normalize_obs,
-    )  # fmt: skip
-    parts.env.close()  # the learner only needs the spaces; actors step the envs
-    learner = parts.learner
-    learner.total_env_steps = cfg.steps
-    try:
-        module = broadcast_module(learner)
-    except ConfigError as exc:
-        raise ConfigError(f"{spec.name} has no network to broadcast; use ppo or impala") from exc
-    chunks = chunk_format(parts, spec.rollout_length(setup.algo_config))
-    core = LearnerCore(learner, module, dist, cfg.env_id, chunks, WeightStore())
-    full = {**setup.full_config, **parts.space_config()}
-    extra: dict[str, Any] = {}
-    if setup.state is not None:
-        extra = restore_run(setup.state, learner, core.run_data())
-        core.env_steps = int(setup.state["env_steps"])
-    if group is not None:
-        attach_group(core, group, spec.name)
-    core.publish()
-    return core, {"full": full, "extra": extra}
-
-
-def attach_group(core: LearnerCore, group: LearnerGroup, algo: str) -> None:
-    """Share ``core``'s updates with the group; start from rank 0's parameters."""
-    if not hasattr(core.learner, "reducer"):
-        raise ConfigError(f"--algo {algo} cannot train with several learners; use ppo")
-    versions = group.all_max(np.array([core.version, -core.version], dtype=np.float64))
-    if versions[0] != -versions[1]:
-        raise ConfigError(
-            f"the learners start from different versions ({int(-versions[1])} to "
-            f"{int(versions[0])}): every learner must resume from the same checkpoint"
-        )
-    group.broadcast_module(core.module)
-    core.learner.reducer = group
-    core.group = group
-
-
 class LearnerRun:
-    """The loop of one learner process."""
+    """The loop of one learner: its actors in other processes, or in this one."""
 
     def __init__(
         self,
@@ -118,12 +65,16 @@ class LearnerRun:
         dist: DistConfig,
         progress: bool | None,
         group: LearnerGroup | None = None,
+        *,
+        local_envs: int | None = None,
     ) -> None:
         self.setup = setup
         self.dist = dist
         self.writes = group is None or group.rank == 0
         """Rank 0 (or a lone learner) writes the run directory; the others only learn."""
-        self.core, info = self.build(setup, dist, group)
+        self.core, info = build_core(setup, dist, group, local_envs=local_envs)
+        self.parts: RunParts = info["parts"]
+        """The run's parts (with live env copies when the actors run in this process)."""
         self.full = info["full"]
         self.wall_offset = float(info["extra"].get("wall_time_s", 0.0))
         self.progress_enabled = progress if self.writes else False
@@ -132,14 +83,22 @@ class LearnerRun:
         self.stop_reason: str | None = None
         self.exporter = PrometheusExporter(dist.metrics_port) if dist.metrics_port else None
         self.started = time.monotonic()
+        self.run_data: Callable[[], RunData] = self.core.run_data
+        """What a checkpoint records of the data side (actors in this process add their
+        reward statistics)."""
+        self._metrics_log: MetricsLog | None = None
+        self._progress: Progress | None = None
+        self._last = {"report": 0.0, "ckpt": 0.0, "steps": 0.0}
+        self._metrics: dict[str, float] = {}
 
-    def build(
-        self, setup: RunSetup, dist: DistConfig, group: LearnerGroup | None = None
-    ) -> tuple[LearnerCore, dict[str, Any]]:
-        """The learner core and its run information (:func:`build_core`)."""
-        return build_core(setup, dist, group)
+    def endpoint(self) -> CoreEndpoint:
+        """The learner as transports serve it."""
+        name = self.setup.spec.name
+        train = {k: v for k, v in self.full.items() if not k.startswith("_")}
+        return CoreEndpoint(self.core, name, self.full.get(name, {}), train)
 
-    def _stop(self, name: str) -> None:
+    def request_stop(self, name: str) -> None:
+        """Stop after the current update (a signal named ``name`` asked for it)."""
         self.stop_reason = name
         log.warning("%s received: saving a final checkpoint and stopping", name)
         self.stop.set()
@@ -149,12 +108,7 @@ class LearnerRun:
     ) -> TrainResult:
         """Serve on ``listen`` and train until done; ``on_bound(address)`` once listening."""
         core = self.core
-        servicer = LearnerServicer(
-            core,
-            self.setup.spec.name,
-            self.full.get(self.setup.spec.name, {}),
-            {k: v for k, v in self.full.items() if not k.startswith("_")},
-        )
+        servicer = LearnerServicer(self.endpoint())
         health = HealthServicer()
         server, port = create_server(listen, server_config, [(servicer, SERVICE)], health)
         await server.start()
@@ -164,7 +118,7 @@ class LearnerRun:
         if threading.current_thread() is threading.main_thread():
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, self._stop, signal.Signals(sig).name)
+                loop.add_signal_handler(sig, self.request_stop, signal.Signals(sig).name)
         if on_bound is not None:
             on_bound(address)
         try:
@@ -187,15 +141,10 @@ class LearnerRun:
             await asyncio.sleep(0.1)
 
     async def _train(self) -> TrainResult:
-        cfg = self.setup.config
         core = self.core
-        metrics_log = MetricsLog(self.setup.run_dir.path) if self.writes else None
-        progress = Progress(cfg.steps, core.env_steps, self.progress_enabled)
-        t0 = self.started = time.monotonic()
-        last = {"report": t0, "ckpt": t0, "steps": core.env_steps}
-        metrics: dict[str, float] = {}
+        self.open()
         try:
-            while core.env_steps < cfg.steps and self.solved_at is None:
+            while not self.finished():
                 batch = await core.next_batch(self.stop)
                 if batch is None:
                     break
@@ -203,43 +152,77 @@ class LearnerRun:
                 if core.group_stop:
                     self.stop_reason = self.stop_reason or "a stop of the learner group"
                     break
-                if not new:
-                    continue  # a shared update in which no learner had data
-                metrics = new
-                _check_finite(metrics, core)
-                now = time.monotonic()
-                self._check_target(now - t0)
-                if now - last["report"] >= cfg.log_interval_s or self.solved_at is not None:
-                    record = self._record(metrics, now - t0, last)
-                    if metrics_log is not None:
-                        metrics_log.write(record)
-                    progress.update(core.env_steps, record)
-                if now - last["ckpt"] >= cfg.checkpoint_interval_s and self.writes:
-                    self._checkpoint(now - t0)
-                    last["ckpt"] = now
-            core.finish()
-            self._log_final()
-            elapsed = time.monotonic() - t0
-            if metrics_log is not None:
-                metrics_log.write(self._record(metrics, elapsed, last))
-            if self.writes:
-                self._checkpoint(elapsed)
-            result = self._result(elapsed)
+                if new:  # else: a shared update in which no learner had data
+                    self.learned(new)
+            result = self.wrap_up()
         finally:
-            core.finish()
-            progress.close()
-            if metrics_log is not None:
-                metrics_log.close()
-        if not self.writes:
-            return result
-        self.setup.run_dir.write_json(SUMMARY, result.__dict__)
-        # In a thread: the server keeps answering, so every actor hears ``done``.
-        title = f"{cfg.env_id} ({cfg.algo}, distributed)"
-        await asyncio.to_thread(plot_curve, self.setup.run_dir.path, title)
+            self.close()
+        if self.writes:
+            # In a thread: the server keeps answering, so every actor hears ``done``.
+            await asyncio.to_thread(self.write_summary, result)
         return result
 
+    # -- the loop's steps, shared with in-process actors ----------------------------
+
+    def open(self) -> None:
+        """Start the clock, the metrics log and the progress bar."""
+        cfg = self.setup.config
+        self._metrics_log = MetricsLog(self.setup.run_dir.path) if self.writes else None
+        self._progress = Progress(cfg.steps, self.core.env_steps, self.progress_enabled)
+        self.started = now = time.monotonic()
+        self._last = {"report": now, "ckpt": now, "steps": float(self.core.env_steps)}
+
+    def finished(self) -> bool:
+        """Budget spent, target reached, or asked to stop."""
+        cfg = self.setup.config
+        stopped = self.stop.is_set() and self.core.group is None
+        return self.core.env_steps >= cfg.steps or self.solved_at is not None or stopped
+
+    def learned(self, metrics: dict[str, float]) -> None:
+        """After an update: check it, the target; report and checkpoint when due."""
+        cfg = self.setup.config
+        self._metrics = metrics
+        _check_finite(metrics, self.core)
+        now = time.monotonic()
+        self._check_target(now - self.started)
+        if now - self._last["report"] >= cfg.log_interval_s or self.solved_at is not None:
+            record = self._record(metrics, now - self.started, self._last)
+            if self._metrics_log is not None:
+                self._metrics_log.write(record)
+            if self._progress is not None:
+                self._progress.update(self.core.env_steps, record)
+        if now - self._last["ckpt"] >= cfg.checkpoint_interval_s and self.writes:
+            self._checkpoint(now - self.started)
+            self._last["ckpt"] = now
+
+    def wrap_up(self) -> TrainResult:
+        """Tell the actors training is done; the final record and checkpoint; the result."""
+        self.core.finish()
+        self._log_final()
+        elapsed = time.monotonic() - self.started
+        if self._metrics_log is not None:
+            self._metrics_log.write(self._record(self._metrics, elapsed, self._last))
+        if self.writes:
+            self._checkpoint(elapsed)
+        return self._result(elapsed)
+
+    def close(self) -> None:
+        """Mark done (also after an error), close the progress bar and the metrics log."""
+        self.core.finish()
+        if self._progress is not None:
+            self._progress.close()
+        if self._metrics_log is not None:
+            self._metrics_log.close()
+
+    def write_summary(self, result: TrainResult) -> None:
+        """summary.json and the learning curve."""
+        cfg = self.setup.config
+        self.setup.run_dir.write_json(SUMMARY, result.__dict__)
+        where = "distributed" if self.core.store is not None else "local"
+        plot_curve(self.setup.run_dir.path, f"{cfg.env_id} ({cfg.algo}, {where})")
+
     def _log_final(self) -> None:
-        latest = self.core.store.latest()
+        latest = None if self.core.store is None else self.core.store.latest()
         group = self.core.group
         stats = self.core.chunks.join()
         digest = "-"
@@ -325,7 +308,7 @@ class LearnerRun:
             self.setup.config,
             self.full,
             self.core.learner,
-            self.core.run_data(),
+            self.run_data(),
             self.wall_offset + elapsed,
         )
         self.setup.run_dir.checkpoints.save(state)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fleetmind.rpc.training_codec import STAGES, Chunk
+from fleetmind.core.exchange import STAGES, Chunk
 
 
 @dataclass

@@ -1,4 +1,10 @@
-"""The ``fleetmind.v1.Learner`` servicer: messages in, :class:`LearnerCore` calls, messages out."""
+"""The ``fleetmind.v1.Learner`` servicer: messages in, endpoint calls, messages out.
+
+Thin: it checks and converts messages (:mod:`fleetmind.rpc.training_codec`) and
+calls a :class:`~fleetmind.core.exchange.LearnerEndpoint`, which knows nothing of
+protobuf. Weights are encoded once per version (:mod:`fleetmind.rpc.weights_codec`)
+in the learner's publishing thread, then streamed as they are to every actor.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,12 @@ from typing import Any
 
 from grpc import aio
 
+from fleetmind.core.exchange import Chunk, LearnerEndpoint, Weights
 from fleetmind.rpc.codec import embedded_message
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.status import checked_requests, rpc_errors, rpc_stream_errors
-from fleetmind.rpc.training_codec import Chunk
-from fleetmind.runtime.learner.core import LearnerCore
+from fleetmind.rpc.training_codec import chunk_from_pb
+from fleetmind.rpc.weights_codec import encode_weights
 
 SERVICE = pb.DESCRIPTOR.services_by_name["Learner"]
 """Descriptor of the service, for :func:`fleetmind.rpc.create_server`."""
@@ -28,53 +35,53 @@ _WEIGHTS_FIELD = pb.ExchangeResponse.DESCRIPTOR.fields_by_name["weights"].number
 Context = aio.ServicerContext[Any, Any]
 
 
-class LearnerServicer:
-    """Thin: every method converts, calls the core, converts back."""
+def _messages(weights: Weights) -> tuple[bytes, ...]:
+    """The encoded stream of a version (encoded at publishing; here only if it was not)."""
+    if weights.wire is None:
+        weights.wire = encode_weights(weights)
+    messages: tuple[bytes, ...] = weights.wire
+    return messages
 
-    def __init__(
-        self, core: LearnerCore, algo: str, algo_config: dict[str, Any], train: dict[str, Any]
-    ) -> None:
-        self.core = core
-        self.algo = algo
-        self.algo_json = json.dumps(algo_config)
-        self.train_json = json.dumps(train)
-        self.seed = int(train.get("seed", 1))
-        self._registrations = 0
+
+class LearnerServicer:
+    """Every method converts, calls the endpoint, converts back."""
+
+    def __init__(self, endpoint: LearnerEndpoint) -> None:
+        self.endpoint = endpoint
+        endpoint.set_weights_encoder(encode_weights)
 
     @rpc_errors
     async def Register(  # noqa: N802 - gRPC method name
         self, request: pb.RegisterRequest, context: Context
     ) -> pb.RegisterResponse:
-        session = self.core.register(request.actor_id, request.env_id, int(request.num_envs))
-        self._registrations += 1
+        info = self.endpoint.register(
+            request.actor_id, request.env_id, int(request.num_envs), int(request.pid)
+        )
         return pb.RegisterResponse(
-            session_id=session.session_id,
-            incarnation=self.core.incarnation,
-            version=self.core.version,
-            algo=self.algo,
-            algo_config=self.algo_json,
-            train_config=self.train_json,
-            rollout_steps=self.core.rollout_steps,
-            seed=self.seed + 1009 * self._registrations + self.core.env_steps,
-            mode=self.core.dist.mode,
+            session_id=info.session_id,
+            incarnation=info.incarnation,
+            version=info.version,
+            algo=info.algo,
+            algo_config=json.dumps(info.algo_config),
+            train_config=json.dumps(info.train_config),
+            rollout_steps=info.rollout_steps,
+            seed=info.seed,
+            mode=info.mode,
         )
 
     @rpc_errors
     async def Heartbeat(  # noqa: N802 - gRPC method name
         self, request: pb.HeartbeatRequest, context: Context
     ) -> pb.HeartbeatResponse:
-        if self.core.done:
-            self.core.sessions.pop(request.session_id, None)  # told: it will exit
-        else:
-            self.core.touch(request.session_id, request.incarnation)
-        return pb.HeartbeatResponse(version=self.core.version, done=self.core.done)
+        reply = self.endpoint.heartbeat(request.session_id, int(request.incarnation))
+        return pb.HeartbeatResponse(version=reply.version, done=reply.done)
 
     @rpc_errors
     async def PushTrajectories(  # noqa: N802 - gRPC method name
         self, request: AsyncIterator[pb.TrajectoryChunk], context: Context
     ) -> pb.PushResponse:
         accepted = dropped = 0
-        core = self.core
+        endpoint = self.endpoint
         async for msg in checked_requests(request):
             taken = self._take(msg)
             if taken is None:
@@ -84,33 +91,33 @@ class LearnerServicer:
             else:
                 dropped += 1
         return pb.PushResponse(
-            accepted=accepted, dropped=dropped, version=core.version, done=core.done
+            accepted=accepted, dropped=dropped, version=endpoint.version, done=endpoint.done
         )
 
     def _take(self, msg: pb.TrajectoryChunk) -> tuple[Chunk, bool] | None:
-        """Check a chunk and hand it to the core: (chunk, accepted), or None when training
-        is done (the answer says so; the actor will exit, so its session ends here)."""
-        core = self.core
-        if core.done:
-            core.sessions.pop(msg.session_id, None)
+        """Check a chunk and hand it over: (chunk, accepted), or None when training is done."""
+        endpoint = self.endpoint
+        if endpoint.done:  # the session ends: no need to check what it sent
+            endpoint.heartbeat(msg.session_id, int(msg.incarnation))
             return None
-        session = core.touch(msg.session_id, msg.incarnation)
-        chunk = core.decode_chunk(msg)
-        return chunk, core.accept(session, chunk)
+        endpoint.check_session(msg.session_id, int(msg.incarnation))
+        chunk = chunk_from_pb(msg, endpoint.contract)
+        accepted = endpoint.take(chunk)
+        return None if accepted is None else (chunk, accepted)
 
     @rpc_stream_errors
     async def GetWeights(  # noqa: N802 - gRPC method name
         self, request: pb.GetWeightsRequest, context: Context
     ) -> AsyncIterator[bytes]:
-        self.core.touch(request.session_id, request.incarnation)
+        self.endpoint.check_session(request.session_id, int(request.incarnation))
         wait = min(max(0.0, float(request.wait_s)), MAX_WAIT_S)
         remaining = context.time_remaining()
         if remaining is not None:
             wait = min(wait, max(0.0, remaining - 1.0))
-        published = await self.core.wait_for_version(int(request.have_version), wait)
-        if published is None:
+        weights = await self.endpoint.wait_for_version(int(request.have_version), wait)
+        if weights is None:
             return
-        for message in published.messages:
+        for message in _messages(weights):
             yield message
 
     @rpc_stream_errors
@@ -123,26 +130,25 @@ class LearnerServicer:
         is (see :func:`fleetmind.rpc.codec.embedded_message`), the first one after the
         push answer.
         """
-        core = self.core
+        endpoint = self.endpoint
         async for msg in checked_requests(request):
             taken = self._take(msg)
             if taken is None:
-                yield _done(core.version)
+                yield _done(endpoint.version)
                 continue
             chunk, accepted = taken
-            have = chunk.trajectory.policy_version
-            published = None
-            while published is None and not core.done:
-                published = await core.wait_for_version(have, EXCHANGE_TICK_S)
-                if published is None and not core.done:
+            weights = None
+            while weights is None and not endpoint.done:
+                weights = await endpoint.wait_for_version(chunk.policy_version, EXCHANGE_TICK_S)
+                if weights is None and not endpoint.done:
                     yield b""  # still updating: the actor's sign that the learner lives
-            if published is None:
-                yield _done(core.version)
+            if weights is None:
+                yield _done(endpoint.version)
                 continue
             answer = pb.PushResponse(
-                accepted=int(accepted), dropped=int(not accepted), version=published.version
+                accepted=int(accepted), dropped=int(not accepted), version=weights.version
             )
-            first, *rest = published.messages
+            first, *rest = _messages(weights)
             head = pb.ExchangeResponse(push=answer).SerializeToString()
             yield head + embedded_message(_WEIGHTS_FIELD, first)
             for message in rest:
@@ -152,19 +158,8 @@ class LearnerServicer:
     async def GetStatus(  # noqa: N802 - gRPC method name
         self, request: pb.StatusRequest, context: Context
     ) -> pb.StatusResponse:
-        core = self.core
-        mean = core.stats.mean_return()
-        return pb.StatusResponse(
-            version=core.version,
-            env_steps=core.env_steps,
-            incarnation=core.incarnation,
-            live_actors=len(core.sessions),
-            done=core.done,
-            mode=core.dist.mode,
-            queue_depth=core.queue_depth,
-            episode_return_mean=mean,
-            episodes=core.stats.episodes,
-        )
+        status = self.endpoint.status()
+        return pb.StatusResponse(**status.__dict__)
 
 
 def _done(version: int) -> bytes:

@@ -1,86 +1,61 @@
-"""The actor's view of a learner: a small client interface and its gRPC implementation.
+"""The actor's view of a learner over gRPC: :class:`~fleetmind.core.exchange.LearnerClient`.
 
-:class:`ActorWorker` depends only on :class:`LearnerClient`; tests may hand it any
-object with these methods. Every call has a deadline; failures arrive as
-fleetmind errors (``UnavailableError`` for a learner that cannot be reached,
-``PreconditionError`` for a session the learner no longer knows).
+Plain types in, plain types out: chunks are encoded and weights assembled and
+checked here. Every call has a deadline; failures arrive as fleetmind errors
+(``UnavailableError`` for a learner that cannot be reached, ``PreconditionError``
+for a session the learner no longer knows).
 """
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 import time
 from collections.abc import Iterable
-from typing import Protocol
 
 import grpc
 
-from fleetmind.core.errors import ConfigError, UnavailableError
+from fleetmind.core.errors import ConfigError, InvalidInputError, UnavailableError
+from fleetmind.core.exchange import Chunk, ExchangeAnswer, PushReply, SessionInfo, Weights
 from fleetmind.rpc.auth import bearer_metadata
 from fleetmind.rpc.channel import ChannelConfig, create_channel
 from fleetmind.rpc.generated import training_pb2 as pb
 from fleetmind.rpc.generated import training_pb2_grpc as pb_grpc
 from fleetmind.rpc.status import error_from_rpc
-from fleetmind.runtime.learner.weight_store import completes_version
+from fleetmind.rpc.training_codec import chunk_pb
+from fleetmind.rpc.weights_codec import WeightAssembler, completes_version
+
+EXCHANGE_LIFETIME_S = 600.0
+"""Deadline of an Exchange stream; an actor opens a new one well before it passes."""
 
 
-class ExchangeStream(Protocol):
-    """One session's sync-mode stream: chunks up, each answered by the next version."""
-
-    def send(self, chunk: pb.TrajectoryChunk) -> None:
-        """Queue a chunk (returns at once; a failure shows in :meth:`receive`)."""
-        ...
-
-    def receive(self) -> pb.ExchangeResponse:
-        """The next message (an empty one while the learner updates)."""
-        ...
-
-    def cancel_if_idle(self, idle_s: float) -> bool:
-        """Cancel when an answer is awaited and nothing arrived for ``idle_s`` (True)."""
-        ...
-
-    @property
-    def age_s(self) -> float:
-        """Seconds since the stream opened."""
-        ...
-
-    def close(self) -> None:
-        """End the stream (the learner sees its end, or a cancellation)."""
-        ...
+def _reply(msg: pb.PushResponse) -> PushReply:
+    return PushReply(int(msg.version), bool(msg.done), int(msg.accepted), int(msg.dropped))
 
 
-class LearnerClient(Protocol):
-    """What an actor needs from its learner."""
-
-    def register(self, request: pb.RegisterRequest) -> pb.RegisterResponse:
-        """Open a session."""
-        ...
-
-    def heartbeat(self, request: pb.HeartbeatRequest) -> pb.HeartbeatResponse:
-        """Say the actor is alive; learn the version and whether training is done."""
-        ...
-
-    def push(self, chunks: Iterable[pb.TrajectoryChunk]) -> pb.PushResponse:
-        """Stream trajectory chunks."""
-        ...
-
-    def weights(self, request: pb.GetWeightsRequest) -> tuple[list[pb.WeightsChunk], float]:
-        """The chunks of a newer version (empty when none came within ``wait_s``) and the
-        ``time.monotonic()`` when the first arrived (the end of the wait)."""
-        ...
-
-    def exchange(self) -> ExchangeStream:
-        """Open a sync-mode exchange stream."""
-        ...
-
-    def close(self) -> None:
-        """Release the connection."""
-        ...
+def session_info(msg: pb.RegisterResponse) -> SessionInfo:
+    """A register answer as plain types (InvalidInputError for configs that are not JSON)."""
+    try:
+        algo_config = json.loads(msg.algo_config)
+        train_config = json.loads(msg.train_config)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"the learner sent a config that is not JSON: {exc}") from None
+    return SessionInfo(
+        session_id=msg.session_id,
+        incarnation=int(msg.incarnation),
+        version=int(msg.version),
+        algo=msg.algo,
+        algo_config=algo_config,
+        train_config=train_config,
+        rollout_steps=int(msg.rollout_steps),
+        seed=int(msg.seed),
+        mode=msg.mode,
+    )
 
 
 class GrpcLearnerClient:
-    """:class:`LearnerClient` over one gRPC channel."""
+    """:class:`~fleetmind.core.exchange.LearnerClient` over one gRPC channel."""
 
     def __init__(
         self,
@@ -97,56 +72,70 @@ class GrpcLearnerClient:
         self.stub = pb_grpc.LearnerStub(self.channel)  # type: ignore[no-untyped-call]
         self.metadata = bearer_metadata(token) if token else None
 
-    def register(self, request: pb.RegisterRequest) -> pb.RegisterResponse:
+    def register(self, actor_id: str, env_id: str, num_envs: int, pid: int) -> SessionInfo:
         """Open a session."""
+        request = pb.RegisterRequest(actor_id=actor_id, num_envs=num_envs, env_id=env_id, pid=pid)
         try:
             response: pb.RegisterResponse = self.stub.Register(
                 request, timeout=self.timeout_s, metadata=self.metadata
             )
         except grpc.RpcError as exc:
             raise error_from_rpc(exc, self.target) from None
-        return response
+        return session_info(response)
 
-    def heartbeat(self, request: pb.HeartbeatRequest) -> pb.HeartbeatResponse:
+    def heartbeat(self, session: SessionInfo) -> PushReply:
         """Say the actor is alive."""
+        request = pb.HeartbeatRequest(
+            session_id=session.session_id, incarnation=session.incarnation
+        )
         try:
             response: pb.HeartbeatResponse = self.stub.Heartbeat(
                 request, timeout=min(self.timeout_s, 5.0), metadata=self.metadata
             )
         except grpc.RpcError as exc:
             raise error_from_rpc(exc, self.target) from None
-        return response
+        return PushReply(int(response.version), bool(response.done))
 
-    def push(self, chunks: Iterable[pb.TrajectoryChunk]) -> pb.PushResponse:
-        """Stream trajectory chunks."""
+    def push(self, chunks: Iterable[Chunk]) -> PushReply:
+        """Stream chunks."""
         try:
             response: pb.PushResponse = self.stub.PushTrajectories(
-                iter(chunks), timeout=self.timeout_s, metadata=self.metadata
+                (chunk_pb(c) for c in chunks), timeout=self.timeout_s, metadata=self.metadata
             )
         except grpc.RpcError as exc:
             raise error_from_rpc(exc, self.target) from None
-        return response
+        return _reply(response)
 
-    def weights(self, request: pb.GetWeightsRequest) -> tuple[list[pb.WeightsChunk], float]:
-        """The chunks of a newer version, or none, and when the first arrived."""
-        chunks: list[pb.WeightsChunk] = []
+    def weights(
+        self, session: SessionInfo, have_version: int, wait_s: float
+    ) -> tuple[Weights | None, float]:
+        """A newer version, or none, and when it began to arrive."""
+        request = pb.GetWeightsRequest(
+            session_id=session.session_id,
+            incarnation=session.incarnation,
+            have_version=have_version,
+            wait_s=wait_s,
+        )
+        assembler = WeightAssembler()
         first_at = 0.0
         try:
             stream = self.stub.GetWeights(
-                request, timeout=self.timeout_s + request.wait_s, metadata=self.metadata
+                request, timeout=self.timeout_s + wait_s, metadata=self.metadata
             )
             for chunk in stream:
-                if not chunks:
+                if not assembler.started:
                     first_at = time.monotonic()
-                chunks.append(chunk)
+                assembler.add(chunk)
                 if completes_version(chunk):
-                    # The version is complete (the assembler checks its hash): do not
+                    # The version is complete (its hash is checked below): do not
                     # wait for the stream's end, which costs about a millisecond here.
                     stream.cancel()
                     break
         except grpc.RpcError as exc:
             raise error_from_rpc(exc, self.target) from None
-        return chunks, first_at or time.monotonic()
+        if not assembler.started:
+            return None, time.monotonic()
+        return assembler.weights(), first_at
 
     def exchange(self) -> GrpcExchangeStream:
         """Open an Exchange stream whose deadline is ``EXCHANGE_LIFETIME_S`` away."""
@@ -157,16 +146,12 @@ class GrpcLearnerClient:
         self.channel.close()
 
 
-EXCHANGE_LIFETIME_S = 600.0
-"""Deadline of an Exchange stream; an actor opens a new one well before it passes."""
-
-
 class GrpcExchangeStream:
-    """:class:`ExchangeStream` over one bidirectional ``Exchange`` call.
+    """:class:`~fleetmind.core.exchange.ExchangeStream` over one bidirectional ``Exchange``.
 
     Chunks go through a queue that gRPC's request thread drains; answers are read in
     the caller's thread. Another thread (the actor's heartbeat) may cancel a stream on
-    which an answer is overdue, which :meth:`receive` then reports as UnavailableError.
+    which an answer is overdue, which :meth:`round` then reports as UnavailableError.
     """
 
     def __init__(self, client: GrpcLearnerClient, lifetime_s: float) -> None:
@@ -186,14 +171,29 @@ class GrpcExchangeStream:
         """Seconds since the stream opened."""
         return time.monotonic() - self._opened
 
-    def send(self, chunk: pb.TrajectoryChunk) -> None:
-        """Queue ``chunk``; its answer is due from now on."""
+    def round(self, chunk: Chunk) -> ExchangeAnswer:
+        """Send ``chunk``; read until the version that answers it is complete (or done)."""
         with self._lock:
             self._awaiting = True
             self._last = time.monotonic()
-        self._requests.put(chunk)
+        self._requests.put(chunk_pb(chunk))
+        assembler = WeightAssembler()
+        reply = PushReply(-1)
+        first_at = 0.0
+        while True:
+            response = self._receive()
+            if response.HasField("push"):
+                reply = _reply(response.push)
+                if reply.done:
+                    return ExchangeAnswer(reply, None, first_at or time.monotonic())
+            if response.HasField("weights"):
+                if not assembler.started:
+                    first_at = time.monotonic()
+                assembler.add(response.weights)
+                if assembler.complete:
+                    return ExchangeAnswer(reply, assembler.weights(), first_at)
 
-    def receive(self) -> pb.ExchangeResponse:
+    def _receive(self) -> pb.ExchangeResponse:
         """The next message; fleetmind errors for a failed or ended stream."""
         try:
             response: pb.ExchangeResponse = next(self._call)
@@ -216,7 +216,7 @@ class GrpcExchangeStream:
             if response.HasField("weights"):
                 if completes_version(response.weights):
                     self._awaiting = False  # the version is complete
-            elif response.HasField("push"):
+            elif response.HasField("push") and response.push.done:
                 self._awaiting = False  # answered without weights: training is done
         return response
 
