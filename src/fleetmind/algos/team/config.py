@@ -1,4 +1,4 @@
-"""The hyperparameters of the team algorithms (MAPPO, IPPO): no torch, so
+"""The hyperparameters of the team algorithms (MAPPO, IPPO, team IMPALA): no torch, so
 the CLI reads them without importing the networks.
 
 Every team algorithm takes the same switches (:class:`TeamSwitches`: how agents share
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fleetmind.algos.impala.config import ImpalaConfig
 from fleetmind.algos.ppo.config import PPOConfig
 from fleetmind.core.errors import ConfigError
 
@@ -72,3 +73,17 @@ class MAPPOConfig(MultiAgentPPOConfig):
     """One network for all agents (they must have identical spaces)."""
     centralized_critic: bool = True
     """Critic on the global state (or all observations), actors on their own (MAPPO)."""
+
+
+@dataclass
+class TeamImpalaConfig(TeamSwitches, ImpalaConfig):
+    """Hyperparameters of team IMPALA (the IMPALA ones, plus how agents relate; by
+    default MAPPO's shape: a shared actor and a centralised critic)."""
+
+    gamma: float = 0.99
+    """Discount factor."""
+
+    def validate(self) -> None:
+        """Raise ConfigError for values outside their domain or contradictory switches."""
+        super().validate()
+        self.check_switches()

@@ -36,7 +36,7 @@ from fleetmind.core.errors import ConfigError, DivergedError, UnavailableError
 from fleetmind.nn.threads import limit_threads
 from fleetmind.rpc.server import HealthServicer, ServerConfig, create_server, mark_serving
 from fleetmind.rpc.training_codec import BUSY_STAGES, STAGES
-from fleetmind.runtime.dist_config import DistConfig
+from fleetmind.runtime.dist_config import ACTOR_ALGOS, DistConfig, check_mode
 from fleetmind.runtime.learner.chunk_format import chunk_format
 from fleetmind.runtime.learner.collective import LearnerGroup
 from fleetmind.runtime.learner.core import LearnerCore
@@ -65,10 +65,8 @@ def build_core(
     restored when resuming."""
     cfg = setup.config
     spec = setup.spec
-    if is_multiagent_algo(spec) and dist.mode != "sync":
-        raise ConfigError(
-            f"--algo {spec.name} trains on-policy: use --mode sync with --actors (not {dist.mode})"
-        )
+    if is_multiagent_algo(spec):
+        check_mode(spec.name, dist.mode)  # MAPPO/IPPO: sync only; team-impala: async only
     limit_threads(cfg.torch_threads)
     parts = build_parts(
         cfg.env_id, spec, setup.algo_config, envs=1, seed=cfg.seed,
@@ -80,7 +78,9 @@ def build_core(
     try:
         module = broadcast_module(learner)
     except ConfigError as exc:
-        raise ConfigError(f"{spec.name} has no network to broadcast; use ppo or impala") from exc
+        raise ConfigError(
+            f"{spec.name} has no network to broadcast; use one of {', '.join(ACTOR_ALGOS)}"
+        ) from exc
     chunks = chunk_format(parts, spec.rollout_length(setup.algo_config))
     core = LearnerCore(learner, module, dist, cfg.env_id, chunks, WeightStore())
     full = {**setup.full_config, **parts.space_config()}
