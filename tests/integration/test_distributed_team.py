@@ -94,7 +94,7 @@ def test_ippo_with_actors_trains_and_evaluates(
     assert _eval(run_dir) >= 0.0
 
 
-def test_team_impala_with_actor_processes_trains_async_and_evaluates(
+def test_team_impala_with_actor_processes_trains_async_evaluates_and_resumes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run_dir = tmp_path / "run"
@@ -115,6 +115,11 @@ def test_team_impala_with_actor_processes_trains_async_and_evaluates(
     team = fleetmind_api.load(run_dir)
     assert isinstance(team, TeamAgent)
     assert team.names == ["agent_0", "agent_1"]
+
+    steps = int(str(summary["env_steps"])) + 400  # learner and actors again, async
+    assert main(["train", "--resume", str(run_dir), "--steps", str(steps)]) == 0
+    resumed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert int(str(resumed["env_steps"])) >= steps
 
 
 def test_team_impala_with_a_network_per_agent_from_the_python_api(tmp_path: Path) -> None:
