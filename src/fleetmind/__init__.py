@@ -38,7 +38,8 @@ def train(
     """Train ``algo`` on ``env_id`` and write a run directory; the same run as ``fleetmind train``.
 
     ``actors=0`` trains in this process. ``actors=N`` serves a learner here and starts N
-    actor processes (``mode="sync"``: PPO; ``mode="async"``: IMPALA with V-trace);
+    actor processes (``mode="sync"``: PPO, MAPPO, IPPO; ``mode="async"``: V-trace with
+    ``algo="impala"``, or ``algo="team-impala"`` for a team);
     ``learners=L`` > 1 starts L learner processes that share every update
     (docs/distributed.md). ``settings`` are the other flags of ``fleetmind train``
     with underscores: ``steps``, ``seed``, ``envs``, ``run_dir``, ``target_return``, ...

@@ -41,6 +41,10 @@ TEAM = (
     "mpe2/simple_spread_v3", "--algo", "mappo", "--mode", "sync", "--mappo.rollout-steps", "16",
     "--mappo.update-epochs", "2", "--mappo.minibatch-size", "64",
 )  # fmt: skip
+ASYNC_TEAM = (
+    "mpe2/simple_spread_v3", "--mode", "async", "--algo", "team-impala",
+    "--no-team-impala.share-parameters", "--team-impala.rollout-steps", "16",
+)  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -52,8 +56,9 @@ TEAM = (
             ("CartPole-v1", "--mode", "async", "--algo", "impala", "--impala.rollout-steps", "16"),
             marks=pytest.mark.slow,
         ),
+        pytest.param(ASYNC_TEAM, marks=pytest.mark.slow),
     ],
-    ids=["sync-ppo", "sync-mappo-team", "async-impala"],
+    ids=["sync-ppo", "sync-mappo-team", "async-impala", "async-team-impala"],
 )
 def test_two_learners_train_with_identical_parameters(
     tmp_path: Path, mode: tuple[str, ...]

@@ -1,15 +1,18 @@
-"""A team learner checks every team chunk: bad ones get INVALID_ARGUMENT, it stays up."""
+"""A team learner checks every team chunk, in sync and async mode: bad ones get
+INVALID_ARGUMENT, it stays up."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Literal
 
 import grpc
 import numpy as np
 import pytest
 from tests.integration.learner_harness import LearnerThread
 
+from fleetmind.algos.team.config import TeamImpalaConfig
 from fleetmind.algos.team.mappo import MAPPOConfig
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.rpc.generated import training_pb2 as pb
@@ -26,17 +29,25 @@ from fleetmind.runtime.local import prepare_new
 ENV = "fleetmind/coordination-v0"
 
 
-def team_learner(run_dir: Path) -> LearnerThread:
-    """A MAPPO learner of the coordination game on a real port, in a thread."""
-    config = TrainConfig(env_id=ENV, algo="mappo", run_dir=run_dir, steps=10**9, envs=2)
-    algo = MAPPOConfig(rollout_steps=4, update_epochs=1, minibatch_size=8)
-    run = LearnerRun(RunSetup(*prepare_new(config, algo)), DistConfig(), False)
+def team_learner(run_dir: Path, mode: Literal["sync", "async"] = "sync") -> LearnerThread:
+    """A MAPPO (sync) or team IMPALA (async) learner of the coordination game on a real
+    port, in a thread."""
+    algo_name = "mappo" if mode == "sync" else "team-impala"
+    config = TrainConfig(env_id=ENV, algo=algo_name, run_dir=run_dir, steps=10**9, envs=2)
+    algo: MAPPOConfig | TeamImpalaConfig = (
+        MAPPOConfig(rollout_steps=4, update_epochs=1, minibatch_size=8)
+        if mode == "sync"
+        else TeamImpalaConfig(rollout_steps=4, sgd_steps=1)
+    )
+    run = LearnerRun(RunSetup(*prepare_new(config, algo)), DistConfig(mode=mode), False)
     return LearnerThread(run_dir, run=run)
 
 
-@pytest.fixture(scope="module")
-def learner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LearnerThread]:
-    with team_learner(tmp_path_factory.mktemp("team") / "run") as running:
+@pytest.fixture(scope="module", params=["sync", "async"])
+def learner(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LearnerThread]:
+    with team_learner(tmp_path_factory.mktemp("team") / "run", request.param) as running:
         yield running
 
 

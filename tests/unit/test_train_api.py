@@ -41,6 +41,16 @@ BAD_INPUT = [
     ({"learners": 2}, ["--learners", "2"], "--learners 2 needs at least 2 actors"),
     ({"actors": 2, "mode": "async"}, ["--actors", "2", "--mode", "async"], "--algo impala"),
     ({"actors": 1, "algo": "impala"}, ["--actors", "1", "--algo", "impala"], "--mode async"),
+    (
+        {"actors": 2, "mode": "async", "algo": "mappo"},
+        ["--actors", "2", "--mode", "async", "--algo", "mappo"],
+        "--algo mappo trains on-policy: use --mode sync, or --algo team-impala (V-trace)",
+    ),
+    (
+        {"actors": 2, "algo": "team-impala"},
+        ["--actors", "2", "--algo", "team-impala"],
+        "--algo team-impala trains with --mode async",
+    ),
     ({"actors": 1, "algo": "dqn"}, ["--actors", "1", "--algo", "dqn"], "cannot train with actors"),
     (
         {"actors": 2, "learners": 2, "algo": "dqn"},

@@ -15,9 +15,10 @@ _MODULES: dict[str, str] = {
     "dqn": "fleetmind.algos.dqn.learner",
     "q_learning": "fleetmind.algos.tabular.q_learning",
     "sarsa": "fleetmind.algos.tabular.sarsa",
-    # multi-agent (PettingZoo) algorithms: fleetmind.algos.team.ppo
+    # multi-agent (PettingZoo) algorithms: fleetmind.algos.team.ppo and .impala
     "ippo": "fleetmind.algos.team.ippo",
     "mappo": "fleetmind.algos.team.mappo",
+    "team-impala": "fleetmind.algos.team.impala",
 }
 
 # name -> ("module:class" of its config, one-line summary), in modules without torch:
@@ -51,6 +52,10 @@ _CLI: dict[str, tuple[str, str]] = {
     "mappo": (
         "fleetmind.algos.team.config:MAPPOConfig",
         "Multi-agent PPO: shared actor, centralised critic on the global state",
+    ),
+    "team-impala": (
+        "fleetmind.algos.team.config:TeamImpalaConfig",
+        "Team IMPALA: V-trace per agent network for asynchronous actors (--mode async)",
     ),
 }
 

@@ -28,7 +28,8 @@ class DistConfig:
     actors: int = 0
     """Actor processes to launch; 0 trains in this one process."""
     mode: Literal["sync", "async"] = "sync"
-    """sync: on-policy PPO, every update on current-version data; async: IMPALA/V-trace."""
+    """sync: on-policy (PPO, MAPPO, IPPO), every update on current-version data; async:
+    V-trace (IMPALA, team-impala)."""
     learners: int = 1
     """Learner processes that all-reduce gradients (torch.distributed, gloo on CPU)."""
     max_policy_lag: int | None = None
@@ -67,8 +68,32 @@ class DistConfig:
             raise ConfigError("--queue-chunks must be positive")
 
 
-ACTOR_ALGOS = ("ppo", "impala", "mappo", "ippo")
+SYNC_ALGOS = ("ppo", "mappo", "ippo")
+"""On-policy algorithms: they train with actors in ``--mode sync``."""
+ASYNC_ALGOS = ("impala", "team-impala")
+"""Off-policy (V-trace) algorithms: they train with actors in ``--mode async``."""
+ACTOR_ALGOS = SYNC_ALGOS + ASYNC_ALGOS
 """Algorithms whose learner has a network to broadcast, so actors can train with them."""
+ASYNC_TWIN = {"ppo": "impala", "mappo": "team-impala", "ippo": "team-impala"}
+"""The V-trace algorithm that trains what an on-policy one does, in ``--mode async``."""
+
+
+def check_mode(name: str, mode: str) -> None:
+    """ConfigError when algorithm ``name`` cannot train with actors in ``mode``."""
+    name = name.lower()
+    if mode == "async" and name in ASYNC_TWIN:
+        twin = ASYNC_TWIN[name]
+        raise ConfigError(
+            f"--algo {name} trains on-policy: use --mode sync, or --algo {twin} (V-trace) "
+            "for --mode async"
+        )
+    if mode == "async" and name not in ASYNC_ALGOS:
+        raise ConfigError(
+            f"--mode async learns off-policy with V-trace: pass --algo impala (a single agent) "
+            f"or --algo team-impala (a team), not {name}"
+        )
+    if mode == "sync" and name in ASYNC_ALGOS:
+        raise ConfigError(f"--algo {name} trains with --mode async")
 
 
 def check_dist(name: str, dist: DistConfig, learners: int | None = None) -> None:
@@ -80,18 +105,11 @@ def check_dist(name: str, dist: DistConfig, learners: int | None = None) -> None
     dist.validate()
     name = name.lower()
     learners = dist.learners if learners is None else learners
-    if name in ("mappo", "ippo") and dist.mode != "sync":
-        raise ConfigError(f"--algo {name} trains on-policy: use --mode sync (not {dist.mode})")
-    if dist.mode == "async" and name != "impala":
+    check_mode(name, dist.mode)
+    if learners > 1 and name not in ACTOR_ALGOS:
         raise ConfigError(
-            f"--mode async learns off-policy with V-trace: pass --algo impala (not {name})"
-        )
-    if dist.mode == "sync" and name == "impala":
-        raise ConfigError("--algo impala trains with --mode async")
-    if learners > 1 and name not in ("ppo", "impala", "mappo", "ippo"):
-        raise ConfigError(
-            "--learners > 1 shares PPO, MAPPO or IPPO (--mode sync) or IMPALA (--mode async) "
-            f"updates; --algo {name} trains with one learner"
+            "--learners > 1 shares PPO, MAPPO or IPPO (--mode sync) or IMPALA or team-impala "
+            f"(--mode async) updates; --algo {name} trains with one learner"
         )
     if name not in ACTOR_ALGOS:
         raise ConfigError(

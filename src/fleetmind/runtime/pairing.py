@@ -2,7 +2,7 @@
 
 A single-agent algorithm trains a Gymnasium env (a team of one) or a scenario with
 a single-agent form (traffic: every signal a slot of one vector env, one shared
-policy); a team algorithm (MAPPO, IPPO) trains a multi-agent env.
+policy); a team algorithm (MAPPO, IPPO, team IMPALA) trains a multi-agent env.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from fleetmind.core.errors import ConfigError
 from fleetmind.envs.registry import lookup_env, make_team_vector_env
 from fleetmind.runtime.config import TrainConfig
 
+SINGLE_AGENT_TWIN = {"team-impala": "impala"}
+"""The single-agent algorithm to suggest for a team one on a single-agent env (else ppo)."""
+
 
 def check_pairing(config: TrainConfig, spec: AlgoSpec) -> MultiAgentAlgoSpec | None:
     """The multi-agent spec when env and algorithm are both multi-agent; None when both
@@ -23,16 +26,22 @@ def check_pairing(config: TrainConfig, spec: AlgoSpec) -> MultiAgentAlgoSpec | N
     multi_env = entry.is_team
     if isinstance(spec, MultiAgentAlgoSpec):
         if not multi_env:
+            single = SINGLE_AGENT_TWIN.get(spec.name, "ppo")
             raise ConfigError(
                 f"{spec.name} trains multi-agent (PettingZoo) environments and "
-                f"{config.env_id} is single-agent; use --algo ppo"
+                f"{config.env_id} is single-agent; use --algo {single}"
             )
         return spec
     if multi_env and not entry.has_single_agent_form:
+        use = (
+            "--algo team-impala (V-trace per agent network)"
+            if spec.name == "impala"
+            else "--algo mappo (shared actor, centralised critic) or --algo ippo "
+            "(independent learners)"
+        )
         raise ConfigError(
             f"{spec.name} is a single-agent algorithm and {config.env_id} is a multi-agent "
-            "environment; use --algo mappo (shared actor, centralised critic) or --algo ippo "
-            "(independent learners)"
+            f"environment; use {use}"
         )
     return None
 

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from fleetmind.algos.team.ippo import IPPOConfig
+from fleetmind.algos.team.learner_base import groups_of
 from fleetmind.algos.team.mappo import MAPPOConfig
 from fleetmind.algos.team.nets import InputLayout, SplitActorCritic
-from fleetmind.algos.team.ppo import MultiAgentPPOLearner, groups_of
+from fleetmind.algos.team.ppo import MultiAgentPPOLearner
 from fleetmind.core.errors import CheckpointError, ConfigError
 from fleetmind.core.spaces import SpaceSpec
 from fleetmind.envs.scenarios.coordination import CoordinationEnv

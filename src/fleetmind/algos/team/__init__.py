@@ -1,2 +1,2 @@
-"""Team algorithms (MAPPO, IPPO): config, networks and input layout, the team PPO
-learner, loading a trained team."""
+"""Team algorithms (MAPPO, IPPO, team IMPALA): config, networks and input layout, the
+shared team learner with its PPO and V-trace units, loading a trained team."""

@@ -1,6 +1,6 @@
 """What a multi-agent algorithm provides to the multi-agent trainer and loader.
 
-A multi-agent algorithm module (``fleetmind.algos.team.mappo``, ``fleetmind.algos.team.ippo``)
+A multi-agent algorithm module (``fleetmind.algos.team.mappo``, ``.ippo``, ``.impala``)
 exposes a :class:`MultiAgentAlgoSpec` named ``SPEC``. The trainer uses it like this::
 
     learner = spec.build_team(config, env_spec, seed)

@@ -16,7 +16,7 @@ from fleetmind.algos.team.base import is_multiagent_algo
 from fleetmind.core.errors import ConfigError
 from fleetmind.nn.threads import limit_threads
 from fleetmind.runtime.chunk_format import chunk_format
-from fleetmind.runtime.dist_config import DistConfig
+from fleetmind.runtime.dist_config import ACTOR_ALGOS, DistConfig, check_mode
 from fleetmind.runtime.learner.collective import LearnerGroup
 from fleetmind.runtime.learner.core import LearnerCore
 from fleetmind.runtime.learner.run_setup import RunSetup
@@ -41,10 +41,8 @@ def build_core(
     """
     cfg = setup.config
     spec = setup.spec
-    if is_multiagent_algo(spec) and dist.mode != "sync":
-        raise ConfigError(
-            f"--algo {spec.name} trains on-policy: use --mode sync with --actors (not {dist.mode})"
-        )
+    if is_multiagent_algo(spec) and local_envs is None:
+        check_mode(spec.name, dist.mode)  # MAPPO/IPPO: sync only; team-impala: async only
     limit_threads(cfg.torch_threads)
     parts = build_parts(
         cfg.env_id, spec, setup.algo_config, envs=local_envs or 1, seed=cfg.seed,
@@ -60,7 +58,7 @@ def build_core(
             module = broadcast_module(learner)
         except ConfigError as exc:
             raise ConfigError(
-                f"{spec.name} has no network to broadcast; use ppo or impala"
+                f"{spec.name} has no network to broadcast; use one of {', '.join(ACTOR_ALGOS)}"
             ) from exc
         store = WeightStore()
     chunks = chunk_format(parts, spec.rollout_length(setup.algo_config))

@@ -1,6 +1,6 @@
 """The learner's state machine, free of gRPC: sessions, batches, updates, versions.
 
-The servicer (:mod:`fleetmind.runtime.learner.service`) only converts messages and
+The servicer (:mod:`fleetmind.rpc.learner_service`) only converts messages and
 calls these methods; everything here runs on the asyncio loop except the update
 itself, which runs in a worker thread so the server keeps answering::
 

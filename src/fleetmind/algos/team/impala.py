@@ -1,0 +1,83 @@
+"""Team IMPALA: every network of a team learns with V-trace, so teams train from
+asynchronous actors (``--mode async``) whose chunks lag the learner's policy.
+
+The same switches as MAPPO and IPPO (:class:`TeamImpalaConfig`; by default one shared
+actor with the agent id appended and a centralised critic). Per network, the rows of
+the agents it trains on (its own; with ``experience_sharing`` also its group-mates')
+are one IMPALA batch: V-trace weighs each step by ``pi(a|x) / mu(a|x)``, the
+network's current probability of the action against the acting agent's behaviour
+probability that the chunk carries, clipped at ``rho_bar``/``c_bar``::
+
+    for net, agents in networks:
+        trajectory = concat(trajectories[agents], axis=env)     # [T, sum E] rows
+        net_learner.update(trajectory)                          # vtrace + actor-critic loss
+
+Each agent's own rewards, episode ends and active mask drive its V-trace targets;
+the critic reads the global state under ``centralized_critic``, as in MAPPO.
+
+    fleetmind train mpe2/simple_spread_v3 --algo team-impala --actors 4 --mode async
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fleetmind.algos.actor_critic.network import check_supported_action
+from fleetmind.algos.impala.config import ImpalaConfig
+from fleetmind.algos.impala.learner import ImpalaLearner
+from fleetmind.algos.team.base import multiagent_spec
+from fleetmind.algos.team.config import TeamImpalaConfig
+from fleetmind.algos.team.learner_base import NetUnit, TeamLearnerBase, layout_network
+from fleetmind.core.spaces import SpaceSpec
+from fleetmind.envs.team import MultiAgentSpec
+
+NAME = "team-impala"
+"""The algorithm's name on the command line (``--algo team-impala``)."""
+
+
+class _VTraceNet(ImpalaLearner):
+    """IMPALA on one network whose inputs are :class:`InputLayout` rows."""
+
+    def __init__(
+        self,
+        config: ImpalaConfig,
+        actor_dim: int,
+        critic_dim: int,
+        action_space: SpaceSpec,
+        seed: int,
+    ) -> None:
+        super().__init__(config, SpaceSpec("box", (actor_dim,), "float32"), action_space, seed)
+        split = layout_network(config, actor_dim, critic_dim, action_space)
+        if split is not None:
+            self.net = split
+            self._optimizer = None  # built over the split network on first use
+
+
+class TeamImpalaLearner(TeamLearnerBase):
+    """All agents' networks, each trained by V-trace; see the module docstring."""
+
+    config: TeamImpalaConfig
+
+    def __init__(self, config: TeamImpalaConfig, spec: MultiAgentSpec, seed: int, algo: str):
+        super().__init__(config, spec, seed, algo)
+
+    def _build_unit(
+        self, actor_dim: int, critic_dim: int, action_space: SpaceSpec, seed: int
+    ) -> NetUnit:
+        return _VTraceNet(self.config, actor_dim, critic_dim, action_space, seed)
+
+
+def _build_team(config: Any, spec: MultiAgentSpec, seed: int) -> TeamImpalaLearner:
+    return TeamImpalaLearner(config, spec, seed, NAME)
+
+
+SPEC = multiagent_spec(
+    NAME,
+    "Team IMPALA: V-trace per agent network for asynchronous actors (--mode async)",
+    TeamImpalaConfig,
+    _build_team,
+    lambda cfg: int(cfg.rollout_steps),
+    check_supported_action,
+)
+
+__all__ = ["SPEC", "TeamImpalaConfig", "TeamImpalaLearner"]
