@@ -4,11 +4,15 @@ malformed bytes to health and reflection, oversized requests, overload."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pytest
 
+from fleetmind.rpc.generated import grpc_predict_v2_pb2 as pb
+from fleetmind.rpc.generated import grpc_predict_v2_pb2_grpc as pb_grpc
 from fleetmind.serve import Client
 from fleetmind.serve.config import ServeConfig
 from fleetmind.serve.testing import ServerThread, write_toy_checkpoint
@@ -39,3 +43,63 @@ def test_version_folder_with_non_ascii_digits_is_skipped(
         assert client.infer("pole", OBS)["action"].shape == (2,)
     skips = [r for r in caplog.records if "skipping" in r.getMessage()]
     assert len(skips) == 2  # each folder once, not once per rescan
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    run_dir = tmp_path_factory.mktemp("run")
+    write_toy_checkpoint(run_dir, seed=4)
+    with ServerThread(run_dir, _config(model_name="m", max_message_mib=1)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def stub(server: ServerThread) -> Iterator[pb_grpc.GRPCInferenceServiceStub]:
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        yield pb_grpc.GRPCInferenceServiceStub(channel)
+
+
+def _infer_request(model: str = "m", rows: int = 2, **tensor: object) -> pb.ModelInferRequest:
+    request = pb.ModelInferRequest(model_name=model)
+    spec = {"name": "observation", "datatype": "FP32", "shape": [rows, 4]} | tensor
+    request.inputs.add(**spec)
+    request.raw_input_contents.append(np.zeros((rows, 4), "<f4").tobytes())
+    return request
+
+
+def _failure(call: Callable[[], object]) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as info:
+        call()
+    return info.value
+
+
+LONG = "x" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("make", "code"),
+    [
+        (lambda: _infer_request(model=LONG), grpc.StatusCode.NOT_FOUND),
+        (lambda: _infer_request(name=LONG), grpc.StatusCode.INVALID_ARGUMENT),
+        (lambda: _infer_request(datatype=LONG), grpc.StatusCode.INVALID_ARGUMENT),
+        (lambda: _infer_request(shape=[2, *range(1, 40_000)]), grpc.StatusCode.INVALID_ARGUMENT),
+        (lambda: _infer_request(shape=[2, 5] * 4), grpc.StatusCode.INVALID_ARGUMENT),
+    ],
+    ids=["model", "input-name", "datatype", "rank", "shape"],
+)
+def test_errors_quote_long_input_only_in_part(
+    stub: pb_grpc.GRPCInferenceServiceStub,
+    make: Callable[[], pb.ModelInferRequest],
+    code: grpc.StatusCode,
+) -> None:
+    error = _failure(lambda: stub.ModelInfer(make(), timeout=10))
+    assert error.code() == code  # type: ignore[attr-defined]
+    assert len(error.details()) < 400  # type: ignore[attr-defined]
+
+
+def test_metadata_of_a_long_model_name_is_not_found(stub: pb_grpc.GRPCInferenceServiceStub) -> None:
+    for version in ("", "1" * 100_000):
+        request = pb.ModelMetadataRequest(name="m" if version else LONG, version=version)
+        error = _failure(lambda r=request: stub.ModelMetadata(r, timeout=10))  # type: ignore[misc]
+        assert error.code() == grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
+        assert "characters)" in error.details()  # type: ignore[attr-defined]

@@ -52,12 +52,27 @@ def error_from_rpc(exc: grpc.RpcError, target: str = "") -> errors.FleetmindErro
     return cls(f"{code.name}{where}: {details}")
 
 
+MAX_DETAILS_CHARS = 512
+"""Longest status message a server sends. Messages quote caller input through
+:func:`fleetmind.core.errors.echo`; this bound is the last guard, because a status
+message travels as a header and gRPC refuses headers over 8 KiB (percent-encoded,
+a character can take 12 bytes)."""
+
+
+def bounded_details(message: str) -> str:
+    """``message`` cut to :data:`MAX_DETAILS_CHARS`."""
+    if len(message) <= MAX_DETAILS_CHARS:
+        return message
+    cut = len(message) - MAX_DETAILS_CHARS
+    return f"{message[:MAX_DETAILS_CHARS]}...({cut} more characters)"
+
+
 async def _abort_with_status(
     context: aio.ServicerContext[Any, Any], exc: Exception, where: str
 ) -> None:
     """Abort the call: a FleetmindError with its own status, anything else as INTERNAL."""
     if isinstance(exc, errors.FleetmindError):
-        await context.abort(status_code(exc), str(exc))
+        await context.abort(status_code(exc), bounded_details(str(exc)))
     logger.exception("unexpected failure in %s", where)
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
 

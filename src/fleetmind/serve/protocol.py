@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from fleetmind.core.errors import InvalidInputError
+from fleetmind.core.errors import InvalidInputError, echo
 from fleetmind.rpc.codec import check_shape, decode_tensor, numpy_dtype
 from fleetmind.rpc.generated import grpc_predict_v2_pb2 as pb
 from fleetmind.serve.model import INPUT_DATATYPE, INPUT_NAME, ServedModel, TensorSpec
@@ -31,18 +31,18 @@ def decode_observations(request: pb.ModelInferRequest, model: ServedModel) -> np
     """
     inputs = request.inputs
     if len(inputs) != 1:
-        names = [i.name for i in inputs]
+        names = echo([i.name for i in inputs])
         raise InvalidInputError(
             f"model {model.name!r} takes exactly 1 input {INPUT_NAME!r}; got {len(inputs)} {names}"
         )
     tensor = inputs[0]
     if tensor.name != INPUT_NAME:
         raise InvalidInputError(
-            f"unknown input {tensor.name!r}; model {model.name!r} takes only {INPUT_NAME!r}"
+            f"unknown input {echo(tensor.name)}; model {model.name!r} takes only {INPUT_NAME!r}"
         )
     if tensor.datatype != INPUT_DATATYPE:
         raise InvalidInputError(
-            f"input {INPUT_NAME!r} has datatype {tensor.datatype!r}; expected {INPUT_DATATYPE}"
+            f"input {INPUT_NAME!r} has datatype {echo(tensor.datatype)}; expected {INPUT_DATATYPE}"
         )
     shape = tuple(tensor.shape)
     obs_shape = model.observation_shape
@@ -71,7 +71,7 @@ def _explain_shape(shape: tuple[int, ...], obs_shape: tuple[int, ...]) -> None:
     if shape and shape[0] == 0 and shape[1:] == obs_shape:
         raise InvalidInputError(f"input {INPUT_NAME!r} is an empty batch; send at least one row")
     raise InvalidInputError(
-        f"input {INPUT_NAME!r} has shape {list(shape)}; expected "
+        f"input {INPUT_NAME!r} has shape {echo(list(shape))}; expected "
         f"{_expected((-1, *obs_shape))} with B >= 1"
     )
 
@@ -99,7 +99,7 @@ def _values(
     if len(values) != count:
         raise InvalidInputError(
             f"{where}: contents.fp32_contents holds {len(values)} values but shape "
-            f"{list(shape)} needs {count}"
+            f"{echo(list(shape))} needs {count}"
         )
     return np.asarray(values, dtype=np.float32).reshape(shape)
 
@@ -112,7 +112,7 @@ def requested_outputs(request: pb.ModelInferRequest, model: ServedModel) -> tupl
     for wanted in request.outputs:
         if wanted.name not in model.output_names:
             raise InvalidInputError(
-                f"unknown output {wanted.name!r}; model {model.name!r} has "
+                f"unknown output {echo(wanted.name)}; model {model.name!r} has "
                 f"{sorted(model.output_names)}"
             )
         chosen.append(wanted.name)

@@ -26,7 +26,7 @@ from functools import partial
 from pathlib import Path
 
 from fleetmind.algos.checkpoint import LATEST, find_checkpoint_dir
-from fleetmind.core.errors import ConfigError, FleetmindError, NotFoundError
+from fleetmind.core.errors import ConfigError, FleetmindError, NotFoundError, echo
 from fleetmind.serve.batcher import BatchObserver, BatchPolicy
 from fleetmind.serve.model import LoadedModel, ServedModel, build_served_model
 
@@ -159,14 +159,14 @@ class ModelRepository:
             model = self._defaults.get(name)
             if model is None:
                 raise NotFoundError(
-                    f"model {name!r} is not served; served models: {self.names() or 'none'}"
+                    f"model {echo(name)} is not served; served models: {self.names() or 'none'}"
                 )
             return model
         model = self._models.get(name, {}).get(version)
         if model is None:
             self.get(name)  # unknown model: say so first
             raise NotFoundError(
-                f"model {name!r} has no version {version!r}; served: {self.versions(name)}"
+                f"model {echo(name)} has no version {echo(version)}; served: {self.versions(name)}"
             )
         return model
 
