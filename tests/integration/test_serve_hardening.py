@@ -103,3 +103,41 @@ def test_metadata_of_a_long_model_name_is_not_found(stub: pb_grpc.GRPCInferenceS
         error = _failure(lambda r=request: stub.ModelMetadata(r, timeout=10))  # type: ignore[misc]
         assert error.code() == grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
         assert "characters)" in error.details()  # type: ignore[attr-defined]
+
+
+GARBAGE = b"\xff\xff\xff not a message"
+
+
+def _calls(channel: grpc.Channel) -> dict[str, Callable[[], object]]:
+    check = channel.unary_unary("/grpc.health.v1.Health/Check")
+    watch = channel.unary_stream("/grpc.health.v1.Health/Watch")
+    reflect = channel.stream_stream(
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+    )
+    return {
+        "health-check": lambda: check(GARBAGE, timeout=5),
+        "health-watch": lambda: list(watch(GARBAGE, timeout=5)),
+        "reflection": lambda: list(reflect(iter([GARBAGE]), timeout=5)),
+    }
+
+
+def test_malformed_health_and_reflection_calls_are_invalid_argument(
+    server: ServerThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    with (
+        caplog.at_level(logging.INFO),
+        grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel,
+    ):
+        for name, call in _calls(channel).items():
+            for _ in range(20):
+                error = _failure(call)
+                assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, name  # type: ignore[attr-defined]
+                assert "is not a valid grpc." in error.details()  # type: ignore[attr-defined]
+        assert client_ready(server)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert len([r for r in caplog.records if "refused a request" in r.getMessage()]) <= 1
+
+
+def client_ready(server: ServerThread) -> bool:
+    with Client(f"127.0.0.1:{server.port}") as client:
+        return client.server_ready()
