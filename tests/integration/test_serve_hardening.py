@@ -4,6 +4,7 @@ malformed bytes to health and reflection, oversized requests, overload."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,11 +12,14 @@ import grpc
 import numpy as np
 import pytest
 
+from fleetmind.core.agent import Decision
+from fleetmind.core.errors import InvalidInputError
 from fleetmind.rpc.generated import grpc_predict_v2_pb2 as pb
 from fleetmind.rpc.generated import grpc_predict_v2_pb2_grpc as pb_grpc
 from fleetmind.serve import Client
 from fleetmind.serve.config import ServeConfig
-from fleetmind.serve.testing import ServerThread, write_toy_checkpoint
+from fleetmind.serve.model import LoadedModel
+from fleetmind.serve.testing import ServerThread, toy_loader, write_toy_checkpoint
 
 OBS = np.zeros((2, 4), dtype=np.float32)
 
@@ -141,3 +145,83 @@ def test_malformed_health_and_reflection_calls_are_invalid_argument(
 def client_ready(server: ServerThread) -> bool:
     with Client(f"127.0.0.1:{server.port}") as client:
         return client.server_ready()
+
+
+def test_default_row_cap_keeps_the_reply_within_the_message_limit(
+    stub: pb_grpc.GRPCInferenceServiceStub,
+) -> None:
+    # 60,000 rows fit a 1 MiB request (16 bytes a row) but not its reply (20 bytes a row).
+    error = _failure(lambda: stub.ModelInfer(_infer_request(rows=60_000), timeout=10))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    assert "at most 49152 rows per request" in error.details()  # type: ignore[attr-defined]
+    reply = stub.ModelInfer(_infer_request(rows=49_152), timeout=10)
+    assert list(reply.outputs[0].shape) == [49_152]
+
+
+def test_a_long_request_id_cannot_push_the_reply_over_the_limit(
+    stub: pb_grpc.GRPCInferenceServiceStub,
+) -> None:
+    request = _infer_request(rows=40_000)
+    request.id = "i" * 400_000
+    error = _failure(lambda: stub.ModelInfer(request, timeout=10))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    assert "message limit" in error.details()  # type: ignore[attr-defined]
+
+
+def test_an_output_asked_for_twice_is_invalid(stub: pb_grpc.GRPCInferenceServiceStub) -> None:
+    request = _infer_request()
+    for _ in range(3):
+        request.outputs.add(name="action")
+    error = _failure(lambda: stub.ModelInfer(request, timeout=10))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+
+
+def test_max_request_rows_flag_caps_rows(tmp_path: Path) -> None:
+    write_toy_checkpoint(tmp_path, seed=1)
+    config = _config(model_name="m", max_request_rows=100)
+    with ServerThread(tmp_path, config) as server, Client(f"127.0.0.1:{server.port}") as client:
+        assert client.infer("m", np.zeros((100, 4)))["action"].shape == (100,)
+        with pytest.raises(InvalidInputError, match="at most 100 rows per request"):
+            client.infer("m", np.zeros((101, 4)))
+
+
+class _Gate:
+    """Makes forward passes of more than 64 rows wait until :meth:`open`."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.opened = threading.Event()
+
+    def loader(self, path: Path) -> LoadedModel:
+        loaded = toy_loader(path)
+        policy = loaded.agent.policy
+        decide = policy.decide
+
+        def gated(rows: np.ndarray, deterministic: bool = False) -> Decision:
+            if len(rows) > 64:
+                self.entered.set()
+                self.opened.wait(30)
+            return decide(rows, deterministic)
+
+        policy.decide = gated  # type: ignore[method-assign]
+        return loaded
+
+
+def test_a_large_request_does_not_stall_the_event_loop(tmp_path: Path) -> None:
+    write_toy_checkpoint(tmp_path, seed=1)
+    gate = _Gate()
+    config = _config(model_name="m", forward_in_thread=False)
+    with (
+        ServerThread(tmp_path, config, gate.loader) as server,
+        grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel,
+    ):
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        large = stub.ModelInfer.future(_infer_request(rows=5_000), timeout=60)
+        try:
+            assert gate.entered.wait(30)
+            # Inline on the event loop, the large forward pass would hold this call.
+            assert stub.ServerLive(pb.ServerLiveRequest(), timeout=10).live
+            assert stub.ModelMetadata(pb.ModelMetadataRequest(name="m"), timeout=10).name == "m"
+        finally:
+            gate.opened.set()
+        assert list(large.result().outputs[0].shape) == [5_000]

@@ -48,6 +48,11 @@ def decode_observations(request: pb.ModelInferRequest, model: ServedModel) -> np
     obs_shape = model.observation_shape
     if shape[1:] != obs_shape or len(shape) != len(obs_shape) + 1 or shape[0] <= 0:
         _explain_shape(shape, obs_shape)
+    if shape[0] > model.max_rows:
+        raise InvalidInputError(
+            f"input {INPUT_NAME!r} carries {shape[0]} rows; this server takes at most "
+            f"{model.max_rows} rows per request (--max-request-rows): split the batch"
+        )
     rows = _values(request, tensor, shape)
     if not _all_finite(rows):
         raise InvalidInputError(f"input {INPUT_NAME!r} contains NaN or infinite values")
@@ -108,15 +113,28 @@ def requested_outputs(request: pb.ModelInferRequest, model: ServedModel) -> tupl
     """Names of the outputs to return, in the request's order (all when none are named)."""
     if not request.outputs:
         return model.output_order
-    chosen = []
+    chosen: list[str] = []
     for wanted in request.outputs:
         if wanted.name not in model.output_names:
             raise InvalidInputError(
                 f"unknown output {echo(wanted.name)}; model {model.name!r} has "
                 f"{sorted(model.output_names)}"
             )
+        if wanted.name in chosen:
+            raise InvalidInputError(f"output {wanted.name!r} is asked for twice; name it once")
         chosen.append(wanted.name)
     return tuple(chosen)
+
+
+def check_reply_size(reply: bytes, model: ServedModel) -> bytes:
+    """``reply``, or InvalidInputError when it is over the message limit (the row cap
+    keeps room for names and shapes; a long request id can still take it)."""
+    if len(reply) > model.max_reply_bytes:
+        raise InvalidInputError(
+            f"the reply would be {len(reply)} bytes, over the {model.max_reply_bytes}-byte "
+            "message limit; send fewer rows or a shorter request id"
+        )
+    return reply
 
 
 def metadata_response(model: ServedModel, versions: list[str]) -> pb.ModelMetadataResponse:

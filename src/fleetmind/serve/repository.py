@@ -28,7 +28,7 @@ from pathlib import Path
 from fleetmind.algos.checkpoint import LATEST, find_checkpoint_dir
 from fleetmind.core.errors import ConfigError, FleetmindError, NotFoundError, echo
 from fleetmind.serve.batcher import BatchObserver, BatchPolicy
-from fleetmind.serve.model import LoadedModel, ServedModel, build_served_model
+from fleetmind.serve.model import LoadedModel, RequestLimits, ServedModel, build_served_model
 
 logger = logging.getLogger(__name__)
 
@@ -128,8 +128,10 @@ class ModelRepository:
         loader: Loader = default_loader,
         model_name: str | None = None,
         observer_for: Callable[[str], BatchObserver] | None = None,
+        limits: RequestLimits | None = None,
     ) -> None:
         self.root = Path(root)
+        self._limits = limits or RequestLimits()
         self._policy = policy
         self._loader = loader
         self._model_name = model_name
@@ -200,7 +202,12 @@ class ModelRepository:
             loaded = await asyncio.to_thread(self._loader, cand.path)
             version = cand.folder or loaded.version or "1"
             model = await asyncio.to_thread(
-                partial(build_served_model, policy=self._policy, observer=observer),
+                partial(
+                    build_served_model,
+                    policy=self._policy,
+                    observer=observer,
+                    limits=self._limits,
+                ),
                 cand.model,
                 version,
                 loaded,
