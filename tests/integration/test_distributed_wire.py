@@ -155,6 +155,16 @@ def test_stale_session_or_incarnation_is_failed_precondition(
     assert status_of(call) == grpc.StatusCode.FAILED_PRECONDITION
 
 
+def test_errors_quote_a_long_session_id_only_in_part(stub: pb_grpc.LearnerStub) -> None:
+    session = register(stub)
+    with pytest.raises(grpc.RpcError) as call:
+        push(stub, good(session, session_id="s" * 100_000))
+    assert status_of(call) == grpc.StatusCode.FAILED_PRECONDITION
+    details = str(call.value.details())  # type: ignore[attr-defined]
+    assert "unknown or expired session" in details
+    assert len(details) < 300
+
+
 def test_garbage_bytes_are_invalid_argument(learner: LearnerThread) -> None:
     garbage = b"\xff\xff\xff not a message"
     with grpc.insecure_channel(learner.address) as channel:

@@ -98,3 +98,24 @@ class UnavailableError(FleetmindError, ConnectionError):
     """A peer cannot be reached right now; retrying later may succeed."""
 
     grpc_status = "UNAVAILABLE"
+
+
+ECHO_CHARS = 64
+"""Most characters of caller input that an error message quotes."""
+
+
+def echo(value: object, limit: int = ECHO_CHARS, *, bare: bool = False) -> str:
+    """``value`` quoted for an error message about caller input, cut after ``limit``.
+
+    Every message that repeats what a caller sent (a model name, a datatype, a shape)
+    quotes it through here: unbounded, a 100,000-character name would outgrow gRPC's
+    metadata limit (a status message travels as a header) or fill the log. Non-ASCII
+    characters are escaped, so the quote's length bounds its size on the wire too.
+    ``bare``: a string without its quotes.
+    """
+    text = ascii(value)
+    if bare and isinstance(value, str):
+        text = text[1:-1]
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}...({len(text)} characters)"

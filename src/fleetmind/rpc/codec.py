@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from fleetmind.core.errors import InvalidInputError
+from fleetmind.core.errors import InvalidInputError, echo
 
 _DTYPES: dict[str, np.dtype[np.generic]] = {
     "BOOL": np.dtype("?"),
@@ -48,7 +48,7 @@ def numpy_dtype(datatype: str, name: str = "tensor") -> np.dtype[np.generic]:
         return _DTYPES[datatype]
     except KeyError:
         raise InvalidInputError(
-            f"{name}: datatype {datatype!r} is not supported; use one of {', '.join(_DTYPES)}"
+            f"{name}: datatype {echo(datatype)} is not supported; use one of {', '.join(_DTYPES)}"
         ) from None
 
 
@@ -65,9 +65,11 @@ def check_shape(shape: Sequence[int], name: str = "tensor") -> tuple[int, ...]:
     """``shape`` as a tuple, refusing negative dimensions and absurd ranks."""
     dims = tuple(int(d) for d in shape)
     if len(dims) > MAX_RANK:
-        raise InvalidInputError(f"{name}: shape {list(dims)} has rank {len(dims)} > {MAX_RANK}")
+        raise InvalidInputError(
+            f"{name}: shape {echo(list(dims))} has rank {len(dims)} > {MAX_RANK}"
+        )
     if any(d < 0 for d in dims):
-        raise InvalidInputError(f"{name}: shape {list(dims)} has a negative dimension")
+        raise InvalidInputError(f"{name}: shape {echo(list(dims))} has a negative dimension")
     return dims
 
 

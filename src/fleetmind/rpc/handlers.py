@@ -19,7 +19,7 @@ from typing import Any
 
 import grpc
 from google.protobuf import message_factory
-from google.protobuf.descriptor import Descriptor, ServiceDescriptor
+from google.protobuf.descriptor import Descriptor, MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
 
 
@@ -62,8 +62,19 @@ def _serializer(cls: type[Message]) -> Callable[[Message | bytes], bytes]:
     return serialize
 
 
-def add_service(server: grpc.aio.Server, servicer: Any, service: ServiceDescriptor) -> None:
-    """Serve every method of ``service`` with the same-named method of ``servicer``."""
+Guard = Callable[[Callable[..., Any], MethodDescriptor], Callable[..., Any]]
+"""Wraps a servicer method that does not know :class:`MalformedRequest` (see
+:func:`fleetmind.rpc.status.refusing_malformed`)."""
+
+
+def add_service(
+    server: grpc.aio.Server, servicer: Any, service: ServiceDescriptor, guard: Guard | None = None
+) -> None:
+    """Serve every method of ``service`` with the same-named method of ``servicer``.
+
+    ``guard`` wraps each method first: servicers written elsewhere (health,
+    reflection) need one to answer malformed requests.
+    """
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
     for method in service.methods:
         response_cls = message_factory.GetMessageClass(method.output_type)
@@ -74,8 +85,9 @@ def add_service(server: grpc.aio.Server, servicer: Any, service: ServiceDescript
             (True, True): grpc.stream_stream_rpc_method_handler,
         }
         make = kinds[(bool(method.client_streaming), bool(method.server_streaming))]
+        behaviour = getattr(servicer, method.name)
         handlers[method.name] = make(
-            getattr(servicer, method.name),
+            guard(behaviour, method) if guard is not None else behaviour,
             request_deserializer=lenient_parser(method.input_type),
             response_serializer=_serializer(response_cls),
         )

@@ -23,12 +23,13 @@ from typing import Any
 from google.protobuf.descriptor import FileDescriptor, ServiceDescriptor
 from google.protobuf.descriptor_pool import DescriptorPool
 from grpc import aio
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from fleetmind.core.errors import ConfigError, UnavailableError
 from fleetmind.rpc.auth import HEALTH_PREFIX, TokenAuthInterceptor
 from fleetmind.rpc.handlers import add_service
+from fleetmind.rpc.status import refusing_malformed
 from fleetmind.rpc.tls import server_credentials
 
 HealthServicer = health.aio.HealthServicer
@@ -96,14 +97,19 @@ def create_server(
     for servicer, descriptor in services:
         add_service(server, servicer, descriptor)
         served.append(descriptor)
+    # Health and reflection are served with the lenient parser too, so that bytes
+    # that do not parse get INVALID_ARGUMENT rather than UNKNOWN and a traceback.
     if health_servicer is not None:
-        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        served.append(health_pb2.DESCRIPTOR.services_by_name["Health"])
+        health_service = health_pb2.DESCRIPTOR.services_by_name["Health"]
+        add_service(server, health_servicer, health_service, refusing_malformed)
+        served.append(health_service)
     if config.reflection:
-        served.append(reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"])
-        reflection.enable_server_reflection(
-            [d.full_name for d in served], server, pool=_reflection_pool(served)
+        reflection_service = reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"]
+        served.append(reflection_service)
+        reflector = reflection.aio.ReflectionServicer(
+            [d.full_name for d in served], pool=_reflection_pool(served)
         )
+        add_service(server, reflector, reflection_service, refusing_malformed)
     port = _bind(server, address, config)
     return server, port
 

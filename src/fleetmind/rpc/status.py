@@ -9,11 +9,14 @@ Clients turn a failed call back into the matching error with :func:`error_from_r
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.descriptor import MethodDescriptor
 from grpc import aio
 
 from fleetmind.core import errors
@@ -52,14 +55,109 @@ def error_from_rpc(exc: grpc.RpcError, target: str = "") -> errors.FleetmindErro
     return cls(f"{code.name}{where}: {details}")
 
 
+MAX_DETAILS_CHARS = 512
+"""Longest status message a server sends. Messages quote caller input through
+:func:`fleetmind.core.errors.echo`; this bound is the last guard, because a status
+message travels as a header and gRPC refuses headers over 8 KiB (percent-encoded,
+a character can take 12 bytes)."""
+
+
+def bounded_details(message: str) -> str:
+    """``message`` cut to :data:`MAX_DETAILS_CHARS`."""
+    if len(message) <= MAX_DETAILS_CHARS:
+        return message
+    cut = len(message) - MAX_DETAILS_CHARS
+    return f"{message[:MAX_DETAILS_CHARS]}...({cut} more characters)"
+
+
 async def _abort_with_status(
     context: aio.ServicerContext[Any, Any], exc: Exception, where: str
 ) -> None:
     """Abort the call: a FleetmindError with its own status, anything else as INTERNAL."""
     if isinstance(exc, errors.FleetmindError):
-        await context.abort(status_code(exc), str(exc))
+        await context.abort(status_code(exc), bounded_details(str(exc)))
     logger.exception("unexpected failure in %s", where)
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
+
+
+class _LogThrottle:
+    """Logs at most one line per ``interval_s``, saying how many it held back."""
+
+    def __init__(self, interval_s: float = 60.0) -> None:
+        self.interval_s = interval_s
+        self._next = 0.0
+        self._held = 0
+
+    def warning(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            self._held += 1
+            return
+        held, self._held, self._next = self._held, 0, now + self.interval_s
+        suffix = f" ({held} more since the last such line)" if held else ""
+        logger.warning(message + suffix, *args)
+
+
+_malformed_log = _LogThrottle()
+"""Malformed requests reach servers that anyone can call (health needs no token):
+one line a minute tells the operator without letting callers fill the log."""
+
+
+async def refuse_malformed(
+    context: aio.ServicerContext[Any, Any], request: MalformedRequest
+) -> None:
+    """Answer ``INVALID_ARGUMENT`` to bytes that did not parse (raises AbortError)."""
+    _malformed_log.warning(
+        "refused a request that is not a valid %s from %s", request.message_type, context.peer()
+    )
+    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, bounded_details(request.describe()))
+
+
+def refusing_malformed(
+    method: Callable[..., Any], descriptor: MethodDescriptor
+) -> Callable[..., Any]:
+    """``method`` of a servicer written elsewhere (health, reflection), answering
+    malformed requests ``INVALID_ARGUMENT`` instead of passing them on.
+
+    A :data:`fleetmind.rpc.handlers.Guard` for :func:`~fleetmind.rpc.handlers.add_service`.
+    """
+    if descriptor.client_streaming:
+
+        async def checked(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+            async for request in requests:
+                if isinstance(request, MalformedRequest):
+                    await refuse_malformed(context, request)
+                yield request
+
+        if inspect.isasyncgenfunction(method):
+
+            async def stream_in_generator(requests: Any, context: Any) -> AsyncIterator[Any]:
+                async for reply in method(checked(requests, context), context):
+                    yield reply
+
+            return stream_in_generator
+
+        async def stream_in(requests: Any, context: Any) -> Any:
+            return await method(checked(requests, context), context)
+
+        return stream_in
+
+    if inspect.isasyncgenfunction(method):
+
+        async def generator(request: Any, context: Any) -> AsyncIterator[Any]:
+            if isinstance(request, MalformedRequest):
+                await refuse_malformed(context, request)
+            async for reply in method(request, context):
+                yield reply
+
+        return generator
+
+    async def unary(request: Any, context: Any) -> Any:
+        if isinstance(request, MalformedRequest):
+            await refuse_malformed(context, request)
+        return await method(request, context)
+
+    return unary
 
 
 def rpc_errors(
@@ -76,7 +174,7 @@ def rpc_errors(
         self: Any, request: RequestT, context: aio.ServicerContext[Any, Any]
     ) -> ResponseT:
         if isinstance(request, MalformedRequest):
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.describe())
+            await refuse_malformed(context, request)
         try:
             return await handler(self, request, context)
         except aio.AbortError:
@@ -108,7 +206,7 @@ def rpc_stream_errors(
         self: Any, request: Any, context: aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[ResponseT]:
         if isinstance(request, MalformedRequest):
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.describe())
+            await refuse_malformed(context, request)
         try:
             async for item in handler(self, request, context):
                 yield item

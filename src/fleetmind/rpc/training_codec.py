@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from fleetmind.core.batch import Trajectory
-from fleetmind.core.errors import InvalidInputError
+from fleetmind.core.errors import InvalidInputError, echo
 from fleetmind.core.exchange import STAGES, Chunk, ChunkContract, Episode
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.rpc.codec import decode_tensor, encode_tensor
@@ -135,16 +135,16 @@ def decode_tensors(
     given = {t.name: t for t in msg.tensors}
     if len(given) != len(msg.tensors) or set(given) != set(wanted):
         raise InvalidInputError(
-            f"chunk tensors {[t.name for t in msg.tensors]} must be exactly "
+            f"chunk tensors {echo([t.name for t in msg.tensors])} must be exactly "
             f"{list(wanted)}, each once"
         )
     arrays: dict[str, np.ndarray] = {}
     for name, (datatype, shape) in wanted.items():
         tensor = given[name]
         if tensor.datatype != datatype or tuple(tensor.shape) != shape:
+            given_type = echo(tensor.datatype, bare=True) + echo(list(tensor.shape))
             raise InvalidInputError(
-                f"tensor {name!r} is {tensor.datatype}{list(tensor.shape)}; expected "
-                f"{datatype}{list(shape)} for {context}"
+                f"tensor {name!r} is {given_type}; expected {datatype}{list(shape)} for {context}"
             )
         arrays[name] = np.array(tensor_np(tensor, name))
     return arrays

@@ -10,7 +10,9 @@ The first waiting request holds the batch open for at most ``max_delay_s``;
 the batch leaves as soon as it holds ``max_batch_size`` rows. The queue is
 bounded: a full queue raises :class:`OverloadedError` at once. A request whose
 caller went away (cancelled, deadline passed) before its batch left is dropped
-and never computed.
+and never computed. A batch larger than ``max_batch_size`` (one request that
+carries more rows) runs on a worker thread even when forward passes otherwise
+run inline, so that the event loop keeps answering other calls meanwhile.
 
 There is no batching task: the calls themselves run the batches. The call at
 the head of the queue *leads*: it waits for company, runs the batch (its own
@@ -95,6 +97,8 @@ class DynamicBatcher:
         self._closing = False
         self._drained: asyncio.Event | None = None
         self._executor = ThreadPoolExecutor(1, "fleetmind-forward") if policy.in_thread else None
+        self._large: ThreadPoolExecutor | None = None
+        """Runs the batches of more than ``max_batch_size`` rows when forwards are inline."""
 
     def start(self) -> None:
         """Begin running batches (requests submitted before wait until now)."""
@@ -214,7 +218,12 @@ class DynamicBatcher:
         loop = asyncio.get_running_loop()
         start = loop.time()
         rows = batch[0].rows if len(batch) == 1 else np.concatenate([p.rows for p in batch])
-        if self._executor is None:
+        executor = self._executor
+        if executor is None and len(rows) > self._policy.max_batch_size:
+            if self._large is None:
+                self._large = ThreadPoolExecutor(1, "fleetmind-forward-large")
+            executor = self._large
+        if executor is None:
             try:
                 outputs = self._forward(rows)
             except Exception as exc:
@@ -222,7 +231,7 @@ class DynamicBatcher:
                 return
             self._complete(batch, start, outputs)
             return
-        work = loop.run_in_executor(self._executor, self._forward, rows)
+        work = loop.run_in_executor(executor, self._forward, rows)
         try:
             outputs = await asyncio.shield(work)
         except asyncio.CancelledError:
@@ -266,8 +275,9 @@ class DynamicBatcher:
             if not self._leading:
                 self._hand_off()
             await self._drained.wait()
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
+        for executor in (self._executor, self._large):
+            if executor is not None:
+                executor.shutdown(wait=True)
 
 
 def _deliver(pending: _Pending, outputs: Outputs) -> None:

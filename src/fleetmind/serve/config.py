@@ -38,6 +38,11 @@ class ServeConfig:
     """File of accepted bearer tokens, one per line; calls without one get UNAUTHENTICATED."""
     max_message_mib: int = 16
     """Largest request or response in MiB; bigger ones get RESOURCE_EXHAUSTED."""
+    max_request_rows: int | None = None
+    """Most observation rows one request may carry; more get INVALID_ARGUMENT naming the
+    cap. Unset: as many as keep the reply within --max-message-mib, from each model's
+    output size. A forward pass of more than --max-batch-size rows runs on a worker
+    thread, so other calls are still answered meanwhile."""
     reload_interval_s: float | None = 2.0
     """How often PATH is scanned for new checkpoints and versions; off when unset."""
     grace_s: float = 10.0
@@ -64,6 +69,10 @@ class ServeConfig:
             ),
             (self.max_queue >= 1, f"max_queue={self.max_queue} must be >= 1"),
             (self.max_message_mib >= 1, f"max_message_mib={self.max_message_mib} must be >= 1"),
+            (
+                self.max_request_rows is None or self.max_request_rows >= 1,
+                f"max_request_rows={self.max_request_rows} must be >= 1",
+            ),
             (self.grace_s >= 0, f"grace_s={self.grace_s} must be >= 0"),
             (self.torch_threads >= 1, f"torch_threads={self.torch_threads} must be >= 1"),
             (

@@ -9,6 +9,7 @@ policy's ``output_specs`` (``action_probs`` or ``action_mean``/``action_log_std`
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 
 from fleetmind.core.agent import Agent
 from fleetmind.core.errors import CheckpointError
-from fleetmind.rpc.codec import datatype_of
+from fleetmind.rpc.codec import datatype_of, numpy_dtype
 from fleetmind.serve.batcher import BatchObserver, BatchPolicy, DynamicBatcher, Forward
 from fleetmind.serve.response import ResponseEncoder
 
@@ -39,6 +40,21 @@ class TensorSpec:
     name: str
     datatype: str
     shape: tuple[int, ...]
+
+
+REPLY_RESERVE_BYTES = 64 * 1024
+"""Room a reply keeps for everything but its output rows (names, shapes, request id)
+when the row cap is derived from the message limit."""
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """What one request may ask of a model version."""
+
+    max_message_bytes: int = 16 * 1024 * 1024
+    """Largest reply the server may send (its message limit)."""
+    max_request_rows: int | None = None
+    """Most rows per request; ``None``: as many as fit ``max_message_bytes``."""
 
 
 @dataclass
@@ -80,6 +96,10 @@ class ServedModel:
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     batcher: DynamicBatcher
+    max_rows: int = 1
+    """Most observation rows one request may carry."""
+    max_reply_bytes: int = 16 * 1024 * 1024
+    """Largest reply this version may send."""
     output_names: frozenset[str] = field(init=False)
     output_order: tuple[str, ...] = field(init=False)
     """Every output, in the order responses list them when none is asked for."""
@@ -94,9 +114,36 @@ class ServedModel:
         )
 
     @property
+    def row_bytes(self) -> int:
+        """Reply bytes per observation row, every output included."""
+        return sum(_row_bytes(o) for o in self.outputs)
+
+    @property
     def observation_shape(self) -> tuple[int, ...]:
         """Per-row shape of the observation input."""
         return self.loaded.agent.observation_space.shape
+
+
+def _row_bytes(spec: TensorSpec) -> int:
+    return int(numpy_dtype(spec.datatype).itemsize) * math.prod(spec.shape[1:])
+
+
+def max_rows(outputs: tuple[TensorSpec, ...], limits: RequestLimits) -> int:
+    """Most rows per request: the configured cap, but never more than a reply of every
+    output can carry within the message limit."""
+    per_row = max(1, sum(_row_bytes(o) for o in outputs))
+    fitting = max(1, (limits.max_message_bytes - REPLY_RESERVE_BYTES) // per_row)
+    if limits.max_request_rows is None:
+        return fitting
+    if limits.max_request_rows > fitting:
+        logger.warning(
+            "--max-request-rows %d: replies of more than %d rows would exceed the message "
+            "limit; capping at %d",
+            limits.max_request_rows,
+            fitting,
+            fitting,
+        )
+    return min(limits.max_request_rows, fitting)
 
 
 def _forward_seconds(forward: Forward, obs_shape: tuple[int, ...], repeats: int = 5) -> float:
@@ -118,6 +165,7 @@ def build_served_model(
     *,
     policy: BatchPolicy,
     observer: BatchObserver | None = None,
+    limits: RequestLimits | None = None,
 ) -> ServedModel:
     """Warm the model up on a zero batch and derive its tensor contract (blocking)."""
     agent = loaded.agent
@@ -146,4 +194,15 @@ def build_served_model(
             "on a worker thread" if policy.in_thread else "inline on the event loop",
         )
     batcher = DynamicBatcher(forward, policy, observer)
-    return ServedModel(name, version, loaded, source, inputs, tuple(outputs), batcher)
+    limits = limits or RequestLimits()
+    return ServedModel(
+        name,
+        version,
+        loaded,
+        source,
+        inputs,
+        tuple(outputs),
+        batcher,
+        max_rows=max_rows(tuple(outputs), limits),
+        max_reply_bytes=limits.max_message_bytes,
+    )

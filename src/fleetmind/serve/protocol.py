@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from fleetmind.core.errors import InvalidInputError
+from fleetmind.core.errors import InvalidInputError, echo
 from fleetmind.rpc.codec import check_shape, decode_tensor, numpy_dtype
 from fleetmind.rpc.generated import grpc_predict_v2_pb2 as pb
 from fleetmind.serve.model import INPUT_DATATYPE, INPUT_NAME, ServedModel, TensorSpec
@@ -31,23 +31,28 @@ def decode_observations(request: pb.ModelInferRequest, model: ServedModel) -> np
     """
     inputs = request.inputs
     if len(inputs) != 1:
-        names = [i.name for i in inputs]
+        names = echo([i.name for i in inputs])
         raise InvalidInputError(
             f"model {model.name!r} takes exactly 1 input {INPUT_NAME!r}; got {len(inputs)} {names}"
         )
     tensor = inputs[0]
     if tensor.name != INPUT_NAME:
         raise InvalidInputError(
-            f"unknown input {tensor.name!r}; model {model.name!r} takes only {INPUT_NAME!r}"
+            f"unknown input {echo(tensor.name)}; model {model.name!r} takes only {INPUT_NAME!r}"
         )
     if tensor.datatype != INPUT_DATATYPE:
         raise InvalidInputError(
-            f"input {INPUT_NAME!r} has datatype {tensor.datatype!r}; expected {INPUT_DATATYPE}"
+            f"input {INPUT_NAME!r} has datatype {echo(tensor.datatype)}; expected {INPUT_DATATYPE}"
         )
     shape = tuple(tensor.shape)
     obs_shape = model.observation_shape
     if shape[1:] != obs_shape or len(shape) != len(obs_shape) + 1 or shape[0] <= 0:
         _explain_shape(shape, obs_shape)
+    if shape[0] > model.max_rows:
+        raise InvalidInputError(
+            f"input {INPUT_NAME!r} carries {shape[0]} rows; this server takes at most "
+            f"{model.max_rows} rows per request (--max-request-rows): split the batch"
+        )
     rows = _values(request, tensor, shape)
     if not _all_finite(rows):
         raise InvalidInputError(f"input {INPUT_NAME!r} contains NaN or infinite values")
@@ -71,7 +76,7 @@ def _explain_shape(shape: tuple[int, ...], obs_shape: tuple[int, ...]) -> None:
     if shape and shape[0] == 0 and shape[1:] == obs_shape:
         raise InvalidInputError(f"input {INPUT_NAME!r} is an empty batch; send at least one row")
     raise InvalidInputError(
-        f"input {INPUT_NAME!r} has shape {list(shape)}; expected "
+        f"input {INPUT_NAME!r} has shape {echo(list(shape))}; expected "
         f"{_expected((-1, *obs_shape))} with B >= 1"
     )
 
@@ -99,7 +104,7 @@ def _values(
     if len(values) != count:
         raise InvalidInputError(
             f"{where}: contents.fp32_contents holds {len(values)} values but shape "
-            f"{list(shape)} needs {count}"
+            f"{echo(list(shape))} needs {count}"
         )
     return np.asarray(values, dtype=np.float32).reshape(shape)
 
@@ -108,15 +113,28 @@ def requested_outputs(request: pb.ModelInferRequest, model: ServedModel) -> tupl
     """Names of the outputs to return, in the request's order (all when none are named)."""
     if not request.outputs:
         return model.output_order
-    chosen = []
+    chosen: list[str] = []
     for wanted in request.outputs:
         if wanted.name not in model.output_names:
             raise InvalidInputError(
-                f"unknown output {wanted.name!r}; model {model.name!r} has "
+                f"unknown output {echo(wanted.name)}; model {model.name!r} has "
                 f"{sorted(model.output_names)}"
             )
+        if wanted.name in chosen:
+            raise InvalidInputError(f"output {wanted.name!r} is asked for twice; name it once")
         chosen.append(wanted.name)
     return tuple(chosen)
+
+
+def check_reply_size(reply: bytes, model: ServedModel) -> bytes:
+    """``reply``, or InvalidInputError when it is over the message limit (the row cap
+    keeps room for names and shapes; a long request id can still take it)."""
+    if len(reply) > model.max_reply_bytes:
+        raise InvalidInputError(
+            f"the reply would be {len(reply)} bytes, over the {model.max_reply_bytes}-byte "
+            "message limit; send fewer rows or a shorter request id"
+        )
+    return reply
 
 
 def metadata_response(model: ServedModel, versions: list[str]) -> pb.ModelMetadataResponse:

@@ -26,9 +26,9 @@ from functools import partial
 from pathlib import Path
 
 from fleetmind.algos.checkpoint import LATEST, find_checkpoint_dir
-from fleetmind.core.errors import ConfigError, FleetmindError, NotFoundError
+from fleetmind.core.errors import ConfigError, FleetmindError, NotFoundError, echo
 from fleetmind.serve.batcher import BatchObserver, BatchPolicy
-from fleetmind.serve.model import LoadedModel, ServedModel, build_served_model
+from fleetmind.serve.model import LoadedModel, RequestLimits, ServedModel, build_served_model
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +61,20 @@ def is_run_directory(path: Path) -> bool:
     return (path / "checkpoints" / LATEST).is_file() or (path / LATEST).is_file()
 
 
-def scan(root: Path, model_name: str | None) -> list[Candidate]:
-    """Every servable checkpoint under ``root`` (see the module docstring)."""
+def is_version(name: str) -> bool:
+    """True for a version folder name: ASCII digits only.
+
+    ``str.isdigit`` alone also accepts ``'²'`` or Arabic-Indic digits, which
+    ``int()`` then rejects.
+    """
+    return name.isascii() and name.isdigit()
+
+
+def scan(root: Path, model_name: str | None, skipped: set[Path] | None = None) -> list[Candidate]:
+    """Every servable checkpoint under ``root`` (see the module docstring).
+
+    Folders inside a model folder whose names are not versions are added to ``skipped``.
+    """
     if is_run_directory(root):
         fingerprint = checkpoint_fingerprint(root)
         name = model_name or root.resolve().name
@@ -70,7 +82,9 @@ def scan(root: Path, model_name: str | None) -> list[Candidate]:
     found = []
     for model_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         for version_dir in sorted(p for p in model_dir.iterdir() if p.is_dir()):
-            if not version_dir.name.isdigit():
+            if not is_version(version_dir.name):
+                if skipped is not None:
+                    skipped.add(version_dir)
                 continue
             fingerprint = checkpoint_fingerprint(version_dir)
             if fingerprint is not None:
@@ -114,8 +128,10 @@ class ModelRepository:
         loader: Loader = default_loader,
         model_name: str | None = None,
         observer_for: Callable[[str], BatchObserver] | None = None,
+        limits: RequestLimits | None = None,
     ) -> None:
         self.root = Path(root)
+        self._limits = limits or RequestLimits()
         self._policy = policy
         self._loader = loader
         self._model_name = model_name
@@ -125,6 +141,8 @@ class ModelRepository:
         self._seen: dict[tuple[str, str], str] = {}
         self.failures: dict[tuple[str, str], str] = {}
         """``(model, folder) -> error`` for checkpoints that failed to load."""
+        self.skipped: set[Path] = set()
+        """Folders in model folders that are not versions (each logged once)."""
         self._lock = asyncio.Lock()
         if not self.root.is_dir():
             raise ConfigError(f"{self.root} is not a directory; pass a run directory or repository")
@@ -143,14 +161,14 @@ class ModelRepository:
             model = self._defaults.get(name)
             if model is None:
                 raise NotFoundError(
-                    f"model {name!r} is not served; served models: {self.names() or 'none'}"
+                    f"model {echo(name)} is not served; served models: {self.names() or 'none'}"
                 )
             return model
         model = self._models.get(name, {}).get(version)
         if model is None:
             self.get(name)  # unknown model: say so first
             raise NotFoundError(
-                f"model {name!r} has no version {version!r}; served: {self.versions(name)}"
+                f"model {echo(name)} has no version {echo(version)}; served: {self.versions(name)}"
             )
         return model
 
@@ -161,7 +179,14 @@ class ModelRepository:
     async def refresh(self) -> None:
         """Load new or changed checkpoints and unload removed ones."""
         async with self._lock:
-            candidates = await asyncio.to_thread(scan, self.root, self._model_name)
+            skipped: set[Path] = set()
+            candidates = await asyncio.to_thread(scan, self.root, self._model_name, skipped)
+            for folder in sorted(skipped - self.skipped):
+                logger.warning(
+                    "skipping %s: a version folder's name must be ASCII digits (1, 2, ...)",
+                    ascii(str(folder)),
+                )
+            self.skipped = skipped
             for cand in candidates:
                 key = (cand.model, cand.folder)
                 if self._seen.get(key) != cand.fingerprint:
@@ -177,7 +202,12 @@ class ModelRepository:
             loaded = await asyncio.to_thread(self._loader, cand.path)
             version = cand.folder or loaded.version or "1"
             model = await asyncio.to_thread(
-                partial(build_served_model, policy=self._policy, observer=observer),
+                partial(
+                    build_served_model,
+                    policy=self._policy,
+                    observer=observer,
+                    limits=self._limits,
+                ),
                 cand.model,
                 version,
                 loaded,
@@ -229,7 +259,7 @@ class ModelRepository:
 
 
 def _version_key(version: str) -> tuple[int, str]:
-    return (int(version), "") if version.isdigit() else (-1, version)
+    return (int(version), "") if is_version(version) else (-1, version)
 
 
 def describe_failures(failures: dict[tuple[str, str], str]) -> str:

@@ -27,6 +27,7 @@ from fleetmind.rpc.server import MIB, HealthServicer, ServerConfig, create_serve
 from fleetmind.serve.batcher import BatchPolicy
 from fleetmind.serve.config import ServeConfig
 from fleetmind.serve.metrics import ServeMetrics
+from fleetmind.serve.model import RequestLimits
 from fleetmind.serve.repository import Loader, ModelRepository, default_loader, describe_failures
 from fleetmind.serve.service import SERVICE, InferenceServicer
 
@@ -67,6 +68,7 @@ class InferenceServer:
             loader,
             config.model_name,
             self.metrics.batch_observer,
+            RequestLimits(config.max_message_mib * MIB, config.max_request_rows),
         )
         self.servicer = InferenceServicer(self.repository, self.metrics)
         self.health = HealthServicer()

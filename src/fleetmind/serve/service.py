@@ -14,6 +14,7 @@ from fleetmind.rpc.generated import grpc_predict_v2_pb2 as pb
 from fleetmind.rpc.status import rpc_errors, status_code
 from fleetmind.serve.metrics import UNKNOWN_MODEL, ServeMetrics
 from fleetmind.serve.protocol import (
+    check_reply_size,
     decode_observations,
     metadata_response,
     requested_outputs,
@@ -73,7 +74,7 @@ class InferenceServicer:
             rows = decode_observations(request, model)
             names = requested_outputs(request, model)
             outputs = await model.batcher.submit(rows)
-            return model.encoder.encode(request.id, names, outputs)
+            return check_reply_size(model.encoder.encode(request.id, names, outputs), model)
         except BaseException as exc:
             status = _status_name(exc)
             raise

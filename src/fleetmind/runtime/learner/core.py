@@ -35,7 +35,7 @@ import numpy as np
 
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.episodes import AgentReturns, EpisodeStats
-from fleetmind.core.errors import InvalidInputError, OverloadedError, PreconditionError
+from fleetmind.core.errors import InvalidInputError, OverloadedError, PreconditionError, echo
 from fleetmind.core.exchange import STAGES, Chunk, Weights
 from fleetmind.core.learning import TeamLearner
 from fleetmind.core.normalizer import RunningMeanStd
@@ -131,7 +131,8 @@ class LearnerCore:
         """A new session for an actor (a restarted actor gets a fresh one)."""
         if env_id and env_id != self.env_id:
             raise PreconditionError(
-                f"actor {actor_id!r} runs {env_id!r} but this learner trains {self.env_id!r}"
+                f"actor {echo(actor_id)} runs {echo(env_id)} but this learner trains "
+                f"{self.env_id!r}"
             )
         if num_envs <= 0:
             raise InvalidInputError(f"num_envs={num_envs} must be positive")
@@ -139,7 +140,7 @@ class LearnerCore:
             self._forget(old.session_id, "re-registered")
         session = Session(secrets.token_hex(8), actor_id, num_envs, time.monotonic())
         self.sessions[session.session_id] = session
-        log.info("actor %s registered (session %s)", actor_id, session.session_id)
+        log.info("actor %s registered (session %s)", echo(actor_id), session.session_id)
         self._changed.set()
         return session
 
@@ -147,12 +148,14 @@ class LearnerCore:
         """The live session of a call; FAILED_PRECONDITION for a stale one."""
         if incarnation != self.incarnation:
             raise PreconditionError(
-                f"session {session_id} belongs to learner incarnation {incarnation}, this is "
+                f"session {echo(session_id)} belongs to learner incarnation {incarnation}, this is "
                 f"{self.incarnation}: the learner restarted; register again"
             )
         session = self.sessions.get(session_id)
         if session is None:
-            raise PreconditionError(f"unknown or expired session {session_id!r}; register again")
+            raise PreconditionError(
+                f"unknown or expired session {echo(session_id)}; register again"
+            )
         session.last_seen = time.monotonic()
         return session
 
