@@ -31,6 +31,9 @@ from fleetmind.cli.main import main
         (["actor"], "--learner HOST:PORT"),
         (["actor", "--learner", "127.0.0.1:1", "--push-queue", "-1"], "--push-queue must be 0"),
         (["learner", "--listen", "127.0.0.1:0"], "environment id"),
+        (["learner", "CartPole-v1", "--algo", "dqn"], "--algo dqn cannot train with actors"),
+        (["learner", "CartPole-v1", "--algo", "impala"], "--mode async"),
+        (["train", "CartPole-v1", "--mode", "async", "--algo", "impala"], "add --actors N"),
     ],
 )
 def test_bad_settings_exit_2(

@@ -58,6 +58,16 @@ BAD_INPUT = [
         "--learners > 1 shares PPO",
     ),
     ({"actors": 1, "sync_timeout_s": 0}, ["--actors", "1", "--sync-timeout-s", "0"], "positive"),
+    (
+        {"actors": 1, "actor_timeout_s": float("nan")},
+        ["--actors", "1", "--actor-timeout-s", "nan"],
+        "--actor-timeout-s must be positive",
+    ),
+    (
+        {"mode": "async", "algo": "impala"},
+        ["--mode", "async", "--algo", "impala"],
+        "--mode async needs actor processes: add --actors N",
+    ),
 ]
 
 

@@ -66,10 +66,11 @@ def run(args: argparse.Namespace) -> int:
     rank = RankInfo.from_env()  # torchrun's variables: one learner of several
     serve_flags = flag_values(args, LearnerServeConfig)
     serve = merge_into(apply_env(LearnerServeConfig(), set(serve_flags)), serve_flags)
-    setup, dist = _setup(args, owner=rank is None or rank.rank == 0)
+    world = rank.world_size if rank is not None else 1
+    setup, dist = _setup(args, owner=rank is None or rank.rank == 0, world=world)
     if rank is not None and rank.rank != 0:
         dist.metrics_port = None  # rank 0 serves the group's Prometheus metrics
-    check_dist(setup.spec.name, dist, rank.world_size if rank is not None else 1)
+    check_dist(setup.spec.name, dist, world)
     group = LearnerGroup.join(rank, dist.collective_timeout_s) if rank is not None else None
     try:
         result = run_learner(
@@ -88,11 +89,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _setup(args: argparse.Namespace, owner: bool) -> tuple[Any, DistConfig]:
-    """The run to serve: new, resumed or joined; only the ``owner`` writes its directory."""
+def _setup(args: argparse.Namespace, owner: bool, world: int) -> tuple[Any, DistConfig]:
+    """The run to serve: new, resumed or joined; only the ``owner`` writes its directory
+    (a new one only once the settings can train)."""
     from fleetmind.cli.train_cmd import build_configs
     from fleetmind.config import config_from_mapping, config_to_dict, merge_into
     from fleetmind.core.errors import ConfigError
+    from fleetmind.runtime.dist_config import check_dist
     from fleetmind.runtime.learner.run_setup import RunSetup
     from fleetmind.runtime.local import prepare_new, prepare_resume
 
@@ -115,6 +118,7 @@ def _setup(args: argparse.Namespace, owner: bool) -> tuple[Any, DistConfig]:
     if not train_cfg.env_id:
         raise ConfigError("an environment id is required: fleetmind learner ENV_ID ...")
     dist = merge_into(DistConfig(), dist_flags)
+    check_dist(train_cfg.algo, dist, world)
     extra = {"distributed": config_to_dict(dist)}
     config, spec, algo_cfg, run_dir, full = prepare_new(
         train_cfg, algo_cfg, force=args.force, extra=extra, write=owner

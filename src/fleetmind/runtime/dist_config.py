@@ -62,7 +62,7 @@ class DistConfig:
         if self.metrics_port is not None and not 0 <= self.metrics_port < 65536:
             raise ConfigError(f"--metrics-port {self.metrics_port} is not a port")
         for name in ("sync_timeout_s", "actor_timeout_s", "collective_timeout_s"):
-            if getattr(self, name) <= 0:
+            if not getattr(self, name) > 0:  # NaN too
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive")
         if self.queue_chunks <= 0:
             raise ConfigError("--queue-chunks must be positive")
@@ -176,7 +176,7 @@ class ActorConfig(TransportConfig):
         if self.envs <= 0:
             raise ConfigError(f"--envs must be positive, got {self.envs}")
         for name in ("backoff_initial_s", "backoff_max_s", "rpc_timeout_s", "heartbeat_s"):
-            if getattr(self, name) <= 0:
+            if not getattr(self, name) > 0:  # NaN too
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive")
 
 

@@ -56,6 +56,11 @@ class TrainPlan:
         self.dist.validate()
         if self.dist.actors > 0:
             check_dist(self.config.algo, self.dist)
+        elif self.dist.mode != "sync":
+            raise ConfigError(
+                f"--mode {self.dist.mode} needs actor processes: add --actors N (without "
+                "actors the run trains in this process, one update per chunk)"
+            )
 
     def run(self) -> TrainResult:
         """Train in this process, or with the local launcher when there are actors."""
