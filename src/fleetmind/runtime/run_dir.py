@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -27,6 +28,8 @@ CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 CURVE = "curve.png"
+_JSON_TEMP = re.compile(r"^\..+\.json\.tmp$")
+"""Temporary names :meth:`RunDir.write_json` gives (``.NAME.tmp``)."""
 
 
 class RunDir:
@@ -59,6 +62,16 @@ class RunDir:
         if not (path / CONFIG).is_file():
             raise RunDirError(f"cannot resume {path}: {path / CONFIG} does not exist")
         return cls(path, keep_checkpoints)
+
+    def remove_stale_temp_files(self) -> list[Path]:
+        """Delete what killed writes left (``.NAME.json.tmp``, checkpoint temporaries).
+
+        The run's writer calls this when it starts or resumes, before it writes.
+        """
+        stale = [p for p in self.path.glob(".*.json.tmp") if _JSON_TEMP.match(p.name)]
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return stale + self.checkpoints.remove_stale_temp_files()
 
     def write_json(self, name: str, data: dict[str, Any]) -> None:
         """Write ``name`` atomically as indented JSON."""

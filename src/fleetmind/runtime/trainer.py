@@ -123,6 +123,7 @@ class LocalTrainer:
     def run(self) -> TrainResult:
         """Train until the budget, the target or a signal; always checkpoint at the end."""
         cfg = self.config
+        self.run_dir.remove_stale_temp_files()  # a killed writer's, before any save
         metrics_log = MetricsLog(self.run_dir.path)
         progress = Progress(cfg.steps, self.collector.env_steps, self.progress_enabled)
         policy = self.learner.rollout_policy()

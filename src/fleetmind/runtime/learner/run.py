@@ -189,7 +189,10 @@ class LearnerRun:
     async def _train(self) -> TrainResult:
         cfg = self.setup.config
         core = self.core
-        metrics_log = MetricsLog(self.setup.run_dir.path) if self.writes else None
+        metrics_log: MetricsLog | None = None
+        if self.writes:
+            self.setup.run_dir.remove_stale_temp_files()  # a killed writer's, before any save
+            metrics_log = MetricsLog(self.setup.run_dir.path)
         progress = Progress(cfg.steps, core.env_steps, self.progress_enabled)
         t0 = self.started = time.monotonic()
         last = {"report": t0, "ckpt": t0, "steps": core.env_steps}
