@@ -43,16 +43,23 @@ class RunDir:
     def create(cls, path: Path, force: bool, keep_checkpoints: int = 3) -> RunDir:
         """A fresh run directory; refuses a non-empty one unless ``force``."""
         path = Path(path)
-        if path.exists() and not path.is_dir():
-            raise RunDirError(f"run directory {path} exists and is not a directory")
-        if path.is_dir() and any(path.iterdir()):
-            if not force:
-                raise RunDirError(
-                    f"run directory {path} is not empty; pass --resume {path} to continue "
-                    "that run or --force to delete it and start over"
-                )
-            shutil.rmtree(path)
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            if path.exists() and not path.is_dir():
+                raise RunDirError(f"run directory {path} exists and is not a directory")
+            if path.is_dir() and any(path.iterdir()):
+                if not force:
+                    raise RunDirError(
+                        f"run directory {path} is not empty; pass --resume {path} to continue "
+                        "that run or --force to delete it and start over"
+                    )
+                shutil.rmtree(path)
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
+            raise RunDirError(
+                f"cannot create run directory {path}: {exc.strerror}{where}; "
+                "pass a --run-dir in a folder you can write to"
+            ) from None
         return cls(path, keep_checkpoints)
 
     @classmethod
