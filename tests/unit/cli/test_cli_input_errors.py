@@ -40,6 +40,23 @@ def test_config_file_that_is_not_utf8(capfd: pytest.CaptureFixture[str], tmp_pat
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize(
+    ("command", "name", "message"),
+    [
+        (["solve-mdp"], "mdp.json", "MDP file '{}' is not UTF-8 text"),
+        (["bandit", "--rewards"], "rewards.csv", "reward file {} is not UTF-8 text"),
+    ],
+)
+def test_input_files_that_are_not_utf8(
+    capfd: pytest.CaptureFixture[str], tmp_path: Path, command: list[str], name: str, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"\xff\xfe0\x001\x00")
+    code, err = run_main(capfd, *command, str(path))
+    assert code == 2
+    assert message.format(path) in one_line(err)
+
+
 def test_run_directory_that_cannot_be_created(
     capfd: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
