@@ -91,7 +91,7 @@ def test_training_survives_a_cut_link(tmp_path: Path, namespaces: list[str]) -> 
         assert json.loads(out.strip().splitlines()[-1])["env_steps"] >= 30000
         _, a2_err = actors[1].communicate(timeout=60)
         assert "registering again" in a2_err or "unreachable" in a2_err
-        assert err.count("actor fm-actor2 registered") >= 2
+        assert err.count("actor 'fm-actor2' registered") >= 2
     finally:
         for p in [learner, *actors]:
             if p.poll() is None:

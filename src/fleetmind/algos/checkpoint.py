@@ -25,8 +25,11 @@ that), with the keys:
 
 Writes are atomic: the file is written to a temporary name, fsynced and renamed,
 then ``latest.json`` is replaced the same way. A crash at any point leaves the
-previous checkpoint as the latest. Loading checks the SHA-256 recorded in
-``latest.json`` and raises :class:`CheckpointError` naming the file on mismatch.
+previous checkpoint as the latest; the temporary file a killed writer leaves
+(``.ckpt-*.pt.*.tmp``, ``.latest.json.*.tmp``) is removed by the next writer when
+it starts (:meth:`CheckpointStore.remove_stale_temp_files`). Loading checks the
+SHA-256 recorded in ``latest.json`` and raises :class:`CheckpointError` naming the
+file on mismatch.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import tempfile
@@ -50,6 +54,10 @@ from fleetmind.core.spaces import SpaceSpec
 FORMAT = "fleetmind.checkpoint/1"
 LATEST = "latest.json"
 _NAME = re.compile(r"^ckpt-(\d{12})\.pt$")
+_TEMP = re.compile(r"^\.(ckpt-\d{12}\.pt|latest\.json)\..+\.tmp$")
+"""Temporary names :func:`_atomic_write` gives (``mkstemp`` of ``.NAME.`` + ``.tmp``)."""
+
+log = logging.getLogger(__name__)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -96,6 +104,21 @@ class CheckpointStore:
         _atomic_write(self.directory / LATEST, json.dumps(manifest, indent=2).encode())
         self._prune(keep_name=path.name)
         return path
+
+    def remove_stale_temp_files(self) -> list[Path]:
+        """Delete the temporary files of writes that never finished; return their paths.
+
+        Only the run's one checkpoint writer calls this, when it starts and before it
+        saves: a temporary file is then never a write in progress. Checkpoints and
+        ``latest.json`` are never touched.
+        """
+        if not self.directory.is_dir():
+            return []
+        stale = sorted(p for p in self.directory.iterdir() if _TEMP.match(p.name))
+        for path in stale:
+            path.unlink(missing_ok=True)
+            log.info("removed %s, left by a checkpoint write that did not finish", path)
+        return stale
 
     def _prune(self, keep_name: str) -> None:
         files = sorted(p for p in self.directory.glob("ckpt-*.pt") if _NAME.match(p.name))

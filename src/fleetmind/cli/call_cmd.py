@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     from fleetmind.rpc.auth import read_tokens
     from fleetmind.serve.client import Client
 
+    if not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise ConfigError(f"--timeout must be a positive number of seconds, got {args.timeout}")
     obs = _observations(args.obs)
     token = read_tokens(args.token_file)[0] if args.token_file else None
     targets = [t for t in args.target.split(",") if t]

@@ -72,8 +72,14 @@ class RewardTable:
         """Read a CSV of numbers (one row per step, one column per arm; no header)."""
         if not Path(path).is_file():
             raise NotFoundError(f"reward file {str(path)!r} does not exist")
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInputError(f"cannot read reward file {path}: {exc.strerror}") from exc
+        except UnicodeDecodeError:
+            raise InvalidInputError(f"reward file {path} is not UTF-8 text") from None
         rows = []
-        for line_no, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        for line_no, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:

@@ -262,9 +262,15 @@ def _parse_entries(where: str, entries: Any) -> list[tuple[float, int, float, bo
 def load_json(path: Path) -> FiniteMDP:
     """Read an MDP file in the documented JSON format."""
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise NotFoundError(f"MDP file {str(path)!r} does not exist") from exc
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read MDP file {str(path)!r}: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise InvalidInputError(
+            f"MDP file {str(path)!r} is not UTF-8 text; save it as UTF-8"
+        ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

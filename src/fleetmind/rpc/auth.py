@@ -35,9 +35,11 @@ def bearer_metadata(token: str) -> tuple[tuple[str, str], ...]:
 def read_tokens(path: Path) -> tuple[str, ...]:
     """Tokens from a file, one per line (blank lines and ``#`` comments ignored)."""
     try:
-        lines = Path(path).read_text().splitlines()
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise ConfigError(f"cannot read token file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise ConfigError(f"token file {path} is not UTF-8 text; save it as UTF-8") from None
     tokens = tuple(t for t in (line.strip() for line in lines) if t and not t.startswith("#"))
     if not tokens:
         raise ConfigError(f"token file {path} holds no token; write one token per line")

@@ -1,32 +1,63 @@
-"""TLS and mutual-TLS credentials from PEM files."""
+"""TLS and mutual-TLS credentials from PEM files.
+
+The files are checked here, before gRPC sees them: gRPC reports a certificate it
+cannot parse only as a failure to bind the port (and logs to stderr), which
+sends the user looking for a port conflict.
+"""
 
 from __future__ import annotations
 
+import re
+import ssl
 from pathlib import Path
 
 import grpc
 
 from fleetmind.core.errors import ConfigError
 
+_CERT = ("CERTIFICATE", re.compile(rb"-----BEGIN CERTIFICATE-----"), "x509")
+_KEY = ("PRIVATE KEY", re.compile(rb"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----"), "pkey")
 
-def _read(path: Path | None, what: str) -> bytes | None:
+
+def _read(path: Path | None, what: str, pem: tuple[str, re.Pattern[bytes], str]) -> bytes | None:
+    """The bytes of ``path``; ConfigError if unreadable or not the PEM block expected."""
     if path is None:
         return None
     try:
-        return Path(path).read_bytes()
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from exc
+    label, marker, tool = pem
+    if not marker.search(data):
+        raise ConfigError(
+            f"{what} {path} is not PEM (no '-----BEGIN {label}-----' line); pass a PEM "
+            f"file, e.g. converted from DER with: openssl {tool} -inform der -in {path}"
+        )
+    return data
+
+
+def _check_pair(cert: Path, key: Path) -> None:
+    """ConfigError unless ``key`` is the unencrypted private key of ``cert``."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key, password=lambda: b"")
+    except ssl.SSLError as exc:
+        raise ConfigError(
+            f"TLS certificate {cert} and private key {key} cannot be used together "
+            f"({exc.reason or exc}); pass a PEM certificate and its unencrypted key"
+        ) from None
 
 
 def server_credentials(
     cert: Path, key: Path, client_ca: Path | None = None
 ) -> grpc.ServerCredentials:
     """TLS with ``cert``/``key``; with ``client_ca`` every client must show a cert it signed."""
-    cert_pem = _read(cert, "TLS certificate")
-    key_pem = _read(key, "TLS private key")
+    cert_pem = _read(cert, "TLS certificate", _CERT)
+    key_pem = _read(key, "TLS private key", _KEY)
     if cert_pem is None or key_pem is None:  # pragma: no cover - _read only returns None for None
         raise ConfigError("TLS needs both a certificate and a private key")
-    ca_pem = _read(client_ca, "client CA certificate")
+    _check_pair(cert, key)
+    ca_pem = _read(client_ca, "client CA certificate", _CERT)
     return grpc.ssl_server_credentials(
         [(key_pem, cert_pem)],
         root_certificates=ca_pem,
@@ -40,8 +71,12 @@ def channel_credentials(
     """TLS trusting ``ca`` (system roots when ``None``); ``cert``+``key`` for mutual TLS."""
     if (cert is None) != (key is None):
         raise ConfigError("mutual TLS needs both a client certificate and its key")
+    cert_pem = _read(cert, "TLS certificate", _CERT)
+    key_pem = _read(key, "TLS private key", _KEY)
+    if cert is not None and key is not None:
+        _check_pair(cert, key)
     return grpc.ssl_channel_credentials(
-        root_certificates=_read(ca, "CA certificate"),
-        private_key=_read(key, "TLS private key"),
-        certificate_chain=_read(cert, "TLS certificate"),
+        root_certificates=_read(ca, "CA certificate", _CERT),
+        private_key=key_pem,
+        certificate_chain=cert_pem,
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -27,6 +28,8 @@ CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 CURVE = "curve.png"
+_JSON_TEMP = re.compile(r"^\..+\.json\.tmp$")
+"""Temporary names :meth:`RunDir.write_json` gives (``.NAME.tmp``)."""
 
 
 class RunDir:
@@ -40,16 +43,23 @@ class RunDir:
     def create(cls, path: Path, force: bool, keep_checkpoints: int = 3) -> RunDir:
         """A fresh run directory; refuses a non-empty one unless ``force``."""
         path = Path(path)
-        if path.exists() and not path.is_dir():
-            raise RunDirError(f"run directory {path} exists and is not a directory")
-        if path.is_dir() and any(path.iterdir()):
-            if not force:
-                raise RunDirError(
-                    f"run directory {path} is not empty; pass --resume {path} to continue "
-                    "that run or --force to delete it and start over"
-                )
-            shutil.rmtree(path)
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            if path.exists() and not path.is_dir():
+                raise RunDirError(f"run directory {path} exists and is not a directory")
+            if path.is_dir() and any(path.iterdir()):
+                if not force:
+                    raise RunDirError(
+                        f"run directory {path} is not empty; pass --resume {path} to continue "
+                        "that run or --force to delete it and start over"
+                    )
+                shutil.rmtree(path)
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
+            raise RunDirError(
+                f"cannot create run directory {path}: {exc.strerror}{where}; "
+                "pass a --run-dir in a folder you can write to"
+            ) from None
         return cls(path, keep_checkpoints)
 
     @classmethod
@@ -59,6 +69,16 @@ class RunDir:
         if not (path / CONFIG).is_file():
             raise RunDirError(f"cannot resume {path}: {path / CONFIG} does not exist")
         return cls(path, keep_checkpoints)
+
+    def remove_stale_temp_files(self) -> list[Path]:
+        """Delete what killed writes left (``.NAME.json.tmp``, checkpoint temporaries).
+
+        The run's writer calls this when it starts or resumes, before it writes.
+        """
+        stale = [p for p in self.path.glob(".*.json.tmp") if _JSON_TEMP.match(p.name)]
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return stale + self.checkpoints.remove_stale_temp_files()
 
     def write_json(self, name: str, data: dict[str, Any]) -> None:
         """Write ``name`` atomically as indented JSON."""

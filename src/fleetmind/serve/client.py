@@ -14,6 +14,7 @@ call carries a deadline. Failures raise the matching :class:`FleetmindError`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ import numpy as np
 from google.protobuf import message_factory
 from google.protobuf.message import Message
 
+from fleetmind.core.errors import ConfigError
 from fleetmind.rpc.auth import bearer_metadata
 from fleetmind.rpc.channel import MIB, ChannelConfig, create_channel, join_targets
 from fleetmind.rpc.codec import decode_tensor, encode_tensor
@@ -67,6 +69,8 @@ class Client:
         max_attempts: int = 5,
         max_message_mib: int = 16,
     ) -> None:
+        if not (math.isfinite(timeout_s) and timeout_s > 0):
+            raise ConfigError(f"{timeout_s=} must be a positive number of seconds")
         target_list = [targets] if isinstance(targets, str) else list(targets)
         self.target = join_targets(target_list)
         self.timeout_s = timeout_s

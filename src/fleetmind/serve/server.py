@@ -24,6 +24,7 @@ from fleetmind.core.errors import CheckpointError
 from fleetmind.nn.threads import limit_threads
 from fleetmind.rpc.auth import read_tokens
 from fleetmind.rpc.server import MIB, HealthServicer, ServerConfig, create_server, mark_serving
+from fleetmind.rpc.tls import server_credentials
 from fleetmind.serve.batcher import BatchPolicy
 from fleetmind.serve.config import ServeConfig
 from fleetmind.serve.metrics import ServeMetrics
@@ -80,6 +81,10 @@ class InferenceServer:
 
     async def start(self) -> int:
         """Load every model, start listening; returns the gRPC port."""
+        transport = transport_config(self.config)
+        if transport.tls_cert is not None and transport.tls_key is not None:
+            # unusable TLS files fail here, not after every model has loaded
+            server_credentials(transport.tls_cert, transport.tls_key, transport.tls_client_ca)
         await self.repository.refresh()
         if not self.repository.names():
             failed = describe_failures(self.repository.failures)
@@ -89,7 +94,7 @@ class InferenceServer:
             )
         address = f"{self.config.host}:{self.config.port}"
         self._grpc, self.port = create_server(
-            address, transport_config(self.config), [(self.servicer, SERVICE)], self.health
+            address, transport, [(self.servicer, SERVICE)], self.health
         )
         await self._grpc.start()
         if self.config.metrics_port is not None:

@@ -1,4 +1,7 @@
 import json
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -60,6 +63,42 @@ def test_interrupted_write_leaves_previous_latest(tmp_path: Path) -> None:
     # A crash mid-write leaves only a temporary file behind; latest is untouched.
     (tmp_path / ".ckpt-000000000002.pt.abc.tmp").write_bytes(b"partial")
     assert store.load_latest()["env_steps"] == 1
+
+
+KILLED_WRITER = """
+import os, signal, sys
+from pathlib import Path
+import torch
+from fleetmind.algos.checkpoint import CheckpointStore
+os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)  # die mid-write
+CheckpointStore(Path(sys.argv[1])).save({"env_steps": 2, "learner": {}})
+"""
+
+
+def test_temporary_file_of_a_killed_writer_is_removed(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path)
+    live = store.save(_state(1))
+    proc = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(tmp_path)], check=False)
+    assert proc.returncode == -9
+    (left,) = tmp_path.glob(".ckpt-000000000002.pt.*.tmp")
+    unrelated = tmp_path / "notes.tmp"
+    unrelated.write_text("not ours")
+
+    assert store.remove_stale_temp_files() == [left]
+    assert not left.exists()
+    assert {p.name for p in tmp_path.iterdir()} == {LATEST, live.name, unrelated.name}
+    assert store.load_latest()["env_steps"] == 1
+
+
+def test_stale_manifest_temporary_is_removed_and_live_files_kept(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path)
+    live = store.save(_state(3))
+    fd, _ = tempfile.mkstemp(prefix=f".{LATEST}.", suffix=".tmp", dir=tmp_path)
+    with open(fd, "wb") as fh:
+        fh.write(b'{"file": "ckpt-0')
+    store.remove_stale_temp_files()
+    assert {p.name for p in tmp_path.iterdir()} == {LATEST, live.name}
+    assert CheckpointStore(tmp_path / "absent").remove_stale_temp_files() == []
 
 
 def test_find_checkpoint_dir(tmp_path: Path) -> None:

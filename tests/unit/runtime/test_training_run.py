@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -77,6 +78,21 @@ def test_resume_restores_state_exactly(run_dir: Path) -> None:
     metrics = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert metrics[-1]["env_steps"] == 512
     assert metrics[-1]["episodes"] >= metrics[0]["episodes"]
+
+
+def test_resume_removes_what_a_killed_writer_left(run_dir: Path) -> None:
+    _train(run_dir, steps=256)
+    ckpts = run_dir / "checkpoints"
+    live = sorted(p.name for p in ckpts.iterdir())
+    # the names the atomic writers give their temporary files
+    fd, name = tempfile.mkstemp(prefix=".ckpt-000000000384.pt.", suffix=".tmp", dir=ckpts)
+    os.close(fd)
+    stale = [Path(name), run_dir / ".summary.json.tmp"]
+    stale[1].write_text("{")
+    resume(run_dir, {"steps": 512}, progress=False)
+    assert not any(p.exists() for p in stale)
+    assert set(live) < {p.name for p in ckpts.iterdir()}  # the older checkpoint is kept
+    assert CheckpointStore(ckpts).load_latest()["env_steps"] == 512
 
 
 def test_resume_restores_optimizer_and_rng(run_dir: Path) -> None:

@@ -167,7 +167,10 @@ class LearnerRun:
     def open(self) -> None:
         """Start the clock, the metrics log and the progress bar."""
         cfg = self.setup.config
-        self._metrics_log = MetricsLog(self.setup.run_dir.path) if self.writes else None
+        self._metrics_log = None
+        if self.writes:
+            self.setup.run_dir.remove_stale_temp_files()  # a killed writer's, before any save
+            self._metrics_log = MetricsLog(self.setup.run_dir.path)
         self._progress = Progress(cfg.steps, self.core.env_steps, self.progress_enabled)
         self.started = now = time.monotonic()
         self._last = {"report": now, "ckpt": now, "steps": float(self.core.env_steps)}
