@@ -26,9 +26,41 @@ from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 from fleetmind.core.errors import ConfigError, UnknownNameError
 from fleetmind.envs.team import MultiAgentVectorEnv
+
+AgentDecider = Callable[[np.ndarray], np.ndarray]
+"""One policy for every agent slot: ``[B, *obs]`` observations in, ``[B]`` actions out."""
+TeamDecider = Callable[[Mapping[str, np.ndarray]], dict[str, int]]
+"""Every agent's action from every agent's observation."""
+
+
+@dataclass(frozen=True)
+class ScenarioMeasures:
+    """How a scenario measures a policy beyond its returns (traffic: waiting and travel
+    times, throughput). Each returns the measures and, under ``returns``, each
+    episode's return; ``fleetmind eval`` reports them. Each is a callable or
+    ``"module:callable"`` (imported when first used)."""
+
+    agent: str | Callable[[str, AgentDecider, int, int], dict[str, Any]]
+    """``(env_id, decide, episodes, seed)`` for a policy shared by every agent."""
+    team: str | Callable[[str, TeamDecider, int, int], dict[str, Any]]
+    """``(env_id, decide_all, episodes, seed)`` for a team."""
+
+    def of_agent(
+        self, env_id: str, decide: AgentDecider, episodes: int, seed: int
+    ) -> dict[str, Any]:
+        """The measures of a policy shared by every agent."""
+        measure = load_entry_point(self.agent, env_id)
+        return measure(env_id, decide, episodes, seed)  # type: ignore[no-any-return]
+
+    def of_team(self, env_id: str, decide: TeamDecider, episodes: int, seed: int) -> dict[str, Any]:
+        """The measures of a team."""
+        measure = load_entry_point(self.team, env_id)
+        return measure(env_id, decide, episodes, seed)  # type: ignore[no-any-return]
+
 
 VectorEnvBuilder = Callable[[int], gym.vector.VectorEnv[Any, Any, Any]]
 """Builds ``E`` copies as one single-agent Gymnasium vector env."""
@@ -51,6 +83,8 @@ class EnvEntry:
     package: str | None = None
     """Python package the env needs; ``fleetmind envs`` lists the id only when it is
     installed (building it without the package raises ConfigError)."""
+    measures: ScenarioMeasures | None = None
+    """The scenario's own evaluation measures, if it has any."""
 
     def __post_init__(self) -> None:
         if not self.env_id:
@@ -112,11 +146,13 @@ def team_entry(
     kwargs: Mapping[str, Any] | None = None,
     package: str | None = None,
     make_vector: VectorEnvBuilder | None = None,
+    measures: ScenarioMeasures | None = None,
 ) -> EnvEntry:
     """An entry whose copies are the PettingZoo parallel envs ``make(**kwargs)`` returns.
 
     ``make`` is a callable or ``"module:callable"`` (imported when the first team is
-    built); ``make_vector`` adds a single-agent form.
+    built); ``make_vector`` adds a single-agent form; ``measures`` the scenario's own
+    evaluation.
     """
     arguments = dict(kwargs or {})
 
@@ -124,4 +160,7 @@ def team_entry(
         factory = load_entry_point(make, env_id, package)
         return MultiAgentVectorEnv([lambda: factory(**arguments)] * num_envs, env_id)
 
-    return EnvEntry(env_id, family, make_vector=make_vector, make_team=make_team, package=package)
+    return EnvEntry(
+        env_id, family, make_vector=make_vector, make_team=make_team, package=package,
+        measures=measures,
+    )  # fmt: skip

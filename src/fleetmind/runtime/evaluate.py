@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,7 @@ from fleetmind.algos.loading import LoadedAgent, load_agent, read_checkpoint
 from fleetmind.algos.team.loading import LoadedTeam, is_team_checkpoint, team_from_state
 from fleetmind.core.errors import ConfigError
 from fleetmind.envs.gym_team import GymTeamEnv
-from fleetmind.envs.registry import make_team_vector_env, make_vector_env
-from fleetmind.envs.scenarios.traffic.catalog import is_traffic_env_id
+from fleetmind.envs.registry import lookup_env, make_team_vector_env, make_vector_env
 from fleetmind.runtime.collector import TeamEnv
 
 MAX_PARALLEL = 32
@@ -49,12 +49,13 @@ class EvalResult:
 
 @dataclass
 class _Subject:
-    """What is evaluated: an env id, how to build its copies, each agent's decider."""
+    """What is evaluated: an env id, how to build its copies, each agent's decider, and
+    how the scenario measures it (None: by returns alone)."""
 
     env_id: str
     make_env: Callable[[int], TeamEnv]
     deciders: list[Decider]
-    scenario: Callable[[int, int], dict[str, Any]]
+    scenario: Callable[[int, int], dict[str, Any]] | None
 
 
 def evaluate(
@@ -68,7 +69,7 @@ def evaluate(
         subject = _team_subject(team_from_state(state, ckpt), deterministic)
     else:
         subject = _agent_subject(load_agent(path), deterministic)
-    if is_traffic_env_id(subject.env_id):
+    if subject.scenario is not None:
         summary = subject.scenario(episodes, seed)
         returns = [float(r) for r in summary.pop("returns")]
         return _result(returns, summary)
@@ -92,10 +93,8 @@ def _agent_subject(loaded: LoadedAgent, deterministic: bool) -> _Subject:
     def decide(obs: np.ndarray) -> np.ndarray:
         return np.asarray(agent.act_batch(obs, deterministic))
 
-    def scenario(episodes: int, seed: int) -> dict[str, Any]:
-        from fleetmind.envs.scenarios.traffic.evaluation import evaluate_agent
-
-        return evaluate_agent(loaded.env_id, decide, episodes, seed)
+    measures = lookup_env(loaded.env_id).measures
+    scenario = None if measures is None else partial(measures.of_agent, loaded.env_id, decide)
 
     def make(count: int) -> TeamEnv:
         return GymTeamEnv(make_vector_env(loaded.env_id, count), loaded.env_id)
@@ -114,16 +113,14 @@ def _team_subject(loaded: LoadedTeam, deterministic: bool) -> _Subject:
         actions = team.act(observations, deterministic)
         return {name: int(np.asarray(a).reshape(-1)[0]) for name, a in actions.items()}
 
-    def scenario(episodes: int, seed: int) -> dict[str, Any]:
-        from fleetmind.envs.scenarios.traffic.evaluation import evaluate_policy
-
-        return evaluate_policy(loaded.env_id, decide_all, episodes, seed)
+    measures = lookup_env(loaded.env_id).measures
+    scenario = None if measures is None else partial(measures.of_team, loaded.env_id, decide_all)
 
     def make(count: int) -> TeamEnv:
         return make_team_vector_env(loaded.env_id, count)
 
-    names = list(loaded.spec.agents)
-    return _Subject(loaded.env_id, make, [decider(name) for name in names], scenario)
+    deciders = [decider(name) for name in loaded.spec.agents]
+    return _Subject(loaded.env_id, make, deciders, scenario)
 
 
 def _run_batch(subject: _Subject, count: int, seed: int) -> list[float]:

@@ -28,7 +28,7 @@ from typing import Any
 
 from fleetmind.config import merge_into
 from fleetmind.core.errors import UnknownNameError
-from fleetmind.envs.env_entry import EnvEntry, team_entry
+from fleetmind.envs.env_entry import EnvEntry, ScenarioMeasures, team_entry
 from fleetmind.envs.scenarios.traffic.agents_vector import AgentsVectorEnv
 from fleetmind.envs.scenarios.traffic.config import DemandConfig, TrafficConfig, validate
 from fleetmind.envs.scenarios.traffic.env import TrafficEnv
@@ -106,6 +106,13 @@ def make_agents_vector_env(env_id: str, copies: int) -> AgentsVectorEnv:
     return AgentsVectorEnv(lambda: make_traffic_env(env_id, overrides), copies)
 
 
+MEASURES = ScenarioMeasures(
+    agent="fleetmind.envs.scenarios.traffic.evaluation:evaluate_agent",
+    team="fleetmind.envs.scenarios.traffic.evaluation:evaluate_policy",
+)
+"""Traffic's measures: mean waiting and travel time, throughput (per episode)."""
+
+
 def _entry(env_id: str, family: str) -> EnvEntry:
     return team_entry(
         env_id,
@@ -113,6 +120,7 @@ def _entry(env_id: str, family: str) -> EnvEntry:
         family=family,
         kwargs={"env_id": env_id},
         make_vector=partial(make_agents_vector_env, env_id),
+        measures=MEASURES,
     )
 
 
