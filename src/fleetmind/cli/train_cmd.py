@@ -115,6 +115,33 @@ def build_configs(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
     return train_cfg, algo_cfg
 
 
+def _resume_file_settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``--config`` beside ``--resume``: its train and distributed settings, as overrides
+    (the resume rules say which may change); an algorithm section cannot change."""
+    if not args.config:
+        return {}, {}
+    file_data = load_yaml(args.config)
+    for name in algorithm_names():
+        if file_data.get(name):
+            raise ConfigError(
+                f"{args.config} sets {name}.* but an algorithm's settings cannot change when "
+                "resuming; drop that section or start a new run"
+            )
+    sections = set(algorithm_names()) | {"distributed"}
+    train_data = {k: v for k, v in file_data.items() if str(k) not in sections}
+    train = config_from_mapping(TrainConfig, train_data, where=str(args.config))
+    given = {str(k).replace("-", "_") for k in train_data}
+    dist_section = file_data.get("distributed", {}) or {}
+    if not isinstance(dist_section, dict):
+        raise ConfigError(f"distributed section of {args.config} must be a mapping")
+    dist = config_from_mapping(DistConfig, dist_section, where="distributed")
+    dist_given = {str(k).replace("-", "_") for k in dist_section}
+    return (
+        {k: getattr(train, k) for k in given},
+        {k: getattr(dist, k) for k in dist_given},
+    )
+
+
 def build_dist_config(args: argparse.Namespace) -> DistConfig:
     """The distributed settings: defaults < the YAML ``distributed`` section < flags."""
     file_data = load_yaml(args.config) if args.config else {}
@@ -128,10 +155,12 @@ def build_dist_config(args: argparse.Namespace) -> DistConfig:
 def build_plan(args: argparse.Namespace) -> TrainPlan | ResumePlan:
     """The run the flags ask for: the plan ``fleetmind.train`` builds from keywords."""
     if args.resume is not None:
-        overrides = flag_values(args, TrainConfig)
+        file_train, file_dist = _resume_file_settings(args)
+        overrides = {**file_train, **flag_values(args, TrainConfig)}
         if args.positional_env_id:
             overrides["env_id"] = args.positional_env_id
-        return ResumePlan(args.resume, overrides, flag_values(args, DistConfig), args.progress)
+        dist = {**file_dist, **flag_values(args, DistConfig)}
+        return ResumePlan(args.resume, overrides, dist, args.progress)
     train_cfg, algo_cfg = build_configs(args)
     if not train_cfg.env_id:
         raise ConfigError("an environment id is required: fleetmind train ENV_ID ...")

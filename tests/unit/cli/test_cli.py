@@ -96,6 +96,26 @@ def test_resume_from_cli_extends_the_budget(
     assert json.loads(out)["env_steps"] == 512
 
 
+def test_resume_reads_the_config_file_by_the_resume_rules(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    assert run_cli(capsys, "train", "CartPole-v1", "--run-dir", str(run), *TINY)[0] == 0
+    more = tmp_path / "more.yaml"
+    more.write_text("steps: 512\nenvs: 4\n")  # envs as the run has it: no change
+    code, out, err = run_cli(capsys, "train", "--resume", str(run), "--config", str(more))
+    assert code == 0, err
+    assert json.loads(out)["env_steps"] == 512
+    changed = tmp_path / "changed.yaml"
+    changed.write_text("steps: 1024\nseed: 99\n")
+    code, _, err = run_cli(capsys, "train", "--resume", str(run), "--config", str(changed))
+    assert_clean_error(code, err, "--seed cannot change when resuming")
+    algo = tmp_path / "algo.yaml"
+    algo.write_text("ppo:\n  learning_rate: 0.1\n")
+    code, _, err = run_cli(capsys, "train", "--resume", str(run), "--config", str(algo))
+    assert_clean_error(code, err, "ppo.* but an algorithm's settings cannot change")
+
+
 def assert_clean_error(code: int, err: str, *fragments: str) -> None:
     assert code == 2
     assert "Traceback" not in err
