@@ -80,15 +80,15 @@ def groups_of(spec: MultiAgentSpec) -> list[int]:
     return out
 
 
-def layout_network(
-    config: Any, actor_dim: int, critic_dim: int, action_space: SpaceSpec
-) -> SplitActorCritic | None:
-    """The network of a unit whose critic reads its own columns of the row (a
-    centralised critic); None when the critic reads the actor input (the unit's own
-    :class:`ActorCritic` over ``actor_dim`` columns fits)."""
+def use_layout_network(
+    unit: Any, config: Any, actor_dim: int, critic_dim: int, action_space: SpaceSpec
+) -> None:
+    """Give ``unit`` (a single-agent learner over layout rows) a network whose critic
+    reads its own columns of the row (a centralised critic). Without critic columns
+    the unit's own :class:`ActorCritic` over ``actor_dim`` columns fits as it is."""
     if not critic_dim:
-        return None
-    return SplitActorCritic(
+        return
+    unit.net = SplitActorCritic(
         actor_dim,
         critic_dim,
         action_space,
@@ -96,6 +96,7 @@ def layout_network(
         config.activation,
         config.init_log_std,
     )
+    unit._optimizer = None  # built over the split network on first use
 
 
 class NetUnit(Protocol):

@@ -28,7 +28,7 @@ from fleetmind.algos.ppo.config import PPOConfig
 from fleetmind.algos.ppo.learner import PPOLearner
 from fleetmind.algos.team.base import MultiAgentAlgoSpec, multiagent_spec
 from fleetmind.algos.team.config import MultiAgentPPOConfig
-from fleetmind.algos.team.learner_base import NetUnit, TeamLearnerBase, layout_network
+from fleetmind.algos.team.learner_base import NetUnit, TeamLearnerBase, use_layout_network
 from fleetmind.core.spaces import SpaceSpec
 from fleetmind.envs.team import MultiAgentSpec
 
@@ -45,10 +45,7 @@ class _NetLearner(PPOLearner):
         seed: int,
     ) -> None:
         super().__init__(config, SpaceSpec("box", (actor_dim,), "float32"), action_space, seed)
-        split = layout_network(config, actor_dim, critic_dim, action_space)
-        if split is not None:
-            self.net = split
-            self._optimizer = None  # built over the split network on first use
+        use_layout_network(self, config, actor_dim, critic_dim, action_space)
 
 
 class MultiAgentPPOLearner(TeamLearnerBase):

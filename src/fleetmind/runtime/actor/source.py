@@ -73,41 +73,28 @@ class ExperienceSource(Protocol):
         ...
 
 
-class ActorSource:
-    """Env copies stepped by a CPU copy of the learner's network(s)."""
+class CollectingSource:
+    """Steps a run's parts with its learner's rollout policy and cuts chunks."""
 
-    def __init__(self, session: SessionInfo, envs: int) -> None:
-        train = session.train_config
-        spec = get_algorithm(session.algo)
-        algo_cfg: Any = config_from_mapping(spec.config_cls, session.algo_config, spec.name)
-        self.parts: RunParts = build_parts(
-            train["env_id"],
-            spec,
-            algo_cfg,
-            envs=envs,
-            seed=int(session.seed),
-            normalize_obs=bool(train.get("normalize_obs", True)),
-            stats=TrackingStats,
+    def __init__(
+        self,
+        parts: RunParts,
+        chunk_format: ChunkFormat,
+        algo_config: Any,
+        train_config: dict[str, Any],
+        rollout_steps: int,
+        seed: int,
+    ) -> None:
+        self.parts = parts
+        self.format = chunk_format
+        gamma = float(getattr(algo_config, "gamma", 0.99))
+        self.collector = parts.collector(
+            rollout_steps,
+            reward_gamma=gamma if train_config.get("normalize_reward") else None,
+            seed=seed,
         )
-        try:
-            self.module = broadcast_module(self.parts.learner)
-            self.format = ChunkFormat(self.parts, int(session.rollout_steps))
-        except ConfigError as exc:
-            self.parts.env.close()
-            raise PreconditionError(f"algorithm {session.algo}: {exc}") from exc
-        self.policy = TimedPolicy(self.parts.learner.rollout_policy())
-        gamma = float(getattr(algo_cfg, "gamma", 0.99))
-        self.collector = self.parts.collector(
-            int(session.rollout_steps),
-            reward_gamma=gamma if train.get("normalize_reward") else None,
-            seed=int(session.seed),
-        )
+        self.policy = TimedPolicy(parts.learner.rollout_policy())
         self._trajectories: list[Trajectory] | None = None
-
-    @property
-    def _parts(self) -> list[TrackingStats | None]:
-        stats = [*self.parts.obs_stats, self.parts.state_stats]
-        return [s if isinstance(s, TrackingStats) else None for s in stats]
 
     def collect(self, version: int) -> float:
         """Collect ``T`` steps of every env copy, for every agent."""
@@ -120,9 +107,49 @@ class ActorSource:
         if self._trajectories is None:
             raise PreconditionError("chunk() needs a collected trajectory")
         own, state = self.format.split_inputs(self._trajectories)
-        delta = concat_stats([None if p is None else p.take_delta() for p in self._parts])
+        delta = self.take_delta()
         episodes = self.collector.take_episodes()
         return Chunk(own, state, delta, episodes, times, session_id, incarnation)
+
+    def take_delta(self) -> RunningMeanStd | None:
+        """Observation statistics the learner has not seen (none by default)."""
+        return None
+
+
+class ActorSource(CollectingSource):
+    """Env copies stepped by a CPU copy of the learner's network(s)."""
+
+    def __init__(self, session: SessionInfo, envs: int) -> None:
+        train = session.train_config
+        spec = get_algorithm(session.algo)
+        algo_cfg: Any = config_from_mapping(spec.config_cls, session.algo_config, spec.name)
+        parts = build_parts(
+            train["env_id"],
+            spec,
+            algo_cfg,
+            envs=envs,
+            seed=int(session.seed),
+            normalize_obs=bool(train.get("normalize_obs", True)),
+            stats=TrackingStats,
+        )
+        try:
+            self.module = broadcast_module(parts.learner)
+            chunk_format = ChunkFormat(parts, int(session.rollout_steps))
+        except ConfigError as exc:
+            parts.env.close()
+            raise PreconditionError(f"algorithm {session.algo}: {exc}") from exc
+        super().__init__(
+            parts, chunk_format, algo_cfg, train, int(session.rollout_steps), int(session.seed)
+        )
+
+    @property
+    def _parts(self) -> list[TrackingStats | None]:
+        stats = [*self.parts.obs_stats, self.parts.state_stats]
+        return [s if isinstance(s, TrackingStats) else None for s in stats]
+
+    def take_delta(self) -> RunningMeanStd | None:
+        """What this actor's statistics saw since its last chunk, as one vector."""
+        return concat_stats([None if p is None else p.take_delta() for p in self._parts])
 
     def load(self, weights: Weights) -> None:
         """Copy a version into the policy's networks; adopt its statistics."""

@@ -27,7 +27,6 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-from fleetmind.core.batch import Trajectory
 from fleetmind.core.episodes import EpisodeStats
 from fleetmind.core.exchange import (
     Chunk,
@@ -36,7 +35,7 @@ from fleetmind.core.exchange import (
     SessionInfo,
     Weights,
 )
-from fleetmind.runtime.actor.source import TimedPolicy
+from fleetmind.runtime.actor.source import CollectingSource
 from fleetmind.runtime.actor.worker import ActorWorker
 from fleetmind.runtime.dist_config import ActorConfig
 from fleetmind.runtime.learner.endpoint import CoreEndpoint
@@ -50,25 +49,22 @@ LOCAL_ACTOR = "local"
 """Name of the in-process actor."""
 
 
-class SharedSource:
+class SharedSource(CollectingSource):
     """What an in-process actor steps: the learner's own env copies, networks and
     statistics (nothing to copy, no delta to send)."""
 
     def __init__(self, run: LearnerRun, session: SessionInfo) -> None:
-        self.run = run
-        parts = run.parts
-        cfg = run.setup.config
-        gamma = float(getattr(run.setup.algo_config, "gamma", 0.99))
-        self.collector = parts.collector(
+        super().__init__(
+            run.parts,
+            run.core.chunks,
+            run.setup.algo_config,
+            {"normalize_reward": run.setup.config.normalize_reward},
             int(session.rollout_steps),
-            reward_gamma=gamma if cfg.normalize_reward else None,
-            seed=int(session.seed),
+            int(session.seed),
         )
         self.collector.env_steps = run.core.env_steps
         if run.setup.state is not None:  # the learner restored everything else
             restore_normalizers(run.setup.state, self.reward_data())
-        self.policy = TimedPolicy(parts.learner.rollout_policy())
-        self._trajectories: list[Trajectory] | None = None
 
     def reward_data(self) -> RunData:
         """The collector's reward statistics as a checkpoint sees them."""
@@ -79,20 +75,6 @@ class SharedSource:
             obs_stats=[None] * len(self.collector.agents),
             reward_stats=self.collector.reward_stats,
         )
-
-    def collect(self, version: int) -> float:
-        """Collect ``T`` steps of every env copy, for every agent."""
-        before = self.policy.seconds
-        self._trajectories = self.collector.collect(self.policy, version)
-        return self.policy.seconds - before
-
-    def chunk(self, session_id: str, incarnation: int, times: dict[str, float]) -> Chunk:
-        """The collected trajectories as a chunk (the statistics are shared: no delta)."""
-        if self._trajectories is None:
-            raise RuntimeError("chunk() needs a collected trajectory")
-        own, state = self.run.core.chunks.split_inputs(self._trajectories)
-        episodes = self.collector.take_episodes()
-        return Chunk(own, state, None, episodes, times, session_id, incarnation)
 
     def load(self, weights: Weights) -> None:
         """Nothing to copy: the policy reads the learner's parameters."""
