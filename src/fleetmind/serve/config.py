@@ -28,6 +28,15 @@ class ServeConfig:
     """Requests waiting per model version; beyond it calls get RESOURCE_EXHAUSTED."""
     metrics_port: int | None = None
     """Port of the Prometheus metrics page (``/metrics``); off when unset."""
+    metrics_host: str | None = None
+    """Interface of the metrics page (default: --host)."""
+    metrics_tls_cert: Path | None = None
+    """PEM certificate chain of the metrics page; with --metrics-tls-key serves HTTPS."""
+    metrics_tls_key: Path | None = None
+    """PEM private key of --metrics-tls-cert."""
+    metrics_token_file: Path | None = None
+    """File of bearer tokens, one per line, for the metrics page; without one a scrape
+    gets 401. Unset: the page is open to whoever reaches it."""
     tls_cert: Path | None = None
     """PEM certificate chain; with --tls-key turns TLS on."""
     tls_key: Path | None = None
@@ -84,6 +93,10 @@ class ServeConfig:
             (
                 (self.tls_cert is None) == (self.tls_key is None),
                 "TLS needs both --tls-cert and --tls-key",
+            ),
+            (
+                (self.metrics_tls_cert is None) == (self.metrics_tls_key is None),
+                "metrics TLS needs both --metrics-tls-cert and --metrics-tls-key",
             ),
             (
                 self.tls_client_ca is None or self.tls_cert is not None,

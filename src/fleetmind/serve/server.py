@@ -23,6 +23,7 @@ from grpc import aio
 from fleetmind.core.errors import CheckpointError
 from fleetmind.nn.threads import limit_threads
 from fleetmind.rpc.auth import read_tokens
+from fleetmind.rpc.metrics_http import MetricsPageConfig
 from fleetmind.rpc.server import MIB, HealthServicer, ServerConfig, create_server, mark_serving
 from fleetmind.serve.batcher import BatchPolicy
 from fleetmind.serve.config import ServeConfig
@@ -41,6 +42,17 @@ def batch_policy(config: ServeConfig) -> BatchPolicy:
         max_delay_s=config.max_queue_delay_us / 1e6,
         max_queue=config.max_queue,
         in_thread=config.forward_in_thread,
+    )
+
+
+def metrics_page_config(config: ServeConfig, port: int) -> MetricsPageConfig:
+    """Where and how the metrics page of ``config`` listens."""
+    return MetricsPageConfig(
+        port=port,
+        host=config.metrics_host or config.host,
+        tls_cert=config.metrics_tls_cert,
+        tls_key=config.metrics_tls_key,
+        tokens=read_tokens(config.metrics_token_file) if config.metrics_token_file else (),
     )
 
 
@@ -72,6 +84,11 @@ class InferenceServer:
         )
         self.servicer = InferenceServicer(self.repository, self.metrics)
         self.health = HealthServicer()
+        self._metrics_page = (
+            None
+            if config.metrics_port is None
+            else metrics_page_config(config, config.metrics_port)
+        )
         self.port: int | None = None
         self.metrics_port: int | None = None
         self._grpc: aio.Server | None = None
@@ -92,8 +109,8 @@ class InferenceServer:
             address, transport_config(self.config), [(self.servicer, SERVICE)], self.health
         )
         await self._grpc.start()
-        if self.config.metrics_port is not None:
-            self.metrics_port = self.metrics.serve_http(self.config.metrics_port, self.config.host)
+        if self._metrics_page is not None:
+            self.metrics_port = self.metrics.serve_http(self._metrics_page)
         self.servicer.accepting = True
         await mark_serving(self.health, ("", SERVICE.full_name))
         if self.config.reload_interval_s is not None:
