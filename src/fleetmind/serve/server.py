@@ -64,6 +64,7 @@ def transport_config(config: ServeConfig) -> ServerConfig:
         tls_key=config.tls_key,
         tls_client_ca=config.tls_client_ca,
         tokens=read_tokens(config.token_file) if config.token_file else (),
+        max_pending_calls=config.max_pending_calls,
     )
 
 
