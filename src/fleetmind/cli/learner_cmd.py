@@ -71,17 +71,12 @@ def run(args: argparse.Namespace) -> int:
     if rank is not None and rank.rank != 0:
         dist.metrics_port = None  # rank 0 serves the group's Prometheus metrics
     check_dist(setup.spec.name, dist, world)
+    listen = listen_address(serve.listen, rank)
+    server_config = serve.server_config()
+    page = serve.metrics_page(dist.metrics_port, listen) if dist.metrics_port else None
     group = LearnerGroup.join(rank, dist.collective_timeout_s) if rank is not None else None
     try:
-        result = run_learner(
-            setup,
-            dist,
-            listen_address(serve.listen, rank),
-            serve.server_config(),
-            args.progress,
-            _bound,
-            group,
-        )
+        result = run_learner(setup, dist, listen, server_config, args.progress, _bound, group, page)
     finally:
         if group is not None:
             group.close()

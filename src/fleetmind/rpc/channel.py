@@ -47,6 +47,13 @@ class ChannelConfig:
     retry_codes: tuple[str, ...] = ("UNAVAILABLE",)
     """Status codes retried; add ``CANCELLED`` for idempotent calls (a server that is
     shutting down cancels calls it accepted but had not started)."""
+    retry_budget_tokens: int | None = None
+    """Retry throttling (gRPC's ``retryThrottling``): the channel holds this many tokens,
+    each failed attempt takes one, each success gives back ``retry_budget_ratio``, and
+    retries stop while half or fewer are left, so that a refusing server is not sent
+    every call ``max_attempts`` times. Off when unset."""
+    retry_budget_ratio: float = 0.1
+    """Tokens a successful call gives back (see ``retry_budget_tokens``)."""
     keepalive_time_s: float = 30.0
     """Seconds between keepalive pings on an idle connection."""
     max_reconnect_backoff_s: float | None = None
@@ -77,7 +84,21 @@ class ChannelConfig:
         method: dict[str, Any] = {"name": [{}]}
         if self.max_attempts > 1:
             method["retryPolicy"] = retry
-        return json.dumps({"loadBalancingConfig": [{"round_robin": {}}], "methodConfig": [method]})
+        config: dict[str, Any] = {
+            "loadBalancingConfig": [{"round_robin": {}}],
+            "methodConfig": [method],
+        }
+        if self.retry_budget_tokens is not None:
+            if not 1 <= self.retry_budget_tokens <= 1000 or self.retry_budget_ratio <= 0:
+                raise ConfigError(
+                    f"retry_budget_tokens={self.retry_budget_tokens} must be within 1..1000 "
+                    f"and retry_budget_ratio={self.retry_budget_ratio} above 0"
+                )
+            config["retryThrottling"] = {
+                "maxTokens": self.retry_budget_tokens,
+                "tokenRatio": self.retry_budget_ratio,
+            }
+        return json.dumps(config)
 
     def options(self) -> list[tuple[str, Any]]:
         """The gRPC channel arguments these settings stand for."""

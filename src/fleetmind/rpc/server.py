@@ -60,6 +60,11 @@ class ServerConfig:
     """Method prefixes reachable without a token (the health service)."""
     reflection: bool = True
     """Serve ``grpc.reflection`` so that grpcurl can list and call methods."""
+    max_pending_calls: int | None = None
+    """Most calls gRPC's core holds before the Python server takes them up; beyond half
+    of it new calls are refused more and more often, beyond it always, at once and in
+    C (status ``CANCELLED``, message ``CANCELLED``). Unset: gRPC's own limits (1000
+    and 3000), seconds of waiting for a Python server."""
     extra_options: dict[str, Any] = field(default_factory=dict)
     """Further ``grpc.*`` channel arguments, for tuning."""
 
@@ -78,6 +83,11 @@ class ServerConfig:
             # A port already taken must fail loudly, not be silently shared.
             "grpc.so_reuseport": 0,
         }
+        if self.max_pending_calls is not None:
+            if self.max_pending_calls < 2:
+                raise ConfigError(f"max_pending_calls={self.max_pending_calls} must be >= 2")
+            opts["grpc.server.max_pending_requests"] = self.max_pending_calls // 2
+            opts["grpc.server.max_pending_requests_hard_limit"] = self.max_pending_calls
         opts.update(self.extra_options)
         return list(opts.items())
 

@@ -52,7 +52,15 @@ def error_from_rpc(exc: grpc.RpcError, target: str = "") -> errors.FleetmindErro
     details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
     cls = _BY_STATUS.get(code, errors.FleetmindError)
     where = f" from {target}" if target else ""
+    if code == grpc.StatusCode.CANCELLED:
+        details = f"{details} ({_CANCELLED_HINT})"
     return cls(f"{code.name}{where}: {details}")
+
+
+_CANCELLED_HINT = (
+    "the server dropped the call: it is overloaded (too many calls waiting) or shutting "
+    "down; retry later"
+)
 
 
 MAX_DETAILS_CHARS = 512

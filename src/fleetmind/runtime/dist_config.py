@@ -213,6 +213,33 @@ class LearnerServeConfig(TransportConfig):
     """Address to serve on: HOST:PORT (port 0 picks one) or unix:PATH."""
     max_message_mb: int = 16
     """Largest message accepted, in MiB; bigger ones get RESOURCE_EXHAUSTED."""
+    metrics_host: str | None = None
+    """Interface of the metrics page (--metrics-port; default: the host of --listen,
+    127.0.0.1 for a unix socket)."""
+    metrics_tls_cert: Path | None = None
+    """PEM certificate chain of the metrics page; with --metrics-tls-key serves HTTPS."""
+    metrics_tls_key: Path | None = None
+    """PEM private key of --metrics-tls-cert."""
+    metrics_token_file: Path | None = None
+    """File of bearer tokens, one per line, for the metrics page; without one a scrape
+    gets 401. Unset: the page is open to whoever reaches it."""
+
+    def metrics_page(self, port: int, listen: str) -> Any:
+        """The :class:`fleetmind.rpc.metrics_http.MetricsPageConfig` of these settings."""
+        from fleetmind.rpc.auth import read_tokens
+        from fleetmind.rpc.metrics_http import MetricsPageConfig
+        from fleetmind.runtime.metrics import listen_host
+
+        if (self.metrics_tls_cert is None) != (self.metrics_tls_key is None):
+            raise ConfigError("metrics TLS needs both --metrics-tls-cert and --metrics-tls-key")
+        tokens = read_tokens(self.metrics_token_file) if self.metrics_token_file else ()
+        return MetricsPageConfig(
+            port=port,
+            host=self.metrics_host or listen_host(listen),
+            tls_cert=self.metrics_tls_cert,
+            tls_key=self.metrics_tls_key,
+            tokens=tokens,
+        )
 
     def server_config(self) -> Any:
         """The :class:`fleetmind.rpc.ServerConfig` of these settings."""

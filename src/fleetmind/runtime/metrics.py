@@ -1,7 +1,8 @@
 """Prometheus metrics of the learner (``--metrics-port``).
 
 Every numeric field of a learner report becomes a gauge ``fleetmind_learner_<field>``
-(per-actor rates carry an ``actor`` label), served on ``/metrics``.
+(per-actor rates carry an ``actor`` label), served on ``/metrics`` (over HTTPS and
+behind a bearer token when asked, see :mod:`fleetmind.rpc.metrics_http`).
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Gauge
+
+from fleetmind.rpc.metrics_http import MetricsPage, MetricsPageConfig
 
 _ACTOR_RATE = re.compile(r"^actor_(?P<actor>.+)_steps_per_s$")
 
@@ -17,7 +20,7 @@ _ACTOR_RATE = re.compile(r"^actor_(?P<actor>.+)_steps_per_s$")
 class PrometheusExporter:
     """Serves the latest learner report as gauges on its own registry."""
 
-    def __init__(self, port: int, host: str = "0.0.0.0") -> None:
+    def __init__(self, page: MetricsPageConfig) -> None:
         self.registry = CollectorRegistry()
         self._gauges: dict[str, Gauge] = {}
         self._actor_rate = Gauge(
@@ -26,8 +29,8 @@ class PrometheusExporter:
             ["actor"],
             registry=self.registry,
         )
-        self._server, self._thread = start_http_server(port, host, registry=self.registry)
-        self.port = int(self._server.server_port)
+        self._page = MetricsPage(self.registry, page)
+        self.port = self._page.port
 
     def update(self, record: dict[str, Any]) -> None:
         """Set one gauge per numeric field of ``record``."""
@@ -47,5 +50,12 @@ class PrometheusExporter:
 
     def close(self) -> None:
         """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
+        self._page.close()
+
+
+def listen_host(listen: str) -> str:
+    """The host part of a gRPC listen address (``127.0.0.1`` for a unix socket)."""
+    if listen.startswith("unix:"):
+        return "127.0.0.1"
+    host = listen.rpartition(":")[0].strip("[]")
+    return host or "0.0.0.0"

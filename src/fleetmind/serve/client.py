@@ -7,9 +7,13 @@
         action = client.act("cartpole", observation)
 
 Calls are spread round-robin over the replicas; a call answered UNAVAILABLE
-or CANCELLED (replica restarting, shutting down) is retried with exponential backoff on
-another replica by gRPC itself (see :class:`fleetmind.rpc.ChannelConfig`); every
-call carries a deadline. Failures raise the matching :class:`FleetmindError`.
+(replica restarting), CANCELLED (refused by an overloaded replica's transport, or by
+one that is shutting down) or RESOURCE_EXHAUSTED (a full queue) is retried with
+exponential backoff on another replica by gRPC itself (see
+:class:`fleetmind.rpc.ChannelConfig`). Retries draw on a budget that successes refill:
+while a server keeps refusing, the client stops retrying and reports the refusal
+rather than multiplying the load. Every call carries a deadline. Failures raise the
+matching :class:`FleetmindError`.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ from fleetmind.rpc.status import error_from_rpc
 from fleetmind.serve.model import INPUT_NAME, TensorSpec
 
 SERVICE_NAME = "inference.GRPCInferenceService"
+RETRY_BUDGET_TOKENS = 10
+"""Retry budget of a client: with every call refused, about 5 retries in all, then
+none until successes refill it (see :attr:`ChannelConfig.retry_budget_tokens`)."""
 
 
 def _serialize(message: Message) -> bytes:
@@ -77,9 +84,10 @@ class Client:
         config = ChannelConfig(
             max_message_bytes=max_message_mib * MIB,
             max_attempts=max_attempts,
-            # Inference is idempotent: a call a stopping replica cancelled before it
-            # started is safe to send to another one.
-            retry_codes=("UNAVAILABLE", "CANCELLED"),
+            # Inference is idempotent: a call that a replica refused (overloaded or
+            # stopping) before handling it is safe to send again, after a backoff.
+            retry_codes=("UNAVAILABLE", "CANCELLED", "RESOURCE_EXHAUSTED"),
+            retry_budget_tokens=RETRY_BUDGET_TOKENS,
             tls=tls,
             tls_ca=tls_ca,
             tls_cert=tls_cert,

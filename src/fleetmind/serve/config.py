@@ -26,8 +26,23 @@ class ServeConfig:
     """How long the first queued request waits for others to join its batch."""
     max_queue: int = 1024
     """Requests waiting per model version; beyond it calls get RESOURCE_EXHAUSTED."""
+    max_pending_calls: int | None = None
+    """Calls that may wait for the server to take them up (in gRPC's core, before any
+    Python runs); from half of it on, new calls are refused more and more often, at once
+    and with status CANCELLED. Unset: gRPC's own limits (1000 and 3000). A lower limit
+    shortens the wait of answered calls but spends CPU refusing callers that retry at
+    once (see BENCHMARKS.md, serve overload)."""
     metrics_port: int | None = None
     """Port of the Prometheus metrics page (``/metrics``); off when unset."""
+    metrics_host: str | None = None
+    """Interface of the metrics page (default: --host)."""
+    metrics_tls_cert: Path | None = None
+    """PEM certificate chain of the metrics page; with --metrics-tls-key serves HTTPS."""
+    metrics_tls_key: Path | None = None
+    """PEM private key of --metrics-tls-cert."""
+    metrics_token_file: Path | None = None
+    """File of bearer tokens, one per line, for the metrics page; without one a scrape
+    gets 401. Unset: the page is open to whoever reaches it."""
     tls_cert: Path | None = None
     """PEM certificate chain; with --tls-key turns TLS on."""
     tls_key: Path | None = None
@@ -68,6 +83,10 @@ class ServeConfig:
                 f"max_queue_delay_us={self.max_queue_delay_us} must be >= 0",
             ),
             (self.max_queue >= 1, f"max_queue={self.max_queue} must be >= 1"),
+            (
+                self.max_pending_calls is None or self.max_pending_calls >= 2,
+                f"max_pending_calls={self.max_pending_calls} must be >= 2",
+            ),
             (self.max_message_mib >= 1, f"max_message_mib={self.max_message_mib} must be >= 1"),
             (
                 self.max_request_rows is None or self.max_request_rows >= 1,
@@ -84,6 +103,10 @@ class ServeConfig:
             (
                 (self.tls_cert is None) == (self.tls_key is None),
                 "TLS needs both --tls-cert and --tls-key",
+            ),
+            (
+                (self.metrics_tls_cert is None) == (self.metrics_tls_key is None),
+                "metrics TLS needs both --metrics-tls-cert and --metrics-tls-key",
             ),
             (
                 self.tls_client_ca is None or self.tls_cert is not None,

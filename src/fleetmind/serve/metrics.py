@@ -16,12 +16,9 @@ callers cannot grow the label set.
 from __future__ import annotations
 
 import bisect
-import logging
-import threading
 from collections.abc import Iterator
-from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -30,9 +27,8 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.registry import Collector
 
+from fleetmind.rpc.metrics_http import MetricsPage, MetricsPageConfig
 from fleetmind.serve.batcher import BatchObserver
-
-logger = logging.getLogger(__name__)
 
 UNKNOWN_MODEL = "-"
 """Label used for requests that name no served model."""
@@ -82,8 +78,7 @@ class ServeMetrics(Collector):
         self._rows: dict[str, _Buckets] = {}
         self._in_flight: dict[str, int] = {}
         self.registry.register(self)
-        self._http: WSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._page: MetricsPage | None = None
 
     def started(self, model: str) -> None:
         """A call for ``model`` is being handled."""
@@ -151,22 +146,16 @@ class ServeMetrics(Collector):
             in_flight.add_metric([model], count)
         yield in_flight
 
-    def serve_http(self, port: int, host: str = "0.0.0.0") -> int:
-        """Expose ``/metrics`` on ``port`` (0 picks one); returns the bound port."""
-        self._http, self._thread = start_http_server(port, addr=host, registry=self.registry)
-        bound = int(self._http.server_address[1])
-        logger.info("metrics on http://%s:%d/metrics", host, bound)
-        return bound
+    def serve_http(self, config: MetricsPageConfig) -> int:
+        """Expose ``/metrics`` as ``config`` says (port 0 picks one); returns the bound port."""
+        self._page = MetricsPage(self.registry, config)
+        return self._page.port
 
     def close(self) -> None:
         """Stop the HTTP page."""
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
-            self._http = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        if self._page is not None:
+            self._page.close()
+            self._page = None
 
 
 def _histogram(name: str, documentation: str, children: dict[str, _Buckets]) -> Metric:

@@ -23,6 +23,7 @@ from grpc import aio
 from fleetmind.core.errors import CheckpointError
 from fleetmind.nn.threads import limit_threads
 from fleetmind.rpc.auth import read_tokens
+from fleetmind.rpc.metrics_http import MetricsPageConfig
 from fleetmind.rpc.server import MIB, HealthServicer, ServerConfig, create_server, mark_serving
 from fleetmind.rpc.tls import server_credentials
 from fleetmind.serve.batcher import BatchPolicy
@@ -45,6 +46,17 @@ def batch_policy(config: ServeConfig) -> BatchPolicy:
     )
 
 
+def metrics_page_config(config: ServeConfig, port: int) -> MetricsPageConfig:
+    """Where and how the metrics page of ``config`` listens."""
+    return MetricsPageConfig(
+        port=port,
+        host=config.metrics_host or config.host,
+        tls_cert=config.metrics_tls_cert,
+        tls_key=config.metrics_tls_key,
+        tokens=read_tokens(config.metrics_token_file) if config.metrics_token_file else (),
+    )
+
+
 def transport_config(config: ServeConfig) -> ServerConfig:
     """The gRPC transport settings of ``config``."""
     return ServerConfig(
@@ -53,6 +65,7 @@ def transport_config(config: ServeConfig) -> ServerConfig:
         tls_key=config.tls_key,
         tls_client_ca=config.tls_client_ca,
         tokens=read_tokens(config.token_file) if config.token_file else (),
+        max_pending_calls=config.max_pending_calls,
     )
 
 
@@ -73,6 +86,11 @@ class InferenceServer:
         )
         self.servicer = InferenceServicer(self.repository, self.metrics)
         self.health = HealthServicer()
+        self._metrics_page = (
+            None
+            if config.metrics_port is None
+            else metrics_page_config(config, config.metrics_port)
+        )
         self.port: int | None = None
         self.metrics_port: int | None = None
         self._grpc: aio.Server | None = None
@@ -97,8 +115,8 @@ class InferenceServer:
             address, transport, [(self.servicer, SERVICE)], self.health
         )
         await self._grpc.start()
-        if self.config.metrics_port is not None:
-            self.metrics_port = self.metrics.serve_http(self.config.metrics_port, self.config.host)
+        if self._metrics_page is not None:
+            self.metrics_port = self.metrics.serve_http(self._metrics_page)
         self.servicer.accepting = True
         await mark_serving(self.health, ("", SERVICE.full_name))
         if self.config.reload_interval_s is not None:

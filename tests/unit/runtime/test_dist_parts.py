@@ -249,9 +249,10 @@ def test_vtrace_clips_importance_ratios() -> None:
 def test_prometheus_exporter_serves_report_fields() -> None:
     import urllib.request
 
+    from fleetmind.rpc.metrics_http import MetricsPageConfig
     from fleetmind.runtime.metrics import PrometheusExporter
 
-    exporter = PrometheusExporter(0, host="127.0.0.1")
+    exporter = PrometheusExporter(MetricsPageConfig(0, host="127.0.0.1"))
     try:
         exporter.update({"version": 7, "queue_depth": 2, "actor_a-1_steps_per_s": 123.0, "x": "s"})
         url = f"http://127.0.0.1:{exporter.port}/metrics"

@@ -34,6 +34,7 @@ import numpy as np
 from fleetmind.core.errors import DivergedError, UnavailableError
 from fleetmind.core.exchange import BUSY_STAGES, STAGES
 from fleetmind.rpc.learner_service import SERVICE, LearnerServicer
+from fleetmind.rpc.metrics_http import MetricsPageConfig
 from fleetmind.rpc.server import HealthServicer, ServerConfig, create_server, mark_serving
 from fleetmind.runtime.dist_config import DistConfig
 from fleetmind.runtime.learner.build import build_core
@@ -41,7 +42,7 @@ from fleetmind.runtime.learner.collective import LearnerGroup
 from fleetmind.runtime.learner.core import LearnerCore
 from fleetmind.runtime.learner.endpoint import CoreEndpoint
 from fleetmind.runtime.learner.run_setup import RunSetup
-from fleetmind.runtime.metrics import PrometheusExporter
+from fleetmind.runtime.metrics import PrometheusExporter, listen_host
 from fleetmind.runtime.parts import RunParts
 from fleetmind.runtime.progress import Progress
 from fleetmind.runtime.result import TrainResult
@@ -67,6 +68,7 @@ class LearnerRun:
         group: LearnerGroup | None = None,
         *,
         local_envs: int | None = None,
+        metrics_page: MetricsPageConfig | None = None,
     ) -> None:
         self.setup = setup
         self.dist = dist
@@ -81,7 +83,10 @@ class LearnerRun:
         self.solved_at: tuple[int, float] | None = None
         self.stop = asyncio.Event()
         self.stop_reason: str | None = None
-        self.exporter = PrometheusExporter(dist.metrics_port) if dist.metrics_port else None
+        if metrics_page is None and dist.metrics_port:
+            metrics_page = MetricsPageConfig(dist.metrics_port)
+        self.exporter = PrometheusExporter(metrics_page) if metrics_page is not None else None
+        """Serves ``metrics_page`` (default: ``dist.metrics_port`` on every interface)."""
         self.started = time.monotonic()
         self.run_data: Callable[[], RunData] = self.core.run_data
         """What a checkpoint records of the data side (actors in this process add their
@@ -349,7 +354,14 @@ def run_learner(
     progress: bool | None = None,
     on_bound: Callable[[str], None] | None = None,
     group: LearnerGroup | None = None,
+    metrics_page: MetricsPageConfig | None = None,
 ) -> TrainResult:
-    """Build the learner and serve it until training ends (blocking)."""
-    run = LearnerRun(setup, dist, progress, group)
+    """Build the learner and serve it until training ends (blocking).
+
+    The metrics page (``dist.metrics_port``) listens on the host of ``listen`` unless
+    ``metrics_page`` says otherwise.
+    """
+    if metrics_page is None and dist.metrics_port:
+        metrics_page = MetricsPageConfig(dist.metrics_port, listen_host(listen))
+    run = LearnerRun(setup, dist, progress, group, metrics_page=metrics_page)
     return asyncio.run(run.serve(listen, server_config, on_bound))
