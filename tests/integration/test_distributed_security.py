@@ -54,7 +54,12 @@ def test_client_with_tls_and_token_is_served(
     c = client(learner, certs[0], TOKEN)
     session = c.register("ok", "", 2, 0)
     assert session.session_id
-    chunk = cartpole_chunk(session.session_id, session.incarnation, version=session.version)
+    chunk = cartpole_chunk(
+        session.session_id,
+        session.incarnation,
+        secret=session.session_secret,
+        version=session.version,
+    )
     assert c.push([chunk]).accepted == 1
     # The sync exchange stream passes the same checks: the same chunk again is dropped
     # (one per version) and answered with the version the first one fed (the stream's

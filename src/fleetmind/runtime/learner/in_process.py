@@ -86,13 +86,22 @@ class SharedSource:
         self._trajectories = self.collector.collect(self.policy, version)
         return self.policy.seconds - before
 
-    def chunk(self, session_id: str, incarnation: int, times: dict[str, float]) -> Chunk:
+    def chunk(self, session: SessionInfo, times: dict[str, float]) -> Chunk:
         """The collected trajectories as a chunk (the statistics are shared: no delta)."""
         if self._trajectories is None:
             raise RuntimeError("chunk() needs a collected trajectory")
         own, state = self.run.core.chunks.split_inputs(self._trajectories)
         episodes = self.collector.take_episodes()
-        return Chunk(own, state, None, episodes, times, session_id, incarnation)
+        return Chunk(
+            own,
+            state,
+            None,
+            episodes,
+            times,
+            session.session_id,
+            session.incarnation,
+            session.session_secret,
+        )
 
     def load(self, weights: Weights) -> None:
         """Nothing to copy: the policy reads the learner's parameters."""
