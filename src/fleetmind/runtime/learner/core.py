@@ -149,7 +149,7 @@ class LearnerCore:
             raise InvalidInputError(f"num_envs={num_envs} must be positive")
         session = Session.open(actor_id, num_envs, self.sessions)
         self.sessions[session.session_id] = session
-        log.info("actor %s registered (session %s)", echo(actor_id), session.session_id)
+        log.info("actor %s registered (session %s)", echo(actor_id, bare=True), session.session_id)
         self._changed.set()
         return session
 
