@@ -201,6 +201,7 @@ def test_learner_stays_healthy_after_bad_input(stub: pb_grpc.LearnerStub) -> Non
     status = stub.GetStatus(pb.StatusRequest(), timeout=10)
     assert status.mode == "sync"
     assert not status.done
+    assert not status.insecure  # loopback: not open to the network
 
 
 def test_weights_stream_in_chunks_of_the_current_version(stub: pb_grpc.LearnerStub) -> None:

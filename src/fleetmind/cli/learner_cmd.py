@@ -66,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
     rank = RankInfo.from_env()  # torchrun's variables: one learner of several
     serve_flags = flag_values(args, LearnerServeConfig)
     serve = merge_into(apply_env(LearnerServeConfig(), set(serve_flags)), serve_flags)
+    listen = listen_address(serve.listen, rank)
+    server_config = serve.server_config()
+    server_config.open_at(listen)  # an open port is refused before the run directory exists
     setup, dist = _setup(args, owner=rank is None or rank.rank == 0)
     if rank is not None and rank.rank != 0:
         dist.metrics_port = None  # rank 0 serves the group's Prometheus metrics
@@ -75,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
         result = run_learner(
             setup,
             dist,
-            listen_address(serve.listen, rank),
-            serve.server_config(),
+            listen,
+            server_config,
             args.progress,
             _bound,
             group,

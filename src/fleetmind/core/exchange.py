@@ -242,6 +242,8 @@ class LearnerStatus:
     queue_depth: int
     episode_return_mean: float
     episodes: int
+    insecure: bool = False
+    """The learner is open to the network: no token, no mutual TLS (``--insecure``)."""
 
 
 class LearnerEndpoint(Protocol):

@@ -213,6 +213,9 @@ class LearnerServeConfig(TransportConfig):
     """Address to serve on: HOST:PORT (port 0 picks one) or unix:PATH."""
     max_message_mb: int = 16
     """Largest message accepted, in MiB; bigger ones get RESOURCE_EXHAUSTED."""
+    insecure: bool = False
+    """Listen beyond loopback with neither a token nor mutual TLS: anyone who reaches the
+    port may read the config and weights and push data (refused without this flag)."""
 
     def server_config(self) -> Any:
         """The :class:`fleetmind.rpc.ServerConfig` of these settings."""
@@ -232,4 +235,5 @@ class LearnerServeConfig(TransportConfig):
             tls_key=self.tls_key,
             tls_client_ca=self.tls_ca,
             tokens=tokens,
+            insecure=self.insecure,
         )

@@ -52,7 +52,13 @@ def transport_config(config: ServeConfig) -> ServerConfig:
         tls_key=config.tls_key,
         tls_client_ca=config.tls_client_ca,
         tokens=read_tokens(config.token_file) if config.token_file else (),
+        insecure=config.insecure,
     )
+
+
+def listen_address(config: ServeConfig) -> str:
+    """The gRPC address ``config`` listens on."""
+    return f"{config.host}:{config.port}"
 
 
 class InferenceServer:
@@ -87,7 +93,7 @@ class InferenceServer:
                 f"nothing to serve under {self.repository.root}"
                 + (f": {failed}" if failed else ": no checkpoint found")
             )
-        address = f"{self.config.host}:{self.config.port}"
+        address = listen_address(self.config)
         self._grpc, self.port = create_server(
             address, transport_config(self.config), [(self.servicer, SERVICE)], self.health
         )

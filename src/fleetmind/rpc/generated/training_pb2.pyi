@@ -187,7 +187,7 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class StatusResponse(_message.Message):
-    __slots__ = ("version", "env_steps", "incarnation", "live_actors", "done", "mode", "queue_depth", "episode_return_mean", "episodes")
+    __slots__ = ("version", "env_steps", "incarnation", "live_actors", "done", "mode", "queue_depth", "episode_return_mean", "episodes", "insecure")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ENV_STEPS_FIELD_NUMBER: _ClassVar[int]
     INCARNATION_FIELD_NUMBER: _ClassVar[int]
@@ -197,6 +197,7 @@ class StatusResponse(_message.Message):
     QUEUE_DEPTH_FIELD_NUMBER: _ClassVar[int]
     EPISODE_RETURN_MEAN_FIELD_NUMBER: _ClassVar[int]
     EPISODES_FIELD_NUMBER: _ClassVar[int]
+    INSECURE_FIELD_NUMBER: _ClassVar[int]
     version: int
     env_steps: int
     incarnation: int
@@ -206,4 +207,5 @@ class StatusResponse(_message.Message):
     queue_depth: int
     episode_return_mean: float
     episodes: int
-    def __init__(self, version: _Optional[int] = ..., env_steps: _Optional[int] = ..., incarnation: _Optional[int] = ..., live_actors: _Optional[int] = ..., done: _Optional[bool] = ..., mode: _Optional[str] = ..., queue_depth: _Optional[int] = ..., episode_return_mean: _Optional[float] = ..., episodes: _Optional[int] = ...) -> None: ...
+    insecure: bool
+    def __init__(self, version: _Optional[int] = ..., env_steps: _Optional[int] = ..., incarnation: _Optional[int] = ..., live_actors: _Optional[int] = ..., done: _Optional[bool] = ..., mode: _Optional[str] = ..., queue_depth: _Optional[int] = ..., episode_return_mean: _Optional[float] = ..., episodes: _Optional[int] = ..., insecure: _Optional[bool] = ...) -> None: ...

@@ -41,8 +41,11 @@ class CoreEndpoint:
         algo: str,
         algo_config: dict[str, Any],
         train_config: dict[str, Any],
+        insecure: bool = False,
     ) -> None:
         self.core = core
+        self.insecure = insecure
+        """Its transport is open to the network (``--insecure``): status says so."""
         self.algo = algo
         self.algo_config = algo_config
         self.train_config = train_config
@@ -131,4 +134,5 @@ class CoreEndpoint:
             queue_depth=core.queue_depth,
             episode_return_mean=core.stats.mean_return(),
             episodes=core.stats.episodes,
+            insecure=self.insecure,
         )
