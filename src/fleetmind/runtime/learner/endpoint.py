@@ -8,11 +8,11 @@ learner's event loop::
     info = endpoint.register(actor_id, env_id, num_envs, pid)   # SessionInfo, with its secret
     endpoint.heartbeat(info.session_id, info.incarnation, info.session_secret)
     endpoint.take(chunk)                      # True: accepted, False: stale, None: done
+    weights = await endpoint.wait_for_version(have, wait_s)
 
 Every call after registering names its session and carries the session's secret; a
 live session's id without it is refused (PermissionDeniedError) and the session goes on
 as it was, so knowing an actor's name or its session id is not enough to end it.
-    weights = await endpoint.wait_for_version(have, wait_s)
 """
 
 from __future__ import annotations
