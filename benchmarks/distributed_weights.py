@@ -72,7 +72,10 @@ def fetch(target: str, model: nn.Module) -> float:
     session = stub.Register(pb.RegisterRequest(actor_id=name, num_envs=1), timeout=60)
     start = time.perf_counter()
     request = pb.GetWeightsRequest(
-        session_id=session.session_id, incarnation=session.incarnation, have_version=-1
+        session_id=session.session_id,
+        incarnation=session.incarnation,
+        session_secret=session.session_secret,
+        have_version=-1,
     )
     assembler = WeightAssembler()
     for chunk in stub.GetWeights(request, timeout=600):

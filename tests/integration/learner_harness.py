@@ -96,13 +96,15 @@ def cartpole_chunk(
     session_id: str = "",
     incarnation: int = 0,
     *,
+    secret: str = "",
     envs: int = 2,
     version: int = 0,
     obs_stats: RunningMeanStd | None = None,
     episodes: tuple[Episode, ...] = (),
     times: dict[str, float] | None = None,
 ) -> Chunk:
-    """A well-formed single-agent CartPole chunk (a team of one) for a session."""
+    """A well-formed single-agent CartPole chunk (a team of one) for a session
+    (``secret``: the session's, as its Register returned it)."""
     return Chunk(
         [trajectory(envs=envs, version=version)],
         None,
@@ -111,4 +113,5 @@ def cartpole_chunk(
         dict(times or {}),
         session_id,
         incarnation,
+        secret,
     )

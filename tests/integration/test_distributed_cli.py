@@ -31,8 +31,11 @@ from fleetmind.cli.main import main
         (["actor"], "--learner HOST:PORT"),
         (["actor", "--learner", "127.0.0.1:1", "--push-queue", "-1"], "--push-queue must be 0"),
         (["learner", "--listen", "127.0.0.1:0"], "environment id"),
-        (["learner", "CartPole-v1", "--algo", "dqn"], "--algo dqn cannot train with actors"),
-        (["learner", "CartPole-v1", "--algo", "impala"], "--mode async"),
+        (
+            ["learner", "CartPole-v1", "--listen", "127.0.0.1:0", "--algo", "dqn"],
+            "--algo dqn cannot train with actors",
+        ),
+        (["learner", "CartPole-v1", "--listen", "127.0.0.1:0", "--algo", "impala"], "--mode async"),
         (["train", "CartPole-v1", "--mode", "async", "--algo", "impala"], "add --actors N"),
     ],
 )

@@ -80,8 +80,8 @@ def test_two_learners_train_with_identical_parameters(
     assert (rank0, rank1) == (0, 1)
     assert v0 == v1 >= 3  # versions in lockstep
     assert sha0 == sha1  # the same parameters and normaliser statistics on both learners
-    assert "actor 'actor-0' registered" in logs[0]
-    assert "actor 'actor-1' registered" in logs[1]
+    assert "actor actor-0 registered" in logs[0]
+    assert "actor actor-1 registered" in logs[1]
     # Rank 0 alone writes the run directory.
     assert len(list(run_dir.glob("events.out.tfevents.*"))) == 1
     assert (run_dir / "summary.json").is_file()

@@ -70,7 +70,7 @@ def fresh_chunk(stub: pb_grpc.LearnerStub, source: ActorSource) -> pb.Trajectory
     """A real team chunk of the current version, from a freshly registered session."""
     session = stub.Register(pb.RegisterRequest(actor_id="probe", num_envs=2), timeout=10)
     source.collect(int(session.version))
-    return chunk_pb(source.chunk(session.session_id, session.incarnation, {}))
+    return chunk_pb(source.chunk(session_info(session), {}))
 
 
 def replace(msg: pb.TrajectoryChunk, name: str, array: np.ndarray) -> None:

@@ -67,7 +67,11 @@ def status_of(call: pytest.ExceptionInfo[grpc.RpcError]) -> grpc.StatusCode:
 def good(session: pb.RegisterResponse, **changes: object) -> pb.TrajectoryChunk:
     stats = RunningMeanStd.from_data(np.zeros((3, 4)))
     chunk = cartpole_chunk(
-        session.session_id, session.incarnation, version=session.version, obs_stats=stats
+        session.session_id,
+        session.incarnation,
+        secret=session.session_secret,
+        version=session.version,
+        obs_stats=stats,
     )
     msg = chunk_pb(chunk)
     for key, value in changes.items():
@@ -197,12 +201,16 @@ def test_learner_stays_healthy_after_bad_input(stub: pb_grpc.LearnerStub) -> Non
     status = stub.GetStatus(pb.StatusRequest(), timeout=10)
     assert status.mode == "sync"
     assert not status.done
+    assert not status.insecure  # loopback: not open to the network
 
 
 def test_weights_stream_in_chunks_of_the_current_version(stub: pb_grpc.LearnerStub) -> None:
     session = register(stub, "weights")
     request = pb.GetWeightsRequest(
-        session_id=session.session_id, incarnation=session.incarnation, have_version=-1
+        session_id=session.session_id,
+        incarnation=session.incarnation,
+        session_secret=session.session_secret,
+        have_version=-1,
     )
     chunks = list(stub.GetWeights(request, timeout=10))
     assert chunks
@@ -213,6 +221,7 @@ def test_weights_stream_in_chunks_of_the_current_version(stub: pb_grpc.LearnerSt
         incarnation=session.incarnation,
         have_version=chunks[0].version + 1000,
         wait_s=0.0,
+        session_secret=session.session_secret,
     )
     assert list(stub.GetWeights(newer, timeout=10)) == []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -109,6 +110,34 @@ def test_serve_empty_directory_exits_2(tmp_path: Path, capsys: pytest.CaptureFix
     assert "nothing to serve" in capsys.readouterr().err
     assert main(["serve", str(tmp_path / "missing")]) == 2
     assert "is not a directory" in capsys.readouterr().err
+
+
+def test_serve_open_to_the_network_refuses_to_start(run_dir: Path) -> None:
+    # The default host is 0.0.0.0: without a token or mutual TLS, refused before loading.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETMIND_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "fleetmind", "serve", str(run_dir), "--port", "0",
+         "--loader", LOADER],
+        check=False, capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("fleetmind serve: error: refusing to listen on 0.0.0.0:0")
+    for flag in ("--insecure", "--token-file", "--tls-cert", "--tls-key", "--tls-client-ca"):
+        assert flag in lines[0]
+
+
+def test_serve_told_insecure_starts_and_warns_in_its_log(run_dir: Path) -> None:
+    proc, port = _spawn(run_dir, 0, "--host", "0.0.0.0", "--insecure")
+    try:
+        with Client(f"127.0.0.1:{port}", timeout_s=10) as client:
+            assert client.infer("m", np.zeros((1, 4))) is not None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    (log,) = run_dir.parent.glob("serve-*.log")
+    assert f"INSECURE: listening on 0.0.0.0:{port} with neither a token nor" in log.read_text()
 
 
 @pytest.fixture

@@ -67,12 +67,13 @@ def run(args: argparse.Namespace) -> int:
     serve_flags = flag_values(args, LearnerServeConfig)
     serve = merge_into(apply_env(LearnerServeConfig(), set(serve_flags)), serve_flags)
     world = rank.world_size if rank is not None else 1
+    listen = listen_address(serve.listen, rank)
+    server_config = serve.server_config()
+    server_config.open_at(listen)  # an open port is refused before the run directory exists
     setup, dist = _setup(args, owner=rank is None or rank.rank == 0, world=world)
     if rank is not None and rank.rank != 0:
         dist.metrics_port = None  # rank 0 serves the group's Prometheus metrics
     check_dist(setup.spec.name, dist, world)
-    listen = listen_address(serve.listen, rank)
-    server_config = serve.server_config()
     page = serve.metrics_page(dist.metrics_port, listen) if dist.metrics_port else None
     group = LearnerGroup.join(rank, dist.collective_timeout_s) if rank is not None else None
     try:

@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.path} is not a directory; pass a run directory or repository")
 
     from fleetmind.serve.repository import resolve_loader
-    from fleetmind.serve.server import serve
+    from fleetmind.serve.server import listen_address, serve, transport_config
 
     loader = resolve_loader(config.loader)
+    transport_config(config).open_at(listen_address(config))  # refused before loading models
     return asyncio.run(serve(args.path, config, loader))

@@ -17,6 +17,7 @@ maps every class to exit code 2 and prints the message without a traceback.
     ├── DivergedError               training produced NaN losses or parameters
     ├── OverloadedError             a full queue or a message over the limit
     ├── AuthenticationError         missing or wrong credentials
+    │   └── PermissionDeniedError   a call for a session without that session's secret
     └── UnavailableError            a peer that cannot be reached right now
 """
 
@@ -92,6 +93,12 @@ class AuthenticationError(FleetmindError):
     """Credentials are missing or wrong."""
 
     grpc_status = "UNAUTHENTICATED"
+
+
+class PermissionDeniedError(AuthenticationError):
+    """The caller may reach the service but not this session: its secret is wrong."""
+
+    grpc_status = "PERMISSION_DENIED"
 
 
 class UnavailableError(FleetmindError, ConnectionError):

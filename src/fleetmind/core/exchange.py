@@ -71,6 +71,8 @@ class Chunk:
     """Session of the actor that sent it."""
     incarnation: int = 0
     """Learner incarnation the session belongs to."""
+    session_secret: str = ""
+    """The session's secret (:attr:`SessionInfo.session_secret`): proves the sender holds it."""
 
     @property
     def policy_version(self) -> int:
@@ -140,6 +142,9 @@ class SessionInfo:
     """Environment seed of this actor."""
     mode: str
     """``sync`` or ``async``."""
+    session_secret: str = field(repr=False)
+    """Proof of holding the session: every later call of the session carries it (a live
+    session's id without it is refused, and the session goes on undisturbed). Never log it."""
 
 
 @dataclass(frozen=True)
@@ -192,7 +197,9 @@ class ExchangeStream(Protocol):
 class LearnerClient(Protocol):
     """What an actor needs from its learner. Every call has a deadline; failures are
     fleetmind errors (``UnavailableError``: unreachable; ``PreconditionError``: the
-    learner no longer knows the session; ``OverloadedError``: its queue is full)."""
+    learner no longer knows the session; ``OverloadedError``: its queue is full;
+    ``PermissionDeniedError``: the session's secret was wrong, which an honest actor
+    never sees)."""
 
     def register(self, actor_id: str, env_id: str, num_envs: int, pid: int) -> SessionInfo:
         """Open a session."""
@@ -235,6 +242,8 @@ class LearnerStatus:
     queue_depth: int
     episode_return_mean: float
     episodes: int
+    insecure: bool = False
+    """The learner is open to the network: no token, no mutual TLS (``--insecure``)."""
 
 
 class LearnerEndpoint(Protocol):
@@ -257,7 +266,7 @@ class LearnerEndpoint(Protocol):
         """A new session for an actor."""
         ...
 
-    def heartbeat(self, session_id: str, incarnation: int) -> PushReply:
+    def heartbeat(self, session_id: str, incarnation: int, secret: str) -> PushReply:
         """An actor is alive."""
         ...
 
@@ -266,8 +275,9 @@ class LearnerEndpoint(Protocol):
         is done (the session ends)."""
         ...
 
-    def check_session(self, session_id: str, incarnation: int) -> None:
-        """PreconditionError for a session this learner does not know."""
+    def check_session(self, session_id: str, incarnation: int, secret: str) -> None:
+        """PreconditionError for a session this learner does not know; PermissionDeniedError
+        for a live one whose ``secret`` is wrong."""
         ...
 
     async def wait_for_version(self, have: int, wait_s: float) -> Weights | None:

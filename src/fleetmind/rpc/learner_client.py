@@ -51,6 +51,7 @@ def session_info(msg: pb.RegisterResponse) -> SessionInfo:
         rollout_steps=int(msg.rollout_steps),
         seed=int(msg.seed),
         mode=msg.mode,
+        session_secret=msg.session_secret,
     )
 
 
@@ -86,7 +87,9 @@ class GrpcLearnerClient:
     def heartbeat(self, session: SessionInfo) -> PushReply:
         """Say the actor is alive."""
         request = pb.HeartbeatRequest(
-            session_id=session.session_id, incarnation=session.incarnation
+            session_id=session.session_id,
+            incarnation=session.incarnation,
+            session_secret=session.session_secret,
         )
         try:
             response: pb.HeartbeatResponse = self.stub.Heartbeat(
@@ -115,6 +118,7 @@ class GrpcLearnerClient:
             incarnation=session.incarnation,
             have_version=have_version,
             wait_s=wait_s,
+            session_secret=session.session_secret,
         )
         assembler = WeightAssembler()
         first_at = 0.0

@@ -67,13 +67,16 @@ class LearnerServicer:
             rollout_steps=info.rollout_steps,
             seed=info.seed,
             mode=info.mode,
+            session_secret=info.session_secret,
         )
 
     @rpc_errors
     async def Heartbeat(  # noqa: N802 - gRPC method name
         self, request: pb.HeartbeatRequest, context: Context
     ) -> pb.HeartbeatResponse:
-        reply = self.endpoint.heartbeat(request.session_id, int(request.incarnation))
+        reply = self.endpoint.heartbeat(
+            request.session_id, int(request.incarnation), request.session_secret
+        )
         return pb.HeartbeatResponse(version=reply.version, done=reply.done)
 
     @rpc_errors
@@ -98,9 +101,9 @@ class LearnerServicer:
         """Check a chunk and hand it over: (chunk, accepted), or None when training is done."""
         endpoint = self.endpoint
         if endpoint.done:  # the session ends: no need to check what it sent
-            endpoint.heartbeat(msg.session_id, int(msg.incarnation))
+            endpoint.heartbeat(msg.session_id, int(msg.incarnation), msg.session_secret)
             return None
-        endpoint.check_session(msg.session_id, int(msg.incarnation))
+        endpoint.check_session(msg.session_id, int(msg.incarnation), msg.session_secret)
         chunk = chunk_from_pb(msg, endpoint.contract)
         accepted = endpoint.take(chunk)
         return None if accepted is None else (chunk, accepted)
@@ -109,7 +112,9 @@ class LearnerServicer:
     async def GetWeights(  # noqa: N802 - gRPC method name
         self, request: pb.GetWeightsRequest, context: Context
     ) -> AsyncIterator[bytes]:
-        self.endpoint.check_session(request.session_id, int(request.incarnation))
+        self.endpoint.check_session(
+            request.session_id, int(request.incarnation), request.session_secret
+        )
         wait = min(max(0.0, float(request.wait_s)), MAX_WAIT_S)
         remaining = context.time_remaining()
         if remaining is not None:

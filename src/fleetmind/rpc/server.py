@@ -3,7 +3,9 @@
 :func:`create_server` returns a ``grpc.aio`` server bound to ``address`` (port 0
 picks a free port) with explicit message-size limits, keepalive, optional TLS or
 mutual TLS, optional bearer-token auth, the standard health service and server
-reflection. Starting and stopping stay with the caller::
+reflection. A server that the network could reach with neither a token nor mutual
+TLS is refused unless ``insecure`` is set (:mod:`fleetmind.rpc.exposure`), and then
+logged loudly. Starting and stopping stay with the caller::
 
     health = HealthServicer()
     server, port = create_server("127.0.0.1:0", ServerConfig(), [(servicer, desc)], health)
@@ -15,6 +17,7 @@ reflection. Starting and stopping stay with the caller::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +31,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from fleetmind.core.errors import ConfigError, UnavailableError
 from fleetmind.rpc.auth import HEALTH_PREFIX, TokenAuthInterceptor
+from fleetmind.rpc.exposure import OPEN_WARNING, check_exposure
 from fleetmind.rpc.handlers import add_service
 from fleetmind.rpc.status import refusing_malformed
 from fleetmind.rpc.tls import server_credentials
@@ -36,6 +40,8 @@ HealthServicer = health.aio.HealthServicer
 """The standard ``grpc.health.v1`` servicer (asyncio flavour)."""
 
 MIB = 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -58,6 +64,8 @@ class ServerConfig:
     """Accepted bearer tokens; empty turns token authentication off."""
     open_prefixes: tuple[str, ...] = (HEALTH_PREFIX,)
     """Method prefixes reachable without a token (the health service)."""
+    insecure: bool = False
+    """Listen beyond loopback with neither a token nor mutual TLS (refused otherwise)."""
     reflection: bool = True
     """Serve ``grpc.reflection`` so that grpcurl can list and call methods."""
     max_pending_calls: int | None = None
@@ -67,6 +75,13 @@ class ServerConfig:
     and 3000), seconds of waiting for a Python server."""
     extra_options: dict[str, Any] = field(default_factory=dict)
     """Further ``grpc.*`` channel arguments, for tuning."""
+
+    def open_at(self, address: str) -> bool:
+        """Whether a server on ``address`` would be open to the network (allowed by
+        ``insecure``); ConfigError when it would be and ``insecure`` is not set."""
+        mutual_tls = self.tls_cert is not None and self.tls_client_ca is not None
+        guarded = bool(self.tokens) or mutual_tls
+        return check_exposure(address, guarded=guarded, insecure=self.insecure)
 
     def options(self) -> list[tuple[str, Any]]:
         """The gRPC channel arguments these settings stand for."""
@@ -99,6 +114,7 @@ def create_server(
     health_servicer: HealthServicer | None = None,
 ) -> tuple[aio.Server, int]:
     """A configured, not yet started server and the port it is bound to."""
+    open_to_network = config.open_at(address)
     interceptors: list[aio.ServerInterceptor] = []
     if config.tokens:
         interceptors.append(TokenAuthInterceptor(config.tokens, config.open_prefixes))
@@ -121,6 +137,8 @@ def create_server(
         )
         add_service(server, reflector, reflection_service, refusing_malformed)
     port = _bind(server, address, config)
+    if open_to_network:  # never a unix: socket, so HOST:PORT
+        log.warning(OPEN_WARNING, f"{address.rpartition(':')[0]}:{port}")
     return server, port
 
 

@@ -33,7 +33,7 @@ _BY_STATUS: dict[grpc.StatusCode, type[errors.FleetmindError]] = {
     grpc.StatusCode.FAILED_PRECONDITION: errors.PreconditionError,
     grpc.StatusCode.RESOURCE_EXHAUSTED: errors.OverloadedError,
     grpc.StatusCode.UNAUTHENTICATED: errors.AuthenticationError,
-    grpc.StatusCode.PERMISSION_DENIED: errors.AuthenticationError,
+    grpc.StatusCode.PERMISSION_DENIED: errors.PermissionDeniedError,
     grpc.StatusCode.UNAVAILABLE: errors.UnavailableError,
     grpc.StatusCode.DEADLINE_EXCEEDED: errors.UnavailableError,
     grpc.StatusCode.CANCELLED: errors.UnavailableError,

@@ -88,6 +88,7 @@ def chunk_pb(chunk: Chunk) -> pb.TrajectoryChunk:
     msg = pb.TrajectoryChunk(
         session_id=chunk.session_id,
         incarnation=chunk.incarnation,
+        session_secret=chunk.session_secret,
         policy_version=first.policy_version,
         num_steps=first.num_steps,
         num_envs=first.num_envs,
@@ -252,6 +253,7 @@ def chunk_from_pb(msg: pb.TrajectoryChunk, contract: ChunkContract) -> Chunk:
         stage_times(msg.times),
         msg.session_id,
         int(msg.incarnation),
+        msg.session_secret,
     )
 
 

@@ -223,6 +223,9 @@ class LearnerServeConfig(TransportConfig):
     metrics_token_file: Path | None = None
     """File of bearer tokens, one per line, for the metrics page; without one a scrape
     gets 401. Unset: the page is open to whoever reaches it."""
+    insecure: bool = False
+    """Listen beyond loopback with neither a token nor mutual TLS: anyone who reaches the
+    port may read the config and weights and push data (refused without this flag)."""
 
     def metrics_page(self, port: int, listen: str) -> Any:
         """The :class:`fleetmind.rpc.metrics_http.MetricsPageConfig` of these settings."""
@@ -259,4 +262,5 @@ class LearnerServeConfig(TransportConfig):
             tls_key=self.tls_key,
             tls_client_ca=self.tls_ca,
             tokens=tokens,
+            insecure=self.insecure,
         )

@@ -51,6 +51,9 @@ class ServeConfig:
     """PEM CA that must have signed every client certificate (mutual TLS)."""
     token_file: Path | None = None
     """File of accepted bearer tokens, one per line; calls without one get UNAUTHENTICATED."""
+    insecure: bool = False
+    """Listen beyond loopback with neither a token nor mutual TLS: anyone who reaches the
+    port may call every model (refused without this flag)."""
     max_message_mib: int = 16
     """Largest request or response in MiB; bigger ones get RESOURCE_EXHAUSTED."""
     max_request_rows: int | None = None

@@ -66,7 +66,13 @@ def transport_config(config: ServeConfig) -> ServerConfig:
         tls_client_ca=config.tls_client_ca,
         tokens=read_tokens(config.token_file) if config.token_file else (),
         max_pending_calls=config.max_pending_calls,
+        insecure=config.insecure,
     )
+
+
+def listen_address(config: ServeConfig) -> str:
+    """The gRPC address ``config`` listens on."""
+    return f"{config.host}:{config.port}"
 
 
 class InferenceServer:
@@ -110,7 +116,7 @@ class InferenceServer:
                 f"nothing to serve under {self.repository.root}"
                 + (f": {failed}" if failed else ": no checkpoint found")
             )
-        address = f"{self.config.host}:{self.config.port}"
+        address = listen_address(self.config)
         self._grpc, self.port = create_server(
             address, transport, [(self.servicer, SERVICE)], self.health
         )

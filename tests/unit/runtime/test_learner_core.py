@@ -1,13 +1,15 @@
-"""The learner core's sync bookkeeping, without a server: which chunks an update may use."""
+"""The learner core without a server: which chunks an update uses, whom a session answers."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+import pytest
 from tests.integration.learner_harness import ROLLOUT, trajectory
 
 from fleetmind.algos.ppo.config import PPOConfig
+from fleetmind.core.errors import PermissionDeniedError
 from fleetmind.core.exchange import Chunk
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.dist_config import DistConfig
@@ -33,3 +35,25 @@ def test_a_chunk_of_a_version_whose_update_runs_is_dropped(tmp_path: Path) -> No
     asyncio.run(core.train_on(batch))
     assert core.version == 1
     assert core.accept(late, Chunk([trajectory(version=1)]))
+
+
+def test_a_session_answers_only_to_its_own_secret(tmp_path: Path) -> None:
+    config = TrainConfig(env_id="CartPole-v1", run_dir=tmp_path / "run", steps=10**6, envs=2)
+    algo = PPOConfig(rollout_steps=ROLLOUT, update_epochs=1, minibatch_size=8)
+    core = LearnerRun(RunSetup(*prepare_new(config, algo)), DistConfig(), progress=False).core
+    real = core.register("a0", "CartPole-v1", 2)
+    # The same actor id again is a second session; the first goes on.
+    other = core.register("a0", "CartPole-v1", 1)
+    assert set(core.sessions) == {real.session_id, other.session_id}
+    assert len(real.secret) * 4 >= 128
+    assert real.secret != other.secret
+    seen = real.last_seen
+    for wrong in ("", other.secret, real.secret[:-1], real.secret + "0", "\u00e9" * 32):
+        with pytest.raises(PermissionDeniedError, match="session_secret"):
+            core.touch(real.session_id, core.incarnation, wrong)
+        core.end(real.session_id, wrong)  # only the holder can end it
+    assert real.session_id in core.sessions
+    assert real.last_seen == seen  # a refused call does not keep a session alive
+    assert core.touch(real.session_id, core.incarnation, real.secret) is real
+    core.end(real.session_id, real.secret)
+    assert set(core.sessions) == {other.session_id}

@@ -15,7 +15,7 @@ from fleetmind.core.exchange import Chunk, PushReply, SessionInfo, Weights
 from fleetmind.runtime.actor.push_pipeline import PushPipeline
 from fleetmind.runtime.learner.weight_store import load_weights, snapshot
 
-SESSION = SessionInfo("s", 1, 0, "impala", {}, {}, 4, 0, "async")
+SESSION = SessionInfo("s", 1, 0, "impala", {}, {}, 4, 0, "async", "secret")
 
 
 class GatedClient:

@@ -43,7 +43,7 @@ class RegisterRequest(_message.Message):
     def __init__(self, actor_id: _Optional[str] = ..., num_envs: _Optional[int] = ..., env_id: _Optional[str] = ..., pid: _Optional[int] = ..., host: _Optional[str] = ...) -> None: ...
 
 class RegisterResponse(_message.Message):
-    __slots__ = ("session_id", "incarnation", "version", "algo", "algo_config", "train_config", "rollout_steps", "seed", "mode")
+    __slots__ = ("session_id", "incarnation", "version", "algo", "algo_config", "train_config", "rollout_steps", "seed", "mode", "session_secret")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     INCARNATION_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -53,6 +53,7 @@ class RegisterResponse(_message.Message):
     ROLLOUT_STEPS_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
+    SESSION_SECRET_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     incarnation: int
     version: int
@@ -62,15 +63,18 @@ class RegisterResponse(_message.Message):
     rollout_steps: int
     seed: int
     mode: str
-    def __init__(self, session_id: _Optional[str] = ..., incarnation: _Optional[int] = ..., version: _Optional[int] = ..., algo: _Optional[str] = ..., algo_config: _Optional[str] = ..., train_config: _Optional[str] = ..., rollout_steps: _Optional[int] = ..., seed: _Optional[int] = ..., mode: _Optional[str] = ...) -> None: ...
+    session_secret: str
+    def __init__(self, session_id: _Optional[str] = ..., incarnation: _Optional[int] = ..., version: _Optional[int] = ..., algo: _Optional[str] = ..., algo_config: _Optional[str] = ..., train_config: _Optional[str] = ..., rollout_steps: _Optional[int] = ..., seed: _Optional[int] = ..., mode: _Optional[str] = ..., session_secret: _Optional[str] = ...) -> None: ...
 
 class HeartbeatRequest(_message.Message):
-    __slots__ = ("session_id", "incarnation")
+    __slots__ = ("session_id", "incarnation", "session_secret")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     INCARNATION_FIELD_NUMBER: _ClassVar[int]
+    SESSION_SECRET_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     incarnation: int
-    def __init__(self, session_id: _Optional[str] = ..., incarnation: _Optional[int] = ...) -> None: ...
+    session_secret: str
+    def __init__(self, session_id: _Optional[str] = ..., incarnation: _Optional[int] = ..., session_secret: _Optional[str] = ...) -> None: ...
 
 class HeartbeatResponse(_message.Message):
     __slots__ = ("version", "done")
@@ -95,7 +99,7 @@ class StageTimes(_message.Message):
     def __init__(self, env: _Optional[float] = ..., inference: _Optional[float] = ..., rpc: _Optional[float] = ..., push: _Optional[float] = ..., wait: _Optional[float] = ...) -> None: ...
 
 class TrajectoryChunk(_message.Message):
-    __slots__ = ("session_id", "incarnation", "policy_version", "num_steps", "num_envs", "tensors", "obs_stats", "episode_returns", "episode_lengths", "times", "env_steps", "num_agents", "agent_episode_returns")
+    __slots__ = ("session_id", "incarnation", "policy_version", "num_steps", "num_envs", "tensors", "obs_stats", "episode_returns", "episode_lengths", "times", "env_steps", "num_agents", "agent_episode_returns", "session_secret")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     INCARNATION_FIELD_NUMBER: _ClassVar[int]
     POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +113,7 @@ class TrajectoryChunk(_message.Message):
     ENV_STEPS_FIELD_NUMBER: _ClassVar[int]
     NUM_AGENTS_FIELD_NUMBER: _ClassVar[int]
     AGENT_EPISODE_RETURNS_FIELD_NUMBER: _ClassVar[int]
+    SESSION_SECRET_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     incarnation: int
     policy_version: int
@@ -122,7 +127,8 @@ class TrajectoryChunk(_message.Message):
     env_steps: int
     num_agents: int
     agent_episode_returns: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, session_id: _Optional[str] = ..., incarnation: _Optional[int] = ..., policy_version: _Optional[int] = ..., num_steps: _Optional[int] = ..., num_envs: _Optional[int] = ..., tensors: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ..., obs_stats: _Optional[_Union[NormStats, _Mapping]] = ..., episode_returns: _Optional[_Iterable[float]] = ..., episode_lengths: _Optional[_Iterable[int]] = ..., times: _Optional[_Union[StageTimes, _Mapping]] = ..., env_steps: _Optional[int] = ..., num_agents: _Optional[int] = ..., agent_episode_returns: _Optional[_Iterable[float]] = ...) -> None: ...
+    session_secret: str
+    def __init__(self, session_id: _Optional[str] = ..., incarnation: _Optional[int] = ..., policy_version: _Optional[int] = ..., num_steps: _Optional[int] = ..., num_envs: _Optional[int] = ..., tensors: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ..., obs_stats: _Optional[_Union[NormStats, _Mapping]] = ..., episode_returns: _Optional[_Iterable[float]] = ..., episode_lengths: _Optional[_Iterable[int]] = ..., times: _Optional[_Union[StageTimes, _Mapping]] = ..., env_steps: _Optional[int] = ..., num_agents: _Optional[int] = ..., agent_episode_returns: _Optional[_Iterable[float]] = ..., session_secret: _Optional[str] = ...) -> None: ...
 
 class PushResponse(_message.Message):
     __slots__ = ("accepted", "dropped", "version", "done")
@@ -137,16 +143,18 @@ class PushResponse(_message.Message):
     def __init__(self, accepted: _Optional[int] = ..., dropped: _Optional[int] = ..., version: _Optional[int] = ..., done: _Optional[bool] = ...) -> None: ...
 
 class GetWeightsRequest(_message.Message):
-    __slots__ = ("session_id", "incarnation", "have_version", "wait_s")
+    __slots__ = ("session_id", "incarnation", "have_version", "wait_s", "session_secret")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     INCARNATION_FIELD_NUMBER: _ClassVar[int]
     HAVE_VERSION_FIELD_NUMBER: _ClassVar[int]
     WAIT_S_FIELD_NUMBER: _ClassVar[int]
+    SESSION_SECRET_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     incarnation: int
     have_version: int
     wait_s: float
-    def __init__(self, session_id: _Optional[str] = ..., incarnation: _Optional[int] = ..., have_version: _Optional[int] = ..., wait_s: _Optional[float] = ...) -> None: ...
+    session_secret: str
+    def __init__(self, session_id: _Optional[str] = ..., incarnation: _Optional[int] = ..., have_version: _Optional[int] = ..., wait_s: _Optional[float] = ..., session_secret: _Optional[str] = ...) -> None: ...
 
 class WeightsChunk(_message.Message):
     __slots__ = ("version", "total_bytes", "offset", "data", "manifest", "sha256", "obs_stats")
@@ -179,7 +187,7 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class StatusResponse(_message.Message):
-    __slots__ = ("version", "env_steps", "incarnation", "live_actors", "done", "mode", "queue_depth", "episode_return_mean", "episodes")
+    __slots__ = ("version", "env_steps", "incarnation", "live_actors", "done", "mode", "queue_depth", "episode_return_mean", "episodes", "insecure")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ENV_STEPS_FIELD_NUMBER: _ClassVar[int]
     INCARNATION_FIELD_NUMBER: _ClassVar[int]
@@ -189,6 +197,7 @@ class StatusResponse(_message.Message):
     QUEUE_DEPTH_FIELD_NUMBER: _ClassVar[int]
     EPISODE_RETURN_MEAN_FIELD_NUMBER: _ClassVar[int]
     EPISODES_FIELD_NUMBER: _ClassVar[int]
+    INSECURE_FIELD_NUMBER: _ClassVar[int]
     version: int
     env_steps: int
     incarnation: int
@@ -198,4 +207,5 @@ class StatusResponse(_message.Message):
     queue_depth: int
     episode_return_mean: float
     episodes: int
-    def __init__(self, version: _Optional[int] = ..., env_steps: _Optional[int] = ..., incarnation: _Optional[int] = ..., live_actors: _Optional[int] = ..., done: _Optional[bool] = ..., mode: _Optional[str] = ..., queue_depth: _Optional[int] = ..., episode_return_mean: _Optional[float] = ..., episodes: _Optional[int] = ...) -> None: ...
+    insecure: bool
+    def __init__(self, version: _Optional[int] = ..., env_steps: _Optional[int] = ..., incarnation: _Optional[int] = ..., live_actors: _Optional[int] = ..., done: _Optional[bool] = ..., mode: _Optional[str] = ..., queue_depth: _Optional[int] = ..., episode_return_mean: _Optional[float] = ..., episodes: _Optional[int] = ..., insecure: _Optional[bool] = ...) -> None: ...

@@ -9,7 +9,7 @@ where the data is, exactly as in single-process training::
 
     source = ActorSource(session, envs)       # builds env copies, networks, statistics
     inference_s = source.collect(version)     # T steps of E copies, every agent
-    chunk = source.chunk(session_id, incarnation, times)
+    chunk = source.chunk(session, times)     # for the session (id, incarnation, secret)
     source.load(weights)                      # a version and its merged statistics
 """
 
@@ -56,8 +56,8 @@ class ExperienceSource(Protocol):
         """Collect the next chunk with policy ``version``; the seconds spent in inference."""
         ...
 
-    def chunk(self, session_id: str, incarnation: int, times: dict[str, float]) -> Chunk:
-        """The collected chunk (with the statistics delta and new episodes)."""
+    def chunk(self, session: SessionInfo, times: dict[str, float]) -> Chunk:
+        """The collected chunk of ``session`` (with the statistics delta and new episodes)."""
         ...
 
     def load(self, weights: Weights) -> None:
@@ -102,14 +102,23 @@ class CollectingSource:
         self._trajectories = self.collector.collect(self.policy, version)
         return self.policy.seconds - before
 
-    def chunk(self, session_id: str, incarnation: int, times: dict[str, float]) -> Chunk:
+    def chunk(self, session: SessionInfo, times: dict[str, float]) -> Chunk:
         """The collected trajectories as one chunk, every agent's own observations."""
         if self._trajectories is None:
             raise PreconditionError("chunk() needs a collected trajectory")
         own, state = self.format.split_inputs(self._trajectories)
         delta = self.take_delta()
         episodes = self.collector.take_episodes()
-        return Chunk(own, state, delta, episodes, times, session_id, incarnation)
+        return Chunk(
+            own,
+            state,
+            delta,
+            episodes,
+            times,
+            session.session_id,
+            session.incarnation,
+            session.session_secret,
+        )
 
     def take_delta(self) -> RunningMeanStd | None:
         """Observation statistics the learner has not seen (none by default)."""

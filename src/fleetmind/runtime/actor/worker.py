@@ -32,7 +32,9 @@ chosen by the learner's algorithm (:mod:`fleetmind.runtime.actor.source`).
 The learner may vanish (restart, network cut): the actor retries with exponential
 backoff and full jitter, forever unless ``give_up_after_s`` is set. When the learner
 answers FAILED_PRECONDITION (it restarted and no longer knows the session), the
-actor registers again and discards what it collected for the old incarnation.
+actor registers again and discards what it collected for the old incarnation. Every
+call of a session carries the secret its registration returned; PERMISSION_DENIED
+(a wrong secret, which only a version mismatch explains) stops the actor.
 """
 
 from __future__ import annotations
@@ -199,7 +201,7 @@ class ActorWorker:
         inference = source.collect(self.version)
         self.times["inference"] += inference
         self.times["env"] += time.monotonic() - t - inference
-        chunk = source.chunk(session.session_id, session.incarnation, self._take_times())
+        chunk = source.chunk(session, self._take_times())
         if session.mode == "sync":
             self._exchange_round(chunk, source)
             return

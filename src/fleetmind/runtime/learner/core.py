@@ -5,6 +5,7 @@ calls these methods; everything here runs on the asyncio loop except the update
 itself, which runs in a worker thread so the server keeps answering::
 
     session = core.register(actor_id, env_id, num_envs)
+    core.touch(session_id, incarnation, secret)   # every later call: its own session only
     core.accept(chunks)                     # sync: one per live actor per version
     batch = await core.next_batch()         # sync: all live actors (or timeout); async: queue
     await core.train_on(batch)              # update, version += 1, publish weights once
@@ -13,6 +14,9 @@ In ``sync`` mode a chunk of an older version is dropped (on-policy). In ``async`
 mode chunks queue (bounded) and each batch's policy lag is measured; with
 ``max_policy_lag`` a chunk more than that many versions old is dropped.
 Normaliser statistics of every accepted chunk merge into the global ones (Chan).
+
+A session answers only calls that carry its secret (:class:`Session`); registering
+with a live session's actor id opens a second session and leaves the first alone.
 
 With a :class:`fleetmind.runtime.learner.collective.LearnerGroup` (several learners), every
 update is shared: the learners exchange their step counts, finished episodes and
@@ -35,7 +39,13 @@ import numpy as np
 
 from fleetmind.core.batch import Trajectory
 from fleetmind.core.episodes import AgentReturns, EpisodeStats
-from fleetmind.core.errors import InvalidInputError, OverloadedError, PreconditionError, echo
+from fleetmind.core.errors import (
+    InvalidInputError,
+    OverloadedError,
+    PermissionDeniedError,
+    PreconditionError,
+    echo,
+)
 from fleetmind.core.exchange import STAGES, Chunk, Weights
 from fleetmind.core.learning import TeamLearner
 from fleetmind.core.normalizer import RunningMeanStd
@@ -128,7 +138,8 @@ class LearnerCore:
     # -- sessions ---------------------------------------------------------------
 
     def register(self, actor_id: str, env_id: str, num_envs: int) -> Session:
-        """A new session for an actor (a restarted actor gets a fresh one)."""
+        """A new session, whoever asks: a restarted actor gets a fresh one, and a live
+        session with the same ``actor_id`` is left alone (it ends when it falls silent)."""
         if env_id and env_id != self.env_id:
             raise PreconditionError(
                 f"actor {echo(actor_id)} runs {echo(env_id)} but this learner trains "
@@ -136,16 +147,15 @@ class LearnerCore:
             )
         if num_envs <= 0:
             raise InvalidInputError(f"num_envs={num_envs} must be positive")
-        for old in [s for s in self.sessions.values() if s.actor_id == actor_id]:
-            self._forget(old.session_id, "re-registered")
-        session = Session(secrets.token_hex(8), actor_id, num_envs, time.monotonic())
+        session = Session.open(actor_id, num_envs, self.sessions)
         self.sessions[session.session_id] = session
-        log.info("actor %s registered (session %s)", echo(actor_id), session.session_id)
+        log.info("actor %s registered (session %s)", echo(actor_id, bare=True), session.session_id)
         self._changed.set()
         return session
 
-    def touch(self, session_id: str, incarnation: int) -> Session:
-        """The live session of a call; FAILED_PRECONDITION for a stale one."""
+    def touch(self, session_id: str, incarnation: int, secret: str) -> Session:
+        """The live session of a call; FAILED_PRECONDITION for a stale one (register
+        again), PERMISSION_DENIED when ``secret`` is not the session's (it stays as it was)."""
         if incarnation != self.incarnation:
             raise PreconditionError(
                 f"session {echo(session_id)} belongs to learner incarnation {incarnation}, this is "
@@ -156,8 +166,21 @@ class LearnerCore:
             raise PreconditionError(
                 f"unknown or expired session {echo(session_id)}; register again"
             )
+        if not session.held_with(secret):
+            raise PermissionDeniedError(
+                f"session {echo(session_id)} belongs to the actor that registered it: a call "
+                "of the session must carry the session_secret its Register returned (an "
+                "actor of an older fleetmind sends none: run one version everywhere)"
+            )
         session.last_seen = time.monotonic()
         return session
+
+    def end(self, session_id: str, secret: str) -> None:
+        """Training is done and the session's actor was told so: forget the session (only
+        its holder can end it; anything else is ignored)."""
+        session = self.sessions.get(session_id)
+        if session is not None and session.held_with(secret):
+            del self.sessions[session_id]
 
     def _forget(self, session_id: str, why: str) -> None:
         session = self.sessions.pop(session_id, None)

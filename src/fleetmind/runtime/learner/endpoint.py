@@ -5,9 +5,14 @@ The gRPC servicer (:mod:`fleetmind.rpc.learner_service`) and the in-process clie
 actor is told does not depend on how it reached the learner. Its methods run on the
 learner's event loop::
 
-    info = endpoint.register(actor_id, env_id, num_envs, pid)   # SessionInfo
+    info = endpoint.register(actor_id, env_id, num_envs, pid)   # SessionInfo, with its secret
+    endpoint.heartbeat(info.session_id, info.incarnation, info.session_secret)
     endpoint.take(chunk)                      # True: accepted, False: stale, None: done
     weights = await endpoint.wait_for_version(have, wait_s)
+
+Every call after registering names its session and carries the session's secret; a
+live session's id without it is refused (PermissionDeniedError) and the session goes on
+as it was, so knowing an actor's name or its session id is not enough to end it.
 """
 
 from __future__ import annotations
@@ -36,8 +41,11 @@ class CoreEndpoint:
         algo: str,
         algo_config: dict[str, Any],
         train_config: dict[str, Any],
+        insecure: bool = False,
     ) -> None:
         self.core = core
+        self.insecure = insecure
+        """Its transport is open to the network (``--insecure``): status says so."""
         self.algo = algo
         self.algo_config = algo_config
         self.train_config = train_config
@@ -75,15 +83,16 @@ class CoreEndpoint:
             rollout_steps=core.rollout_steps,
             seed=self.seed + 1009 * (self._registrations - 1) + 7919 * core.env_steps,
             mode=core.dist.mode,
+            session_secret=session.secret,
         )
 
-    def heartbeat(self, session_id: str, incarnation: int) -> PushReply:
+    def heartbeat(self, session_id: str, incarnation: int, secret: str) -> PushReply:
         """An actor is alive; once training is done its session ends (it was told)."""
         core = self.core
         if core.done:
-            core.sessions.pop(session_id, None)
+            core.end(session_id, secret)
         else:
-            core.touch(session_id, incarnation)
+            core.touch(session_id, incarnation, secret)
         return PushReply(version=core.version, done=core.done)
 
     def take(self, chunk: Chunk) -> bool | None:
@@ -91,14 +100,15 @@ class CoreEndpoint:
         (the answer says so; the actor will exit, so its session ends here)."""
         core = self.core
         if core.done:
-            core.sessions.pop(chunk.session_id, None)
+            core.end(chunk.session_id, chunk.session_secret)
             return None
-        session = core.touch(chunk.session_id, chunk.incarnation)
+        session = core.touch(chunk.session_id, chunk.incarnation, chunk.session_secret)
         return core.accept(session, chunk)
 
-    def check_session(self, session_id: str, incarnation: int) -> None:
-        """PreconditionError for a session this learner does not know."""
-        self.core.touch(session_id, incarnation)
+    def check_session(self, session_id: str, incarnation: int, secret: str) -> None:
+        """PreconditionError for a session this learner does not know; PermissionDeniedError
+        for a live one whose ``secret`` is wrong."""
+        self.core.touch(session_id, incarnation, secret)
 
     async def wait_for_version(self, have: int, wait_s: float) -> Weights | None:
         """The latest version if newer than ``have``; waits up to ``wait_s``."""
@@ -124,4 +134,5 @@ class CoreEndpoint:
             queue_depth=core.queue_depth,
             episode_return_mean=core.stats.mean_return(),
             episodes=core.stats.episodes,
+            insecure=self.insecure,
         )

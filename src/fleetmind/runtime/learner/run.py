@@ -96,11 +96,11 @@ class LearnerRun:
         self._last = {"report": 0.0, "ckpt": 0.0, "steps": 0.0}
         self._metrics: dict[str, float] = {}
 
-    def endpoint(self) -> CoreEndpoint:
-        """The learner as transports serve it."""
+    def endpoint(self, insecure: bool = False) -> CoreEndpoint:
+        """The learner as transports serve it (``insecure``: open to the network)."""
         name = self.setup.spec.name
         train = {k: v for k, v in self.full.items() if not k.startswith("_")}
-        return CoreEndpoint(self.core, name, self.full.get(name, {}), train)
+        return CoreEndpoint(self.core, name, self.full.get(name, {}), train, insecure)
 
     def request_stop(self, name: str) -> None:
         """Stop after the current update (a signal named ``name`` asked for it)."""
@@ -113,7 +113,7 @@ class LearnerRun:
     ) -> TrainResult:
         """Serve on ``listen`` and train until done; ``on_bound(address)`` once listening."""
         core = self.core
-        servicer = LearnerServicer(self.endpoint())
+        servicer = LearnerServicer(self.endpoint(server_config.open_at(listen)))
         health = HealthServicer()
         server, port = create_server(listen, server_config, [(servicer, SERVICE)], health)
         await server.start()

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import hmac
+import secrets
+import time
+from collections.abc import Container
 from dataclasses import dataclass, field
 
 from fleetmind.core.exchange import STAGES, Chunk
+
+SECRET_BYTES = 16
+"""Random bytes of a session's secret (128 bits)."""
 
 
 @dataclass
@@ -19,12 +26,28 @@ class Session:
     """Environment copies it steps."""
     last_seen: float
     """``time.monotonic()`` of its latest call."""
+    secret: str = field(repr=False)
+    """Proof of holding the session, given only to the actor that registered it."""
     env_steps: int = 0
     """Env steps it contributed."""
     first_chunk_at: float | None = None
     """When its first chunk arrived."""
     times: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     """Seconds it spent per stage, summed over its chunks."""
+
+    @classmethod
+    def open(cls, actor_id: str, num_envs: int, taken: Container[str]) -> Session:
+        """A fresh session: a random id not in ``taken`` and a random secret."""
+        session_id = secrets.token_hex(8)
+        while session_id in taken:
+            session_id = secrets.token_hex(8)
+        return cls(
+            session_id, actor_id, num_envs, time.monotonic(), secrets.token_hex(SECRET_BYTES)
+        )
+
+    def held_with(self, secret: str) -> bool:
+        """Whether ``secret`` is this session's (compared in constant time)."""
+        return hmac.compare_digest(secret.encode(), self.secret.encode())
 
     def steps_per_s(self, now: float) -> float:
         """Env steps per second since its first chunk."""
