@@ -1,4 +1,9 @@
-"""``fleetmind serve PATH``: serve a run directory or model repository over gRPC."""
+"""``fleetmind serve PATH``: serve a run directory or model repository over gRPC.
+
+Every option also comes from a ``FLEETMIND_<OPTION>`` environment variable
+(``FLEETMIND_PORT``, ``FLEETMIND_MAX_BATCH_SIZE``, ``FLEETMIND_TOKEN_FILE``, ...), so a
+container needs no flags; a flag wins over its variable.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +26,9 @@ def register(subparsers: Any) -> None:
             "Serve PATH over the Open Inference Protocol (inference.GRPCInferenceService), "
             "with dynamic batching, health, reflection and Prometheus metrics. PATH is a run "
             "directory (one model, reloaded on each new checkpoint) or a model repository of "
-            "<model>/<version>/ folders. SIGTERM drains in-flight requests and exits 0."
+            "<model>/<version>/ folders. SIGTERM drains in-flight requests and exits 0. "
+            "Each option may also be set as FLEETMIND_<OPTION> (e.g. FLEETMIND_PORT); a flag "
+            "wins over its variable."
         ),
     )
     parser.add_argument("path", metavar="PATH", type=Path, help="run directory or model repository")
@@ -29,15 +36,23 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
+def serve_config(args: argparse.Namespace) -> Any:
+    """The :class:`ServeConfig` of the flags, then of ``FLEETMIND_*`` variables, validated."""
+    from fleetmind.config import config_from_mapping
+    from fleetmind.runtime.dist_config import apply_env
+    from fleetmind.serve.config import ServeConfig
+
+    flags = explicit_values(args, ServeConfig)
+    config = apply_env(config_from_mapping(ServeConfig, flags, "serve"), set(flags))
+    config.validate()
+    return config
+
+
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGTERM or SIGINT."""
     import asyncio
 
-    from fleetmind.config import config_from_mapping
-    from fleetmind.serve.config import ServeConfig
-
-    config = config_from_mapping(ServeConfig, explicit_values(args, ServeConfig), "serve")
-    config.validate()
+    config = serve_config(args)
     if not args.path.is_dir():
         raise ConfigError(f"{args.path} is not a directory; pass a run directory or repository")
 

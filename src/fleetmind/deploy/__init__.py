@@ -1,0 +1,12 @@
+"""Kubernetes deployment of fleetmind: manifests as data, written as a kustomization.
+
+``fleetmind deploy serve PATH --name NAME`` renders, for a run directory or a model
+repository, everything that a served, autoscaled fleet needs::
+
+    spec = ServeDeployConfig(name="cartpole").checked(Path("runs/cartpole"))
+    objects = serve_objects(spec)                 # plain dicts, one per Kubernetes object
+    write_kustomization(Path("k8s/cartpole"), objects, files)   # atomically
+
+The container image is built from ``deploy/Dockerfile`` (``scripts/build-image``).
+The harness that runs rendered pods as processes lives in the tests.
+"""
