@@ -225,3 +225,38 @@ def test_a_large_request_does_not_stall_the_event_loop(tmp_path: Path) -> None:
         finally:
             gate.opened.set()
         assert list(large.result().outputs[0].shape) == [5_000]
+
+
+def _connectivity(channel: grpc.Channel) -> list[grpc.ChannelConnectivity]:
+    """Every connectivity state ``channel`` passes through from now on."""
+    states: list[grpc.ChannelConnectivity] = []
+    channel.subscribe(states.append, try_to_connect=False)
+    return states
+
+
+def test_connections_are_closed_at_their_maximum_age(tmp_path: Path) -> None:
+    """Clients must resolve the service name again to find replicas that started later."""
+    write_toy_checkpoint(tmp_path, seed=5)
+    config = _config(model_name="m", max_connection_age_s=0.5, grace_s=0.2)
+    with (
+        ServerThread(tmp_path, config) as server,
+        grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel,
+    ):
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        stub.ModelInfer(_infer_request(), timeout=10)
+        states = _connectivity(channel)
+        deadline = 100
+        while grpc.ChannelConnectivity.IDLE not in states and deadline:
+            threading.Event().wait(0.05)  # GOAWAY: the channel goes idle, then reconnects
+            deadline -= 1
+        assert grpc.ChannelConnectivity.IDLE in states
+        assert stub.ModelInfer(_infer_request(), timeout=10).outputs  # a new connection works
+
+
+def test_connections_live_on_without_a_maximum_age(server: ServerThread) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        stub.ModelInfer(_infer_request(), timeout=10)
+        states = _connectivity(channel)
+        threading.Event().wait(1.5)
+        assert grpc.ChannelConnectivity.IDLE not in states

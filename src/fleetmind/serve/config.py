@@ -65,6 +65,11 @@ class ServeConfig:
     """How often PATH is scanned for new checkpoints and versions; off when unset."""
     grace_s: float = 10.0
     """On SIGTERM, how long in-flight requests may take to finish."""
+    max_connection_age_s: float | None = None
+    """Close each client connection after this many seconds (an HTTP/2 GOAWAY; calls in
+    flight get --grace-s to finish), so clients resolve the service name again and reach
+    replicas that started since they connected. Unset: connections live as long as the
+    clients keep them."""
     torch_threads: int = 1
     """Threads torch and numpy's BLAS may use for one forward pass."""
     forward_in_thread: bool | None = None
@@ -96,6 +101,10 @@ class ServeConfig:
                 f"max_request_rows={self.max_request_rows} must be >= 1",
             ),
             (self.grace_s >= 0, f"grace_s={self.grace_s} must be >= 0"),
+            (
+                self.max_connection_age_s is None or self.max_connection_age_s > 0,
+                f"max_connection_age_s={self.max_connection_age_s} must be > 0",
+            ),
             (self.torch_threads >= 1, f"torch_threads={self.torch_threads} must be >= 1"),
             (
                 self.reload_interval_s is None or self.reload_interval_s > 0,

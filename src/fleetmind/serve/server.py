@@ -67,7 +67,18 @@ def transport_config(config: ServeConfig) -> ServerConfig:
         tokens=read_tokens(config.token_file) if config.token_file else (),
         max_pending_calls=config.max_pending_calls,
         insecure=config.insecure,
+        extra_options=connection_age_options(config),
     )
+
+
+def connection_age_options(config: ServeConfig) -> dict[str, int]:
+    """gRPC's channel arguments for ``--max-connection-age-s`` (none when unset)."""
+    if config.max_connection_age_s is None:
+        return {}
+    return {
+        "grpc.max_connection_age_ms": int(config.max_connection_age_s * 1000),
+        "grpc.max_connection_age_grace_ms": int(config.grace_s * 1000),
+    }
 
 
 def listen_address(config: ServeConfig) -> str:

@@ -127,6 +127,11 @@ def test_every_variable_is_an_option_serve_reads(rendered: Case) -> None:
         assert name.removeprefix("FLEETMIND_").lower() in options, name
 
 
+def test_connections_age_out_so_clients_find_new_replicas(rendered: Case) -> None:
+    age = float(_env(rendered[1])["FLEETMIND_MAX_CONNECTION_AGE_S"])
+    assert 0 < age <= 60  # a new replica gets load from existing clients within a minute
+
+
 def test_the_pod_outlives_the_servers_drain(rendered: Case) -> None:
     rendering = rendered[1]
     grace = float(_env(rendering)["FLEETMIND_GRACE_S"])
