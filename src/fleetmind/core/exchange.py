@@ -71,6 +71,12 @@ class Chunk:
     """Session of the actor that sent it."""
     incarnation: int = 0
     """Learner incarnation the session belongs to."""
+    raw_rewards: np.ndarray | None = None
+    """Every agent's rewards before scaling, ``[T, E, N]`` (None: the rewards are not
+    scaled, so ``trajectories[i].rewards`` are the raw ones)."""
+    seq: int = 0
+    """Index of this chunk in its session (0, 1, ...): the learner follows episodes
+    across chunks and notices one that never arrived."""
 
     @property
     def policy_version(self) -> int:

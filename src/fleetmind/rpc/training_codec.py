@@ -33,6 +33,8 @@ STACKED_FLOAT = ("log_probs", "values", "rewards", "next_values")
 STACKED_BOOL = ("terminated", "truncated", "valid")
 DECISION_FIELD = "decision"
 """The optional ``[T x E x N]`` BOOL tensor of the steps whose action was a real choice."""
+RAW_REWARDS_FIELD = "raw_rewards"
+"""The optional ``[T x E x N]`` FP32 tensor of the rewards before scaling."""
 
 
 def tensor_pb(array: np.ndarray, name: str) -> pb.Tensor:
@@ -84,6 +86,8 @@ def chunk_pb(chunk: Chunk) -> pb.TrajectoryChunk:
     if any(t.decision is not None for t in trajectories):
         decision = [t.valid if t.decision is None else t.decision for t in trajectories]
         tensors.append(tensor_pb(np.stack(decision, -1), DECISION_FIELD))
+    if chunk.raw_rewards is not None:
+        tensors.append(tensor_pb(chunk.raw_rewards, RAW_REWARDS_FIELD))
     episodes = chunk.episodes
     msg = pb.TrajectoryChunk(
         session_id=chunk.session_id,
@@ -98,6 +102,7 @@ def chunk_pb(chunk: Chunk) -> pb.TrajectoryChunk:
         times=pb.StageTimes(**{k: v for k, v in chunk.times.items() if k in STAGES}),
         env_steps=first.num_steps * first.num_envs,
         num_agents=len(trajectories),
+        seq=chunk.seq,
     )
     if chunk.obs_stats is not None:
         msg.obs_stats.CopyFrom(stats_pb(chunk.obs_stats))
@@ -178,8 +183,11 @@ def _check_header(msg: pb.TrajectoryChunk, contract: ChunkContract) -> None:
 def _arrays(msg: pb.TrajectoryChunk, contract: ChunkContract) -> dict[str, np.ndarray]:
     steps, envs = int(msg.num_steps), int(msg.num_envs)
     wanted = expected_tensors(contract, steps, envs)
+    stacked = (steps, envs, len(contract.agents))
     if any(t.name == DECISION_FIELD for t in msg.tensors):
-        wanted[DECISION_FIELD] = ("BOOL", (steps, envs, len(contract.agents)))
+        wanted[DECISION_FIELD] = ("BOOL", stacked)
+    if any(t.name == RAW_REWARDS_FIELD for t in msg.tensors):
+        wanted[RAW_REWARDS_FIELD] = ("FP32", stacked)
     context = f"num_steps={steps}, num_envs={envs}, num_agents={msg.num_agents}"
     arrays = decode_tensors(msg, wanted, context)
     for name, (datatype, _shape) in wanted.items():
@@ -252,6 +260,8 @@ def chunk_from_pb(msg: pb.TrajectoryChunk, contract: ChunkContract) -> Chunk:
         stage_times(msg.times),
         msg.session_id,
         int(msg.incarnation),
+        arrays.get(RAW_REWARDS_FIELD),
+        int(msg.seq),
     )
 
 

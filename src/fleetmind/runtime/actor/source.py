@@ -122,7 +122,8 @@ class ActorSource:
         own, state = self.format.split_inputs(self._trajectories)
         delta = concat_stats([None if p is None else p.take_delta() for p in self._parts])
         episodes = self.collector.take_episodes()
-        return Chunk(own, state, delta, episodes, times, session_id, incarnation)
+        raw = self.collector.raw_rewards()
+        return Chunk(own, state, delta, episodes, times, session_id, incarnation, raw)
 
     def load(self, weights: Weights) -> None:
         """Copy a version into the policy's networks; adopt its statistics."""

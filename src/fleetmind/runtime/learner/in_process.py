@@ -92,7 +92,8 @@ class SharedSource:
             raise RuntimeError("chunk() needs a collected trajectory")
         own, state = self.run.core.chunks.split_inputs(self._trajectories)
         episodes = self.collector.take_episodes()
-        return Chunk(own, state, None, episodes, times, session_id, incarnation)
+        raw = self.collector.raw_rewards()
+        return Chunk(own, state, None, episodes, times, session_id, incarnation, raw)
 
     def load(self, weights: Weights) -> None:
         """Nothing to copy: the policy reads the learner's parameters."""
