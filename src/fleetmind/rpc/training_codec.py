@@ -6,7 +6,8 @@ One format for teams of any size (a single agent is a team of one). A chunk
 (``[T x E x S]``) when the learner's centralised critic reads it, and the per-agent
 scalars stacked on an agent axis (``log_probs``, ``values``, ``rewards``,
 ``next_values``, ``terminated``, ``truncated``, ``valid`` and, optionally,
-``decision``: ``[T x E x N]``).
+``decision``: ``[T x E x N]``), the optional ``raw_rewards`` ``[T x E x N]`` (the
+rewards before scaling) and its index in the session (``seq``).
 
 Everything an actor sends is checked here against the learner's
 :class:`~fleetmind.core.exchange.ChunkContract` before the learner touches it: the

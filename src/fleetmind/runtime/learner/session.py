@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fleetmind.core.exchange import STAGES, Chunk
+from fleetmind.runtime.learner.ledger import EpisodeLedger
 
 
 @dataclass
@@ -25,6 +26,8 @@ class Session:
     """When its first chunk arrived."""
     times: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     """Seconds it spent per stage, summed over its chunks."""
+    ledger: EpisodeLedger | None = None
+    """Its episodes in progress, as the learner summed them (None: no chunk yet)."""
 
     def steps_per_s(self, now: float) -> float:
         """Env steps per second since its first chunk."""

@@ -1,0 +1,96 @@
+"""An update that diverges is rolled back and training goes on; too many in a row stop
+the run with a checkpoint of the last good version (one process: the same LearnerRun)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from fleetmind.algos.ppo.config import PPOConfig
+from fleetmind.core.batch import Trajectory
+from fleetmind.core.errors import DivergedError
+from fleetmind.runtime.config import TrainConfig
+from fleetmind.runtime.dist_config import DistConfig
+from fleetmind.runtime.learner.in_process import train_in_process
+from fleetmind.runtime.learner.run import LearnerRun
+from fleetmind.runtime.learner.run_setup import RunSetup
+from fleetmind.runtime.local import prepare_new
+
+
+def local_run(tmp_path: Path, steps: int) -> LearnerRun:
+    config = TrainConfig(
+        env_id="CartPole-v1", run_dir=tmp_path / "run", steps=steps, envs=2, seed=5
+    )
+    algo = PPOConfig(rollout_steps=16, update_epochs=1, minibatch_size=16)
+    return LearnerRun(RunSetup(*prepare_new(config, algo)), DistConfig(), False, local_envs=2)
+
+
+def poisoning(run: LearnerRun, bad: Callable[[int], bool]) -> list[int]:
+    """Make update ``n`` (counting from 0) wreck the weights and report a NaN loss when
+    ``bad(n)``; the numbers of the updates made so far."""
+    learner = run.core.learner
+    honest = learner.update
+    calls: list[int] = []
+
+    def update(trajectories: Sequence[Trajectory]) -> dict[str, float]:
+        n = len(calls)
+        calls.append(n)
+        metrics = honest(trajectories)
+        if bad(n):
+            for tensor in learner.state_dict()["model"].values():
+                tensor.fill_(float("nan"))
+            metrics["value_loss"] = float("nan")
+        return metrics
+
+    learner.update = update  # type: ignore[method-assign]
+    return calls
+
+
+def model(run: LearnerRun) -> dict[str, Any]:
+    return copy.deepcopy(run.core.learner.state_dict()["model"])
+
+
+def test_a_diverged_update_is_rolled_back_and_training_goes_on(tmp_path: Path) -> None:
+    run = local_run(tmp_path, steps=256)
+    calls = poisoning(run, lambda n: n == 2)
+    result = train_in_process(run, envs=2)
+    core = run.core
+    assert len(calls) == 9  # 256 steps of 32, and the rolled-back batch did not count
+    assert core.guard.rolled_back == 1
+    assert core.guard.in_row == 0
+    assert core.env_steps == 256
+    assert result.env_steps == 256
+    assert core.version == 9  # the rollback still answered with a (good) version
+    for tensor in model(run).values():
+        assert torch.isfinite(tensor).all()
+    record = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1]
+    assert '"diverged_updates": 1' in record
+
+
+def test_divergence_in_a_row_stops_with_a_checkpoint_of_the_last_good_version(
+    tmp_path: Path,
+) -> None:
+    run = local_run(tmp_path, steps=10**6)
+    good: list[dict[str, Any]] = []
+    learner = run.core.learner
+    honest = learner.update
+
+    def remember(trajectories: Sequence[Trajectory]) -> dict[str, float]:
+        metrics = honest(trajectories)
+        good.append(model(run))
+        return metrics
+
+    learner.update = remember  # type: ignore[method-assign]
+    poisoning(run, lambda n: n >= 2)  # two good updates, then every one diverges
+    with pytest.raises(DivergedError, match="3 updates in a row were rolled back"):
+        train_in_process(run, envs=2)
+    assert run.core.guard.rolled_back == 3
+    saved = run.setup.run_dir.checkpoints.load_latest()
+    last_good = good[1]
+    for name, tensor in saved["learner"]["model"].items():
+        assert torch.equal(tensor, last_good[name]), name
