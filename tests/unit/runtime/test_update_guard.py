@@ -94,3 +94,36 @@ def test_divergence_in_a_row_stops_with_a_checkpoint_of_the_last_good_version(
     last_good = good[1]
     for name, tensor in saved["learner"]["model"].items():
         assert torch.equal(tensor, last_good[name]), name
+
+
+def test_episodes_through_a_dropped_batch_are_not_counted(tmp_path: Path) -> None:
+    from tests.integration.learner_harness import cartpole_chunk
+
+    from fleetmind.core.exchange import Episode
+    from fleetmind.runtime.local import prepare_new as prepare
+
+    config = TrainConfig(env_id="CartPole-v1", run_dir=tmp_path / "run", steps=10**6, envs=2)
+    algo = PPOConfig(rollout_steps=4, update_epochs=1, minibatch_size=8)
+    run = LearnerRun(RunSetup(*prepare(config, algo)), DistConfig(), progress=False)
+    core = run.core
+    poisoning(run, lambda n: n == 0)
+    session = core.register("a", "CartPole-v1", 2)
+    # Chunk 0: no episode ends yet; its update diverges (enormous rewards, say).
+    first = cartpole_chunk(session.session_id, core.incarnation)
+    assert core.accept(session, first)
+    batch = core.take_batch()
+    assert batch is not None
+    core.train_now(batch)
+    assert core.guard.rolled_back == 1
+    # Chunk 1 ends copy 0's episode with the return the rewards sum to: it agrees with
+    # the data, but the data it spans were dropped, so it is not counted.
+    second = cartpole_chunk(session.session_id, core.incarnation, version=core.version)
+    second.seq = 1
+    second.trajectories[0].terminated[0, 0] = True
+    second.episodes = [Episode(5.0, 5, (5.0,))]
+    assert core.accept(session, second)
+    batch = core.take_batch()
+    assert batch is not None
+    core.train_now(batch)
+    assert core.guard.rolled_back == 1
+    assert core.stats.episodes == 0

@@ -323,6 +323,7 @@ class LearnerCore:
         """Fold a batch's statistics and episodes in, unless its update was rolled back."""
         if not good:
             log.error("update rolled back (%s); its batch is dropped", self.guard.reason)
+            self._distrust(batch)
             return
         for chunk in batch.chunks:
             self.merge_stats(chunk.obs_stats)
@@ -331,6 +332,18 @@ class LearnerCore:
                 if self.chunks.team:
                     self.agent_returns.add(episode.agent_returns)
         self.env_steps += sum(c.env_steps for c in batch.chunks)
+
+    def _distrust(self, batch: Batch) -> None:
+        """Episodes that include a dropped chunk's rewards are not counted: neither those
+        in progress in its sessions nor those of their chunks still waiting."""
+        senders = {c.session_id for c in batch.chunks}
+        for session_id in senders:
+            session = self.sessions.get(session_id)
+            if session is not None and session.ledger is not None:
+                session.ledger.whole[:] = False
+        for chunk in [*self._queue, *self._pending.values()]:
+            if chunk.session_id in senders:
+                chunk.episodes = []
 
     def _learned(
         self, metrics: dict[str, float] | None, batch: Batch, seconds: float
