@@ -96,3 +96,16 @@ def test_a_far_mean_cannot_widen_its_own_tolerance() -> None:
     delta.mean = delta.mean + 1e6
     with pytest.raises(InvalidInputError, match=r"obs_stats\.mean\[0\]"):
         check_obs_stats(delta, base, normalised)
+
+
+def test_a_blown_up_variance_cannot_widen_its_own_bound() -> None:
+    # The rows vary twice as widely as the learner's statistics (a policy that reaches
+    # new states), so the view they were normalised with weighs the claimed variance
+    # too; a claim of 1e12 must still be refused.
+    rng = np.random.default_rng(0)
+    base = RunningMeanStd.from_data(rng.standard_normal((2000, 4)))
+    normalised = (2 * rng.standard_normal((64, 4, 4))).astype(np.float32)
+    delta = RunningMeanStd.from_data(normalised.reshape(-1, 4).astype(np.float64))
+    delta.var = delta.var * 1e12
+    with pytest.raises(InvalidInputError, match=r"obs_stats\.var\[0\]"):
+        check_obs_stats(delta, base, normalised)

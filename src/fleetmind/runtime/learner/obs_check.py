@@ -35,6 +35,9 @@ of the rebuilt observations."""
 VAR_RATIO = 4.0
 """The delta's variance may exceed the rebuilt observations' by this factor (plus
 ``400 / rows``)."""
+THIN = 2
+"""Below this many times a chunk's rows, the learner's statistics are too thin to bound
+the chunk's variance by."""
 FLOOR = 0.05
 """Share of the rebuilt view's variance added to both spreads (rows that barely move)."""
 
@@ -65,14 +68,46 @@ def check_obs_stats(delta: RunningMeanStd, base: RunningMeanStd, normalised: np.
             f"obs_stats.mean[{j}]={delta.mean[j]:.6g} but the chunk's observations, "
             f"de-normalised, average {mean[j]:.6g}"
         )
-    limit = (VAR_RATIO + 400 / rows) * (var + FLOOR * view_var) + EPSILON
-    wide = np.flatnonzero(~(delta.var <= limit))
+    limit = (VAR_RATIO + 400 / rows) * _variance_bound(delta, base, x, var, view_var, envs)
+    wide = np.flatnonzero(~(delta.var <= limit + EPSILON))
     if wide.size:
         j = int(wide[0])
         raise InvalidInputError(
             f"obs_stats.var[{j}]={delta.var[j]:.6g} but the chunk's observations, "
             f"de-normalised, vary by {var[j]:.6g}"
         )
+
+
+def _variance_bound(
+    delta: RunningMeanStd,
+    base: RunningMeanStd,
+    x: np.ndarray,
+    var: np.ndarray,
+    view_var: np.ndarray,
+    envs: int,
+) -> np.ndarray:
+    """The variance the rows can have, per element.
+
+    Rows normalised with a view of variance ``(1 - s) * base.var + s * delta.var``
+    (``s``: the chunk's mean share of the view) vary by about that times the
+    normalised values' variance ``v``; solved for ``delta.var``, that is
+    ``(1 - s) * base.var * v / (1 - s * v)``: a bound the delta cannot raise. Where
+    the chunk dominates its own view (``s * v >= 1/2``), the learner's statistics hold
+    fewer than ``THIN`` times the chunk's rows (a fresh run), or a value reached the
+    clip (the rows left the view's range), only the weaker bound of the rebuilt rows
+    themselves holds (which a delta raises by its share of the view).
+    """
+    steps = x.shape[0]
+    seen = np.arange(steps, dtype=np.float64) * envs
+    share = float(np.mean(seen / np.maximum(base.count + seen, 1e-300))) if base.count else 1.0
+    flat = x.reshape(-1, x.shape[-1])
+    spread = flat.var(axis=0)
+    clipped = np.abs(flat).max(axis=0) >= CLIP * (1 - 1e-6)
+    weak = share * spread >= 0.5
+    tight = (1 - share) * base.var * spread / np.maximum(1 - share * spread, 0.5)
+    loose = var + FLOOR * view_var
+    weak |= base.count < THIN * flat.shape[0]
+    return np.where(weak | clipped, loose, tight + FLOOR * (1 - share) * base.var)
 
 
 def _rebuilt(
