@@ -127,3 +127,48 @@ def test_episodes_through_a_dropped_batch_are_not_counted(tmp_path: Path) -> Non
     core.train_now(batch)
     assert core.guard.rolled_back == 1
     assert core.stats.episodes == 0
+
+
+def test_only_the_chunk_that_made_an_update_diverge_loses_its_episodes(tmp_path: Path) -> None:
+    from tests.integration.learner_harness import cartpole_chunk
+
+    from fleetmind.core.exchange import Episode
+
+    config = TrainConfig(env_id="CartPole-v1", run_dir=tmp_path / "run", steps=10**6, envs=2)
+    algo = PPOConfig(rollout_steps=4, update_epochs=1, minibatch_size=8)
+    core = LearnerRun(RunSetup(*prepare_new(config, algo)), DistConfig(), progress=False).core
+    learner = core.learner
+    honest = learner.update
+
+    def update(trajectories: Sequence[Trajectory]) -> dict[str, float]:
+        if max(float(t.rewards.max()) for t in trajectories) > 1e20:
+            return {"loss": float("nan")}  # what enormous rewards do to a real update
+        return honest(trajectories)
+
+    learner.update = update  # type: ignore[method-assign]
+    honest_actor = core.register("honest", "CartPole-v1", 2)
+    poisoner = core.register("poisoner", "CartPole-v1", 2)
+    sent = {}
+    for session, reward in ((honest_actor, 1.0), (poisoner, 1e30)):
+        chunk = cartpole_chunk(session.session_id, core.incarnation)
+        chunk.trajectories[0].rewards[:] = reward
+        assert core.accept(session, chunk)
+        sent[session.session_id] = reward
+    batch = core.take_batch()
+    assert batch is not None
+    core.train_now(batch)
+    assert core.guard.rolled_back == 1
+    # Both episodes end in the next chunks, with returns that agree with the rewards.
+    for session in (honest_actor, poisoner):
+        reward = sent[session.session_id]
+        chunk = cartpole_chunk(session.session_id, core.incarnation, version=core.version)
+        chunk.seq = 1
+        chunk.trajectories[0].terminated[0, 0] = True
+        total = 4 * reward + 1
+        chunk.episodes = [Episode(total, 5, (total,))]
+        assert core.accept(session, chunk)
+    batch = core.take_batch()
+    assert batch is not None
+    core.train_now(batch)
+    assert core.guard.rolled_back == 1
+    assert list(core.stats.returns) == [5.0]  # the honest actor's episode alone

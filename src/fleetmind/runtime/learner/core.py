@@ -9,12 +9,9 @@ itself, which runs in a worker thread so the server keeps answering::
     batch = await core.next_batch()         # sync: all live actors (or timeout); async: queue
     await core.train_on(batch)              # update, version += 1, publish weights once
 
-Every chunk is checked against its own data before it is taken
-(:mod:`fleetmind.runtime.learner.checks`): reported episodes against the rewards and
-done flags of the session's chunks, the statistics delta against the observations.
-An update whose losses or weights are not finite is rolled back
-(:mod:`fleetmind.runtime.learner.guard`): its batch is dropped, statistics and
-episodes included, and the last good weights are published as the next version.
+Each chunk is checked against its own data before it is taken (:mod:`.checks`); an
+update whose losses or weights are not finite is rolled back (:mod:`.guard`): its
+batch is dropped and the last good weights are published as the next version.
 
 In ``sync`` mode a chunk of an older version is dropped (on-policy). In ``async``
 mode chunks queue (bounded) and each batch's policy lag is measured; with
@@ -306,7 +303,8 @@ class LearnerCore:
         trajectories = self.chunks.per_agent(batch.chunks)
         t0 = time.monotonic()
         metrics = await asyncio.to_thread(self.guard.update, trajectories)
-        self._fold(batch, metrics is not None)
+        culprits = None if metrics is not None else await asyncio.to_thread(self._culprits, batch)
+        self._fold(batch, culprits)
         await asyncio.to_thread(self.publish)
         return self._learned(metrics, batch, time.monotonic() - t0)
 
@@ -315,15 +313,16 @@ class LearnerCore:
         trajectories = self.chunks.per_agent(batch.chunks)
         t0 = time.monotonic()
         metrics = self.guard.update(trajectories)
-        self._fold(batch, metrics is not None)
+        self._fold(batch, None if metrics is not None else self._culprits(batch))
         self.publish()
         return self._learned(metrics, batch, time.monotonic() - t0)
 
-    def _fold(self, batch: Batch, good: bool) -> None:
-        """Fold a batch's statistics and episodes in, unless its update was rolled back."""
-        if not good:
+    def _fold(self, batch: Batch, culprits: set[str] | None) -> None:
+        """Fold a batch's statistics and episodes in, unless its update was rolled back
+        (``culprits``: the sessions whose chunks made it diverge)."""
+        if culprits is not None:
             log.error("update rolled back (%s); its batch is dropped", self.guard.reason)
-            self._distrust(batch)
+            self._distrust(culprits)
             return
         for chunk in batch.chunks:
             self.merge_stats(chunk.obs_stats)
@@ -333,10 +332,16 @@ class LearnerCore:
                     self.agent_returns.add(episode.agent_returns)
         self.env_steps += sum(c.env_steps for c in batch.chunks)
 
-    def _distrust(self, batch: Batch) -> None:
-        """Episodes that include a dropped chunk's rewards are not counted: neither those
-        in progress in its sessions nor those of their chunks still waiting."""
-        senders = {c.session_id for c in batch.chunks}
+    def _culprits(self, batch: Batch) -> set[str]:
+        """Sessions of the chunks whose update alone diverges (all, if none does)."""
+        chunks = batch.chunks
+        if len(chunks) > 1:
+            chunks = [c for c in chunks if self.guard.diverges(self.chunks.per_agent([c]))]
+        return {c.session_id for c in chunks or batch.chunks}
+
+    def _distrust(self, senders: set[str]) -> None:
+        """Episodes that include a culprit chunk's rewards are not counted: neither those
+        in progress in its session nor those of its chunks still waiting."""
         for session_id in senders:
             session = self.sessions.get(session_id)
             if session is not None and session.ledger is not None:

@@ -57,6 +57,16 @@ class UpdateGuard:
         self.reason = f"{reason} at update {version}"
         return None
 
+    def diverges(self, trajectories: Sequence[Trajectory]) -> bool:
+        """Whether an update on ``trajectories`` alone diverges (a probe: the learner's
+        state is restored either way)."""
+        learner = self.learner
+        before = copy.deepcopy(learner.state_dict())
+        try:
+            return self._not_finite(learner.update(list(trajectories))) is not None
+        finally:
+            learner.load_state_dict(before)
+
     def _not_finite(self, metrics: dict[str, float]) -> str | None:
         for key, value in metrics.items():
             if "loss" in key and not math.isfinite(value):

@@ -13,13 +13,14 @@ and compares::
 
 It refuses (INVALID_ARGUMENT naming the field) a count other than ``T * E``, a
 normalised value outside the normaliser's clip, a mean farther from the rebuilt
-observations' mean than their spread allows, and a variance far above theirs. The
+observations' mean than their spread allows, and a variance above what the
+learner's statistics and the normalised values' spread allow (``_variance_bound``). The
 tolerances cover an honest actor's drift within a chunk (measured on CartPole,
 Pendulum, MountainCar and Acrobot chunks of 2 to 1024 rows: see
 ``tests/unit/runtime/test_obs_check.py``). A chunk of one row is checked for its
 count and clip only. What is not proven: the raw scale of observations that agree
 with their own delta; while the learner's statistics are thin (its first updates),
-such a delta moves them as far as the actor says.
+or where values sit at the clip, such a delta moves them as far as the actor says.
 """
 
 from __future__ import annotations
