@@ -71,9 +71,10 @@ def test_client_with_tls_and_token_is_served(
         version=session.version,
     )
     assert c.push([chunk]).accepted == 1
-    # The sync exchange stream passes the same checks: the same chunk again is dropped
-    # (one per version) and answered with the version the first one fed (the stream's
-    # keep-alives while the update runs are read past).
+    # The sync exchange stream passes the same checks: the session's next chunk of the
+    # same version is dropped (one per version) and answered with the version the first
+    # one fed (the stream's keep-alives while the update runs are read past).
+    chunk.seq = 1
     stream = c.exchange()
     answer = stream.round(chunk)
     assert answer.reply.dropped == 1

@@ -65,14 +65,15 @@ def status_of(call: pytest.ExceptionInfo[grpc.RpcError]) -> grpc.StatusCode:
 
 
 def good(session: pb.RegisterResponse, **changes: object) -> pb.TrajectoryChunk:
-    stats = RunningMeanStd.from_data(np.zeros((3, 4)))
     chunk = cartpole_chunk(
         session.session_id,
         session.incarnation,
         secret=session.session_secret,
         version=session.version,
-        obs_stats=stats,
     )
+    # The observations' own statistics (the harness's observations are near N(0, 1),
+    # as the learner's statistics are).
+    chunk.obs_stats = RunningMeanStd.from_data(chunk.trajectories[0].obs.reshape(-1, 4))
     msg = chunk_pb(chunk)
     for key, value in changes.items():
         setattr(msg, key, value)
@@ -195,7 +196,7 @@ def test_oversized_message_is_resource_exhausted(stub: pb_grpc.LearnerStub, send
 def test_learner_stays_healthy_after_bad_input(stub: pb_grpc.LearnerStub) -> None:
     session = register(stub, "after")
     assert push(stub, good(session)).accepted == 1
-    stale = good(session, policy_version=max(session.version - 1, 0))
+    stale = good(session, policy_version=max(session.version - 1, 0), seq=1)
     if session.version > 0:  # sync mode: data of an older version is dropped, not trained on
         assert push(stub, stale).dropped == 1
     status = stub.GetStatus(pb.StatusRequest(), timeout=10)
@@ -266,7 +267,7 @@ def test_exchange_answers_each_chunk_with_the_next_version_and_keeps_the_stream_
         # The next update reaches the step target; the chunk after it is answered done.
         version, rounds = answer.push.version, 0
         while True:
-            requests.put(good(first, policy_version=version))
+            requests.put(good(first, policy_version=version, seq=rounds + 1))
             reply = next(r for r in stream if r.HasField("push"))
             rounds += 1
             if reply.push.done:

@@ -73,6 +73,12 @@ class Chunk:
     """Learner incarnation the session belongs to."""
     session_secret: str = ""
     """The session's secret (:attr:`SessionInfo.session_secret`): proves the sender holds it."""
+    raw_rewards: np.ndarray | None = None
+    """Every agent's rewards before scaling, ``[T, E, N]`` (None: the rewards are not
+    scaled, so ``trajectories[i].rewards`` are the raw ones)."""
+    seq: int = 0
+    """Index of this chunk in its session (0, 1, ...): the learner follows episodes
+    across chunks and notices one that never arrived."""
 
     @property
     def policy_version(self) -> int:

@@ -20,6 +20,11 @@ import numpy as np
 
 from fleetmind.core.errors import InvalidInputError
 
+CLIP = 10.0
+"""Standardised observations are clipped to ``[-CLIP, CLIP]``."""
+EPSILON = 1e-8
+"""Added to the variance before the square root."""
+
 
 @dataclass
 class RunningMeanStd:
@@ -94,9 +99,9 @@ class ObservationNormalizer:
 
     stats: RunningMeanStd
     """The running statistics."""
-    clip: float = 10.0
+    clip: float = CLIP
     """Standardised values are clipped to ``[-clip, clip]``."""
-    epsilon: float = 1e-8
+    epsilon: float = EPSILON
     """Added to the variance before the square root."""
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:

@@ -6,7 +6,8 @@ One format for teams of any size (a single agent is a team of one). A chunk
 (``[T x E x S]``) when the learner's centralised critic reads it, and the per-agent
 scalars stacked on an agent axis (``log_probs``, ``values``, ``rewards``,
 ``next_values``, ``terminated``, ``truncated``, ``valid`` and, optionally,
-``decision``: ``[T x E x N]``).
+``decision``: ``[T x E x N]``), the optional ``raw_rewards`` ``[T x E x N]`` (the
+rewards before scaling) and its index in the session (``seq``).
 
 Everything an actor sends is checked here against the learner's
 :class:`~fleetmind.core.exchange.ChunkContract` before the learner touches it: the
@@ -33,6 +34,8 @@ STACKED_FLOAT = ("log_probs", "values", "rewards", "next_values")
 STACKED_BOOL = ("terminated", "truncated", "valid")
 DECISION_FIELD = "decision"
 """The optional ``[T x E x N]`` BOOL tensor of the steps whose action was a real choice."""
+RAW_REWARDS_FIELD = "raw_rewards"
+"""The optional ``[T x E x N]`` FP32 tensor of the rewards before scaling."""
 
 
 def tensor_pb(array: np.ndarray, name: str) -> pb.Tensor:
@@ -84,6 +87,8 @@ def chunk_pb(chunk: Chunk) -> pb.TrajectoryChunk:
     if any(t.decision is not None for t in trajectories):
         decision = [t.valid if t.decision is None else t.decision for t in trajectories]
         tensors.append(tensor_pb(np.stack(decision, -1), DECISION_FIELD))
+    if chunk.raw_rewards is not None:
+        tensors.append(tensor_pb(chunk.raw_rewards, RAW_REWARDS_FIELD))
     episodes = chunk.episodes
     msg = pb.TrajectoryChunk(
         session_id=chunk.session_id,
@@ -99,6 +104,7 @@ def chunk_pb(chunk: Chunk) -> pb.TrajectoryChunk:
         times=pb.StageTimes(**{k: v for k, v in chunk.times.items() if k in STAGES}),
         env_steps=first.num_steps * first.num_envs,
         num_agents=len(trajectories),
+        seq=chunk.seq,
     )
     if chunk.obs_stats is not None:
         msg.obs_stats.CopyFrom(stats_pb(chunk.obs_stats))
@@ -179,8 +185,11 @@ def _check_header(msg: pb.TrajectoryChunk, contract: ChunkContract) -> None:
 def _arrays(msg: pb.TrajectoryChunk, contract: ChunkContract) -> dict[str, np.ndarray]:
     steps, envs = int(msg.num_steps), int(msg.num_envs)
     wanted = expected_tensors(contract, steps, envs)
+    stacked = (steps, envs, len(contract.agents))
     if any(t.name == DECISION_FIELD for t in msg.tensors):
-        wanted[DECISION_FIELD] = ("BOOL", (steps, envs, len(contract.agents)))
+        wanted[DECISION_FIELD] = ("BOOL", stacked)
+    if any(t.name == RAW_REWARDS_FIELD for t in msg.tensors):
+        wanted[RAW_REWARDS_FIELD] = ("FP32", stacked)
     context = f"num_steps={steps}, num_envs={envs}, num_agents={msg.num_agents}"
     arrays = decode_tensors(msg, wanted, context)
     for name, (datatype, _shape) in wanted.items():
@@ -251,9 +260,11 @@ def chunk_from_pb(msg: pb.TrajectoryChunk, contract: ChunkContract) -> Chunk:
         stats,
         episodes,
         stage_times(msg.times),
-        msg.session_id,
-        int(msg.incarnation),
-        msg.session_secret,
+        session_id=msg.session_id,
+        incarnation=int(msg.incarnation),
+        session_secret=msg.session_secret,
+        raw_rewards=arrays.get(RAW_REWARDS_FIELD),
+        seq=int(msg.seq),
     )
 
 

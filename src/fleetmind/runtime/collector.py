@@ -130,6 +130,7 @@ class Collector:
         self.layout = layout
         n, e = len(env.spec.agents), env.num_envs
         self.reward_scaler = RewardScaler(reward_gamma, e, n) if reward_gamma is not None else None
+        self._raw_rewards = None if self.reward_scaler is None else np.zeros((num_steps, e, n))
         self.stats = EpisodeStats()
         """Team returns (sum over agents) of finished episodes."""
         self.agent_returns = AgentReturns(env.spec.agents)
@@ -152,6 +153,11 @@ class Collector:
         """The episodes finished since the previous call."""
         finished, self.finished = self.finished, []
         return finished
+
+    def raw_rewards(self) -> np.ndarray | None:
+        """The last rollout's ``[T, E, N]`` rewards before scaling (None: not scaled)."""
+        raw = self._raw_rewards
+        return None if raw is None else raw.astype(np.float32)
 
     @property
     def agents(self) -> tuple[str, ...]:
@@ -237,6 +243,8 @@ class Collector:
 
     def _record(self, t: int, step: MultiAgentStep, buffers: list[_AgentBuffers]) -> None:
         rewards = np.where(step.active, step.rewards, 0.0)
+        if self._raw_rewards is not None:
+            self._raw_rewards[t] = rewards
         for i, buf in enumerate(buffers):
             valid = step.active[:, i]
             term = step.terminated[:, i] & valid

@@ -38,10 +38,13 @@ class TrainConfig:
     """Number of newest checkpoints kept on disk."""
     torch_threads: int = 1
     """Threads torch and numpy's BLAS may use; small networks run fastest on one."""
+    max_diverged_updates: int = 3
+    """Updates in a row whose losses or weights are not finite (each rolled back to the
+    last good version) before the run stops, with a checkpoint of that version."""
 
     def validate(self) -> None:
         """Raise ConfigError for values outside their domain."""
-        for name in ("steps", "envs", "keep_checkpoints", "torch_threads"):
+        for name in ("steps", "envs", "keep_checkpoints", "torch_threads", "max_diverged_updates"):
             value = getattr(self, name)
             if value <= 0:
                 raise ConfigError(

@@ -34,7 +34,7 @@ def test_a_chunk_of_a_version_whose_update_runs_is_dropped(tmp_path: Path) -> No
     assert core.dropped_chunks == 1
     asyncio.run(core.train_on(batch))
     assert core.version == 1
-    assert core.accept(late, Chunk([trajectory(version=1)]))
+    assert core.accept(late, Chunk([trajectory(version=1)], seq=1))  # its second chunk
 
 
 def test_a_session_answers_only_to_its_own_secret(tmp_path: Path) -> None:

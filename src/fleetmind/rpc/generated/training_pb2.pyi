@@ -99,7 +99,7 @@ class StageTimes(_message.Message):
     def __init__(self, env: _Optional[float] = ..., inference: _Optional[float] = ..., rpc: _Optional[float] = ..., push: _Optional[float] = ..., wait: _Optional[float] = ...) -> None: ...
 
 class TrajectoryChunk(_message.Message):
-    __slots__ = ("session_id", "incarnation", "policy_version", "num_steps", "num_envs", "tensors", "obs_stats", "episode_returns", "episode_lengths", "times", "env_steps", "num_agents", "agent_episode_returns", "session_secret")
+    __slots__ = ("session_id", "incarnation", "policy_version", "num_steps", "num_envs", "tensors", "obs_stats", "episode_returns", "episode_lengths", "times", "env_steps", "num_agents", "agent_episode_returns", "session_secret", "seq")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     INCARNATION_FIELD_NUMBER: _ClassVar[int]
     POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -114,6 +114,7 @@ class TrajectoryChunk(_message.Message):
     NUM_AGENTS_FIELD_NUMBER: _ClassVar[int]
     AGENT_EPISODE_RETURNS_FIELD_NUMBER: _ClassVar[int]
     SESSION_SECRET_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     incarnation: int
     policy_version: int
@@ -128,7 +129,8 @@ class TrajectoryChunk(_message.Message):
     num_agents: int
     agent_episode_returns: _containers.RepeatedScalarFieldContainer[float]
     session_secret: str
-    def __init__(self, session_id: _Optional[str] = ..., incarnation: _Optional[int] = ..., policy_version: _Optional[int] = ..., num_steps: _Optional[int] = ..., num_envs: _Optional[int] = ..., tensors: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ..., obs_stats: _Optional[_Union[NormStats, _Mapping]] = ..., episode_returns: _Optional[_Iterable[float]] = ..., episode_lengths: _Optional[_Iterable[int]] = ..., times: _Optional[_Union[StageTimes, _Mapping]] = ..., env_steps: _Optional[int] = ..., num_agents: _Optional[int] = ..., agent_episode_returns: _Optional[_Iterable[float]] = ..., session_secret: _Optional[str] = ...) -> None: ...
+    seq: int
+    def __init__(self, session_id: _Optional[str] = ..., incarnation: _Optional[int] = ..., policy_version: _Optional[int] = ..., num_steps: _Optional[int] = ..., num_envs: _Optional[int] = ..., tensors: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ..., obs_stats: _Optional[_Union[NormStats, _Mapping]] = ..., episode_returns: _Optional[_Iterable[float]] = ..., episode_lengths: _Optional[_Iterable[int]] = ..., times: _Optional[_Union[StageTimes, _Mapping]] = ..., env_steps: _Optional[int] = ..., num_agents: _Optional[int] = ..., agent_episode_returns: _Optional[_Iterable[float]] = ..., session_secret: _Optional[str] = ..., seq: _Optional[int] = ...) -> None: ...
 
 class PushResponse(_message.Message):
     __slots__ = ("accepted", "dropped", "version", "done")

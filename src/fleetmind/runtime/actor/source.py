@@ -115,9 +115,10 @@ class CollectingSource:
             delta,
             episodes,
             times,
-            session.session_id,
-            session.incarnation,
-            session.session_secret,
+            session_id=session.session_id,
+            incarnation=session.incarnation,
+            session_secret=session.session_secret,
+            raw_rewards=self.collector.raw_rewards(),
         )
 
     def take_delta(self) -> RunningMeanStd | None:

@@ -32,9 +32,12 @@ chosen by the learner's algorithm (:mod:`fleetmind.runtime.actor.source`).
 The learner may vanish (restart, network cut): the actor retries with exponential
 backoff and full jitter, forever unless ``give_up_after_s`` is set. When the learner
 answers FAILED_PRECONDITION (it restarted and no longer knows the session), the
-actor registers again and discards what it collected for the old incarnation. Every
-call of a session carries the secret its registration returned; PERMISSION_DENIED
-(a wrong secret, which only a version mismatch explains) stops the actor.
+actor registers again, discards what it collected for the old incarnation and
+rebuilds its environments: a session's episodes start in it, so the learner can
+check each one against the rewards it received. Chunks carry their index in the
+session (``seq``), so the learner notices one that was lost. Every call of a
+session carries the secret its registration returned; PERMISSION_DENIED (a wrong
+secret, which only a version mismatch explains) stops the actor.
 """
 
 from __future__ import annotations
@@ -144,6 +147,8 @@ class ActorWorker:
         """The sync mode's stream to the learner, while one is open."""
         self._pushed_inline = 0
         self._push_s_reported = 0.0
+        self._seq = 0
+        """Index of the next chunk in the current session."""
 
     @property
     def chunks_sent(self) -> int:
@@ -202,6 +207,7 @@ class ActorWorker:
         self.times["inference"] += inference
         self.times["env"] += time.monotonic() - t - inference
         chunk = source.chunk(session, self._take_times())
+        chunk.seq, self._seq = self._seq, self._seq + 1
         if session.mode == "sync":
             self._exchange_round(chunk, source)
             return
@@ -286,8 +292,11 @@ class ActorWorker:
         if self.pushes is not None:
             self.pushes.prefetch = session.mode == "async"
             self.pushes.session = session
-        if self.source is None:
-            self.source = self._make_source(session, self.config.envs)
+        # A new session starts fresh episodes, so the learner sees each one whole.
+        if self.source is not None:
+            self.source.close()
+        self.source = self._make_source(session, self.config.envs)
+        self._seq = 0
         self.version = -1
         self.source.discard_delta()
         while not self.stop.is_set() and not self._fetch(SYNC_WAIT_S):

@@ -62,7 +62,7 @@ def build_core(
             ) from exc
         store = WeightStore()
     chunks = chunk_format(parts, spec.rollout_length(setup.algo_config))
-    core = LearnerCore(learner, module, dist, cfg.env_id, chunks, store)
+    core = LearnerCore(learner, module, dist, cfg.env_id, chunks, store, cfg.normalize_reward)
     full = {**setup.full_config, **parts.space_config()}
     extra: dict[str, Any] = {}
     if setup.state is not None:

@@ -10,6 +10,10 @@ itself, which runs in a worker thread so the server keeps answering::
     batch = await core.next_batch()         # sync: all live actors (or timeout); async: queue
     await core.train_on(batch)              # update, version += 1, publish weights once
 
+Each chunk is checked against its own data before it is taken (:mod:`.checks`); an
+update whose losses or weights are not finite is rolled back (:mod:`.guard`): its
+batch is dropped and the last good weights are published as the next version.
+
 In ``sync`` mode a chunk of an older version is dropped (on-policy). In ``async``
 mode chunks queue (bounded) and each batch's policy lag is measured; with
 ``max_policy_lag`` a chunk more than that many versions old is dropped.
@@ -51,15 +55,15 @@ from fleetmind.core.learning import TeamLearner
 from fleetmind.core.normalizer import RunningMeanStd
 from fleetmind.runtime.chunk_format import ChunkFormat
 from fleetmind.runtime.dist_config import DistConfig
+from fleetmind.runtime.learner.checks import ChunkChecks
 from fleetmind.runtime.learner.collective import LearnerGroup
+from fleetmind.runtime.learner.guard import UpdateGuard
 from fleetmind.runtime.learner.session import Batch, Session
+from fleetmind.runtime.learner.shared_update import train_shared
 from fleetmind.runtime.learner.weight_store import WeightStore
 from fleetmind.runtime.state import RunData
 
 log = logging.getLogger("fleetmind.learner")
-
-IDLE_PAUSE_S = 0.5
-"""Group mode: pause after an update in which no learner had data."""
 
 
 class LearnerCore:
@@ -73,6 +77,7 @@ class LearnerCore:
         env_id: str,
         chunks: ChunkFormat,
         store: WeightStore | None,
+        scaled_rewards: bool = False,
     ) -> None:
         self.learner = learner
         self.module = module
@@ -88,6 +93,10 @@ class LearnerCore:
         self.store = store
         """Where versions are published for actors in other processes (None: the actors
         step this learner's own networks, in this process)."""
+        self.checks = ChunkChecks(chunks, scaled_rewards)
+        """What is verified of each chunk before it is taken."""
+        self.guard = UpdateGuard(learner, module)
+        """Rolls back updates that diverge."""
         self.incarnation = secrets.randbits(62) + 1
         """Differs on every start: data from an earlier incarnation is refused."""
         self.sessions: dict[str, Session] = {}
@@ -122,7 +131,9 @@ class LearnerCore:
         """Take the current version (once) for every actor (None: nothing to publish)."""
         if self.store is None:
             return None
-        return self.store.publish(self.version, self.module, self.chunks.join())
+        stats = self.chunks.join()
+        self.checks.published(self.version, stats)
+        return self.store.publish(self.version, self.module, stats)
 
     def run_data(self) -> RunData:
         """What a checkpoint records of the data this learner gathered."""
@@ -198,7 +209,9 @@ class LearnerCore:
     # -- data -------------------------------------------------------------------
 
     def accept(self, session: Session, chunk: Chunk) -> bool:
-        """Take a checked chunk; False when it is stale and dropped."""
+        """Take a decoded chunk once it agrees with its own data; False when it is stale
+        and dropped. InvalidInputError names what disagrees."""
+        verdict = self.checks.verify(session, chunk)
         now = time.monotonic()
         if session.first_chunk_at is None:
             session.first_chunk_at = now
@@ -215,7 +228,8 @@ class LearnerCore:
             # A chunk of a version whose batch was already taken (its update is running)
             # is as stale as an older one: the update cannot use it, the next must not.
             taken = chunk.policy_version <= self._taken_version
-            if lag != 0 or taken or session.session_id in self._pending:
+            verdict.commit(session, chunk)
+            if lag != 0 or taken or session.session_id in self._pending or not verdict.base_known:
                 self.dropped_chunks += 1
                 return False
             self._pending[session.session_id] = chunk
@@ -226,6 +240,10 @@ class LearnerCore:
                 raise OverloadedError(
                     f"learner queue holds {len(self._queue)} chunks; slow down and retry"
                 )
+            verdict.commit(session, chunk)
+            if not verdict.base_known:  # older than every version whose statistics are kept
+                self.dropped_chunks += 1
+                return False
             self._queue.append(chunk)
         self._changed.set()
         return True
@@ -304,35 +322,64 @@ class LearnerCore:
         ``stop``: this learner was asked to stop (tells the group, if any).
         """
         if self.group is not None:
-            return await self._train_shared(batch, self.group, stop)
-        trajectories = self._gather(batch)
+            return await train_shared(self, batch, self.group, stop)
+        trajectories = self.chunks.per_agent(batch.chunks)
         t0 = time.monotonic()
-        metrics = await asyncio.to_thread(self._update, trajectories)
+        metrics = await asyncio.to_thread(self.guard.update, trajectories)
+        culprits = None if metrics is not None else await asyncio.to_thread(self._culprits, batch)
+        self._fold(batch, culprits)
+        await asyncio.to_thread(self.publish)
         return self._learned(metrics, batch, time.monotonic() - t0)
 
     def train_now(self, batch: Batch) -> dict[str, float]:
         """:meth:`train_on` in the caller's thread (a learner with in-process actors)."""
-        trajectories = self._gather(batch)
+        trajectories = self.chunks.per_agent(batch.chunks)
         t0 = time.monotonic()
-        metrics = self._update(trajectories)
+        metrics = self.guard.update(trajectories)
+        self._fold(batch, None if metrics is not None else self._culprits(batch))
+        self.publish()
         return self._learned(metrics, batch, time.monotonic() - t0)
 
-    def _gather(self, batch: Batch) -> list[Trajectory]:
-        """Fold a batch's statistics and episodes in; its trajectories, one per agent."""
+    def _fold(self, batch: Batch, culprits: set[str] | None) -> None:
+        """Fold a batch's statistics and episodes in, unless its update was rolled back
+        (``culprits``: the sessions whose chunks made it diverge)."""
+        if culprits is not None:
+            log.error("update rolled back (%s); its batch is dropped", self.guard.reason)
+            self._distrust(culprits)
+            return
         for chunk in batch.chunks:
-            self._merge_stats(chunk.obs_stats)
+            self.merge_stats(chunk.obs_stats)
             for episode in chunk.episodes:
                 self.stats.add(episode.team_return, episode.length)
                 if self.chunks.team:
                     self.agent_returns.add(episode.agent_returns)
-        return self.chunks.per_agent(batch.chunks)
-
-    def _learned(self, metrics: dict[str, float], batch: Batch, seconds: float) -> dict[str, float]:
-        self.timings["learn"] += seconds
         self.env_steps += sum(c.env_steps for c in batch.chunks)
-        return self._finish_update(metrics, batch)
 
-    def _merge_stats(self, stats: RunningMeanStd | None) -> None:
+    def _culprits(self, batch: Batch) -> set[str]:
+        """Sessions of the chunks whose update alone diverges (all, if none does)."""
+        chunks = batch.chunks
+        if len(chunks) > 1:
+            chunks = [c for c in chunks if self.guard.diverges(self.chunks.per_agent([c]))]
+        return {c.session_id for c in chunks or batch.chunks}
+
+    def _distrust(self, senders: set[str]) -> None:
+        """Episodes that include a culprit chunk's rewards are not counted: neither those
+        in progress in its session nor those of its chunks still waiting."""
+        for session_id in senders:
+            session = self.sessions.get(session_id)
+            if session is not None and session.ledger is not None:
+                session.ledger.whole[:] = False
+        for chunk in [*self._queue, *self._pending.values()]:
+            if chunk.session_id in senders:
+                chunk.episodes = []
+
+    def _learned(
+        self, metrics: dict[str, float] | None, batch: Batch, seconds: float
+    ) -> dict[str, float]:
+        self.timings["learn"] += seconds
+        return self.finish_update({"rolled_back": 1.0} if metrics is None else metrics, batch)
+
+    def merge_stats(self, stats: RunningMeanStd | None) -> None:
         """Fold a chunk's (or a learner's) statistics delta into every part."""
         if stats is None:
             return
@@ -340,7 +387,7 @@ class LearnerCore:
             if part is not None and delta is not None:
                 part.merge(delta)
 
-    def _finish_update(self, metrics: dict[str, float], batch: Batch) -> dict[str, float]:
+    def finish_update(self, metrics: dict[str, float], batch: Batch) -> dict[str, float]:
         self.lag_history.extend(batch.lags)
         if batch.lags:
             metrics["policy_lag_mean"] = float(np.mean(batch.lags))
@@ -350,38 +397,8 @@ class LearnerCore:
         self._version_changed = asyncio.Event()
         return metrics
 
-    async def _train_shared(
-        self, batch: Batch, group: LearnerGroup, stop: bool
-    ) -> dict[str, float]:
-        """One update of the group: exchange counts and statistics, then averaged steps."""
-        joined = self.chunks.join()
-        delta = RunningMeanStd(joined.shape) if joined is not None else None
-        episodes: list[tuple[float, int]] = []
-        for chunk in batch.chunks:
-            if delta is not None and chunk.obs_stats is not None:
-                delta.merge(chunk.obs_stats)
-            episodes.extend((e.team_return, e.length) for e in chunk.episodes)
-        steps = sum(c.env_steps for c in batch.chunks)
-        t0 = time.monotonic()
-        shared, deltas = await asyncio.to_thread(group.share, steps, stop, delta, episodes)
-        self.timings["exchange"] += time.monotonic() - t0
-        for part in deltas:  # rank by rank: the same floating-point result everywhere
-            self._merge_stats(part)
-        for ret, length in shared.episodes:
-            self.stats.add(ret, length)
-        self.group_stop = shared.stop
-        if shared.env_steps == 0:  # no learner had data: no update anywhere
-            if not shared.stop:
-                await asyncio.sleep(IDLE_PAUSE_S)  # do not spin while every actor is gone
-            return {}
-        trajectories = self.chunks.per_agent(batch.chunks) if batch.chunks else self.chunks.empty()
-        t0 = time.monotonic()
-        metrics = await asyncio.to_thread(self._update, trajectories)
-        self.timings["learn"] += time.monotonic() - t0
-        self.env_steps += shared.env_steps
-        return self._finish_update(metrics, batch)
-
-    def _update(self, trajectories: list[Trajectory]) -> dict[str, float]:
+    def update_shared(self, trajectories: list[Trajectory]) -> dict[str, float]:
+        """A shared update (not rolled back: the group stops together on divergence)."""
         metrics = self.learner.update(trajectories)
         self.publish()
         return metrics

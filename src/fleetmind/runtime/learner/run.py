@@ -191,6 +191,7 @@ class LearnerRun:
         cfg = self.setup.config
         self._metrics = metrics
         _check_finite(metrics, self.core)
+        self._check_rollbacks()
         now = time.monotonic()
         self._check_target(now - self.started)
         if now - self._last["report"] >= cfg.log_interval_s or self.solved_at is not None:
@@ -261,6 +262,20 @@ class LearnerRun:
                 log.error("learner group broken: final checkpoint at version %d", core.version)
             raise
 
+    def _check_rollbacks(self) -> None:
+        """Stop, with a checkpoint of the last good version, after too many rollbacks."""
+        guard = self.core.guard
+        limit = self.setup.config.max_diverged_updates
+        if guard.in_row < limit:
+            return
+        if self.writes:
+            self._checkpoint(time.monotonic() - self.started)
+        raise DivergedError(
+            f"training diverged: {guard.in_row} updates in a row were rolled back (the last: "
+            f"{guard.reason}); the final checkpoint holds the last good weights; lower the "
+            "learning rate or check the rewards"
+        )
+
     def _check_target(self, elapsed: float) -> None:
         target = self.setup.config.target_return
         mean = self.core.stats.full_window_mean()
@@ -292,6 +307,7 @@ class LearnerRun:
             "actors_live": len(core.sessions),
             "queue_depth": core.queue_depth,
             "dropped_chunks": core.dropped_chunks,
+            "diverged_updates": core.guard.rolled_back,
             "time_learn_s": round(core.timings["learn"], 3),
             "time_wait_s": round(core.timings["wait"], 3),
             "time_exchange_s": round(core.timings["exchange"], 3),
@@ -338,6 +354,8 @@ class LearnerRun:
 
 
 def _check_finite(metrics: dict[str, float], core: LearnerCore) -> None:
+    """Several learners: an update that diverged stops the group (one learner alone
+    rolls it back, so its losses reach here finite)."""
     for key in ("policy_loss", "value_loss", "loss"):
         if key in metrics and not math.isfinite(metrics[key]):
             raise DivergedError(

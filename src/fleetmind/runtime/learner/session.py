@@ -9,6 +9,7 @@ from collections.abc import Container
 from dataclasses import dataclass, field
 
 from fleetmind.core.exchange import STAGES, Chunk
+from fleetmind.runtime.learner.ledger import EpisodeLedger
 
 SECRET_BYTES = 16
 """Random bytes of a session's secret (128 bits)."""
@@ -34,6 +35,8 @@ class Session:
     """When its first chunk arrived."""
     times: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     """Seconds it spent per stage, summed over its chunks."""
+    ledger: EpisodeLedger | None = None
+    """Its episodes in progress, as the learner summed them (None: no chunk yet)."""
 
     @classmethod
     def open(cls, actor_id: str, num_envs: int, taken: Container[str]) -> Session:
