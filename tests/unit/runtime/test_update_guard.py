@@ -172,3 +172,34 @@ def test_only_the_chunk_that_made_an_update_diverge_loses_its_episodes(tmp_path:
     core.train_now(batch)
     assert core.guard.rolled_back == 1
     assert list(core.stats.returns) == [5.0]  # the honest actor's episode alone
+
+
+def test_a_snapshot_is_a_deep_copy_that_later_updates_cannot_change() -> None:
+    from collections import namedtuple
+
+    import numpy as np
+    import torch
+
+    from fleetmind.runtime.learner.guard import snapshot_state
+
+    pair = namedtuple("pair", "a b")
+    state = {
+        "net": {"w": torch.ones(3), "step": 4},
+        "adam": [np.zeros(2), (np.ones(1), "x")],
+        "extra": pair(np.zeros(1), 2.0),
+        "none": None,
+    }
+    copy = snapshot_state(state)
+    state["net"]["w"].add_(1.0)
+    state["adam"][0][:] = 5.0
+    state["adam"][1][0][:] = 7.0
+    state["extra"].a[:] = 9.0
+    assert torch.equal(copy["net"]["w"], torch.ones(3))
+    assert copy["net"]["step"] == 4
+    assert np.array_equal(copy["adam"][0], np.zeros(2))
+    assert np.array_equal(copy["adam"][1][0], np.ones(1))
+    assert copy["adam"][1][1] == "x"
+    assert isinstance(copy["adam"][1], tuple)
+    assert isinstance(copy["extra"], pair)
+    assert np.array_equal(copy["extra"].a, np.zeros(1))
+    assert copy["none"] is None

@@ -20,6 +20,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from fleetmind.core.batch import Trajectory
@@ -43,7 +44,7 @@ class UpdateGuard:
     def update(self, trajectories: Sequence[Trajectory]) -> dict[str, float] | None:
         """One update; None when it diverged and the learner's state was restored."""
         learner = self.learner
-        before = copy.deepcopy(learner.state_dict())
+        before = snapshot_state(learner.state_dict())
         version = learner.version
         metrics = learner.update(list(trajectories))
         reason = self._not_finite(metrics)
@@ -61,7 +62,7 @@ class UpdateGuard:
         """Whether an update on ``trajectories`` alone diverges (a probe: the learner's
         state is restored either way)."""
         learner = self.learner
-        before = copy.deepcopy(learner.state_dict())
+        before = snapshot_state(learner.state_dict())
         try:
             return self._not_finite(learner.update(list(trajectories))) is not None
         finally:
@@ -76,3 +77,27 @@ class UpdateGuard:
                 if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
                     return f"weight {name} is not finite"
         return None
+
+
+def snapshot_state(state: Any) -> Any:
+    """A copy of a learner's ``state_dict`` that later updates cannot change.
+
+    Tensors and arrays are cloned and containers rebuilt; immutable scalars are shared
+    and anything else is taken as ``copy.deepcopy`` takes it. A fraction of
+    deepcopy's cost on a state of many small entries, which is paid before every update.
+    """
+    if isinstance(state, dict):
+        return {k: snapshot_state(v) for k, v in state.items()}
+    if type(state) in (list, tuple):
+        return type(state)(snapshot_state(v) for v in state)
+    if isinstance(state, int | float | str | bool | None):
+        return state
+    return _clone(state)
+
+
+def _clone(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    return copy.deepcopy(value)

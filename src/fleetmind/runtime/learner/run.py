@@ -19,7 +19,6 @@ exits with ``UnavailableError``.
 from __future__ import annotations
 
 import asyncio
-import copy
 import hashlib
 import logging
 import math
@@ -41,6 +40,7 @@ from fleetmind.runtime.learner.build import build_core
 from fleetmind.runtime.learner.collective import LearnerGroup
 from fleetmind.runtime.learner.core import LearnerCore
 from fleetmind.runtime.learner.endpoint import CoreEndpoint
+from fleetmind.runtime.learner.guard import snapshot_state
 from fleetmind.runtime.learner.run_setup import RunSetup
 from fleetmind.runtime.metrics import PrometheusExporter, listen_host
 from fleetmind.runtime.parts import RunParts
@@ -252,7 +252,7 @@ class LearnerRun:
         core = self.core
         if core.group is None:
             return await core.train_on(batch, self.stop.is_set())
-        before = copy.deepcopy(core.learner.state_dict()) if self.writes else None
+        before = snapshot_state(core.learner.state_dict()) if self.writes else None
         try:
             return await core.train_on(batch, self.stop.is_set())
         except UnavailableError:
