@@ -46,7 +46,6 @@ from fleetmind.core.episodes import AgentReturns, EpisodeStats
 from fleetmind.core.errors import (
     InvalidInputError,
     OverloadedError,
-    PermissionDeniedError,
     PreconditionError,
     echo,
 )
@@ -58,7 +57,7 @@ from fleetmind.runtime.dist_config import DistConfig
 from fleetmind.runtime.learner.checks import ChunkChecks
 from fleetmind.runtime.learner.collective import LearnerGroup
 from fleetmind.runtime.learner.guard import UpdateGuard
-from fleetmind.runtime.learner.session import Batch, Session
+from fleetmind.runtime.learner.session import Batch, Session, SessionTable
 from fleetmind.runtime.learner.shared_update import train_shared
 from fleetmind.runtime.learner.weight_store import WeightStore
 from fleetmind.runtime.state import RunData
@@ -99,7 +98,6 @@ class LearnerCore:
         """Rolls back updates that diverge."""
         self.incarnation = secrets.randbits(62) + 1
         """Differs on every start: data from an earlier incarnation is refused."""
-        self.sessions: dict[str, Session] = {}
         self.stats = EpisodeStats()
         self.env_steps = 0
         """Env steps trained on (stale chunks do not count)."""
@@ -111,6 +109,7 @@ class LearnerCore:
         self._pending_since: float | None = None
         self._queue: deque[Chunk] = deque()
         self._changed = asyncio.Event()
+        self.sessions = SessionTable(self.incarnation, self._changed.set)
         self._version_changed = asyncio.Event()
         self.timings = {"learn": 0.0, "wait": 0.0, "exchange": 0.0}
         self.stage_totals = dict.fromkeys(STAGES, 0.0)
@@ -165,46 +164,16 @@ class LearnerCore:
         return session
 
     def touch(self, session_id: str, incarnation: int, secret: str) -> Session:
-        """The live session of a call; FAILED_PRECONDITION for a stale one (register
-        again), PERMISSION_DENIED when ``secret`` is not the session's (it stays as it was)."""
-        if incarnation != self.incarnation:
-            raise PreconditionError(
-                f"session {echo(session_id)} belongs to learner incarnation {incarnation}, this is "
-                f"{self.incarnation}: the learner restarted; register again"
-            )
-        session = self.sessions.get(session_id)
-        if session is None:
-            raise PreconditionError(
-                f"unknown or expired session {echo(session_id)}; register again"
-            )
-        if not session.held_with(secret):
-            raise PermissionDeniedError(
-                f"session {echo(session_id)} belongs to the actor that registered it: a call "
-                "of the session must carry the session_secret its Register returned (an "
-                "actor of an older fleetmind sends none: run one version everywhere)"
-            )
-        session.last_seen = time.monotonic()
-        return session
+        """The live session of a call (:meth:`SessionTable.touch`)."""
+        return self.sessions.touch(session_id, incarnation, secret)
 
     def end(self, session_id: str, secret: str) -> None:
-        """Training is done and the session's actor was told so: forget the session (only
-        its holder can end it; anything else is ignored)."""
-        session = self.sessions.get(session_id)
-        if session is not None and session.held_with(secret):
-            del self.sessions[session_id]
-
-    def _forget(self, session_id: str, why: str) -> None:
-        session = self.sessions.pop(session_id, None)
-        if session is not None:
-            log.warning("actor %s dropped (%s)", session.actor_id, why)
-        self._changed.set()
+        """Training is done and the session's actor was told so (:meth:`SessionTable.end`)."""
+        self.sessions.end(session_id, secret)
 
     def reap(self) -> None:
         """Drop sessions silent for longer than ``actor_timeout_s``."""
-        now = time.monotonic()
-        for s in list(self.sessions.values()):
-            if now - s.last_seen > self.dist.actor_timeout_s:
-                self._forget(s.session_id, f"silent for {now - s.last_seen:.1f}s")
+        self.sessions.reap(self.dist.actor_timeout_s)
 
     # -- data -------------------------------------------------------------------
 

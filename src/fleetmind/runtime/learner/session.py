@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 import time
-from collections.abc import Container
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 
+from fleetmind.core.errors import PermissionDeniedError, PreconditionError, echo
 from fleetmind.core.exchange import STAGES, Chunk
 from fleetmind.runtime.learner.ledger import EpisodeLedger
+
+log = logging.getLogger("fleetmind.learner")
 
 SECRET_BYTES = 16
 """Random bytes of a session's secret (128 bits)."""
@@ -57,6 +61,54 @@ class Session:
         if self.first_chunk_at is None or now <= self.first_chunk_at:
             return 0.0
         return self.env_steps / (now - self.first_chunk_at)
+
+
+class SessionTable(dict[str, Session]):
+    """The live sessions by id. A call reaches only the session whose secret it carries;
+    sessions of an earlier learner incarnation are gone."""
+
+    def __init__(self, incarnation: int, changed: Callable[[], None]) -> None:
+        super().__init__()
+        self.incarnation = incarnation
+        self._changed = changed
+
+    def touch(self, session_id: str, incarnation: int, secret: str) -> Session:
+        """The live session of a call; FAILED_PRECONDITION for a stale one (register
+        again), PERMISSION_DENIED when ``secret`` is not the session's (it stays as it was)."""
+        if incarnation != self.incarnation:
+            raise PreconditionError(
+                f"session {echo(session_id)} belongs to learner incarnation {incarnation}, this is "
+                f"{self.incarnation}: the learner restarted; register again"
+            )
+        session = self.get(session_id)
+        if session is None:
+            raise PreconditionError(
+                f"unknown or expired session {echo(session_id)}; register again"
+            )
+        if not session.held_with(secret):
+            raise PermissionDeniedError(
+                f"session {echo(session_id)} belongs to the actor that registered it: a call "
+                "of the session must carry the session_secret its Register returned (an "
+                "actor of an older fleetmind sends none: run one version everywhere)"
+            )
+        session.last_seen = time.monotonic()
+        return session
+
+    def end(self, session_id: str, secret: str) -> None:
+        """Training is done and the session's actor was told so: forget the session (only
+        its holder can end it; anything else is ignored)."""
+        session = self.get(session_id)
+        if session is not None and session.held_with(secret):
+            del self[session_id]
+
+    def reap(self, timeout_s: float) -> None:
+        """Drop sessions silent for longer than ``timeout_s``."""
+        now = time.monotonic()
+        for s in list(self.values()):
+            if now - s.last_seen > timeout_s:
+                self.pop(s.session_id, None)
+                log.warning("actor %s dropped (silent for %.1fs)", s.actor_id, now - s.last_seen)
+                self._changed()
 
 
 @dataclass
