@@ -58,7 +58,7 @@ def model(run: LearnerRun) -> dict[str, Any]:
 def test_a_diverged_update_is_rolled_back_and_training_goes_on(tmp_path: Path) -> None:
     run = local_run(tmp_path, steps=256)
     calls = poisoning(run, lambda n: n == 2)
-    result = train_in_process(run, envs=2)
+    result = train_in_process(run, envs=2, trusted=False)
     core = run.core
     assert len(calls) == 9  # 256 steps of 32, and the rolled-back batch did not count
     assert core.guard.rolled_back == 1
@@ -88,7 +88,7 @@ def test_divergence_in_a_row_stops_with_a_checkpoint_of_the_last_good_version(
     learner.update = remember  # type: ignore[method-assign]
     poisoning(run, lambda n: n >= 2)  # two good updates, then every one diverges
     with pytest.raises(DivergedError, match="3 updates in a row were rolled back"):
-        train_in_process(run, envs=2)
+        train_in_process(run, envs=2, trusted=False)
     assert run.core.guard.rolled_back == 3
     saved = run.setup.run_dir.checkpoints.load_latest()
     last_good = good[1]
@@ -203,3 +203,15 @@ def test_a_snapshot_is_a_deep_copy_that_later_updates_cannot_change() -> None:
     assert isinstance(copy["extra"], pair)
     assert np.array_equal(copy["extra"].a, np.zeros(1))
     assert copy["none"] is None
+
+
+def test_one_process_trusts_its_own_data_and_stops_at_the_first_divergence(
+    tmp_path: Path,
+) -> None:
+    """No copy of the state before each update: a diverged update stops the run."""
+    run = local_run(tmp_path, steps=10**6)
+    calls = poisoning(run, lambda n: n == 2)
+    with pytest.raises(DivergedError, match="value_loss is nan at update 2; lower the learning"):
+        train_in_process(run, envs=2)
+    assert len(calls) == 3
+    assert run.core.guard.rolled_back == 0

@@ -37,8 +37,9 @@ KEEP_VERSIONS = 256
 class Verdict:
     """A chunk that passed: the session's ledger after it, and the episodes to count."""
 
-    ledger: EpisodeLedger
-    """The session's episodes in progress once the chunk is taken."""
+    ledger: EpisodeLedger | None
+    """The session's episodes in progress once the chunk is taken (None: not followed,
+    the session is trusted)."""
     episodes: list[Episode]
     """The reported episodes the learner saw whole (the ones statistics count)."""
     base_known: bool
@@ -69,6 +70,8 @@ class ChunkChecks:
 
     def verify(self, session: Session, chunk: Chunk) -> Verdict:
         """Check ``chunk`` of ``session``; InvalidInputError naming what disagrees."""
+        if session.trusted:
+            return Verdict(session.ledger, list(chunk.episodes), True)
         first = chunk.trajectories[0]
         ledger = session.ledger or EpisodeLedger.fresh(first.num_envs, len(chunk.trajectories))
         after, episodes = tally(ledger, chunk, self.scaled_rewards)

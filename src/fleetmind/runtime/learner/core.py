@@ -294,7 +294,7 @@ class LearnerCore:
             return await train_shared(self, batch, self.group, stop)
         trajectories = self.chunks.per_agent(batch.chunks)
         t0 = time.monotonic()
-        metrics = await asyncio.to_thread(self.guard.update, trajectories)
+        metrics = await asyncio.to_thread(self.guard.update, trajectories, self._trusted(batch))
         culprits = None if metrics is not None else await asyncio.to_thread(self._culprits, batch)
         self._fold(batch, culprits)
         await asyncio.to_thread(self.publish)
@@ -304,10 +304,15 @@ class LearnerCore:
         """:meth:`train_on` in the caller's thread (a learner with in-process actors)."""
         trajectories = self.chunks.per_agent(batch.chunks)
         t0 = time.monotonic()
-        metrics = self.guard.update(trajectories)
+        metrics = self.guard.update(trajectories, self._trusted(batch))
         self._fold(batch, None if metrics is not None else self._culprits(batch))
         self.publish()
         return self._learned(metrics, batch, time.monotonic() - t0)
+
+    def _trusted(self, batch: Batch) -> bool:
+        """Whether every chunk of ``batch`` comes from an actor in this process."""
+        sessions = [self.sessions.get(c.session_id) for c in batch.chunks]
+        return bool(sessions) and all(s is not None and s.trusted for s in sessions)
 
     def _fold(self, batch: Batch, culprits: set[str] | None) -> None:
         """Fold a batch's statistics and episodes in, unless its update was rolled back

@@ -7,6 +7,7 @@ it restores that state, so the next version is the last good one again::
 
     guard = UpdateGuard(learner, module)
     metrics = guard.update(trajectories)   # None: rolled back (guard.reason says why)
+    metrics = guard.update(own, trusted=True)  # this process's own data: no copy, no rollback
     guard.in_row                           # consecutive rollbacks (the run stops at a limit)
 
 The version still moves on (the restored weights are published as the next
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 
 from fleetmind.core.batch import Trajectory
+from fleetmind.core.errors import DivergedError
 from fleetmind.core.learning import TeamLearner
 
 
@@ -41,9 +43,26 @@ class UpdateGuard:
         self.reason = ""
         """Why the latest update was rolled back."""
 
-    def update(self, trajectories: Sequence[Trajectory]) -> dict[str, float] | None:
-        """One update; None when it diverged and the learner's state was restored."""
+    def update(
+        self, trajectories: Sequence[Trajectory], trusted: bool = False
+    ) -> dict[str, float] | None:
+        """One update; None when it diverged and the learner's state was restored.
+
+        ``trusted``: the data is the run's own (its actor runs in this process), so
+        there is nothing to roll back for: no copy is taken, and an update that
+        diverges raises DivergedError at once (lower the learning rate).
+        """
         learner = self.learner
+        if trusted:
+            version = learner.version
+            metrics = learner.update(list(trajectories))
+            reason = self._not_finite(metrics)
+            if reason is not None:
+                raise DivergedError(
+                    f"training diverged: {reason} at update {version}; lower the learning "
+                    "rate or check the rewards"
+                )
+            return metrics
         before = snapshot_state(learner.state_dict())
         version = learner.version
         metrics = learner.update(list(trajectories))

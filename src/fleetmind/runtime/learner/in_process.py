@@ -116,17 +116,23 @@ class InProcessExchange:
 class InProcessLearnerClient:
     """:class:`~fleetmind.core.exchange.LearnerClient` calling a learner in this process."""
 
-    def __init__(self, run: LearnerRun) -> None:
+    def __init__(self, run: LearnerRun, trusted: bool = True) -> None:
         self.run = run
         self.endpoint: CoreEndpoint = run.endpoint()
+        self.trusted = trusted
+        """The learner takes this actor's chunks as they are (they come from its own
+        collector): no checks, and no copy of its state before each update."""
 
     def version(self) -> Weights:
         """The current version (no tensors: the actor shares the learner's networks)."""
         return Weights(self.run.core.version, {})
 
     def register(self, actor_id: str, env_id: str, num_envs: int, pid: int) -> SessionInfo:
-        """Open a session."""
-        return self.endpoint.register(actor_id, env_id, num_envs, pid)
+        """Open a session; its chunks come from the learner's own collector, so the
+        learner trusts them as they are."""
+        info = self.endpoint.register(actor_id, env_id, num_envs, pid)
+        self.run.core.sessions[info.session_id].trusted = self.trusted
+        return info
 
     def heartbeat(self, session: SessionInfo) -> PushReply:
         """The learner's version and whether it is done (an in-process session never
@@ -187,9 +193,13 @@ def stop_on_signals(stop: Callable[[str], None]) -> Iterator[None]:
             signal.signal(s, handler)
 
 
-def train_in_process(run: LearnerRun, envs: int) -> TrainResult:
-    """Train ``run`` with one actor in this process; always checkpoint at the end."""
-    client = InProcessLearnerClient(run)
+def train_in_process(run: LearnerRun, envs: int, *, trusted: bool = True) -> TrainResult:
+    """Train ``run`` with one actor in this process; always checkpoint at the end.
+
+    ``trusted=False`` has the learner check the actor's chunks and roll back updates
+    that diverge, as it does for actors in other processes.
+    """
+    client = InProcessLearnerClient(run, trusted)
     actor = ActorConfig(
         learner="in-process", actor_id=LOCAL_ACTOR, env_id=run.setup.config.env_id, envs=envs
     )

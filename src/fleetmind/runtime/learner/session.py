@@ -41,6 +41,9 @@ class Session:
     """Seconds it spent per stage, summed over its chunks."""
     ledger: EpisodeLedger | None = None
     """Its episodes in progress, as the learner summed them (None: no chunk yet)."""
+    trusted: bool = False
+    """An actor in the learner's own process: it steps the learner's own collector, so
+    its chunks are taken as they are, unverified (:mod:`.checks`)."""
 
     @classmethod
     def open(cls, actor_id: str, num_envs: int, taken: Container[str]) -> Session:
