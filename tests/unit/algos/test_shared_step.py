@@ -33,6 +33,22 @@ class ThreadGroup:
         return Member(self, rank)
 
 
+def train_together(learners: list[Any], batches: list[list[Any]]) -> None:
+    """Each learner updates on its batches in a thread of its own, sharing a ThreadGroup."""
+    group = ThreadGroup(len(learners))
+    for rank, learner in enumerate(learners):
+        learner.reducer = group.member(rank)
+    threads = [
+        threading.Thread(target=lambda r=r: [learners[r].update(b) for b in batches[r]])
+        for r in range(len(learners))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+
+
 class Member:
     def __init__(self, group: ThreadGroup, rank: int) -> None:
         self.group = group
@@ -146,18 +162,8 @@ def test_impala_learners_share_updates_even_without_data() -> None:
     empty = empty_trajectory(16, tuple(OBS.shape), ACT)
     batches = [[_trajectory(3, u) for u in range(2)], [_trajectory(2, 9), empty]]
     cfg = ImpalaConfig(hidden_sizes=(8, 8))
-    group = ThreadGroup(2)
     learners = [ImpalaLearner(cfg, OBS, ACT, seed=5) for _ in range(2)]
-    for rank, learner in enumerate(learners):
-        learner.reducer = group.member(rank)
-    threads = [
-        threading.Thread(target=lambda r=r: [learners[r].update(t) for t in batches[r]])
-        for r in range(2)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    train_together(learners, batches)
     first, second = learners
     for a, b in zip(first.net.parameters(), second.net.parameters(), strict=True):
         np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import numpy as np
 import pytest
-from tests.unit.algos.test_shared_step import ThreadGroup
+from tests.unit.algos.test_shared_step import train_together
 
 from fleetmind.algos.actor_critic.network import ActorCritic
 from fleetmind.algos.registry import get_algorithm
@@ -151,18 +150,9 @@ def test_learners_sharing_updates_keep_every_network_identical(switches: dict[st
     learners = [TeamImpalaLearner(cfg, env.spec, 3, "team-impala") for _ in range(2)]
     data = collect(learners[0], env)
     batches = [[data, data], [collect(learners[1], coordination(1)), _empty(learners[1])]]
-    group = ThreadGroup(2)
-    for rank, learner in enumerate(learners):
-        learner.reducer = group.member(rank)
+    train_together(learners, batches)
+    for learner in learners:
         assert all(u.reducer is learner.reducer for u in learner.nets)
-    threads = [
-        threading.Thread(target=lambda r=r: [learners[r].update(b) for b in batches[r]])
-        for r in range(2)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
     first, second = learners
     for a, b in zip(params(first), params(second), strict=True):
         np.testing.assert_array_equal(a, b)
