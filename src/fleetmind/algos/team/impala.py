@@ -23,31 +23,14 @@ from __future__ import annotations
 from typing import Any
 
 from fleetmind.algos.actor_critic.network import check_supported_action
-from fleetmind.algos.impala.config import ImpalaConfig
 from fleetmind.algos.impala.learner import ImpalaLearner
 from fleetmind.algos.team.base import multiagent_spec
 from fleetmind.algos.team.config import TeamImpalaConfig
-from fleetmind.algos.team.learner_base import NetUnit, TeamLearnerBase, use_layout_network
-from fleetmind.core.spaces import SpaceSpec
+from fleetmind.algos.team.learner_base import TeamLearnerBase
 from fleetmind.envs.team import MultiAgentSpec
 
 NAME = "team-impala"
 """The algorithm's name on the command line (``--algo team-impala``)."""
-
-
-class _VTraceNet(ImpalaLearner):
-    """IMPALA on one network whose inputs are :class:`InputLayout` rows."""
-
-    def __init__(
-        self,
-        config: ImpalaConfig,
-        actor_dim: int,
-        critic_dim: int,
-        action_space: SpaceSpec,
-        seed: int,
-    ) -> None:
-        super().__init__(config, SpaceSpec("box", (actor_dim,), "float32"), action_space, seed)
-        use_layout_network(self, config, actor_dim, critic_dim, action_space)
 
 
 class TeamImpalaLearner(TeamLearnerBase):
@@ -55,13 +38,7 @@ class TeamImpalaLearner(TeamLearnerBase):
 
     config: TeamImpalaConfig
 
-    def __init__(self, config: TeamImpalaConfig, spec: MultiAgentSpec, seed: int, algo: str):
-        super().__init__(config, spec, seed, algo)
-
-    def _build_unit(
-        self, actor_dim: int, critic_dim: int, action_space: SpaceSpec, seed: int
-    ) -> NetUnit:
-        return _VTraceNet(self.config, actor_dim, critic_dim, action_space, seed)
+    unit_learner = ImpalaLearner
 
 
 def _build_team(config: Any, spec: MultiAgentSpec, seed: int) -> TeamImpalaLearner:

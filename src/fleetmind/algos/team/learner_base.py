@@ -7,8 +7,7 @@ A team learner is a list of single-network units (a PPO or an IMPALA learner ove
 trains each; a subclass says only how to build one unit::
 
     class MultiAgentPPOLearner(TeamLearnerBase):
-        def _build_unit(self, actor_dim, critic_dim, action_space, seed):
-            return _NetLearner(self.config, actor_dim, critic_dim, action_space, seed)
+        unit_learner = PPOLearner          # each network is trained by plain PPO
 
     learner.update(trajectories)   # per network: concat(trajectories[agents]) -> unit.update
 """
@@ -16,7 +15,7 @@ trains each; a subclass says only how to build one unit::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import torch
 
@@ -123,6 +122,10 @@ class NetUnit(Protocol):
 class TeamLearnerBase:
     """All agents' networks, one :class:`NetUnit` each; see the module docstring."""
 
+    unit_learner: ClassVar[type[Any]]
+    """The single-agent learner that trains each network: ``(config, layout-row space,
+    action space, seed)`` (PPOLearner, ImpalaLearner)."""
+
     def __init__(self, config: TeamConfig, spec: MultiAgentSpec, seed: int, algo: str) -> None:
         config.validate()
         check_team(config, spec, algo)
@@ -159,7 +162,10 @@ class TeamLearnerBase:
         self, actor_dim: int, critic_dim: int, action_space: SpaceSpec, seed: int
     ) -> NetUnit:
         """The learner of one network over ``[actor_dim + critic_dim]`` layout rows."""
-        raise NotImplementedError
+        box = SpaceSpec("box", (actor_dim,), "float32")
+        unit: NetUnit = self.unit_learner(self.config, box, action_space, seed)
+        use_layout_network(unit, self.config, actor_dim, critic_dim, action_space)
+        return unit
 
     @property
     def reducer(self) -> SumReducer | None:

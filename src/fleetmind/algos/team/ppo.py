@@ -24,28 +24,11 @@ from __future__ import annotations
 from typing import Any
 
 from fleetmind.algos.actor_critic.network import check_supported_action
-from fleetmind.algos.ppo.config import PPOConfig
 from fleetmind.algos.ppo.learner import PPOLearner
 from fleetmind.algos.team.base import MultiAgentAlgoSpec, multiagent_spec
 from fleetmind.algos.team.config import MultiAgentPPOConfig
-from fleetmind.algos.team.learner_base import NetUnit, TeamLearnerBase, use_layout_network
-from fleetmind.core.spaces import SpaceSpec
+from fleetmind.algos.team.learner_base import TeamLearnerBase
 from fleetmind.envs.team import MultiAgentSpec
-
-
-class _NetLearner(PPOLearner):
-    """PPO on one network whose inputs are :class:`InputLayout` rows."""
-
-    def __init__(
-        self,
-        config: PPOConfig,
-        actor_dim: int,
-        critic_dim: int,
-        action_space: SpaceSpec,
-        seed: int,
-    ) -> None:
-        super().__init__(config, SpaceSpec("box", (actor_dim,), "float32"), action_space, seed)
-        use_layout_network(self, config, actor_dim, critic_dim, action_space)
 
 
 class MultiAgentPPOLearner(TeamLearnerBase):
@@ -53,13 +36,7 @@ class MultiAgentPPOLearner(TeamLearnerBase):
 
     config: MultiAgentPPOConfig
 
-    def __init__(self, config: MultiAgentPPOConfig, spec: MultiAgentSpec, seed: int, algo: str):
-        super().__init__(config, spec, seed, algo)
-
-    def _build_unit(
-        self, actor_dim: int, critic_dim: int, action_space: SpaceSpec, seed: int
-    ) -> NetUnit:
-        return _NetLearner(self.config, actor_dim, critic_dim, action_space, seed)
+    unit_learner = PPOLearner
 
 
 def make_spec(name: str, summary: str, config_cls: type) -> MultiAgentAlgoSpec:
