@@ -247,7 +247,8 @@ def port_of(name: str, cmd: list[str], work: Path) -> int:
     return int(cmd[cmd.index("--port") + 1])
 
 
-def fleetmind_cmd(run_dir: Path, port: int, batch: int, extra: list[str]) -> list[str]:
+def fleetmind_serve_cmd(run_dir: Path, port: int, flags: list[str]) -> list[str]:
+    """``fleetmind serve`` of ``run_dir`` on ``port`` with ``flags``; otherwise its defaults."""
     return [
         sys.executable,
         "-m",
@@ -262,12 +263,13 @@ def fleetmind_cmd(run_dir: Path, port: int, batch: int, extra: list[str]) -> lis
         str(port),
         "--model-name",
         MODEL,
-        "--max-batch-size",
-        str(batch),
-        "--max-queue-delay-us",
-        "500",
-        *extra,
+        *flags,
     ]
+
+
+def fleetmind_cmd(run_dir: Path, port: int, batch: int, extra: list[str]) -> list[str]:
+    batching = ["--max-batch-size", str(batch), "--max-queue-delay-us", "500"]
+    return fleetmind_serve_cmd(run_dir, port, [*batching, *extra])
 
 
 def echo_response(run_dir: Path) -> bytes:
