@@ -59,6 +59,11 @@ def run(args: argparse.Namespace) -> int:
     from fleetmind.serve.repository import resolve_loader
     from fleetmind.serve.server import listen_address, serve, transport_config
 
-    loader = resolve_loader(config.loader)
+    loader = resolve_loader(config.loader)  # each worker imports it again
     transport_config(config).open_at(listen_address(config))  # refused before loading models
+    workers = config.worker_count()
+    if workers is not None:
+        from fleetmind.serve.workers import serve_workers
+
+        return serve_workers(args.path, config, workers)
     return asyncio.run(serve(args.path, config, loader))

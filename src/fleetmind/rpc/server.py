@@ -73,6 +73,9 @@ class ServerConfig:
     of it new calls are refused more and more often, beyond it always, at once and in
     C (status ``CANCELLED``, message ``CANCELLED``). Unset: gRPC's own limits (1000
     and 3000), seconds of waiting for a Python server."""
+    share_port: bool = False
+    """Bind with SO_REUSEPORT, beside other processes serving the same port (the workers
+    of one server); otherwise a port already taken fails loudly."""
     extra_options: dict[str, Any] = field(default_factory=dict)
     """Further ``grpc.*`` channel arguments, for tuning."""
 
@@ -96,7 +99,7 @@ class ServerConfig:
             "grpc.http2.min_ping_interval_without_data_ms": 5000,
             "grpc.http2.max_pings_without_data": 0,
             # A port already taken must fail loudly, not be silently shared.
-            "grpc.so_reuseport": 0,
+            "grpc.so_reuseport": int(self.share_port),
         }
         if self.max_pending_calls is not None:
             if self.max_pending_calls < 2:
@@ -178,7 +181,14 @@ def _bind(server: aio.Server, address: str, config: ServerConfig) -> int:
     return port
 
 
-async def mark_serving(health_servicer: HealthServicer, names: Sequence[str] = ("",)) -> None:
-    """Report SERVING for the server (``""``) and each named service."""
+async def mark_serving(
+    health_servicer: HealthServicer, names: Sequence[str] = ("",), *, serving: bool = True
+) -> None:
+    """Report SERVING (or NOT_SERVING) for the server (``""``) and each named service."""
+    status = (
+        health_pb2.HealthCheckResponse.SERVING
+        if serving
+        else health_pb2.HealthCheckResponse.NOT_SERVING
+    )
     for name in names:
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await health_servicer.set(name, status)

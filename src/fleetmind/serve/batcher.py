@@ -2,12 +2,15 @@
 
 ::
 
-    batcher = DynamicBatcher(forward, BatchPolicy(max_batch_size=64, max_delay_s=0.0005))
+    batcher = DynamicBatcher(forward, BatchPolicy(max_batch_size=64))
     batcher.start()
     outputs = await batcher.submit(rows)     # rows: [B, *obs_shape] -> {name: [B, ...]}
 
-The first waiting request holds the batch open for at most ``max_delay_s``;
-the batch leaves as soon as it holds ``max_batch_size`` rows. The queue is
+A request to an idle model runs at once; the requests that arrive while a batch
+computes (on the worker thread) wait for it and then leave together as the next
+batch, up to ``max_batch_size`` rows. With ``max_delay_s`` set, the first waiting
+request also holds its batch open for at most that long, for fuller batches; the
+batch leaves as soon as it holds ``max_batch_size`` rows. The queue is
 bounded: a full queue raises :class:`OverloadedError` at once. A request whose
 caller went away (cancelled, deadline passed) before its batch left is dropped
 and never computed. A batch larger than ``max_batch_size`` (one request that
@@ -55,8 +58,9 @@ class BatchPolicy:
 
     max_batch_size: int = 64
     """Most rows per forward pass; 1 runs every request on its own."""
-    max_delay_s: float = 0.0005
-    """Longest time the oldest request waits for company."""
+    max_delay_s: float = 0.0
+    """Longest time the oldest request waits for company (0: a request to an idle model
+    runs at once; those that arrive meanwhile still form the next batch)."""
     max_queue: int = 1024
     """Most requests waiting; more are refused with OverloadedError."""
     in_thread: bool | None = True

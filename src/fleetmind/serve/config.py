@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +23,11 @@ class ServeConfig:
     """Name of the model when PATH is a run directory (default: the directory's name)."""
     max_batch_size: int = 64
     """Most observation rows run in one forward pass; 1 turns batching off."""
-    max_queue_delay_us: int = 500
-    """How long the first queued request waits for others to join its batch."""
+    max_queue_delay_us: int = 0
+    """Extra time the first queued request waits for others to join its batch. At 0 a
+    request to an idle model runs at once, and the requests that arrive while a batch
+    computes form the next one; a wait pays off only for models run on a worker thread
+    whose callers arrive in bursts (see docs/serving.md)."""
     max_queue: int = 1024
     """Requests waiting per model version; beyond it calls get RESOURCE_EXHAUSTED."""
     max_pending_calls: int | None = None
@@ -77,6 +81,11 @@ class ServeConfig:
     while a batch computes (large models), or inline on the loop (small models, where
     the thread hop costs more than the forward). Unset: decided per model version from
     its warm-up, on a thread when one row takes longer than 1 ms."""
+    workers: str | None = None
+    """Server processes sharing the port (SO_REUSEPORT), each with its own batcher and
+    copy of the models, under one parent that replaces a worker that dies and serves
+    one metrics page for all; ``auto``: one per CPU this process may run on. Unset:
+    this process serves alone."""
     loader: str | None = None
     """Custom model loader ``module:function`` (folder -> LoadedModel); default: fleetmind
     checkpoints."""
@@ -128,3 +137,15 @@ class ServeConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        self.worker_count()
+
+    def worker_count(self) -> int | None:
+        """How many worker processes ``workers`` asks for (None: serve in this process)."""
+        if self.workers is None:
+            return None
+        text = str(self.workers).strip()
+        if text == "auto":
+            return len(os.sched_getaffinity(0))
+        if not text.isascii() or not text.isdigit() or int(text) < 1:
+            raise ConfigError(f"workers={self.workers!r} must be a whole number >= 1 or 'auto'")
+        return int(text)

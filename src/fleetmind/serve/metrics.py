@@ -11,14 +11,21 @@
 
 Requests for models that are not served count under model ``"-"`` so that
 callers cannot grow the label set.
+
+One server process keeps these in :class:`ServeMetrics`. The worker processes of
+``fleetmind serve --workers N`` record them in :class:`SharedServeMetrics`,
+``prometheus_client``'s multiprocess mode, and the parent's page sums the
+workers (:func:`shared_registry`); the names, labels and buckets are the same.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -35,6 +42,32 @@ UNKNOWN_MODEL = "-"
 
 _LATENCY = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _ROWS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+
+class MetricsRecorder(Protocol):
+    """What the servicer and the batchers record per call and per batch."""
+
+    def started(self, model: str) -> None:
+        """A call for ``model`` is being handled."""
+
+    def record(self, model: str, status: str, seconds: float, *, started: bool = True) -> None:
+        """Count one finished call (``started``: it was counted by :meth:`started`)."""
+
+    def batch_observer(self, model: str) -> BatchObserver:
+        """A batcher observer that feeds the batch and queue histograms of ``model``."""
+
+    def close(self) -> None:
+        """Release what the recorder holds."""
+
+
+_DOC = {
+    "requests": "ModelInfer calls by model and gRPC status",
+    "failures": "ModelInfer calls that did not end OK",
+    "latency": "Time spent handling one ModelInfer call",
+    "queue": "Time a request waited in the queue before its batch ran",
+    "rows": "Observation rows per forward pass",
+    "in_flight": "ModelInfer calls being handled",
+}
 
 
 class _Buckets:
@@ -112,12 +145,12 @@ class ServeMetrics(Collector):
         requests = list(self._requests.items())
         total = CounterMetricFamily(
             "fleetmind_inference_requests",
-            "ModelInfer calls by model and gRPC status",
+            _DOC["requests"],
             labels=["model", "status"],
         )
         failures = CounterMetricFamily(
             "fleetmind_inference_failures",
-            "ModelInfer calls that did not end OK",
+            _DOC["failures"],
             labels=["model", "status"],
         )
         for (model, status), count in requests:
@@ -126,21 +159,11 @@ class ServeMetrics(Collector):
                 failures.add_metric([model, status], count)
         yield total
         yield failures
-        yield _histogram(
-            "fleetmind_inference_latency_seconds",
-            "Time spent handling one ModelInfer call",
-            self._latency,
-        )
-        yield _histogram(
-            "fleetmind_inference_queue_seconds",
-            "Time a request waited in the queue before its batch ran",
-            self._queue,
-        )
-        yield _histogram(
-            "fleetmind_inference_batch_rows", "Observation rows per forward pass", self._rows
-        )
+        yield _histogram("fleetmind_inference_latency_seconds", _DOC["latency"], self._latency)
+        yield _histogram("fleetmind_inference_queue_seconds", _DOC["queue"], self._queue)
+        yield _histogram("fleetmind_inference_batch_rows", _DOC["rows"], self._rows)
         in_flight = GaugeMetricFamily(
-            "fleetmind_inference_in_flight", "ModelInfer calls being handled", labels=["model"]
+            "fleetmind_inference_in_flight", _DOC["in_flight"], labels=["model"]
         )
         for model, count in list(self._in_flight.items()):
             in_flight.add_metric([model], count)
@@ -164,3 +187,109 @@ def _histogram(name: str, documentation: str, children: dict[str, _Buckets]) -> 
         buckets, total = child.exposed()
         family.add_metric([model], buckets, total)
     return family
+
+
+class SharedServeMetrics:
+    """The same metrics in ``prometheus_client``'s multiprocess mode (one worker's share).
+
+    Needs ``PROMETHEUS_MULTIPROC_DIR`` set before ``prometheus_client`` was first
+    imported in this process; each update then lands in this process's files in that
+    folder, which :func:`shared_registry` reads. An update costs a few microseconds
+    more than in :class:`ServeMetrics` (a lock and a write to a memory-mapped file).
+    """
+
+    def __init__(self) -> None:
+        if not multiprocess_mode_on():
+            raise RuntimeError("SharedServeMetrics needs PROMETHEUS_MULTIPROC_DIR set at import")
+        labels = ["model", "status"]
+        self._requests_family = Counter(
+            "fleetmind_inference_requests", _DOC["requests"], labels, registry=None
+        )
+        self._failures_family = Counter(
+            "fleetmind_inference_failures", _DOC["failures"], labels, registry=None
+        )
+        self._latency_family = Histogram(
+            "fleetmind_inference_latency_seconds",
+            _DOC["latency"],
+            ["model"],
+            buckets=_LATENCY,
+            registry=None,
+        )
+        self._queue_family = Histogram(
+            "fleetmind_inference_queue_seconds",
+            _DOC["queue"],
+            ["model"],
+            buckets=_LATENCY,
+            registry=None,
+        )
+        self._rows_family = Histogram(
+            "fleetmind_inference_batch_rows", _DOC["rows"], ["model"], buckets=_ROWS, registry=None
+        )
+        self._in_flight_family = Gauge(
+            "fleetmind_inference_in_flight",
+            _DOC["in_flight"],
+            ["model"],
+            registry=None,
+            multiprocess_mode="livesum",
+        )
+        # Children by label values: ``labels()`` takes a lock and builds a key per call.
+        self._calls: dict[tuple[str, str], tuple[Any, Any | None]] = {}
+        self._per_model: dict[str, tuple[Any, Any]] = {}
+
+    def _model(self, model: str) -> tuple[Any, Any]:
+        children = self._per_model.get(model)
+        if children is None:
+            children = self._per_model[model] = (
+                self._in_flight_family.labels(model),
+                self._latency_family.labels(model),
+            )
+        return children
+
+    def started(self, model: str) -> None:
+        """A call for ``model`` is being handled."""
+        self._model(model)[0].inc()
+
+    def record(self, model: str, status: str, seconds: float, *, started: bool = True) -> None:
+        """Count one finished call (``started``: it was counted by :meth:`started`)."""
+        key = (model, status)
+        counters = self._calls.get(key)
+        if counters is None:
+            failed = self._failures_family.labels(model, status) if status != "OK" else None
+            counters = self._calls[key] = (self._requests_family.labels(model, status), failed)
+        requests, failures = counters
+        requests.inc()
+        if failures is not None:
+            failures.inc()
+        in_flight, latency = self._model(model)
+        if started:
+            in_flight.dec()
+        latency.observe(seconds)
+
+    def batch_observer(self, model: str) -> BatchObserver:
+        """A batcher observer that feeds the batch and queue histograms of ``model``."""
+        rows_hist = self._rows_family.labels(model)
+        queue_hist = self._queue_family.labels(model)
+
+        def observe(rows: int, queued: list[float]) -> None:
+            rows_hist.observe(rows)
+            for seconds in queued:
+                queue_hist.observe(seconds)
+
+        return observe
+
+    def close(self) -> None:
+        """Nothing to release: the files stay for the parent to read."""
+
+
+def multiprocess_mode_on() -> bool:
+    """Whether ``prometheus_client`` in this process writes to multiprocess files."""
+    from prometheus_client import values
+
+    return bool(getattr(values.ValueClass, "_multiprocess", False))
+
+
+def shared_registry(folder: Path) -> CollectorRegistry:
+    """A registry whose scrape sums what every worker wrote under ``folder``."""
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(folder))  # type: ignore[no-untyped-call]
+    return registry

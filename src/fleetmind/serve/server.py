@@ -28,7 +28,7 @@ from fleetmind.rpc.server import MIB, HealthServicer, ServerConfig, create_serve
 from fleetmind.rpc.tls import server_credentials
 from fleetmind.serve.batcher import BatchPolicy
 from fleetmind.serve.config import ServeConfig
-from fleetmind.serve.metrics import ServeMetrics
+from fleetmind.serve.metrics import MetricsRecorder, ServeMetrics
 from fleetmind.serve.model import RequestLimits
 from fleetmind.serve.repository import Loader, ModelRepository, default_loader, describe_failures
 from fleetmind.serve.service import SERVICE, InferenceServicer
@@ -57,8 +57,8 @@ def metrics_page_config(config: ServeConfig, port: int) -> MetricsPageConfig:
     )
 
 
-def transport_config(config: ServeConfig) -> ServerConfig:
-    """The gRPC transport settings of ``config``."""
+def transport_config(config: ServeConfig, *, share_port: bool = False) -> ServerConfig:
+    """The gRPC transport settings of ``config`` (``share_port``: one of several workers)."""
     return ServerConfig(
         max_message_bytes=config.max_message_mib * MIB,
         tls_cert=config.tls_cert,
@@ -67,6 +67,7 @@ def transport_config(config: ServeConfig) -> ServerConfig:
         tokens=read_tokens(config.token_file) if config.token_file else (),
         max_pending_calls=config.max_pending_calls,
         insecure=config.insecure,
+        share_port=share_port,
         extra_options=connection_age_options(config),
     )
 
@@ -87,12 +88,29 @@ def listen_address(config: ServeConfig) -> str:
 
 
 class InferenceServer:
-    """An Open Inference Protocol server over the checkpoints under ``path``."""
+    """An Open Inference Protocol server over the checkpoints under ``path``.
 
-    def __init__(self, path: Path, config: ServeConfig, loader: Loader = default_loader) -> None:
+    A worker of ``fleetmind serve --workers N`` passes ``metrics`` (its share of the
+    parent's page, which it then does not serve itself) and ``share_port`` (the port
+    is bound with SO_REUSEPORT beside the other workers).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        config: ServeConfig,
+        loader: Loader = default_loader,
+        *,
+        metrics: MetricsRecorder | None = None,
+        share_port: bool = False,
+    ) -> None:
         config.validate()
         self.config = config
-        self.metrics = ServeMetrics()
+        self._page_metrics: ServeMetrics | None = None
+        if metrics is None:
+            metrics = self._page_metrics = ServeMetrics()
+        self.metrics: MetricsRecorder = metrics
+        self._share_port = share_port
         self.repository = ModelRepository(
             path,
             batch_policy(config),
@@ -105,7 +123,7 @@ class InferenceServer:
         self.health = HealthServicer()
         self._metrics_page = (
             None
-            if config.metrics_port is None
+            if config.metrics_port is None or self._page_metrics is None
             else metrics_page_config(config, config.metrics_port)
         )
         self.port: int | None = None
@@ -114,9 +132,13 @@ class InferenceServer:
         self._reloader: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
 
-    async def start(self) -> int:
-        """Load every model, start listening; returns the gRPC port."""
-        transport = transport_config(self.config)
+    async def start(self, *, ready: bool = True) -> int:
+        """Load every model, start listening; returns the gRPC port.
+
+        With ``ready`` False, calls are answered but health and ServerReady report
+        not ready until :meth:`mark_ready`.
+        """
+        transport = transport_config(self.config, share_port=self._share_port)
         if transport.tls_cert is not None and transport.tls_key is not None:
             # unusable TLS files fail here, not after every model has loaded
             server_credentials(transport.tls_cert, transport.tls_key, transport.tls_client_ca)
@@ -127,15 +149,18 @@ class InferenceServer:
                 f"nothing to serve under {self.repository.root}"
                 + (f": {failed}" if failed else ": no checkpoint found")
             )
+        # The health service starts out SERVING: not before every model (and, for a
+        # worker, every other worker) is ready.
+        await mark_serving(self.health, ("", SERVICE.full_name), serving=False)
         address = listen_address(self.config)
         self._grpc, self.port = create_server(
             address, transport, [(self.servicer, SERVICE)], self.health
         )
         await self._grpc.start()
-        if self._metrics_page is not None:
-            self.metrics_port = self.metrics.serve_http(self._metrics_page)
-        self.servicer.accepting = True
-        await mark_serving(self.health, ("", SERVICE.full_name))
+        if self._metrics_page is not None and self._page_metrics is not None:
+            self.metrics_port = self._page_metrics.serve_http(self._metrics_page)
+        if ready:
+            await self.mark_ready()
         if self.config.reload_interval_s is not None:
             self._reloader = asyncio.get_running_loop().create_task(
                 self._reload_forever(self.config.reload_interval_s), name="model-reload"
@@ -144,6 +169,13 @@ class InferenceServer:
             "serving %s on %s (port %d)", ", ".join(self.repository.names()), address, self.port
         )
         return self.port
+
+    async def mark_ready(self) -> None:
+        """Report SERVING (health) and ready (ServerReady, ModelReady)."""
+        if self._stopped.is_set() or self._grpc is None:
+            return
+        self.servicer.accepting = True
+        await mark_serving(self.health, ("", SERVICE.full_name))
 
     async def _reload_forever(self, interval: float) -> None:
         while True:

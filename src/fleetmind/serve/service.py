@@ -12,7 +12,7 @@ from fleetmind import __version__
 from fleetmind.core.errors import NotFoundError
 from fleetmind.rpc.generated import grpc_predict_v2_pb2 as pb
 from fleetmind.rpc.status import rpc_errors, status_code
-from fleetmind.serve.metrics import UNKNOWN_MODEL, ServeMetrics
+from fleetmind.serve.metrics import UNKNOWN_MODEL, MetricsRecorder
 from fleetmind.serve.protocol import (
     check_reply_size,
     decode_observations,
@@ -30,7 +30,7 @@ Context = aio.ServicerContext[Any, Any]
 class InferenceServicer:
     """Answers the Open Inference Protocol from a :class:`ModelRepository`."""
 
-    def __init__(self, repository: ModelRepository, metrics: ServeMetrics) -> None:
+    def __init__(self, repository: ModelRepository, metrics: MetricsRecorder) -> None:
         self.repository = repository
         self.metrics = metrics
         self.accepting = False

@@ -214,3 +214,50 @@ def test_close_finishes_queued_requests_first() -> None:
     results = asyncio.run(main())
     assert [r["first"].tolist() for r in results] == [[0], [1], [2], [3], [4]]
     assert forward.batches == [[0, 1], [2, 3], [4]]
+
+
+def test_by_default_a_request_to_an_idle_model_runs_at_once() -> None:
+    """No wait for company by default: an inline forward answers without suspending."""
+    forward = Recorder()
+    assert BatchPolicy().max_delay_s == 0
+
+    async def main() -> None:
+        batcher = DynamicBatcher(forward, BatchPolicy(in_thread=False))
+        batcher.start()
+        call = batcher.submit(rows(7))
+        with pytest.raises(StopIteration) as done:  # finished on its first step
+            call.send(None)
+        np.testing.assert_array_equal(done.value.value["first"], [7])
+        await batcher.close()
+
+    asyncio.run(main())
+    assert forward.batches == [[7]]
+
+
+def test_without_a_wait_requests_arriving_during_a_forward_form_the_next_batch() -> None:
+    started = threading.Event()
+    release = threading.Event()
+    seen: list[list[float]] = []
+
+    def slow_forward(batch: np.ndarray) -> dict[str, np.ndarray]:
+        seen.append(batch[:, 0].tolist())
+        started.set()
+        release.wait(5)
+        return {"first": batch[:, 0].copy()}
+
+    async def main() -> None:
+        policy = BatchPolicy(max_batch_size=3, max_delay_s=0.0, in_thread=True)
+        batcher = DynamicBatcher(slow_forward, policy)
+        batcher.start()
+        first = asyncio.ensure_future(batcher.submit(rows(1)))
+        while not started.is_set():  # [1] runs alone, at once
+            await asyncio.sleep(0.001)
+        later = [asyncio.ensure_future(batcher.submit(rows(v))) for v in (2, 3, 4, 5)]
+        await asyncio.sleep(0.01)
+        release.set()
+        outs = await asyncio.gather(first, *later)
+        assert [o["first"].tolist() for o in outs] == [[1], [2], [3], [4], [5]]
+        await batcher.close()
+
+    asyncio.run(main())
+    assert seen == [[1], [2, 3, 4], [5]]
