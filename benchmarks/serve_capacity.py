@@ -85,6 +85,7 @@ from serve_bench import (
     _start,
     _stop,
     _wait_ready,
+    cpu_seconds,
     echo_response,
     fleetmind_serve_cmd,
     free_port,
@@ -325,8 +326,34 @@ def window(log: Path, calls: int, in_flight: int) -> tuple[float, np.ndarray]:
     return len(kept) / seconds, rows[kept, 2] / 1e3
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and every process below it (workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        todo += children.get(current, [])
+        try:
+            total += cpu_seconds(current)
+        except OSError:  # exited meanwhile
+            continue
+    return total
+
+
 def measure(
-    server: Server, level: Level, body: Path, work: Path, args: argparse.Namespace
+    server: Server,
+    proc: subprocess.Popen[bytes],
+    level: Level,
+    body: Path,
+    work: Path,
+    args: argparse.Namespace,
 ) -> dict[str, Any]:
     """One point: warm-up, then a run of a fixed number of calls, each proven answered."""
     pin = ["taskset", "-c", args.load_cpus] if args.load_cpus else []
@@ -342,10 +369,12 @@ def measure(
     log = work / f"h2load-{server.name}-{level.in_flight}.log"
     log.unlink(missing_ok=True)  # h2load appends
     before = settled_counts(server)
+    cpu_before = tree_cpu_seconds(proc.pid)
     report = run_h2load(
         h2load_cmd(server, level, body, pin, ["-n", str(calls), "--log-file", str(log)]),
         timeout=60 + 20 * args.seconds,
     )
+    cpu_us = (tree_cpu_seconds(proc.pid) - cpu_before) / calls * 1e6
     framed = FRAME_PREFIX + server.answer_bytes
     proven = (
         report.total == report.started == report.done == report.succeeded == calls
@@ -370,6 +399,7 @@ def measure(
         "req_s": req_s,
         "p50_ms": float(np.percentile(latency_ms, 50)),
         "p99_ms": float(np.percentile(latency_ms, 99)),
+        "cpu_us": cpu_us,
         "h2load_req_s": report.req_s,  # whole run, drain included
         "data_bytes": report.data_bytes,
         "answer_bytes": server.answer_bytes,
@@ -383,7 +413,8 @@ def describe(row: dict[str, Any]) -> str:
     return (
         f"{row['server']:<13} {row['in_flight']:>4} in flight ({row['connections']}x"
         f"{row['streams']}) {row['req_s']:8.0f} req/s  p50 {row['p50_ms']:7.2f} ms  "
-        f"p99 {row['p99_ms']:7.2f} ms  [{row['calls']} calls all OK: "
+        f"p99 {row['p99_ms']:7.2f} ms  CPU {row['cpu_us']:5.0f} us/call  "
+        f"[{row['calls']} calls all OK: "
         f"{row['data_bytes']} B = {row['calls']} x (5 + {row['answer_bytes']}){server}]"
     )
 
@@ -405,7 +436,7 @@ def median_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "calls": sum(r["calls"] for r in group),
                 **{
                     k: float(np.median([r[k] for r in group]))
-                    for k in ("req_s", "p50_ms", "p99_ms")
+                    for k in ("req_s", "p50_ms", "p99_ms", "cpu_us")
                 },
             }
         )
@@ -420,6 +451,7 @@ def add_ratios(medians: list[dict[str, Any]]) -> None:
             continue
         echo, ml = at.get(("echo", row["in_flight"])), at.get(("mlserver", row["in_flight"]))
         row["req_s_vs_echo"] = row["req_s"] / echo["req_s"] if echo else None
+        row["cpu_vs_echo"] = row["cpu_us"] / echo["cpu_us"] if echo else None
         row["req_s_vs_mlserver"] = row["req_s"] / ml["req_s"] if ml else None
         row["p99_vs_mlserver"] = row["p99_ms"] / ml["p99_ms"] if ml else None
 
@@ -429,16 +461,17 @@ def markdown(medians: list[dict[str, Any]], rounds: int) -> str:
         return "—" if value is None else f"{value:.2f}"
 
     lines = [
-        "| server | in flight | req/s | p50 ms | p99 ms | req/s ÷ bare grpc.aio "
-        "| req/s ÷ MLServer | p99 ÷ MLServer |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|",
+        "| server | in flight | req/s | p50 ms | p99 ms | CPU µs/call | req/s ÷ bare grpc.aio "
+        "| CPU/call ÷ bare | req/s ÷ MLServer | p99 ÷ MLServer |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     order = {name: i for i, name in enumerate(SERVERS)}
     for row in sorted(medians, key=lambda r: (r["in_flight"], order[r["server"]])):
         lines.append(
             f"| {LABELS[row['server']]} | {row['in_flight']} ({row['connections']}x"
             f"{row['streams']}) | {row['req_s']:.0f} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} "
-            f"| {ratio(row.get('req_s_vs_echo'))} | {ratio(row.get('req_s_vs_mlserver'))} "
+            f"| {row['cpu_us']:.0f} | {ratio(row.get('req_s_vs_echo'))} "
+            f"| {ratio(row.get('cpu_vs_echo'))} | {ratio(row.get('req_s_vs_mlserver'))} "
             f"| {ratio(row.get('p99_vs_mlserver'))} |"
         )
     lines.append(f"\nMedians of {rounds} round(s); every call proven answered OK.")
@@ -502,7 +535,7 @@ def run(servers: list[Server], work: Path, args: argparse.Namespace) -> list[dic
                 for server, proc in zip(servers, procs, strict=True):
                     if proc.poll() is not None:
                         raise SystemExit(f"{server.name} exited ({proc.returncode})")
-                    row = measure(server, level, body, work, args) | {"round": round_no}
+                    row = measure(server, proc, level, body, work, args) | {"round": round_no}
                     rows.append(row)
                     print(f"round {round_no}/{args.rounds} {describe(row)}", flush=True)
     finally:
