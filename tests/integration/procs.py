@@ -24,6 +24,24 @@ def fleetmind(*args: str, **kwargs: Any) -> subprocess.Popen[str]:
     )
 
 
+def serve_command(run_dir: Path, loader: str, *extra: str) -> list[str]:
+    """``python -m fleetmind serve RUN_DIR`` on loopback, model ``m`` loaded by ``loader``."""
+    return [
+        sys.executable,
+        "-m",
+        "fleetmind",
+        "serve",
+        str(run_dir),
+        "--host",
+        "127.0.0.1",
+        "--loader",
+        loader,
+        "--model-name",
+        "m",
+        *extra,
+    ]
+
+
 def children(pid: int) -> list[int]:
     """Process ids whose parent is ``pid``."""
     found = []

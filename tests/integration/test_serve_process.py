@@ -20,26 +20,13 @@ from fleetmind.serve import Client
 from fleetmind.serve.config import ServeConfig
 from fleetmind.serve.testing import ServerThread, write_toy_checkpoint
 
+from .procs import serve_command
+
 LOADER = "fleetmind.serve.testing:toy_loader"
 
 
 def _spawn(run_dir: Path, port: int = 0, *extra: str) -> tuple[subprocess.Popen[bytes], int]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "fleetmind",
-        "serve",
-        str(run_dir),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--loader",
-        LOADER,
-        "--model-name",
-        "m",
-        *extra,
-    ]
+    cmd = serve_command(run_dir, LOADER, "--port", str(port), *extra)
     log = run_dir.parent / f"serve-{time.monotonic_ns()}.log"
     with log.open("wb") as sink:
         proc = subprocess.Popen(cmd, stderr=sink)

@@ -7,7 +7,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -24,7 +23,7 @@ from fleetmind.serve import Client
 from fleetmind.serve.config import ServeConfig
 from fleetmind.serve.testing import write_toy_checkpoint
 
-from .procs import wait_for
+from .procs import serve_command, wait_for
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -81,20 +80,7 @@ def run_dir(tmp_path: Path) -> Path:
 
 
 def _start(run_dir: Path, *extra: str, env: dict[str, str] | None = None) -> Served:
-    cmd = [
-        sys.executable,
-        "-m",
-        "fleetmind",
-        "serve",
-        str(run_dir),
-        "--host",
-        "127.0.0.1",
-        "--loader",
-        "worker_loader:loader",
-        "--model-name",
-        "m",
-        *extra,
-    ]
+    cmd = serve_command(run_dir, "worker_loader:loader", *extra)
     paths = f"{run_dir.parent / 'loaders'}{os.pathsep}{SRC}"
     log = run_dir.parent / f"serve-{time.monotonic_ns()}.log"
     with log.open("wb") as sink:

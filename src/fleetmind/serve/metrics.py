@@ -208,23 +208,9 @@ class SharedServeMetrics:
         self._failures_family = Counter(
             "fleetmind_inference_failures", _DOC["failures"], labels, registry=None
         )
-        self._latency_family = Histogram(
-            "fleetmind_inference_latency_seconds",
-            _DOC["latency"],
-            ["model"],
-            buckets=_LATENCY,
-            registry=None,
-        )
-        self._queue_family = Histogram(
-            "fleetmind_inference_queue_seconds",
-            _DOC["queue"],
-            ["model"],
-            buckets=_LATENCY,
-            registry=None,
-        )
-        self._rows_family = Histogram(
-            "fleetmind_inference_batch_rows", _DOC["rows"], ["model"], buckets=_ROWS, registry=None
-        )
+        self._latency_family = _shared_histogram("latency_seconds", "latency", _LATENCY)
+        self._queue_family = _shared_histogram("queue_seconds", "queue", _LATENCY)
+        self._rows_family = _shared_histogram("batch_rows", "rows", _ROWS)
         self._in_flight_family = Gauge(
             "fleetmind_inference_in_flight",
             _DOC["in_flight"],
@@ -279,6 +265,12 @@ class SharedServeMetrics:
 
     def close(self) -> None:
         """Nothing to release: the files stay for the parent to read."""
+
+
+def _shared_histogram(suffix: str, doc: str, buckets: tuple[float, ...]) -> Histogram:
+    return Histogram(
+        f"fleetmind_inference_{suffix}", _DOC[doc], ["model"], buckets=buckets, registry=None
+    )
 
 
 def multiprocess_mode_on() -> bool:
