@@ -19,6 +19,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fleetmind.cli.main import main
+from fleetmind.core.cpus import usable_cpus
 from fleetmind.serve import Client
 from fleetmind.serve.config import ServeConfig
 from fleetmind.serve.testing import write_toy_checkpoint
@@ -142,7 +143,7 @@ def test_a_bad_worker_count_is_one_line_and_exit_2(
         assert len(err.splitlines()) == 1
         assert "workers" in err
         assert "auto" in err
-    assert ServeConfig(workers="auto").worker_count() == len(os.sched_getaffinity(0))
+    assert ServeConfig(workers="auto").worker_count() == usable_cpus()
     assert ServeConfig(workers="3").worker_count() == 3
     assert ServeConfig().worker_count() is None
 

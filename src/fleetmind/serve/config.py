@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from fleetmind.core.cpus import usable_cpus
 from fleetmind.core.errors import ConfigError
 
 MIB = 1024 * 1024
@@ -84,8 +84,9 @@ class ServeConfig:
     workers: str | None = None
     """Server processes sharing the port (SO_REUSEPORT), each with its own batcher and
     copy of the models, under one parent that replaces a worker that dies and serves
-    one metrics page for all; ``auto``: one per CPU this process may run on. Unset:
-    this process serves alone."""
+    one metrics page for all; ``auto``: one per CPU this process may use (its CPU
+    affinity, capped by a cgroup CPU quota such as a Kubernetes CPU limit). Unset: this
+    process serves alone."""
     loader: str | None = None
     """Custom model loader ``module:function`` (folder -> LoadedModel); default: fleetmind
     checkpoints."""
@@ -145,7 +146,7 @@ class ServeConfig:
             return None
         text = str(self.workers).strip()
         if text == "auto":
-            return len(os.sched_getaffinity(0))
+            return usable_cpus()
         if not text.isascii() or not text.isdigit() or int(text) < 1:
             raise ConfigError(f"workers={self.workers!r} must be a whole number >= 1 or 'auto'")
         return int(text)
