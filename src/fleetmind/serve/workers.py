@@ -113,6 +113,7 @@ class WorkerPool:
         self.config = config
         self.count = count
         self.port: int | None = None
+        self.http_port: int | None = None
         self._workers: dict[int, _Worker] = {}
         self._failures: dict[int, int] = {}
         """Replacements of a worker that failed in a row (reset once one is ready)."""
@@ -128,6 +129,14 @@ class WorkerPool:
 
         keeper = reserve_port(self.config.host, self.config.port)
         self.port = int(keeper.getsockname()[1])
+        keepers = [keeper]
+        if self.config.http_port is not None:  # the HTTP/REST port is shared the same way
+            try:
+                keepers.append(reserve_port(self.config.host, self.config.http_port))
+            except Exception:
+                keeper.close()
+                raise
+            self.http_port = int(keepers[-1].getsockname()[1])
         wake_read, wake_write = socket.socketpair()
         wake_read.setblocking(False)
         wake_write.setblocking(False)
@@ -161,7 +170,8 @@ class WorkerPool:
                 signal.signal(sig, handler)
             wake_read.close()
             wake_write.close()
-            keeper.close()
+            for reserved in keepers:
+                reserved.close()
         return 0
 
     def _on_signal(self, signum: int, frame: Any) -> None:
@@ -170,7 +180,13 @@ class WorkerPool:
 
     def _spawn(self, index: int) -> None:
         parent_end, child_end = self._context.Pipe()
-        config = replace(self.config, port=self.port or 0, metrics_port=None, workers=None)
+        config = replace(
+            self.config,
+            port=self.port or 0,
+            http_port=self.http_port,
+            metrics_port=None,
+            workers=None,
+        )
         process = self._context.Process(
             target=worker_main,
             args=(index, self.path, config, child_end, self._log_level),
