@@ -151,8 +151,13 @@ class RestServer:
             extra = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationError) else {}
             return error_response(http_status(exc), str(exc), **extra)
         except _BodyTimeoutError:
+            # Answer, then close at once: waiting for the rest of the body (aiohttp's
+            # lingering close) is what the timeout is there to end.
             response = error_response(408, _timeout_message(self.config.body_timeout_s))
             response.force_close()
+            await response.prepare(request)
+            await response.write_eof()
+            request.protocol.force_close()
             return response
         except web.HTTPRequestEntityTooLarge:
             response = error_response(413, _too_large_message(self.config.max_body_bytes))

@@ -56,7 +56,7 @@ def infer_request(body: bytes, header_length: int | None) -> tuple[pb.ModelInfer
     request = pb.ModelInferRequest(id=_field(document, "id", str, ""))
     inputs = _field(document, "inputs", list, None)
     if not inputs:
-        raise InvalidInputError("the body has no 'inputs': send a list of input tensors")
+        raise InvalidInputError("'inputs' is empty: send a list of input tensors")
     used = 0
     for index, tensor in enumerate(inputs):
         used += _add_input(request, tensor, f"inputs[{index}]", binary[used:])
@@ -104,11 +104,11 @@ def _field(document: Mapping[str, Any], key: str, kind: type, default: Any, wher
     place = f"{where}.{key}" if where else key
     if key not in document:
         if default is None:
-            raise InvalidInputError(f"{place} is missing; send a {_JSON_TYPES[kind]}")
+            raise InvalidInputError(f"'{place}' is missing; send a {_JSON_TYPES[kind]}")
         return default
     value = document[key]
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise InvalidInputError(f"{place} is {echo(value)}; send a {_JSON_TYPES[kind]}")
+        raise InvalidInputError(f"'{place}' is {echo(value)}; send a {_JSON_TYPES[kind]}")
     return value
 
 
