@@ -370,3 +370,34 @@ def test_binary_data_output_sends_every_output_as_raw_bytes(server: ServerThread
     assert len(reply) == length + sum(sizes)
     actions = np.frombuffer(reply[length : length + 24], "<i8")
     assert actions.tolist() == toy_agent(seed=11).decide_batch(OBS).actions.tolist()
+
+
+def test_http_uses_the_grpc_tls_and_client_certificates(tmp_path: Path) -> None:
+    import ssl
+
+    from .pki import make_test_pki
+
+    pki = make_test_pki(tmp_path)
+    write_toy_checkpoint(tmp_path / "run", seed=1)
+    config = ServeConfig(
+        host="127.0.0.1",
+        port=0,
+        http_port=0,
+        model_name="m",
+        reload_interval_s=None,
+        tls_cert=pki / "server.pem",
+        tls_key=pki / "server.key",
+        tls_client_ca=pki / "ca.pem",
+    )
+    with ServerThread(tmp_path / "run", config) as server:
+        port = _port(server)
+        trusting = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+        with pytest.raises((ssl.SSLError, ConnectionResetError)):  # no client certificate
+            call(port, "GET", "/v2/health/ready", host="localhost", tls=trusting)
+        with pytest.raises(ConnectionResetError):  # plain HTTP to a TLS port
+            call(port, "GET", "/v2/health/ready", timeout=5)
+        trusting.load_cert_chain(pki / "client.pem", pki / "client.key")
+        status, reply = post_json(
+            port, "/v2/models/m/infer", infer_body(OBS), host="localhost", tls=trusting
+        )
+        assert status == 200, reply

@@ -224,6 +224,10 @@ class WorkerPool:
             self.port,
             self.count,
         )
+        if self.http_port is not None:
+            logger.info(
+                "HTTP/REST on %s:%d (http port %d)", self.config.host, *[self.http_port] * 2
+            )
         return True
 
     def _events(self, wake: socket.socket, timeout: float | None) -> list[tuple[_Worker, str]]:
