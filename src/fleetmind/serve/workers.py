@@ -42,8 +42,9 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from fleetmind.core.errors import CheckpointError, ConfigError, UnavailableError
+from fleetmind.core.errors import CheckpointError, ConfigError
 from fleetmind.serve.config import ServeConfig
+from fleetmind.serve.ports import reserve_ports
 
 logger = logging.getLogger(__name__)
 
@@ -68,38 +69,6 @@ class _Worker:
     """The parent's end of the pipe to this worker."""
     started: float
     ready: bool = False
-
-
-def reserve_port(host: str, port: int) -> socket.socket:
-    """A socket bound to ``host:port`` with SO_REUSEPORT (port 0 picks one), never
-    listening: the workers bind beside it, programs without SO_REUSEPORT cannot.
-    UnavailableError naming the port when another program already holds it."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise ConfigError(f"cannot resolve --host {host!r}: {exc.strerror}") from exc
-    family, _, _, _, address = infos[0]
-    # First without SO_REUSEPORT: fails if anyone holds the port, even a program
-    # that would let us share it.
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            raise UnavailableError(
-                f"cannot listen on {host}:{port}: {exc.strerror} (is another program "
-                "using the port?)"
-            ) from exc
-        chosen = int(probe.getsockname()[1])
-    keeper = socket.socket(family, socket.SOCK_STREAM)
-    keeper.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    keeper.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        keeper.bind((address[0], chosen, *address[2:]))
-    except OSError as exc:
-        keeper.close()
-        raise UnavailableError(f"cannot listen on {host}:{chosen}: {exc.strerror}") from exc
-    return keeper
 
 
 class WorkerPool:
@@ -127,16 +96,10 @@ class WorkerPool:
         """Serve until SIGTERM or SIGINT; returns the exit code (0 after a drain)."""
         from fleetmind.serve.server import metrics_page_config
 
-        keeper = reserve_port(self.config.host, self.config.port)
-        self.port = int(keeper.getsockname()[1])
-        keepers = [keeper]
-        if self.config.http_port is not None:  # the HTTP/REST port is shared the same way
-            try:
-                keepers.append(reserve_port(self.config.host, self.config.http_port))
-            except Exception:
-                keeper.close()
-                raise
-            self.http_port = int(keepers[-1].getsockname()[1])
+        keepers = reserve_ports(self.config.host, (self.config.port, self.config.http_port))
+        self.port = int(keepers[0].getsockname()[1])
+        if len(keepers) > 1:  # the HTTP/REST port, shared the same way
+            self.http_port = int(keepers[1].getsockname()[1])
         wake_read, wake_write = socket.socketpair()
         wake_read.setblocking(False)
         wake_write.setblocking(False)
