@@ -23,6 +23,7 @@ from grpc import aio
 from fleetmind.core.errors import CheckpointError
 from fleetmind.nn.threads import limit_threads
 from fleetmind.rpc.auth import read_tokens
+from fleetmind.rpc.exposure import OPEN_WARNING
 from fleetmind.rpc.metrics_http import MetricsPageConfig
 from fleetmind.rpc.server import MIB, HealthServicer, ServerConfig, create_server, mark_serving
 from fleetmind.rpc.tls import server_credentials, server_ssl_context
@@ -194,7 +195,10 @@ class InferenceServer:
             "serving %s on %s (port %d)", ", ".join(self.repository.names()), address, self.port
         )
         if self.http_port is not None:
-            logger.info("serving HTTP/REST on %s:%d", self.config.host, self.http_port)
+            http_address = f"{self.config.host}:{self.http_port}"
+            logger.info("serving HTTP/REST on %s", http_address)
+            if transport.open_at(http_address):  # refused by now unless --insecure
+                logger.warning(OPEN_WARNING, http_address)
         return self.port
 
     async def mark_ready(self) -> None:
