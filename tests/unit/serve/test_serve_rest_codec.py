@@ -9,6 +9,8 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fleetmind.core import errors
 from fleetmind.core.errors import InvalidInputError
@@ -132,3 +134,46 @@ def test_every_error_class_has_one_http_status() -> None:
 def test_http_settings_are_validated(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(errors.ConfigError, match=message):
         ServeConfig(**overrides).validate()  # type: ignore[arg-type]
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=30,
+)
+_TENSOR = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": st.sampled_from(["observation", "x"]) | _JSON,
+        "shape": st.lists(st.integers(-2, 5), max_size=3) | _JSON,
+        "datatype": st.sampled_from(["FP32", "INT64", "BOOL", "FOO"]) | _JSON,
+        "data": st.lists(st.floats(width=32) | st.integers(-9, 9), max_size=12) | _JSON,
+        "parameters": st.fixed_dictionaries({"binary_data_size": st.integers(-1, 40) | _JSON}),
+    },
+)
+_DOCUMENT = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": _JSON,
+        "inputs": st.lists(_TENSOR, max_size=2) | _JSON,
+        "outputs": st.lists(st.fixed_dictionaries({"name": _JSON}), max_size=2) | _JSON,
+        "parameters": st.dictionaries(st.sampled_from(["binary_data_output"]), _JSON),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(document=_DOCUMENT, tail=st.binary(max_size=40), split=st.booleans())
+def test_any_body_is_decoded_or_refused_with_a_reason(
+    model: ServedModel, document: dict[str, Any], tail: bytes, split: bool
+) -> None:
+    head = json.dumps(document).encode()
+    try:
+        request, _ = infer_request(head + tail, len(head) if split else None)
+        decode_observations(request, model)
+        requested_outputs(request, model)
+    except InvalidInputError as exc:  # anything else fails the test
+        message = str(exc)
+    else:
+        return
+    assert message, "a refusal must say why"
