@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
@@ -401,3 +402,31 @@ def test_http_uses_the_grpc_tls_and_client_certificates(tmp_path: Path) -> None:
             port, "/v2/models/m/infer", infer_body(OBS), host="localhost", tls=trusting
         )
         assert status == 200, reply
+
+
+def test_an_http_port_in_use_is_one_clear_error_and_nothing_listens(tmp_path: Path) -> None:
+    from fleetmind.core.errors import UnavailableError
+    from fleetmind.serve.server import InferenceServer
+    from fleetmind.serve.testing import toy_loader
+
+    write_toy_checkpoint(tmp_path / "run", seed=1)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        config = ServeConfig(
+            host="127.0.0.1",
+            port=0,
+            http_port=taken.getsockname()[1],
+            model_name="m",
+            reload_interval_s=None,
+        )
+        server = InferenceServer(tmp_path / "run", config, toy_loader)
+
+        async def start() -> None:
+            with pytest.raises(UnavailableError, match=r"cannot serve HTTP on 127\.0\.0\.1"):
+                await server.start()
+            assert server.port is not None
+            with pytest.raises(ConnectionRefusedError):  # the gRPC port was released too
+                await asyncio.open_connection("127.0.0.1", server.port)
+
+        asyncio.run(start())

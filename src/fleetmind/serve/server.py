@@ -179,10 +179,15 @@ class InferenceServer:
         )
         await self._grpc.start()
         if rest is not None and self.config.http_port is not None:
+            try:
+                self.http_port = await rest.start(
+                    self.config.host, self.config.http_port, grace_s=self.config.grace_s
+                )
+            except BaseException:  # the HTTP port is taken: serve neither
+                await self._grpc.stop(0)
+                await self.repository.close()
+                raise
             self._rest = rest
-            self.http_port = await rest.start(
-                self.config.host, self.config.http_port, grace_s=self.config.grace_s
-            )
         if self._metrics_page is not None and self._page_metrics is not None:
             self.metrics_port = self._page_metrics.serve_http(self._metrics_page)
         if ready:
