@@ -110,10 +110,11 @@ class RestServer:
             app.router.add_post(prefix + "/infer", self.infer)
         return app
 
-    async def start(self, host: str, port: int, *, grace_s: float = 10.0) -> int:
+    async def start(self, host: str, port: int) -> int:
         """Listen on ``host:port`` (0 picks a port); returns the bound port."""
+        # stop() waits for requests in flight itself, for the grace it is given
         self._runner = web.AppRunner(
-            self.app(), access_log=None, handle_signals=False, shutdown_timeout=grace_s
+            self.app(), access_log=None, handle_signals=False, shutdown_timeout=0
         )
         await self._runner.setup()
         site = web.TCPSite(
@@ -135,11 +136,19 @@ class RestServer:
         self.port = int(self._runner.addresses[0][1])
         return self.port
 
-    async def stop(self) -> None:
-        """Stop listening, let requests in flight finish (up to the grace), close."""
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
+    async def stop(self, grace: float) -> None:
+        """Stop listening, let requests in flight finish for up to ``grace`` seconds,
+        then close every connection."""
+        if self._runner is None:
+            return
+        runner, self._runner = self._runner, None
+        for site in list(runner.sites):
+            await site.stop()
+        server = runner.server
+        if server is not None:
+            server.pre_shutdown()  # idle keep-alive connections close now
+            await server.shutdown(grace)
+        await runner.cleanup()
 
     # --- middlewares ----------------------------------------------------------------
 

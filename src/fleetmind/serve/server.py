@@ -180,9 +180,7 @@ class InferenceServer:
         await self._grpc.start()
         if rest is not None and self.config.http_port is not None:
             try:
-                self.http_port = await rest.start(
-                    self.config.host, self.config.http_port, grace_s=self.config.grace_s
-                )
+                self.http_port = await rest.start(self.config.host, self.config.http_port)
             except BaseException:  # the HTTP port is taken: serve neither
                 await self._grpc.stop(0)
                 await self.repository.close()
@@ -235,7 +233,7 @@ class InferenceServer:
                 await self._reloader
         stopping = [self._grpc.stop(grace)] if self._grpc is not None else []
         if self._rest is not None:
-            stopping.append(self._rest.stop())
+            stopping.append(self._rest.stop(grace))
         await asyncio.gather(*stopping)
         await self.repository.close()
         self.metrics.close()
