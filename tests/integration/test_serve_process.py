@@ -116,7 +116,7 @@ def test_serve_open_to_the_network_refuses_to_start(run_dir: Path) -> None:
 
 
 def test_serve_told_insecure_starts_and_warns_in_its_log(run_dir: Path) -> None:
-    proc, port = _spawn(run_dir, 0, "--host", "0.0.0.0", "--insecure")
+    proc, port = _spawn(run_dir, 0, "--host", "0.0.0.0", "--insecure", "--http-port", "0")
     try:
         with Client(f"127.0.0.1:{port}", timeout_s=10) as client:
             assert client.infer("m", np.zeros((1, 4))) is not None
@@ -124,7 +124,11 @@ def test_serve_told_insecure_starts_and_warns_in_its_log(run_dir: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     (log,) = run_dir.parent.glob("serve-*.log")
-    assert f"INSECURE: listening on 0.0.0.0:{port} with neither a token nor" in log.read_text()
+    text = log.read_text()
+    assert f"INSECURE: listening on 0.0.0.0:{port} with neither a token nor" in text
+    http_port = re.search(r"serving HTTP/REST on 0\.0\.0\.0:(\d+)", text)
+    assert http_port, text
+    assert f"INSECURE: listening on 0.0.0.0:{http_port.group(1)} with neither" in text
 
 
 @pytest.fixture

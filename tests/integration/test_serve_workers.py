@@ -305,3 +305,28 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_workers_share_the_http_port_and_drain_on_sigterm(run_dir: Path) -> None:
+    from .http_calls import call, infer_body, post_json
+
+    served = _ready(
+        _start(run_dir, "--port", "0", "--http-port", "0", "--workers", "2", "--metrics-port", "0")
+    )
+    try:
+        match = re.search(r"\(http port (\d+)\)", served.text())
+        assert match, served.text()
+        port = int(match.group(1))
+        assert call(port, "GET", "/v2/health/ready")[0] == 200
+        for _ in range(12):  # a fresh connection each: the kernel spreads them over workers
+            status, reply = post_json(port, "/v2/models/m/infer", infer_body(np.zeros((1, 4))))
+            assert status == 200, reply
+        with Client(f"127.0.0.1:{served.port}", timeout_s=10) as client:
+            client.infer("m", np.zeros((1, 4)))
+        assert served.metric('fleetmind_inference_requests_total{model="m",status="OK"}') == 13
+        served.proc.send_signal(signal.SIGTERM)
+        assert served.proc.wait(timeout=60) == 0
+    finally:
+        if served.proc.poll() is None:
+            served.proc.kill()
+            served.proc.wait()

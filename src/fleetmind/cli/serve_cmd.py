@@ -1,4 +1,5 @@
-"""``fleetmind serve PATH``: serve a run directory or model repository over gRPC.
+"""``fleetmind serve PATH``: serve a run directory or model repository over gRPC (and
+HTTP/REST with ``--http-port``).
 
 Every option also comes from a ``FLEETMIND_<OPTION>`` environment variable
 (``FLEETMIND_PORT``, ``FLEETMIND_MAX_BATCH_SIZE``, ``FLEETMIND_TOKEN_FILE``, ...), so a
@@ -21,11 +22,13 @@ def register(subparsers: Any) -> None:
 
     parser = subparsers.add_parser(
         "serve",
-        help="serve agents over gRPC (Open Inference Protocol / KServe V2)",
+        help="serve agents over gRPC and HTTP (Open Inference Protocol / KServe V2)",
         description=(
             "Serve PATH over the Open Inference Protocol (inference.GRPCInferenceService), "
-            "with dynamic batching, health, reflection and Prometheus metrics. PATH is a run "
-            "directory (one model, reloaded on each new checkpoint) or a model repository of "
+            "and, with --http-port, its HTTP/REST flavour (KServe V2 JSON, Triton's binary "
+            "tensors), with dynamic batching, health, reflection and Prometheus metrics. PATH "
+            "is a run directory (one model, reloaded on each new checkpoint) or a model "
+            "repository of "
             "<model>/<version>/ folders. SIGTERM drains in-flight requests and exits 0. "
             "Each option may also be set as FLEETMIND_<OPTION> (e.g. FLEETMIND_PORT); a flag "
             "wins over its variable."

@@ -46,6 +46,27 @@ def status_code(exc: BaseException) -> grpc.StatusCode:
     return getattr(grpc.StatusCode, name, grpc.StatusCode.INTERNAL)
 
 
+HTTP_STATUS: dict[grpc.StatusCode, int] = {
+    grpc.StatusCode.OK: 200,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 408,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.CANCELLED: 503,
+    grpc.StatusCode.UNAVAILABLE: 503,
+}
+"""The HTTP status that answers each gRPC status (the HTTP/REST flavour of a service
+reports the same failure as its gRPC flavour); anything else is 500."""
+
+
+def http_status(exc: BaseException) -> int:
+    """The HTTP status of ``exc``: that of its gRPC status (500 for anything not ours)."""
+    return HTTP_STATUS.get(status_code(exc), 500)
+
+
 def error_from_rpc(exc: grpc.RpcError, target: str = "") -> errors.FleetmindError:
     """The fleetmind error a failed call stands for, its message naming the peer."""
     code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN

@@ -65,6 +65,21 @@ def server_credentials(
     )
 
 
+def server_ssl_context(cert: Path, key: Path, client_ca: Path | None = None) -> ssl.SSLContext:
+    """The same TLS as :func:`server_credentials`, for an HTTP server (TLS 1.2 or newer)."""
+    _read(cert, "TLS certificate", _CERT)
+    _read(key, "TLS private key", _KEY)
+    _check_pair(cert, key)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    if client_ca is not None:
+        _read(client_ca, "client CA certificate", _CERT)
+        context.load_verify_locations(cafile=str(client_ca))
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
 def channel_credentials(
     ca: Path | None = None, cert: Path | None = None, key: Path | None = None
 ) -> grpc.ChannelCredentials:

@@ -19,6 +19,13 @@ class ServeConfig:
     """Interface to listen on (``127.0.0.1`` for this machine only)."""
     port: int = 8001
     """gRPC port; 0 picks a free one (it is logged)."""
+    http_port: int | None = None
+    """Port of the same service over HTTP/REST (KServe V2 JSON, Triton's binary tensor
+    extension), on --host with the same TLS, tokens, batcher and metrics; 0 picks a
+    free one (it is logged). Off when unset."""
+    http_body_timeout_s: float = 30.0
+    """Longest an HTTP request body may take to arrive; a slower one is answered 408 and
+    its connection closed."""
     model_name: str | None = None
     """Name of the model when PATH is a run directory (default: the directory's name)."""
     max_batch_size: int = 64
@@ -95,6 +102,18 @@ class ServeConfig:
         """Raise ConfigError naming the first setting that cannot work."""
         checks = [
             (0 <= self.port <= 65535, f"port={self.port} must be within 0..65535"),
+            (
+                self.http_port is None or 0 <= self.http_port <= 65535,
+                f"http_port={self.http_port} must be within 0..65535",
+            ),
+            (
+                self.http_port is None or self.http_port == 0 or self.http_port != self.port,
+                f"http_port={self.http_port} is the gRPC port too; give HTTP a port of its own",
+            ),
+            (
+                self.http_body_timeout_s > 0,
+                f"http_body_timeout_s={self.http_body_timeout_s} must be > 0",
+            ),
             (self.max_batch_size >= 1, f"max_batch_size={self.max_batch_size} must be >= 1"),
             (
                 self.max_queue_delay_us >= 0,

@@ -23,14 +23,16 @@ from grpc import aio
 from fleetmind.core.errors import CheckpointError
 from fleetmind.nn.threads import limit_threads
 from fleetmind.rpc.auth import read_tokens
+from fleetmind.rpc.exposure import OPEN_WARNING
 from fleetmind.rpc.metrics_http import MetricsPageConfig
 from fleetmind.rpc.server import MIB, HealthServicer, ServerConfig, create_server, mark_serving
-from fleetmind.rpc.tls import server_credentials
+from fleetmind.rpc.tls import server_credentials, server_ssl_context
 from fleetmind.serve.batcher import BatchPolicy
 from fleetmind.serve.config import ServeConfig
 from fleetmind.serve.metrics import MetricsRecorder, ServeMetrics
 from fleetmind.serve.model import RequestLimits
 from fleetmind.serve.repository import Loader, ModelRepository, default_loader, describe_failures
+from fleetmind.serve.rest import RestConfig, RestServer
 from fleetmind.serve.service import SERVICE, InferenceServicer
 
 logger = logging.getLogger(__name__)
@@ -69,6 +71,20 @@ def transport_config(config: ServeConfig, *, share_port: bool = False) -> Server
         insecure=config.insecure,
         share_port=share_port,
         extra_options=connection_age_options(config),
+    )
+
+
+def rest_config(transport: ServerConfig, config: ServeConfig) -> RestConfig:
+    """The HTTP/REST server's settings: the same limits, TLS and tokens as gRPC's."""
+    tls = None
+    if transport.tls_cert is not None and transport.tls_key is not None:
+        tls = server_ssl_context(transport.tls_cert, transport.tls_key, transport.tls_client_ca)
+    return RestConfig(
+        max_body_bytes=transport.max_message_bytes,
+        body_timeout_s=config.http_body_timeout_s,
+        tokens=transport.tokens,
+        ssl_context=tls,
+        share_port=transport.share_port,
     )
 
 
@@ -128,6 +144,8 @@ class InferenceServer:
         )
         self.port: int | None = None
         self.metrics_port: int | None = None
+        self.http_port: int | None = None
+        self._rest: RestServer | None = None
         self._grpc: aio.Server | None = None
         self._reloader: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
@@ -142,6 +160,9 @@ class InferenceServer:
         if transport.tls_cert is not None and transport.tls_key is not None:
             # unusable TLS files fail here, not after every model has loaded
             server_credentials(transport.tls_cert, transport.tls_key, transport.tls_client_ca)
+        rest = None
+        if self.config.http_port is not None:
+            rest = RestServer(self.servicer, rest_config(transport, self.config))
         await self.repository.refresh()
         if not self.repository.names():
             failed = describe_failures(self.repository.failures)
@@ -157,6 +178,14 @@ class InferenceServer:
             address, transport, [(self.servicer, SERVICE)], self.health
         )
         await self._grpc.start()
+        if rest is not None and self.config.http_port is not None:
+            try:
+                self.http_port = await rest.start(self.config.host, self.config.http_port)
+            except BaseException:  # the HTTP port is taken: serve neither
+                await self._grpc.stop(0)
+                await self.repository.close()
+                raise
+            self._rest = rest
         if self._metrics_page is not None and self._page_metrics is not None:
             self.metrics_port = self._page_metrics.serve_http(self._metrics_page)
         if ready:
@@ -168,6 +197,11 @@ class InferenceServer:
         logger.info(
             "serving %s on %s (port %d)", ", ".join(self.repository.names()), address, self.port
         )
+        if self.http_port is not None:
+            http_address = f"{self.config.host}:{self.http_port}"
+            logger.info("serving HTTP/REST on %s", http_address)
+            if transport.open_at(http_address):  # refused by now unless --insecure
+                logger.warning(OPEN_WARNING, http_address)
         return self.port
 
     async def mark_ready(self) -> None:
@@ -197,8 +231,10 @@ class InferenceServer:
             self._reloader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reloader
-        if self._grpc is not None:
-            await self._grpc.stop(grace)
+        stopping = [self._grpc.stop(grace)] if self._grpc is not None else []
+        if self._rest is not None:
+            stopping.append(self._rest.stop(grace))
+        await asyncio.gather(*stopping)
         await self.repository.close()
         self.metrics.close()
         self._stopped.set()

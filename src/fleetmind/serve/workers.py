@@ -42,8 +42,9 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from fleetmind.core.errors import CheckpointError, ConfigError, UnavailableError
+from fleetmind.core.errors import CheckpointError, ConfigError
 from fleetmind.serve.config import ServeConfig
+from fleetmind.serve.ports import reserve_ports
 
 logger = logging.getLogger(__name__)
 
@@ -70,38 +71,6 @@ class _Worker:
     ready: bool = False
 
 
-def reserve_port(host: str, port: int) -> socket.socket:
-    """A socket bound to ``host:port`` with SO_REUSEPORT (port 0 picks one), never
-    listening: the workers bind beside it, programs without SO_REUSEPORT cannot.
-    UnavailableError naming the port when another program already holds it."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise ConfigError(f"cannot resolve --host {host!r}: {exc.strerror}") from exc
-    family, _, _, _, address = infos[0]
-    # First without SO_REUSEPORT: fails if anyone holds the port, even a program
-    # that would let us share it.
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            raise UnavailableError(
-                f"cannot listen on {host}:{port}: {exc.strerror} (is another program "
-                "using the port?)"
-            ) from exc
-        chosen = int(probe.getsockname()[1])
-    keeper = socket.socket(family, socket.SOCK_STREAM)
-    keeper.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    keeper.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        keeper.bind((address[0], chosen, *address[2:]))
-    except OSError as exc:
-        keeper.close()
-        raise UnavailableError(f"cannot listen on {host}:{chosen}: {exc.strerror}") from exc
-    return keeper
-
-
 class WorkerPool:
     """The parent of ``count`` workers serving ``path`` as ``config`` says."""
 
@@ -113,6 +82,7 @@ class WorkerPool:
         self.config = config
         self.count = count
         self.port: int | None = None
+        self.http_port: int | None = None
         self._workers: dict[int, _Worker] = {}
         self._failures: dict[int, int] = {}
         """Replacements of a worker that failed in a row (reset once one is ready)."""
@@ -126,8 +96,10 @@ class WorkerPool:
         """Serve until SIGTERM or SIGINT; returns the exit code (0 after a drain)."""
         from fleetmind.serve.server import metrics_page_config
 
-        keeper = reserve_port(self.config.host, self.config.port)
-        self.port = int(keeper.getsockname()[1])
+        keepers = reserve_ports(self.config.host, (self.config.port, self.config.http_port))
+        self.port = int(keepers[0].getsockname()[1])
+        if len(keepers) > 1:  # the HTTP/REST port, shared the same way
+            self.http_port = int(keepers[1].getsockname()[1])
         wake_read, wake_write = socket.socketpair()
         wake_read.setblocking(False)
         wake_write.setblocking(False)
@@ -161,7 +133,8 @@ class WorkerPool:
                 signal.signal(sig, handler)
             wake_read.close()
             wake_write.close()
-            keeper.close()
+            for reserved in keepers:
+                reserved.close()
         return 0
 
     def _on_signal(self, signum: int, frame: Any) -> None:
@@ -170,7 +143,13 @@ class WorkerPool:
 
     def _spawn(self, index: int) -> None:
         parent_end, child_end = self._context.Pipe()
-        config = replace(self.config, port=self.port or 0, metrics_port=None, workers=None)
+        config = replace(
+            self.config,
+            port=self.port or 0,
+            http_port=self.http_port,
+            metrics_port=None,
+            workers=None,
+        )
         process = self._context.Process(
             target=worker_main,
             args=(index, self.path, config, child_end, self._log_level),
@@ -208,6 +187,10 @@ class WorkerPool:
             self.port,
             self.count,
         )
+        if self.http_port is not None:
+            logger.info(
+                "HTTP/REST on %s:%d (http port %d)", self.config.host, *[self.http_port] * 2
+            )
         return True
 
     def _events(self, wake: socket.socket, timeout: float | None) -> list[tuple[_Worker, str]]:
