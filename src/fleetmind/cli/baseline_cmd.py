@@ -1,4 +1,8 @@
-"""``fleetmind baseline``: run a hand-written signal controller on a traffic scenario."""
+"""``fleetmind baseline``: run a scenario's hand-written policy and print its measures.
+
+The scenario's registry entry says which policies it has and how to run them
+(:class:`~fleetmind.envs.env_entry.ScenarioBaselines`).
+"""
 
 from __future__ import annotations
 
@@ -6,26 +10,29 @@ import argparse
 import json
 from typing import Any
 
-POLICIES = ("fixed-time", "max-pressure", "longest-queue")
+POLICY_HELP = (
+    "baseline to run; traffic: fixed-time, max-pressure, longest-queue; offloading: "
+    "all-local, all-edge, all-cloud, random, round-robin, greedy, optimum"
+)
 
 
 def register(subparsers: Any) -> None:
     """Add the ``baseline`` subcommand."""
     parser = subparsers.add_parser(
         "baseline",
-        help="run a baseline traffic-signal controller and print traffic metrics",
+        help="run a scenario's baseline policy and print its measures",
         description=(
-            "Run a hand-written traffic-signal controller on a traffic scenario "
-            "(traffic-* or sumo-*) and print mean_waiting_time_s, mean_travel_time_s "
-            "and throughput_vehicles, averaged over the episodes and per episode."
+            "Run a hand-written policy on a scenario and print its measures, averaged over "
+            "the episodes and per episode: traffic-* and sumo-* (signal controllers; "
+            "mean_waiting_time_s, mean_travel_time_s, throughput_vehicles) and "
+            "fleetmind/offload-* (task placement; mean_completion_time_s, "
+            "deadline_miss_rate, mean_energy_j)."
         ),
     )
     parser.add_argument(
-        "env_id", metavar="ENV_ID", help="traffic scenario id, e.g. traffic-grid4x4"
+        "env_id", metavar="ENV_ID", help="scenario id: traffic-grid4x4, fleetmind/offload-toy, ..."
     )
-    parser.add_argument(
-        "--policy", required=True, metavar="{" + ",".join(POLICIES) + "}", help="controller to run"
-    )
+    parser.add_argument("--policy", required=True, metavar="NAME", help=POLICY_HELP)
     parser.add_argument("--episodes", type=int, default=1, help="episodes to run (default: 1)")
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the first episode; episode k uses seed+k"
@@ -67,20 +74,18 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Run the episodes and print the metrics."""
-    from fleetmind.envs.scenarios.traffic.evaluation import run_baseline
+    from fleetmind.envs.registry import lookup_baselines
 
-    result = run_baseline(
-        args.env_id,
-        args.policy,
-        episodes=args.episodes,
-        seed=args.seed,
-        overrides=parse_overrides(args.set),
+    overrides = parse_overrides(args.set)
+    baselines = lookup_baselines(args.env_id)
+    result = baselines.run_policy(
+        args.env_id, args.policy, episodes=args.episodes, seed=args.seed, overrides=overrides
     )
     if args.json:
         print(json.dumps(result))
         return 0
     print(f"{result['env_id']}  policy={result['policy']}  episodes={len(result['episodes'])}")
-    for name in ("mean_waiting_time_s", "mean_travel_time_s", "throughput_vehicles"):
-        per = ", ".join(f"{row[name]:.1f}" for row in result["episodes"])
-        print(f"  {name:<22} {result[name]:10.2f}   per episode: {per}")
+    for name in baselines.metrics:
+        per = ", ".join(f"{row[name]:.4g}" for row in result["episodes"])
+        print(f"  {name:<22} {result[name]:10.4g}   per episode: {per}")
     return 0

@@ -19,6 +19,7 @@ Scenarios describe their ids with entries, and the registry
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
 from collections.abc import Callable, Mapping
@@ -62,6 +63,47 @@ class ScenarioMeasures:
         return measure(env_id, decide, episodes, seed)  # type: ignore[no-any-return]
 
 
+BaselineRunner = Callable[..., dict[str, Any]]
+"""``(env_id, policy, episodes=, seed=, overrides=)`` -> the measures of a baseline."""
+
+
+@dataclass(frozen=True)
+class ScenarioBaselines:
+    """The hand-written policies of a scenario, which ``fleetmind baseline`` runs (traffic:
+    fixed-time, max-pressure, longest-queue)."""
+
+    policies: tuple[str, ...]
+    """Their names, as ``--policy`` takes them."""
+    run: str | BaselineRunner
+    """``(env_id, policy, episodes=, seed=, overrides=)`` -> the measures averaged over
+    the episodes and, under ``episodes``, each episode's; ``overrides`` is a mapping of
+    scenario settings. A callable or ``"module:callable"`` (imported when first used)."""
+    metrics: tuple[str, ...]
+    """The measures the text output of ``fleetmind baseline`` prints, in order."""
+
+    def run_policy(
+        self,
+        env_id: str,
+        policy: str,
+        episodes: int = 1,
+        seed: int = 0,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Run ``policy`` for ``episodes`` episodes of ``env_id``; UnknownNameError for a
+        policy the scenario does not have."""
+        if policy not in self.policies:
+            close = difflib.get_close_matches(policy, self.policies, n=3, cutoff=0.4)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise UnknownNameError(
+                f"unknown baseline policy {policy!r} for {env_id}; choose one of "
+                f"{', '.join(self.policies)}.{hint}"
+            )
+        runner = load_entry_point(self.run, env_id)
+        return runner(  # type: ignore[no-any-return]
+            env_id, policy, episodes=episodes, seed=seed, overrides=dict(overrides or {})
+        )
+
+
 VectorEnvBuilder = Callable[[int], gym.vector.VectorEnv[Any, Any, Any]]
 """Builds ``E`` copies as one single-agent Gymnasium vector env."""
 TeamEnvBuilder = Callable[[int], MultiAgentVectorEnv]
@@ -85,6 +127,8 @@ class EnvEntry:
     installed (building it without the package raises ConfigError)."""
     measures: ScenarioMeasures | None = None
     """The scenario's own evaluation measures, if it has any."""
+    baselines: ScenarioBaselines | None = None
+    """The scenario's baseline policies (``fleetmind baseline``), if it has any."""
 
     def __post_init__(self) -> None:
         if not self.env_id:
@@ -147,12 +191,13 @@ def team_entry(
     package: str | None = None,
     make_vector: VectorEnvBuilder | None = None,
     measures: ScenarioMeasures | None = None,
+    baselines: ScenarioBaselines | None = None,
 ) -> EnvEntry:
     """An entry whose copies are the PettingZoo parallel envs ``make(**kwargs)`` returns.
 
     ``make`` is a callable or ``"module:callable"`` (imported when the first team is
     built); ``make_vector`` adds a single-agent form; ``measures`` the scenario's own
-    evaluation.
+    evaluation; ``baselines`` its hand-written policies.
     """
     arguments = dict(kwargs or {})
 
@@ -162,5 +207,5 @@ def team_entry(
 
     return EnvEntry(
         env_id, family, make_vector=make_vector, make_team=make_team, package=package,
-        measures=measures,
+        measures=measures, baselines=baselines,
     )  # fmt: skip

@@ -32,7 +32,7 @@ from typing import Any
 import gymnasium as gym
 
 from fleetmind.core.errors import ConfigError, UnknownNameError
-from fleetmind.envs.env_entry import EnvEntry, is_entry_point, team_entry
+from fleetmind.envs.env_entry import EnvEntry, ScenarioBaselines, is_entry_point, team_entry
 from fleetmind.envs.gym_vector import gymnasium_env_ids, gymnasium_family, make_gym_vector_env
 from fleetmind.envs.scenarios.builtin import BUILTIN_ENTRIES
 from fleetmind.envs.team import MultiAgentVectorEnv
@@ -79,6 +79,25 @@ class EnvRegistry:
             return team_entry(env_id, env_id)
         raise UnknownNameError(self._unknown(env_id))
 
+    def baselines(self, env_id: str) -> ScenarioBaselines:
+        """The baseline policies of ``env_id``; UnknownNameError (with close matches among
+        the ids that have baselines) when it has none."""
+        entry = self._entries.get(env_id)
+        if entry is not None and entry.baselines is not None:
+            return entry.baselines
+        runnable = {e.env_id: e.family for e in self._entries.values() if e.baselines}
+        close = difflib.get_close_matches(env_id, list(runnable), n=3, cutoff=0.5)
+        if entry is None and close:
+            family = runnable[close[0]]
+            raise UnknownNameError(
+                f"unknown {family} scenario {env_id!r}. Close matches: {', '.join(close)}."
+            )
+        known = entry is not None or env_id in gym.registry
+        what = "has no baseline policies" if known else "is not a known scenario"
+        raise UnknownNameError(
+            f"environment id {env_id!r} {what}; `fleetmind baseline` runs on {', '.join(runnable)}"
+        )
+
     def listed(self) -> list[EnvEntry]:
         """What ``fleetmind envs`` lists: Gymnasium's classic-control and toy-text ids
         (sorted), then the registered ids whose package is installed (in order)."""
@@ -118,6 +137,11 @@ def unregister_env(env_id: str) -> None:
 def lookup_env(env_id: str) -> EnvEntry:
     """The entry of ``env_id``; UnknownNameError with close matches when unknown."""
     return REGISTRY.lookup(env_id)
+
+
+def lookup_baselines(env_id: str) -> ScenarioBaselines:
+    """The baseline policies of ``env_id`` (see :meth:`EnvRegistry.baselines`)."""
+    return REGISTRY.baselines(env_id)
 
 
 def resolve_env_id(env_id: str) -> str:

@@ -28,10 +28,12 @@ from typing import Any
 
 from fleetmind.config import merge_into
 from fleetmind.core.errors import UnknownNameError
-from fleetmind.envs.env_entry import EnvEntry, ScenarioMeasures, team_entry
+from fleetmind.envs.env_entry import EnvEntry, ScenarioBaselines, ScenarioMeasures, team_entry
 from fleetmind.envs.scenarios.traffic.agents_vector import AgentsVectorEnv
 from fleetmind.envs.scenarios.traffic.config import DemandConfig, TrafficConfig, validate
+from fleetmind.envs.scenarios.traffic.controllers import CONTROLLERS
 from fleetmind.envs.scenarios.traffic.env import TrafficEnv
+from fleetmind.envs.scenarios.traffic.metrics import METRIC_NAMES
 from fleetmind.envs.scenarios.traffic.sumo_env import SumoConfig, SumoTrafficEnv
 from fleetmind.envs.scenarios.traffic.sumo_network import SumoScenario
 
@@ -112,6 +114,13 @@ MEASURES = ScenarioMeasures(
 )
 """Traffic's measures: mean waiting and travel time, throughput (per episode)."""
 
+BASELINES = ScenarioBaselines(
+    policies=tuple(CONTROLLERS),
+    run="fleetmind.envs.scenarios.traffic.evaluation:run_baseline",
+    metrics=METRIC_NAMES,
+)
+"""Traffic's signal controllers, for ``fleetmind baseline``."""
+
 
 def _entry(env_id: str, family: str) -> EnvEntry:
     return team_entry(
@@ -121,6 +130,7 @@ def _entry(env_id: str, family: str) -> EnvEntry:
         kwargs={"env_id": env_id},
         make_vector=partial(make_agents_vector_env, env_id),
         measures=MEASURES,
+        baselines=BASELINES,
     )
 
 
