@@ -252,15 +252,18 @@ class LocalCluster:
                 return pod
         raise ConfigError(f"no pod named {name!r}")
 
-    def wait_for(self, check: Callable[[], bool], timeout_s: float, what: str) -> None:
-        """Wait until ``check()`` holds, re-checking at every change of the cluster."""
+    def wait_for(
+        self, check: Callable[[], bool], timeout_s: float, what: str, *, every_s: float = RESYNC_S
+    ) -> None:
+        """Wait until ``check()`` holds, checking at every change of the cluster and at
+        least every ``every_s`` (the cluster's lock is not held while it checks)."""
         deadline = time.monotonic() + timeout_s
-        with self._changed:
-            while not check():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"timed out after {timeout_s:g} s waiting for {what}")
-                self._changed.wait(min(left, RESYNC_S))
+        while not check():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"timed out after {timeout_s:g} s waiting for {what}")
+            with self._changed:
+                self._changed.wait(min(left, every_s))
 
     def wait_ready(self, timeout_s: float = 120.0) -> None:
         """Wait until every workload has its size, current template and Ready pods."""

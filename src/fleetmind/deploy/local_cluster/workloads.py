@@ -61,7 +61,7 @@ class Controller:
 
     def live(self) -> list[Pod]:
         """Pods that are not terminating."""
-        return [p for p in self.pods if not p.terminating]
+        return [p for p in list(self.pods) if not p.terminating]
 
     def set_template(self, template: Obj) -> None:
         """A new pod template: the next reconciles roll it out."""
@@ -74,7 +74,7 @@ class Controller:
         return (
             len(live) == self.replicas
             and all(p.template_hash == self.hash and p.ready for p in live)
-            and all(not p.terminating for p in self.pods)
+            and all(not p.terminating for p in list(self.pods))
         )
 
     def reconcile(self, now: float) -> float | None:
