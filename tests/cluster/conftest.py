@@ -77,11 +77,14 @@ class Fleet:
         return counts
 
     @contextmanager
-    def load(self, callers: int) -> Iterator[Load]:
-        """Calls through the SDK by Service name, from a client namespace, until the end."""
+    def load(self, callers: int, rate: float | None = None) -> Iterator[Load]:
+        """Calls through the SDK by Service name, from a client namespace, until the end
+        (``rate``: calls a second in all; unset: back to back)."""
+        paced = ["--rate", str(rate)] if rate else []
         process = self.cluster.run_client(
             [sys.executable, "-m", "fleetmind.deploy.local_cluster.load", TARGET,
-             "--model", NAME, "--callers", str(callers), "--token-file", str(self.token_file)],
+             "--model", NAME, "--callers", str(callers), "--token-file", str(self.token_file),
+             *paced],
             namespace=NAMESPACE, stdout=subprocess.PIPE,
         )  # fmt: skip
         load = Load(process)

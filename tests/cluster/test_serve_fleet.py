@@ -81,7 +81,8 @@ def test_a_rolling_update_and_a_deleted_pod_fail_no_call(two_replicas: Fleet) ->
     cluster = fleet.cluster
     old = {p.name for p in fleet.pods()}
     seen = _Watch(fleet)
-    with seen, fleet.load(callers=4) as load:
+    # a steady 300 calls a second leaves the CPUs to the pods that start meanwhile
+    with seen, fleet.load(callers=8, rate=300) as load:
         cluster.rolling_update(NAME, env={"server": {"FLEETMIND_MAX_BATCH_SIZE": "32"}})
         updated = {p.name for p in fleet.pods()}
         victim = next(iter(updated))
@@ -133,7 +134,7 @@ class _Watch:
 def test_a_third_replica_gets_calls_within_the_connection_age(two_replicas: Fleet) -> None:
     fleet = two_replicas
     cluster = fleet.cluster
-    with fleet.load(callers=8) as load:
+    with fleet.load(callers=8, rate=300) as load:
         old = {p.name for p in fleet.pods()}
         cluster.scale(NAME, 3)
         (new,) = [p for p in fleet.pods() if p.name not in old]
@@ -145,3 +146,49 @@ def test_a_third_replica_gets_calls_within_the_connection_age(two_replicas: Flee
     summary = load.stop()
     assert summary["failed"] == 0, summary
     assert waited <= window, f"the new pod got calls {waited:.1f} s after it was Ready"
+
+
+WINDOW_S = 3.0
+"""How long each load level is measured (metrics-server looks over about a minute)."""
+
+
+def test_the_autoscaler_metric_crosses_its_target_with_one_replica_and_not_with_two(
+    two_replicas: Fleet,
+) -> None:
+    from fleetmind.deploy.local_cluster.autoscaling import (
+        PodSampler,
+        cpu_seconds,
+        desired_replicas,
+        hpa_target,
+    )
+
+    fleet = two_replicas
+    cluster = fleet.cluster
+    target = hpa_target(cluster.manifests, NAME)
+    assert (target.kind, target.metric) == ("Resource", "cpu")
+    cluster.scale(NAME, 1)
+    with PodSampler(fleet.pods, cpu_seconds, interval_s=0.2) as cpu, fleet.load(16) as load:
+        start = time.monotonic()
+        time.sleep(WINDOW_S)  # a measurement window, not a wait for something
+        one = cpu.rates(start)
+        cluster.scale(NAME, 2)
+        (first,) = one
+        (second,) = [p.name for p in fleet.pods() if p.name != first]
+        cluster.wait_for(lambda: fleet.requests().get(second, 0) >= 50, 30,
+                         "calls on the second replica", every_s=0.1)  # fmt: skip
+        before = fleet.requests()
+        start = time.monotonic()
+        time.sleep(WINDOW_S)
+        two = cpu.rates(start)
+        after = fleet.requests()
+    summary = load.stop()
+    assert summary["failed"] == 0, summary
+    print(f"cpu: one replica {one}, two {two}")
+    report = f"target {target.average:g} cores; one replica {one}; two {two}"
+    assert one[first] > target.average, report
+    assert desired_replicas(1, one, target.average) >= 2, report
+    assert set(two) == {first, second}, report
+    assert all(used < target.average for used in two.values()), report
+    assert desired_replicas(2, two, target.average) <= 2, report
+    share = (after[second] - before[second]) / sum(after[p] - before[p] for p in (first, second))
+    assert 0.3 <= share <= 0.7, f"the second replica took {share:.0%} of the calls"

@@ -6,7 +6,8 @@
         --model cartpole --callers 16 --token-file tokens
 
 ``--callers`` threads share one :class:`fleetmind.serve.Client` (one channel, as a
-client process would) and call ``ModelInfer`` back to back until SIGTERM or SIGINT.
+client process would) and call ``ModelInfer`` back to back (or ``--rate`` calls a
+second in all) until SIGTERM or SIGINT.
 The first successful call prints ``{"started": true}``; at the end one JSON line
 reports the calls made, how many succeeded and the failures by status code.
 """
@@ -18,6 +19,7 @@ import json
 import signal
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -34,8 +36,12 @@ ERRORS_KEPT = 5
 class Load:
     """Callers on one client; :meth:`summary` once they stopped."""
 
-    def __init__(self, client: Client, model: str, obs_dim: int, callers: int) -> None:
+    def __init__(
+        self, client: Client, model: str, obs_dim: int, callers: int, rate: float | None = None
+    ) -> None:
         self.client = client
+        self.interval_s = callers / rate if rate else 0.0
+        """Time between two calls of one caller (0: back to back)."""
         self.model = model
         self.obs = np.zeros((1, obs_dim), dtype=np.float32)
         self.stop = threading.Event()
@@ -56,7 +62,12 @@ class Load:
 
     def _call(self) -> None:
         ok = 0
+        due = time.monotonic()
         while not self.stop.is_set():
+            if self.interval_s:
+                due += self.interval_s
+                if self.stop.wait(max(0.0, due - time.monotonic())):
+                    break
             try:
                 self.client.infer(self.model, self.obs)
             except FleetmindError as exc:
@@ -87,13 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("target", help="gRPC target, e.g. dns:///NAME.NS.svc.cluster.local:8001")
     parser.add_argument("--model", required=True)
     parser.add_argument("--callers", type=int, default=8, help="calls in flight at once")
+    parser.add_argument("--rate", type=float, help="calls per second in all (default: no pause)")
     parser.add_argument("--obs-dim", type=int, default=4)
     parser.add_argument("--token-file", type=Path)
     parser.add_argument("--timeout", type=float, default=10.0, help="deadline of one call (s)")
     args = parser.parse_args(argv)
     token = read_tokens(args.token_file)[0] if args.token_file else None
     with Client(args.target, token=token, timeout_s=args.timeout) as client:
-        load = Load(client, args.model, args.obs_dim, args.callers)
+        load = Load(client, args.model, args.obs_dim, args.callers, args.rate)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: load.stop.set())
         load.run()
