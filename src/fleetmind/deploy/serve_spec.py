@@ -38,11 +38,11 @@ class ServeDeployConfig:
     """Fewest replicas the autoscaler keeps (2 or more keeps serving through a node drain)."""
     max_replicas: int = 10
     """Most replicas the autoscaler starts."""
-    target_cpu: str = "700m"
-    """Autoscaling target: average CPU use per replica (a quantity, e.g. 700m). One
+    target_cpu: str = "600m"
+    """Autoscaling target: average CPU use per replica (a quantity, e.g. 600m). One
     replica's server is one Python process whose calls all pass through its event
-    loop, so it saturates near one core whatever its request; 700m scales out before
-    that."""
+    loop, so it saturates near one core whatever its request; 600m scales out with
+    room for the minute a new replica needs to start."""
     tls_secret: str | None = None
     """kubernetes.io/tls Secret (tls.crt, tls.key) that turns TLS on; never rendered."""
     token_secret: str | None = None
