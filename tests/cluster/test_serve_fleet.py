@@ -6,6 +6,7 @@ at two Ready replicas.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -69,7 +70,7 @@ def test_calls_by_service_name_spread_over_every_replica(two_replicas: Fleet) ->
         )
         after = fleet.requests()
     summary = load.stop()
-    assert summary["failed"] == 0, summary
+    assert summary["failed"] == 0, json.dumps(summary)
     served = {pod: after[pod] - before[pod] for pod in before}
     total = sum(served.values())
     assert len(served) == 2
@@ -91,7 +92,7 @@ def test_a_rolling_update_and_a_deleted_pod_fail_no_call(two_replicas: Fleet) ->
         cluster.wait_ready(timeout_s=90)
         fleet.cluster.wait_for(lambda: len(fleet.requests()) == 2, 30, "two pods answering")
     summary = load.stop()
-    assert summary["failed"] == 0, summary
+    assert summary["failed"] == 0, json.dumps(summary)
     assert summary["ok"] > 100
     assert not updated & old, "every pod was replaced"
     assert victim not in {p.name for p in fleet.pods()}
@@ -145,7 +146,7 @@ def test_a_third_replica_gets_calls_within_the_connection_age(two_replicas: Flee
                          "calls on the new pod", every_s=0.1)  # fmt: skip
         waited = time.monotonic() - new.ready_since
     summary = load.stop()
-    assert summary["failed"] == 0, summary
+    assert summary["failed"] == 0, json.dumps(summary)
     assert waited <= window, f"the new pod got calls {waited:.1f} s after it was Ready"
 
 
@@ -199,7 +200,7 @@ def test_the_autoscaler_metric_crosses_its_target_with_one_replica_and_not_with_
         two = readings[-1]
         after = fleet.requests()
     summary = load.stop()
-    assert summary["failed"] == 0, summary
+    assert summary["failed"] == 0, json.dumps(summary)
     assert max(one.values()) > target.average, one
     assert desired_replicas(2, two, target.average) <= 2, two
     share = (after[second] - before[second]) / sum(after[p] - before[p] for p in (first, second))

@@ -160,6 +160,23 @@ def test_a_rolling_update_surges_one_pod_and_stops_an_old_one_only_once_it_is_av
     assert ctl.settled()
 
 
+def test_a_rolling_update_keeps_old_pods_that_are_ready_but_not_yet_available() -> None:
+    # an update right after the first rollout: the old pods serve, but are younger than
+    # minReadySeconds; stopping them would leave nothing Ready until the new pods start
+    ctl, removed = _deployment(2, 1, 0)
+    ctl.reconcile(0.0)
+    for pod in ctl.pods:
+        pod.ready, pod.ready_since = True, 0.0
+    ctl.set_template({"metadata": {"labels": {"app": "web", "v": "2"}}, "spec": {"containers": []}})
+    ctl.reconcile(1.0)
+    ctl.reconcile(1.0)
+    assert not removed
+    assert len(ctl.live()) == 3
+    ctl.pods[-1].ready, ctl.pods[-1].ready_since = True, 1.0
+    ctl.reconcile(6.0)  # the new pod and the old ones are available now: one old pod goes
+    assert len(removed) == 1
+
+
 def test_percentages_round_as_kubernetes_does() -> None:
     ctl, _ = _deployment(10, "25%", "25%")
     assert ctl.budgets() == (3, 2)
@@ -261,3 +278,35 @@ def test_the_autoscaler_arithmetic() -> None:
     target = hpa_target(Manifests((hpa, deployment)), "web")
     assert (target.kind, target.metric, target.average) == ("Resource", "cpu", 1.0)
     assert (target.min_replicas, target.max_replicas) == (2, 5)
+
+
+@dataclass(eq=False)
+class _ServedPod:
+    address: str
+    hostname: str
+    ready: bool = True
+    terminating: bool = False
+    namespace: str = "agents"
+
+    @property
+    def meta(self) -> PodMeta:
+        labels = {"app": "web"}
+        return PodMeta("x", self.namespace, "u", self.address, "w", labels, {}, self.hostname)
+
+
+def test_service_names_resolve_to_the_ready_pods_they_select() -> None:
+    from fleetmind.deploy.local_cluster.services import Services
+
+    pods = [_ServedPod("10.244.0.2", "web-0"), _ServedPod("10.244.0.3", "web-1", ready=False),
+            _ServedPod("10.244.0.4", "web-2", namespace="other")]  # fmt: skip
+    service = {"metadata": {"name": "web", "namespace": "agents"},
+               "spec": {"clusterIP": "None", "selector": {"app": "web"}}}  # fmt: skip
+    services = Services([service], lambda: pods)  # type: ignore[arg-type,return-value]
+    for name in ("web", "web.agents", "web.agents.svc", "web.agents.svc.cluster.local"):
+        assert services.lookup(name) == ["10.244.0.2"], name
+    assert services.lookup("web-0.web.agents.svc.cluster.local") == ["10.244.0.2"]
+    assert services.lookup("web-1.web.agents") is None  # not Ready
+    assert services.lookup("web.other") is None
+    assert services.lookup("web.agents.svc.cluster.local.agents.svc.cluster.local") is None
+    service["spec"]["publishNotReadyAddresses"] = True
+    assert sorted(services.endpoints("web")) == ["10.244.0.2", "10.244.0.3"]

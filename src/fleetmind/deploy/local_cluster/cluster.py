@@ -37,6 +37,7 @@ from fleetmind.deploy.local_cluster.dns import ServiceDns
 from fleetmind.deploy.local_cluster.network import CLUSTER_DOMAIN, Endpoint, PodNetwork
 from fleetmind.deploy.local_cluster.pod import Pod
 from fleetmind.deploy.local_cluster.pod_spec import PodInputs, PodMeta, container_specs
+from fleetmind.deploy.local_cluster.services import Services
 from fleetmind.deploy.local_cluster.workloads import Controller, controller_for
 
 logger = logging.getLogger(__name__)
@@ -71,8 +72,10 @@ class LocalCluster:
         self.restart_backoff_s = restart_backoff_s
         self.network = PodNetwork(cidr)
         self.controllers: dict[str, Controller] = {}
-        self.services: dict[tuple[str, str], mf.Obj] = {}
+        self.services = Services(self.manifests.of_kind("Service"), self._all_pods)
         self._changed = threading.Condition()
+        self.errors: dict[str, ConfigError] = {}
+        """Workload name -> why its controller could not make a pod (e.g. a missing Secret)."""
         self._closed = False
         self._stoppers: list[threading.Thread] = []
         self._clients: list[tuple[subprocess.Popen[bytes], Endpoint]] = []
@@ -88,8 +91,6 @@ class LocalCluster:
             self.network.open()
             _remove_made_dirs()
             self._dns = ServiceDns(self.network.gateway, self.lookup)
-            for svc in self.manifests.of_kind("Service"):
-                self.services[(mf.namespace_of(svc), svc["metadata"]["name"])] = svc
             sizes = self._autoscaled_sizes()
             for kind in ("Deployment", "StatefulSet"):
                 for obj in self.manifests.of_kind(kind):
@@ -155,6 +156,8 @@ class LocalCluster:
                 for ctl in self.controllers.values():
                     try:
                         wakes.append(ctl.reconcile(now))
+                    except ConfigError as exc:  # a pod that cannot be made; wait_* raise it
+                        self.errors[ctl.name] = exc
                     except Exception:
                         logger.exception("reconciling %s %s failed", ctl.kind, ctl.name)
                 due = [w - now for w in wakes if w is not None]
@@ -259,6 +262,9 @@ class LocalCluster:
         least every ``every_s`` (the cluster's lock is not held while it checks)."""
         deadline = time.monotonic() + timeout_s
         while not check():
+            if self.errors:
+                name, error = next(iter(self.errors.items()))
+                raise ConfigError(f"{name}: {error}")
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"timed out after {timeout_s:g} s waiting for {what}")
@@ -326,51 +332,14 @@ class LocalCluster:
 
     def endpoints(self, service: str, namespace: str | None = None) -> list[str]:
         """Addresses of the pods that Service ``service`` selects and that are Ready."""
-        svc = self._service(service, namespace)
-        if svc is None:
-            raise ConfigError(f"no Service named {service!r}")
-        return self._addresses(svc)
-
-    def _service(self, name: str, namespace: str | None) -> mf.Obj | None:
-        for (ns, svc_name), svc in sorted(self.services.items()):
-            if svc_name == name and namespace in (None, ns):
-                return svc
-        return None
-
-    def _addresses(self, svc: mf.Obj, hostname: str | None = None) -> list[str]:
-        namespace = mf.namespace_of(svc)
-        selector = svc["spec"].get("selector")
-        any_state = bool(svc["spec"].get("publishNotReadyAddresses"))
-        return [
-            p.address
-            for ctl in list(self.controllers.values())
-            for p in list(ctl.pods)
-            if p.meta.namespace == namespace
-            and mf.selects(selector, p.meta.labels)
-            and (p.ready or (any_state and not p.terminating))
-            and (hostname is None or p.meta.hostname == hostname)
-        ]
+        return self.services.endpoints(service, namespace)
 
     def lookup(self, name: str) -> list[str] | None:
-        """DNS: ``SVC[.NS[.svc[.cluster.local]]]`` and ``POD.SVC.NS[.svc[.cluster.local]]``."""
-        for suffix in (f".svc.{CLUSTER_DOMAIN}", ".svc"):
-            if name.endswith(suffix):
-                name = name[: -len(suffix)]
-                break
-        parts = name.split(".")
-        if len(parts) == 1:
-            svc = self._service(parts[0], None)
-            return None if svc is None else self._addresses(svc)
-        if len(parts) == 2:
-            svc = self._service(parts[0], parts[1])
-            return None if svc is None else self._addresses(svc)
-        if len(parts) == 3:
-            svc = self._service(parts[1], parts[2])
-            if svc is None:
-                return None
-            found = self._addresses(svc, hostname=parts[0])
-            return found if found else None
-        return None
+        """What the DNS server answers for ``name`` (see :mod:`.services`)."""
+        return self.services.lookup(name)
+
+    def _all_pods(self) -> list[Pod]:
+        return [p for ctl in list(self.controllers.values()) for p in list(ctl.pods)]
 
     # -- clients -----------------------------------------------------------------
 

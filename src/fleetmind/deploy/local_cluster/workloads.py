@@ -117,15 +117,26 @@ class DeploymentController(Controller):
         surge, unavailable = self.budgets()
         for _ in range(min(self.replicas + surge - len(live), self.replicas - len(new))):
             self._create()
-        available = [p for p in live if p.available(self.min_ready_s, now)]
-        removable = len(available) - (self.replicas - unavailable)
+        live = self.live()
+        min_available = self.replicas - unavailable
+        # as the deployment controller scales old pods down: never below the pods that
+        # must stay available plus the new ones that are not available yet (a young old
+        # pod, Ready for less than minReadySeconds, is unavailable but still serves)
+        new_unavailable = sum(
+            not p.available(self.min_ready_s, now) for p in live if p.template_hash == self.hash
+        )
+        budget = len(live) - min_available - new_unavailable
+        available = sum(p.available(self.min_ready_s, now) for p in live)
         # old pods that are not available go first: removing them costs no availability
         for pod in sorted(old, key=lambda p: p.available(self.min_ready_s, now)):
+            if budget <= 0:
+                break
             if pod.available(self.min_ready_s, now):
-                if removable <= 0:
+                if available <= min_available:
                     break
-                removable -= 1
+                available -= 1
             self._remove(pod)
+            budget -= 1
         return _next_available(new, self.min_ready_s)
 
     def _resize(self, pods: list[Pod]) -> None:
