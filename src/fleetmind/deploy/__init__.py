@@ -8,5 +8,6 @@ repository, everything that a served, autoscaled fleet needs::
     write_kustomization(Path("k8s/cartpole"), objects, files)   # atomically
 
 The container image is built from ``deploy/Dockerfile`` (``scripts/build-image``).
-The harness that runs rendered pods as processes lives in the tests.
+:mod:`fleetmind.deploy.local_cluster` runs a rendered kustomization on one machine
+(pods as processes in network namespaces), for tests and benchmarks.
 """

@@ -21,7 +21,7 @@ _PANELS: tuple[tuple[str, str, str, str], ...] = (
         "sum by (status) (rate(fleetmind_inference_failures_total{$sel}[1m]))",
     ),
     (
-        "Calls in flight per pod (the autoscaler's metric)",
+        "Calls in flight per pod",
         "short",
         "{{pod}}",
         "sum by (pod) (fleetmind_inference_in_flight{$sel})",
@@ -48,6 +48,13 @@ _PANELS: tuple[tuple[str, str, str, str], ...] = (
         "{{model}}",
         "sum by (model) (rate(fleetmind_inference_batch_rows_sum{$sel}[1m])) / "
         "sum by (model) (rate(fleetmind_inference_batch_rows_count{$sel}[1m]))",
+    ),
+    (
+        "CPU per pod (the autoscaler's metric)",
+        "short",
+        "{{pod}}",
+        'sum by (pod) (rate(container_cpu_usage_seconds_total{namespace="$namespace", '
+        'pod=~"$service-.*", container="server"}[1m]))',
     ),
     (
         "Replicas scraped",

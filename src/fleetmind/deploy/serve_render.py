@@ -21,10 +21,9 @@ from fleetmind.deploy.serve_pod import (
     model_claim,
     model_claim_name,
 )
-from fleetmind.deploy.serve_scaling import adapter_values, autoscaler, service_monitor
+from fleetmind.deploy.serve_scaling import autoscaler, service_monitor
 from fleetmind.deploy.serve_spec import ServeDeployment
 
-ADAPTER_VALUES = "prometheus-adapter-values.yaml"
 DASHBOARD_FILE = f"dashboards/{DASHBOARD_UID}.json"
 
 
@@ -64,7 +63,6 @@ def render_serve(dep: ServeDeployment) -> Rendering:
         [kustomization(list(objects), dep.config.namespace, [generator])]
     )
     files[DASHBOARD_FILE] = json.dumps(dashboard(), indent=2) + "\n"
-    files[ADAPTER_VALUES] = dump_yaml([adapter_values()])
     files["README.md"] = _readme(dep)
     return Rendering(objects, files)
 
@@ -88,7 +86,7 @@ def _readme(dep: ServeDeployment) -> str:
         f"- apply: `kubectl apply -k .`; models go to the claim `{model_claim_name(dep)}` "
         f"({dep.served.kind}: {', '.join(dep.served.models)})",
         f"- clients dial `{client_target(dep)}` with the `round_robin` policy",
-        f"- autoscaling needs the Prometheus Adapter rule in `{ADAPTER_VALUES}`",
+        "- autoscaling reads CPU use from metrics-server",
         f"- Grafana: `{DASHBOARD_FILE}` (also a ConfigMap labelled grafana_dashboard=1)",
     ]
     for name, holds in referenced_secrets(dep).items():

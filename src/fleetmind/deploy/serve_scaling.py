@@ -1,27 +1,25 @@
-"""How a served fleet follows its load: the HPA, the metric's path to it, the scrape.
+"""How a served fleet follows its load: the HPA and the scrape of the serving metrics.
 
-The HorizontalPodAutoscaler reads ``fleetmind_inference_in_flight``, the calls a
-pod is handling now, averaged over its pods: it rises with the load at once, where
-CPU lags behind batching and saturates at the limit. Prometheus scrapes it
-(ServiceMonitor) and the Prometheus Adapter serves it to the HPA as a per-pod
-custom metric (``prometheus-adapter-values.yaml``: a Helm values file for its
-chart). docs/deploy.md shows the KEDA ScaledObject that could feed it instead.
+The HorizontalPodAutoscaler keeps the replicas' average CPU use at ``--target-cpu``
+(metrics-server's ``Resource`` metric; no adapter needed). A replica is one Python
+process: every call passes through its event loop, so it saturates near one core,
+and its CPU use rises with its load up to there. The calls-in-flight gauge cannot
+serve here: a call waits in gRPC's core until the loop takes it, and the default
+batcher finishes each call it takes before the loop looks again, so the gauge read
+0 on a replica that was refusing work (docs/deploy.md, Autoscaling). Prometheus
+scrapes the serving metrics (ServiceMonitor) for the dashboard.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from fleetmind.deploy.serve_pod import Obj, labels, metadata
 from fleetmind.deploy.serve_spec import ServeDeployment
 
-IN_FLIGHT_METRIC = "fleetmind_inference_in_flight"
-"""The server's gauge of ModelInfer calls being handled (fleetmind.serve.metrics)."""
 SCRAPE_INTERVAL = "15s"
 
 
 def autoscaler(dep: ServeDeployment) -> Obj | None:
-    """HPA on in-flight calls per pod; None when --replicas fixes the size."""
+    """HPA on the replicas' average CPU use; None when --replicas fixes the size."""
     cfg = dep.config
     if cfg.replicas is not None:
         return None
@@ -35,13 +33,10 @@ def autoscaler(dep: ServeDeployment) -> Obj | None:
             "maxReplicas": cfg.max_replicas,
             "metrics": [
                 {
-                    "type": "Pods",
-                    "pods": {
-                        "metric": {"name": IN_FLIGHT_METRIC},
-                        "target": {
-                            "type": "AverageValue",
-                            "averageValue": str(cfg.target_in_flight),
-                        },
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "AverageValue", "averageValue": cfg.target_cpu},
                     },
                 }
             ],
@@ -70,21 +65,3 @@ def service_monitor(dep: ServeDeployment) -> Obj:
             "endpoints": [{"port": "metrics", "path": "/metrics", "interval": SCRAPE_INTERVAL}],
         },
     }
-
-
-def adapter_values() -> dict[str, Any]:
-    """Prometheus Adapter chart values: the rule that turns the gauge into a pod metric.
-
-    Averaged over one minute, so that one scrape's spike does not start a pod.
-    """
-    rule = {
-        "seriesQuery": f'{IN_FLIGHT_METRIC}{{namespace!="",pod!=""}}',
-        "resources": {
-            "overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}
-        },
-        "name": {"matches": f"^{IN_FLIGHT_METRIC}$", "as": IN_FLIGHT_METRIC},
-        "metricsQuery": (
-            "sum(avg_over_time(<<.Series>>{<<.LabelMatchers>>}[1m])) by (<<.GroupBy>>)"
-        ),
-    }
-    return {"rules": {"default": False, "custom": [rule]}}

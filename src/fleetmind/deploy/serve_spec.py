@@ -38,10 +38,11 @@ class ServeDeployConfig:
     """Fewest replicas the autoscaler keeps (2 or more keeps serving through a node drain)."""
     max_replicas: int = 10
     """Most replicas the autoscaler starts."""
-    target_in_flight: int = 16
-    """Autoscaling target: average ModelInfer calls in flight per pod
-    (fleetmind_inference_in_flight). Past about 16 a replica's throughput no longer
-    grows on two cores; only its latency does."""
+    target_cpu: str = "600m"
+    """Autoscaling target: average CPU use per replica (a quantity, e.g. 600m). One
+    replica's server is one Python process whose calls all pass through its event
+    loop, so it saturates near one core whatever its request; 600m scales out with
+    room for the minute a new replica needs to start."""
     tls_secret: str | None = None
     """kubernetes.io/tls Secret (tls.crt, tls.key) that turns TLS on; never rendered."""
     token_secret: str | None = None
@@ -86,12 +87,11 @@ class ServeDeployConfig:
             raise ConfigError(
                 f"--min-replicas {self.min_replicas} is above --max-replicas {self.max_replicas}"
             )
-        if self.target_in_flight < 1:
-            raise ConfigError(f"--target-in-flight must be 1 or more, got {self.target_in_flight}")
         for flag, value in (
             ("--cpu", self.cpu),
             ("--memory", self.memory),
             ("--model-volume-size", self.model_volume_size),
+            ("--target-cpu", self.target_cpu),
         ):
             if not _QUANTITY.fullmatch(value):
                 raise ConfigError(f"{flag} {echo(value)} is not a quantity such as 500m, 2 or 1Gi")

@@ -59,6 +59,12 @@ class ChannelConfig:
     max_reconnect_backoff_s: float | None = None
     """Longest wait of the channel between two connection attempts (gRPC's default,
     120 s, when None): after a long outage a lower value reconnects sooner."""
+    min_reresolve_s: float = 1.0
+    """Shortest time between two DNS resolutions of the target (gRPC's default is 30 s).
+    A client re-resolves a name when a connection closes; a replica that closes its
+    connections after a maximum age (``fleetmind serve --max-connection-age-s``) is
+    meant to send its clients to new replicas at that age, which gRPC would otherwise
+    hold back until 30 s after the last resolution."""
     tls_ca: Path | None = None
     """PEM CA to trust; setting any TLS field turns TLS on (system roots if ``None``)."""
     tls_cert: Path | None = None
@@ -108,6 +114,7 @@ class ChannelConfig:
             ("grpc.keepalive_time_ms", int(self.keepalive_time_s * 1000)),
             ("grpc.enable_retries", 1),
             ("grpc.service_config", self.service_config()),
+            ("grpc.dns_min_time_between_resolutions_ms", int(self.min_reresolve_s * 1000)),
         ]
         if self.max_reconnect_backoff_s is not None:
             backoff_ms = max(100, int(self.max_reconnect_backoff_s * 1000))

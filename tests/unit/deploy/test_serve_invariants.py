@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 
-import yaml
-from prometheus_client import generate_latest
 from tests.unit.deploy.conftest import by_kind
 
 from fleetmind.deploy.dashboard import dashboard, series_names
 from fleetmind.deploy.serve_pod import model_claim_name
-from fleetmind.deploy.serve_render import ADAPTER_VALUES, Rendering, referenced_secrets
-from fleetmind.deploy.serve_scaling import IN_FLIGHT_METRIC
+from fleetmind.deploy.serve_render import Rendering, referenced_secrets
 from fleetmind.deploy.serve_spec import ServeDeployment
 from fleetmind.serve.config import ServeConfig
 from fleetmind.serve.metrics import ServeMetrics
@@ -87,22 +83,24 @@ def test_the_disruption_budget_never_blocks_a_drain(rendered: Case) -> None:
     assert smallest >= 2 or dep.config.replicas is not None  # the default keeps serving
 
 
-def test_the_autoscaler_reads_a_metric_the_server_exports(rendered: Case) -> None:
+def test_the_autoscaler_scales_the_deployment_on_cpu_below_one_core(rendered: Case) -> None:
     dep, rendering = rendered
-    metrics = ServeMetrics()
-    metrics.started("m")
-    exposed = generate_latest(metrics.registry).decode()
-    assert re.search(rf"^# TYPE {IN_FLIGHT_METRIC} gauge$", exposed, re.MULTILINE)
     if dep.config.replicas is not None:
         return
     hpa = by_kind(rendering)("HorizontalPodAutoscaler")["spec"]
-    (metric,) = hpa["metrics"]
-    assert metric["type"] == "Pods"
-    assert metric["pods"]["metric"]["name"] == IN_FLIGHT_METRIC
     assert hpa["scaleTargetRef"]["name"] == by_kind(rendering)("Deployment")["metadata"]["name"]
-    (rule,) = yaml.safe_load(rendering.files[ADAPTER_VALUES])["rules"]["custom"]
-    assert rule["seriesQuery"].startswith(IN_FLIGHT_METRIC + "{")
-    assert rule["name"]["as"] == IN_FLIGHT_METRIC
+    (metric,) = hpa["metrics"]
+    assert metric["type"] == "Resource"
+    assert metric["resource"]["name"] == "cpu"
+    # one replica is one Python process, which saturates near one core
+    target = metric["resource"]["target"]
+    assert target["type"] == "AverageValue"
+    assert target["averageValue"] == dep.config.target_cpu
+    assert _cores(target["averageValue"]) < 1
+
+
+def _cores(quantity: str) -> float:
+    return float(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
 
 
 def test_the_dashboard_queries_only_exported_metrics() -> None:

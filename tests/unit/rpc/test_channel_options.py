@@ -19,6 +19,13 @@ def test_reconnect_backoff_is_bounded_only_when_asked() -> None:
     assert tiny["grpc.max_reconnect_backoff_ms"] == 100
 
 
+def test_a_closed_connection_may_resolve_the_name_again_within_a_second() -> None:
+    # gRPC's default waits 30 s between resolutions: a client would reach a new replica
+    # only then, not when the old replica ends its connection (--max-connection-age-s)
+    options = dict(ChannelConfig().options())
+    assert options["grpc.dns_min_time_between_resolutions_ms"] == 1000
+
+
 def test_retry_budget_is_in_the_service_config_only_when_asked() -> None:
     assert "retryThrottling" not in json.loads(ChannelConfig().service_config())
     budget = json.loads(ChannelConfig(retry_budget_tokens=10).service_config())

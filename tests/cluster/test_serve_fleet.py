@@ -1,0 +1,207 @@
+"""The rendered serving fleet on the one-machine cluster: real processes, namespaces, DNS.
+
+The tests share one fleet (starting pods is what costs time) and each leaves it
+at two Ready replicas.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from tests.cluster.conftest import CONNECTION_AGE_S, NAME, NAMESPACE, Fleet
+
+pytestmark = pytest.mark.skipif(
+    os.name != "posix" or os.geteuid() != 0 or shutil.which("ip") is None,
+    reason="needs root and iproute2 (ip netns)",
+)
+
+
+@pytest.fixture
+def two_replicas(fleet: Fleet) -> Iterator[Fleet]:
+    """The fleet at two Ready replicas before and after the test."""
+    fleet.cluster.scale(NAME, 2)
+    yield fleet
+    fleet.cluster.scale(NAME, 2)
+
+
+def test_every_pod_becomes_ready_through_its_probes(two_replicas: Fleet) -> None:
+    from fleetmind.deploy.local_cluster.dns import resolve
+
+    cluster = two_replicas.cluster
+    pods = two_replicas.pods()
+    assert len(pods) == 2
+    for pod in pods:
+        (server,) = pod.containers
+        assert server.started
+        assert server.ready
+        assert pod.restarts == 0
+        assert server.spec.startup is not None
+        assert server.spec.startup.kind == "grpc"
+        assert f"serving {NAME} on 0.0.0.0:8001" in pod.log_path.read_text()
+    addresses = sorted(p.address for p in pods)
+    assert sorted(cluster.endpoints(NAME)) == addresses
+    fqdn = f"{NAME}.{NAMESPACE}.svc.cluster.local"
+    assert sorted(resolve(fqdn, cluster.network.gateway)) == addresses
+    # inside a namespace, the short name resolves through resolv.conf's search list
+    lookup = cluster.run_client(
+        [sys.executable, "-c",
+         f"import socket; print(sorted({{a[4][0] for a in socket.getaddrinfo('{NAME}', 8001)}}))"],
+        namespace=NAMESPACE, stdout=subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = lookup.communicate(timeout=30)
+    assert out.decode().strip() == str(addresses)
+
+
+def test_calls_by_service_name_spread_over_every_replica(two_replicas: Fleet) -> None:
+    fleet = two_replicas
+    before = fleet.requests()
+    with fleet.load(callers=8) as load:
+        fleet.cluster.wait_for(
+            lambda: sum(fleet.requests().values()) - sum(before.values()) >= 3000, 60, "3000 calls"
+        )
+        after = fleet.requests()
+    summary = load.stop()
+    assert summary["failed"] == 0, json.dumps(summary)
+    served = {pod: after[pod] - before[pod] for pod in before}
+    total = sum(served.values())
+    assert len(served) == 2
+    for pod, calls in served.items():
+        assert calls >= 0.35 * total, f"{pod} answered {calls:.0f} of {total:.0f} calls"
+
+
+def test_a_rolling_update_and_a_deleted_pod_fail_no_call(two_replicas: Fleet) -> None:
+    fleet = two_replicas
+    cluster = fleet.cluster
+    old = {p.name for p in fleet.pods()}
+    seen = _Watch(fleet)
+    # a steady 300 calls a second leaves the CPUs to the pods that start meanwhile
+    with seen, fleet.load(callers=8, rate=300) as load:
+        cluster.rolling_update(NAME, env={"server": {"FLEETMIND_MAX_BATCH_SIZE": "32"}})
+        updated = {p.name for p in fleet.pods()}
+        victim = next(iter(updated))
+        cluster.delete_pod(victim)
+        cluster.wait_ready(timeout_s=90)
+        fleet.cluster.wait_for(lambda: len(fleet.requests()) == 2, 30, "two pods answering")
+    summary = load.stop()
+    assert summary["failed"] == 0, json.dumps(summary)
+    assert summary["ok"] > 100
+    assert not updated & old, "every pod was replaced"
+    assert victim not in {p.name for p in fleet.pods()}
+    # maxSurge 1, maxUnavailable 0: never more than 3 pods, never fewer than 2 Ready
+    # (the deleted pod left the Service before its replacement was Ready)
+    assert seen.most_pods <= 3
+    assert seen.fewest_ready_in_rollout >= 2
+
+
+class _Watch:
+    """Counts pods and Ready pods while a rollout runs (a check, not a wait)."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.most_pods = 0
+        self.fewest_ready_in_rollout = 99
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        cluster = self.fleet.cluster
+        rolling = True
+        while not self._stop.wait(0.02):
+            live = self.fleet.pods()
+            self.most_pods = max(self.most_pods, len(live))
+            if rolling:
+                self.fewest_ready_in_rollout = min(
+                    self.fewest_ready_in_rollout, sum(p.ready for p in live)
+                )
+                rolling = not cluster.controller(NAME).settled()
+
+    def __enter__(self) -> _Watch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def test_a_third_replica_gets_calls_within_the_connection_age(two_replicas: Fleet) -> None:
+    fleet = two_replicas
+    cluster = fleet.cluster
+    with fleet.load(callers=8, rate=300) as load:
+        old = {p.name for p in fleet.pods()}
+        cluster.scale(NAME, 3)
+        (new,) = [p for p in fleet.pods() if p.name not in old]
+        assert new.ready_since is not None
+        window = CONNECTION_AGE_S * 1.1 + 1.0  # gRPC's age jitter is 10 %; a resolution
+        cluster.wait_for(lambda: fleet.requests().get(new.name, 0) >= 20, window + 5,
+                         "calls on the new pod", every_s=0.1)  # fmt: skip
+        waited = time.monotonic() - new.ready_since
+    summary = load.stop()
+    assert summary["failed"] == 0, json.dumps(summary)
+    assert waited <= window, f"the new pod got calls {waited:.1f} s after it was Ready"
+
+
+WINDOW_S = 3.0
+"""The window each reading of the metric spans (metrics-server's is about a minute)."""
+
+
+def test_the_autoscaler_metric_crosses_its_target_with_one_replica_and_not_with_two(
+    two_replicas: Fleet,
+) -> None:
+    from fleetmind.deploy.local_cluster.autoscaling import (
+        PodSampler,
+        cpu_seconds,
+        desired_replicas,
+        hpa_target,
+    )
+
+    fleet = two_replicas
+    cluster = fleet.cluster
+    target = hpa_target(cluster.manifests, NAME)
+    assert (target.kind, target.metric) == ("Resource", "cpu")
+    cluster.scale(NAME, 1)
+    readings: list[dict[str, float]] = []
+
+    def reading_is(holds: Any, since: float) -> bool:
+        """The last window's reading (once a whole window has passed since ``since``)."""
+        now = time.monotonic()
+        if now - since < WINDOW_S:
+            return False
+        readings.append(cpu.rates(now - WINDOW_S, now))
+        return bool(readings[-1]) and holds(readings[-1])
+
+    with PodSampler(fleet.pods, cpu_seconds, interval_s=0.2) as cpu, fleet.load(8) as load:
+        step = time.monotonic()
+        # above the target by more than the HPA's tolerance: it would start a pod
+        cluster.wait_for(
+            lambda: reading_is(lambda r: desired_replicas(1, r, target.average) >= 2, step),
+            30, f"one replica above the target (readings {readings[-3:]})", every_s=0.2,
+        )  # fmt: skip
+        one = readings[-1]
+        (first,) = one
+        cluster.scale(NAME, 2)
+        (second,) = [p.name for p in fleet.pods() if p.name != first]
+        cluster.wait_for(lambda: fleet.requests().get(second, 0) >= 50, 30,
+                         "calls on the second replica", every_s=0.1)  # fmt: skip
+        before, shared = fleet.requests(), time.monotonic()
+        cluster.wait_for(
+            lambda: reading_is(lambda r: len(r) == 2 and max(r.values()) < target.average, shared),
+            30, f"both replicas under the target (readings {readings[-3:]})", every_s=0.2,
+        )  # fmt: skip
+        two = readings[-1]
+        after = fleet.requests()
+    summary = load.stop()
+    assert summary["failed"] == 0, json.dumps(summary)
+    assert max(one.values()) > target.average, one
+    assert desired_replicas(2, two, target.average) <= 2, two
+    share = (after[second] - before[second]) / sum(after[p] - before[p] for p in (first, second))
+    assert 0.3 <= share <= 0.7, f"the second replica took {share:.0%} of the calls"
