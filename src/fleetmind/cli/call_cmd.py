@@ -26,6 +26,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--obs", required=True, help="observation as JSON, e.g. '[0.1, 0, 0, 0]'")
     parser.add_argument("--model-version", default="", help="model version (default: latest)")
     parser.add_argument("--json", action="store_true", help="print every output as JSON")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="also ask for and print the attributions: how much each observation feature "
+        "pushed the chosen action (integrated gradients)",
+    )
     parser.add_argument("--timeout", type=float, default=5.0, help="deadline in seconds")
     parser.add_argument("--token-file", type=Path, help="file whose first token is sent")
     parser.add_argument("--tls-ca", type=Path, help="PEM CA to trust (turns TLS on)")
@@ -68,11 +74,16 @@ def run(args: argparse.Namespace) -> int:
         obs_rank = len(info.inputs[0].shape) - 1 if info.inputs else obs.ndim
         single = obs.ndim == obs_rank
         batch = obs[None] if single else obs
-        outputs = client.infer(args.model, batch, version=args.model_version)
+        outputs = client.infer(args.model, batch, version=args.model_version, explain=args.explain)
     if args.json:
         data = {k: (v[0] if single else v).tolist() for k, v in outputs.items()}
         print(json.dumps(data))
     else:
         actions = outputs["action"]
         print(json.dumps((actions[0] if single else actions).tolist()))
+        if args.explain:
+            attributions = outputs["attributions"]
+            print(
+                json.dumps({"attributions": (attributions[0] if single else attributions).tolist()})
+            )
     return 0

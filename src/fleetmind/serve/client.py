@@ -154,11 +154,15 @@ class Client:
         version: str = "",
         outputs: Sequence[str] = (),
         timeout_s: float | None = None,
+        explain: bool = False,
     ) -> dict[str, np.ndarray]:
-        """Every output (or those named) for a ``[B, *obs_shape]`` batch of observations."""
+        """Every output (or those named) for a ``[B, *obs_shape]`` batch of observations;
+        with ``explain``, also ``attributions`` (per feature, see docs/serving.md)."""
         rows = np.asarray(observations, dtype=np.float32)
         datatype, shape, raw = encode_tensor(rows, INPUT_NAME)
         request = pb.ModelInferRequest(model_name=model, model_version=version)
+        if explain:
+            request.parameters["explain"].bool_param = True
         request.inputs.add(name=INPUT_NAME, datatype=datatype, shape=shape)
         request.raw_input_contents.append(raw)
         for name in outputs:

@@ -20,6 +20,7 @@ from fleetmind.core.agent import Agent
 from fleetmind.core.errors import CheckpointError
 from fleetmind.rpc.codec import datatype_of, numpy_dtype
 from fleetmind.serve.batcher import BatchObserver, BatchPolicy, DynamicBatcher, Forward
+from fleetmind.serve.explainer import ATTRIBUTIONS, ATTRIBUTIONS_DATATYPE, Explainer
 from fleetmind.serve.response import ResponseEncoder
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,9 @@ class LoadedModel:
     """Version to report (policy version); the folder name is used when ``None``."""
     platform: str = "fleetmind"
     """Reported in ModelMetadata (``fleetmind_ppo``...)."""
+    members: dict[str, Agent] = field(default_factory=dict)
+    """A team's agents by name, each also served as ``<model>.<agent>``
+    (:mod:`fleetmind.serve.team`); empty for a single agent."""
 
 
 def agent_forward(agent: Agent) -> Forward:
@@ -103,15 +107,20 @@ class ServedModel:
     output_names: frozenset[str] = field(init=False)
     output_order: tuple[str, ...] = field(init=False)
     """Every output, in the order responses list them when none is asked for."""
+    datatypes: dict[str, str] = field(init=False)
+    """Datatype of every output a response may carry (``attributions`` included)."""
     encoder: ResponseEncoder = field(init=False)
     """Writes this version's responses."""
+    explainer: Explainer = field(init=False)
+    """Explains this version's decisions, for requests that ask."""
 
     def __post_init__(self) -> None:
         self.output_order = tuple(o.name for o in self.outputs)
         self.output_names = frozenset(self.output_order)
-        self.encoder = ResponseEncoder(
-            self.name, self.version, {o.name: o.datatype for o in self.outputs}
-        )
+        self.datatypes = {o.name: o.datatype for o in self.outputs}
+        self.datatypes.setdefault(ATTRIBUTIONS, ATTRIBUTIONS_DATATYPE)
+        self.encoder = ResponseEncoder(self.name, self.version, self.datatypes)
+        self.explainer = Explainer(self.loaded.agent, self.name)
 
     @property
     def row_bytes(self) -> int:

@@ -37,6 +37,7 @@ from fleetmind.core.errors import (
     UnavailableError,
 )
 from fleetmind.rpc.status import bounded_details, http_status, status_code
+from fleetmind.serve.explain import explained_outputs, wants_explanation
 from fleetmind.serve.metrics import UNKNOWN_MODEL
 from fleetmind.serve.model import ServedModel
 from fleetmind.serve.protocol import decode_observations, requested_outputs
@@ -244,8 +245,11 @@ class RestServer:
         body = await self._body(request)
         message, binary_default = infer_request(body, _header_length(request))
         rows = decode_observations(message, model)
-        names = requested_outputs(message, model)
-        outputs = await model.batcher.submit(rows)
+        if wants_explanation(message):
+            names, outputs = await explained_outputs(message, model, rows)
+        else:
+            names = requested_outputs(message, model)
+            outputs = await model.batcher.submit(rows)
         reply, json_length = infer_reply(model, message, names, outputs, binary_default)
         if json_length is None:
             return web.Response(body=reply, content_type="application/json")

@@ -31,6 +31,7 @@ import numpy as np
 from fleetmind.core.errors import InvalidInputError, echo
 from fleetmind.rpc.codec import check_shape, numpy_dtype
 from fleetmind.rpc.generated import grpc_predict_v2_pb2 as pb
+from fleetmind.serve.explainer import EXPLAIN_PARAMETER
 from fleetmind.serve.model import ServedModel
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
@@ -65,7 +66,11 @@ def infer_request(body: bytes, header_length: int | None) -> tuple[pb.ModelInfer
             f"{len(binary) - used} bytes follow the JSON that no input claims; set each "
             "input's parameters.binary_data_size to its length in bytes"
         )
-    binary_outputs = _binary_flag(_field(document, "parameters", dict, {}), "binary_data_output")
+    parameters = _field(document, "parameters", dict, {})
+    binary_outputs = _binary_flag(parameters, "binary_data_output")
+    if EXPLAIN_PARAMETER in parameters:  # the same request parameter as over gRPC
+        flag = _binary_flag(parameters, EXPLAIN_PARAMETER)
+        request.parameters[EXPLAIN_PARAMETER].bool_param = flag
     for index, wanted in enumerate(_field(document, "outputs", list, [])):
         where = f"outputs[{index}]"
         if not isinstance(wanted, dict):
@@ -187,7 +192,7 @@ def infer_reply(
     binary_default: bool,
 ) -> tuple[bytes, int | None]:
     """The reply body and, when raw bytes follow its JSON, the JSON's length."""
-    datatypes = {o.name: o.datatype for o in model.outputs}
+    datatypes = model.datatypes
     tensors: list[dict[str, Any]] = []
     raw: list[bytes] = []
     for name in names:

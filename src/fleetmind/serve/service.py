@@ -12,6 +12,7 @@ from fleetmind import __version__
 from fleetmind.core.errors import NotFoundError
 from fleetmind.rpc.generated import grpc_predict_v2_pb2 as pb
 from fleetmind.rpc.status import rpc_errors, status_code
+from fleetmind.serve.explain import explained_outputs, wants_explanation
 from fleetmind.serve.metrics import UNKNOWN_MODEL, MetricsRecorder
 from fleetmind.serve.protocol import (
     check_reply_size,
@@ -72,8 +73,11 @@ class InferenceServicer:
             self.metrics.started(label)
             started = True
             rows = decode_observations(request, model)
-            names = requested_outputs(request, model)
-            outputs = await model.batcher.submit(rows)
+            if wants_explanation(request):
+                names, outputs = await explained_outputs(request, model, rows)
+            else:
+                names = requested_outputs(request, model)
+                outputs = await model.batcher.submit(rows)
             return check_reply_size(model.encoder.encode(request.id, names, outputs), model)
         except BaseException as exc:
             status = _status_name(exc)

@@ -98,6 +98,14 @@ class ActorCritic(nn.Module):
             entropy = (self.log_std + 0.5 * (1.0 + LOG_2PI)).sum().expand(head.shape[0])
         return logp, entropy, self.value(obs)
 
+    def log_prob(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """``[B]`` log-probabilities of ``actions`` (policy space), differentiable in ``obs``."""
+        head = self.actor(obs)
+        if self.discrete:
+            logp_all = torch.log_softmax(head, dim=-1)
+            return logp_all.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+        return self._gaussian_logp(head, actions)
+
     def outputs(
         self, obs: torch.Tensor, deterministic: bool
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -170,6 +178,15 @@ class ActorCriticPolicy:
             return {"action_probs": (int(self.action_space.n or 0),), "value": ()}
         dim = self.action_space.flat_dim
         return {"action_mean": (dim,), "action_log_std": (dim,), "value": ()}
+
+    differentiable = True
+    """Decisions can be explained by gradients (:meth:`action_score`)."""
+    score_name = "log_prob"
+    """What :meth:`action_score` measures."""
+
+    def action_score(self, model_input: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Log-probability of the chosen ``actions``, differentiable in ``model_input``."""
+        return self.net.log_prob(model_input, actions)
 
     def decide(self, model_input: np.ndarray, deterministic: bool = False) -> Decision:
         """Actions (policy space) and outputs for ``[B, D]`` inputs."""

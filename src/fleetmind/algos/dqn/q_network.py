@@ -73,6 +73,19 @@ class GreedyQPolicy:
         """Per-row shapes of the outputs."""
         return {"q_values": (self.num_actions,), "value": ()}
 
+    score_name = "q_value"
+    """What :meth:`action_score` measures."""
+
+    @property
+    def differentiable(self) -> bool:
+        """False for discrete observations: they are one-hot encoded, not continuous."""
+        return self.network.one_hot is None
+
+    def action_score(self, model_input: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """``Q(s, a)`` of the chosen ``actions``, differentiable in ``model_input``."""
+        q: torch.Tensor = self.network(model_input)
+        return q.gather(1, actions.long().unsqueeze(1)).squeeze(1)
+
     def q_values(self, model_input: np.ndarray) -> np.ndarray:
         """``[B, num_actions]`` action values of ``model_input``."""
         with torch.inference_mode():

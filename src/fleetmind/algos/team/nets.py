@@ -159,6 +159,15 @@ class ActorPolicy:
         dim = self.action_space.flat_dim
         return {"action_mean": (dim,), "action_log_std": (dim,)}
 
+    differentiable = True
+    """Decisions can be explained by gradients (:meth:`action_score`)."""
+    score_name = "log_prob"
+    """What :meth:`action_score` measures."""
+
+    def action_score(self, model_input: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Log-probability of the chosen ``actions``, differentiable in ``model_input``."""
+        return self.net.log_prob(model_input, actions)
+
     @torch.inference_mode()
     def decide(self, model_input: np.ndarray, deterministic: bool = False) -> Decision:
         """Actions (policy space) and outputs for ``[B, A]`` actor inputs."""
