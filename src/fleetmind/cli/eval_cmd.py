@@ -26,6 +26,18 @@ def register(subparsers: Any) -> None:
         "--stochastic", action="store_true", help="sample actions instead of the mode"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--remote",
+        metavar="TARGET",
+        help="take the actions from the model served at host:port (the run's agent, or each "
+        "agent of a team as MODEL.AGENT) instead of the checkpoint; same episodes and seeds",
+    )
+    parser.add_argument(
+        "--remote-model", metavar="NAME", help="served model name (default: the run's name)"
+    )
+    parser.add_argument("--timeout", type=float, default=5.0, help="deadline per call, seconds")
+    parser.add_argument("--token-file", type=Path, help="file whose first token is sent")
+    parser.add_argument("--tls-ca", type=Path, help="PEM CA to trust (turns TLS on)")
     parser.set_defaults(handler=run)
 
 
@@ -33,7 +45,10 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate and print the result."""
     from fleetmind.runtime.evaluate import evaluate
 
-    result = evaluate(args.run_dir, args.episodes, args.seed, deterministic=not args.stochastic)
+    if args.remote is None:
+        result = evaluate(args.run_dir, args.episodes, args.seed, deterministic=not args.stochastic)
+    else:
+        result = _remote(args)
     extra = _scenario_fields(result.scenario_metrics)
     if args.json:
         print(
@@ -55,6 +70,23 @@ def run(args: argparse.Namespace) -> int:
             if key != "per_episode":
                 print(f"  {key:<22} {value:10.2f}")
     return 0
+
+
+def _remote(args: argparse.Namespace) -> Any:
+    from fleetmind.core.errors import ConfigError
+    from fleetmind.rpc.auth import read_tokens
+    from fleetmind.runtime.evaluate import evaluate
+    from fleetmind.serve.client import Client
+    from fleetmind.serve.remote import remote_deciders
+
+    if args.stochastic:
+        raise ConfigError("--stochastic and --remote: a server answers deterministic actions")
+    path = Path(args.run_dir)
+    model = args.remote_model or (path.name if path.is_dir() else path.parent.parent.name)
+    token = read_tokens(args.token_file)[0] if args.token_file else None
+    targets = [t for t in args.remote.split(",") if t]
+    with Client(targets, timeout_s=args.timeout, token=token, tls_ca=args.tls_ca) as client:
+        return evaluate(path, args.episodes, args.seed, deciders=remote_deciders(client, model))
 
 
 def _scenario_fields(metrics: dict[str, Any] | None) -> dict[str, Any]:

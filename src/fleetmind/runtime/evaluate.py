@@ -29,6 +29,9 @@ MAX_STEPS = 1_000_000
 
 Decider = Callable[[np.ndarray], np.ndarray]
 """One agent's env actions for ``[B, ...]`` raw observations."""
+DeciderSource = Callable[[str | None], Decider]
+"""The decider of an agent of a team, by name (``None``: the one agent of a single-agent
+run); evaluation through a server passes one (``fleetmind eval --remote``)."""
 
 
 @dataclass
@@ -59,16 +62,24 @@ class _Subject:
 
 
 def evaluate(
-    path: str | Path, episodes: int = 10, seed: int = 0, deterministic: bool = True
+    path: str | Path,
+    episodes: int = 10,
+    seed: int = 0,
+    deterministic: bool = True,
+    deciders: DeciderSource | None = None,
 ) -> EvalResult:
-    """Run ``episodes`` episodes of the agent or team in ``path`` on its training env."""
+    """Run ``episodes`` episodes of the agent or team in ``path`` on its training env.
+
+    With ``deciders`` the actions come from them (a served copy of the checkpoint)
+    instead of the checkpoint itself; the episodes and seeds are the same.
+    """
     if episodes <= 0:
         raise ConfigError(f"--episodes must be a positive integer, got {episodes}")
     state, ckpt = read_checkpoint(Path(path))
     if is_team_checkpoint(state):
-        subject = _team_subject(team_from_state(state, ckpt), deterministic)
+        subject = _team_subject(team_from_state(state, ckpt), deterministic, deciders)
     else:
-        subject = _agent_subject(load_agent(path), deterministic)
+        subject = _agent_subject(load_agent(path), deterministic, deciders)
     if subject.scenario is not None:
         summary = subject.scenario(episodes, seed)
         returns = [float(r) for r in summary.pop("returns")]
@@ -87,11 +98,15 @@ def _result(returns: list[float], summary: dict[str, Any] | None) -> EvalResult:
     return EvalResult(float(values.mean()), float(values.std()), len(returns), returns, summary)
 
 
-def _agent_subject(loaded: LoadedAgent, deterministic: bool) -> _Subject:
+def _agent_subject(
+    loaded: LoadedAgent, deterministic: bool, source: DeciderSource | None = None
+) -> _Subject:
     agent = loaded.agent
 
-    def decide(obs: np.ndarray) -> np.ndarray:
+    def local(obs: np.ndarray) -> np.ndarray:
         return np.asarray(agent.act_batch(obs, deterministic))
+
+    decide = local if source is None else source(None)
 
     measures = lookup_env(loaded.env_id).measures
     scenario = None if measures is None else partial(measures.of_agent, loaded.env_id, decide)
@@ -102,15 +117,23 @@ def _agent_subject(loaded: LoadedAgent, deterministic: bool) -> _Subject:
     return _Subject(loaded.env_id, make, [decide], scenario)
 
 
-def _team_subject(loaded: LoadedTeam, deterministic: bool) -> _Subject:
+def _team_subject(
+    loaded: LoadedTeam, deterministic: bool, source: DeciderSource | None = None
+) -> _Subject:
     team = loaded.team
 
-    def decider(name: str) -> Decider:
+    def local(name: str) -> Decider:
         agent = team.agents[name]
         return lambda obs: agent.act_batch(obs, deterministic)
 
+    decider: Callable[[str], Decider] = local if source is None else source
+    by_agent = {name: decider(name) for name in loaded.spec.agents}
+
     def decide_all(observations: Mapping[str, np.ndarray]) -> dict[str, int]:
-        actions = team.act(observations, deterministic)
+        actions = {
+            name: by_agent[name](np.asarray(obs, dtype=np.float32)[None])[0]
+            for name, obs in observations.items()
+        }
         return {name: int(np.asarray(a).reshape(-1)[0]) for name, a in actions.items()}
 
     measures = lookup_env(loaded.env_id).measures
@@ -119,8 +142,7 @@ def _team_subject(loaded: LoadedTeam, deterministic: bool) -> _Subject:
     def make(count: int) -> TeamEnv:
         return make_team_vector_env(loaded.env_id, count)
 
-    deciders = [decider(name) for name in loaded.spec.agents]
-    return _Subject(loaded.env_id, make, deciders, scenario)
+    return _Subject(loaded.env_id, make, list(by_agent.values()), scenario)
 
 
 def _run_batch(subject: _Subject, count: int, seed: int) -> list[float]:

@@ -29,6 +29,7 @@ from fleetmind.algos.checkpoint import LATEST, find_checkpoint_dir
 from fleetmind.core.errors import ConfigError, FleetmindError, NotFoundError, echo
 from fleetmind.serve.batcher import BatchObserver, BatchPolicy
 from fleetmind.serve.model import LoadedModel, RequestLimits, ServedModel, build_served_model
+from fleetmind.serve.team import SEPARATOR, member_name
 
 logger = logging.getLogger(__name__)
 
@@ -93,9 +94,19 @@ def scan(root: Path, model_name: str | None, skipped: set[Path] | None = None) -
 
 
 def default_loader(path: Path) -> LoadedModel:
-    """Load a fleetmind checkpoint with :func:`fleetmind.algos.loading.load_agent`."""
-    from fleetmind.algos.loading import load_agent
+    """Load a fleetmind checkpoint: an agent (:func:`fleetmind.algos.loading.load_agent`)
+    or a team, served whole and agent by agent (:mod:`fleetmind.serve.team`)."""
+    from fleetmind.algos.loading import load_agent, read_checkpoint
+    from fleetmind.algos.team.loading import is_team_checkpoint, team_from_state
 
+    state, ckpt = read_checkpoint(path)
+    if is_team_checkpoint(state):
+        from fleetmind.serve.team import team_agent
+
+        team = team_from_state(state, ckpt)
+        agents = team.team.agents
+        platform = f"fleetmind_{team.algo}"
+        return LoadedModel(team_agent(agents), str(team.version), platform, members=agents)
     loaded = load_agent(path)
     return LoadedModel(loaded.agent, str(loaded.version), f"fleetmind_{loaded.algo}")
 
@@ -139,6 +150,8 @@ class ModelRepository:
         self._models: dict[str, dict[str, ServedModel]] = {}
         self._defaults: dict[str, ServedModel] = {}
         self._seen: dict[tuple[str, str], str] = {}
+        self._teams: dict[str, list[str]] = {}
+        """Served team -> its agents (each served as ``team.agent``)."""
         self.failures: dict[tuple[str, str], str] = {}
         """``(model, folder) -> error`` for checkpoints that failed to load."""
         self.skipped: set[Path] = set()
@@ -160,6 +173,7 @@ class ModelRepository:
         if not version:
             model = self._defaults.get(name)
             if model is None:
+                self._check_member(name)
                 raise NotFoundError(
                     f"model {echo(name)} is not served; served models: {self.names() or 'none'}"
                 )
@@ -171,6 +185,17 @@ class ModelRepository:
                 f"model {echo(name)} has no version {echo(version)}; served: {self.versions(name)}"
             )
         return model
+
+    def _check_member(self, name: str) -> None:
+        """NotFoundError listing the agents when ``name`` is ``team.agent`` of a served
+        team that has no such agent."""
+        team, dot, agent = name.rpartition(SEPARATOR)
+        agents = self._teams.get(team) if dot else None
+        if agents is not None:
+            raise NotFoundError(
+                f"team {echo(team)} has no agent {echo(agent)}; its agents: "
+                f"{', '.join(member_name(team, a) for a in agents)}"
+            )
 
     def all_models(self) -> list[ServedModel]:
         """Every served version."""
@@ -201,33 +226,37 @@ class ModelRepository:
         try:
             loaded = await asyncio.to_thread(self._loader, cand.path)
             version = cand.folder or loaded.version or "1"
-            model = await asyncio.to_thread(
-                partial(
-                    build_served_model,
-                    policy=self._policy,
-                    observer=observer,
-                    limits=self._limits,
-                ),
-                cand.model,
-                version,
-                loaded,
-                cand.path,
+            build = partial(
+                _build, policy=self._policy, observer=observer, limits=self._limits, cand=cand
             )
+            model = await asyncio.to_thread(build, cand.model, version, loaded)
+            members = [
+                await asyncio.to_thread(build, member_name(cand.model, agent), version, part)
+                for agent, part in _member_models(loaded)
+            ]
         except Exception as exc:
             message = str(exc) if isinstance(exc, FleetmindError) else repr(exc)
             self.failures[(cand.model, cand.folder)] = message
             logger.error("cannot load %s (%s); still serving the previous one", cand.path, message)
             return
         self.failures.pop((cand.model, cand.folder), None)
+        if loaded.members:
+            self._teams[cand.model] = list(loaded.members)
+        for member in members:
+            await self._install(cand, member)
+        await self._install(cand, model)
+
+    async def _install(self, cand: Candidate, model: ServedModel) -> None:
+        """Serve ``model`` (found as ``cand``) in place of the version it replaces."""
         model.batcher.start()
-        versions = self._models.setdefault(cand.model, {})
+        versions = self._models.setdefault(model.name, {})
         replaced = list(versions.values()) if not cand.folder else []
         if cand.folder and cand.folder in versions:
             replaced.append(versions[cand.folder])
         for old in replaced:
             versions.pop(old.version, None)
         versions[model.version] = model
-        self._set_default(cand.model)
+        self._set_default(model.name)
         logger.info("serving model %s version %s from %s", model.name, model.version, cand.path)
         for old in replaced:
             if old is not model:
@@ -243,7 +272,9 @@ class ModelRepository:
 
     async def _unload_missing(self, present: set[tuple[str, str]]) -> None:
         for model in self.all_models():
-            if (model.name, model.version) not in present:
+            team = model.name.rpartition(SEPARATOR)[0]
+            owner = team if team in self._teams else model.name
+            if (owner, model.version) not in present:
                 self._models[model.name].pop(model.version, None)
                 self._seen.pop((model.name, model.version), None)
                 self._set_default(model.name)
@@ -256,6 +287,29 @@ class ModelRepository:
         self._models.clear()
         self._defaults.clear()
         await asyncio.gather(*(m.batcher.close() for m in models))
+
+
+def _member_models(loaded: LoadedModel) -> list[tuple[str, LoadedModel]]:
+    """Each agent of a team as a model of its own."""
+    return [
+        (name, LoadedModel(agent, loaded.version, loaded.platform))
+        for name, agent in loaded.members.items()
+    ]
+
+
+def _build(
+    name: str,
+    version: str,
+    loaded: LoadedModel,
+    *,
+    cand: Candidate,
+    policy: BatchPolicy,
+    observer: BatchObserver | None,
+    limits: RequestLimits,
+) -> ServedModel:
+    return build_served_model(
+        name, version, loaded, cand.path, policy=policy, observer=observer, limits=limits
+    )
 
 
 def _version_key(version: str) -> tuple[int, str]:
