@@ -34,18 +34,17 @@ SHOWN_DIFFERENCES = 3
 def run_identity(config: dict[str, Any]) -> dict[str, Any]:
     """The defining settings of config.json-shaped ``config``, as flat dotted keys
     (``env_id``, ``ppo.lr``, ``distributed.mode``) with JSON values."""
-    algo = str(config.get("algo", ""))
     out: dict[str, Any] = {}
     for key, value in config.items():
         if key in NOT_DEFINING or key.startswith("_"):
             continue
-        if isinstance(value, dict):
-            if key == algo:
-                out.update({f"{key}.{k}": v for k, v in value.items()})
-            elif key == "distributed" and "mode" in value:
+        if key == "distributed" and isinstance(value, dict):
+            if "mode" in value:  # the rest says how actors are served, not what is learned
                 out["distributed.mode"] = value["mode"]
-            continue
-        out[key] = value
+        elif isinstance(value, dict):  # the algorithm's section
+            out.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            out[key] = value
     canonical: dict[str, Any] = json.loads(json.dumps(out, sort_keys=True, default=str))
     return canonical
 
