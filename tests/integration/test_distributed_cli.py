@@ -63,7 +63,8 @@ def test_actor_settings_from_environment_are_checked(
     ("environ", "words"),
     [
         ({"WORLD_SIZE": "2", "RANK": "1", "MASTER_PORT": "29500"}, "MASTER_ADDR is not set"),
-        ({"WORLD_SIZE": "2"}, "RANK, MASTER_ADDR, MASTER_PORT is not set"),
+        ({"WORLD_SIZE": "2"}, "RANK, MASTER_ADDR, MASTER_PORT are not set"),
+        ({"RANK": "1", "MASTER_ADDR": "h"}, "RANK, MASTER_ADDR are set but WORLD_SIZE is not"),
         ({"WORLD_SIZE": "two"}, "WORLD_SIZE='two' must be an integer"),
         ({"WORLD_SIZE": "2", "RANK": "2", "MASTER_ADDR": "h", "MASTER_PORT": "1"}, "RANK=2"),
     ],
@@ -75,7 +76,7 @@ def test_learner_of_a_group_needs_torchrun_variables(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    for key in ("RANK", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK"):
+    for key in ("WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK"):
         monkeypatch.delenv(key, raising=False)
     for key, value in environ.items():
         monkeypatch.setenv(key, value)

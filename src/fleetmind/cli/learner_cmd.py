@@ -3,15 +3,21 @@
 Training options are those of ``fleetmind train``; the address, TLS files and
 token also come from ``FLEETMIND_LISTEN``, ``FLEETMIND_TLS_CERT``,
 ``FLEETMIND_TLS_KEY``, ``FLEETMIND_TLS_CA``, ``FLEETMIND_TOKEN`` and
-``FLEETMIND_TOKEN_FILE``. Under ``torchrun`` (``WORLD_SIZE`` > 1, with ``RANK``,
-``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``) each process is one learner of a
-group that averages gradients; rank 0 alone writes the run directory.
+``FLEETMIND_TOKEN_FILE``, the run directory from ``FLEETMIND_RUN_DIR``.
+
+Started with ``--run-dir DIR`` on a directory that holds the same run (a pod that
+Kubernetes restarted runs the same command again), the learner resumes it from its
+latest checkpoint; a directory holding another run is refused. Under ``torchrun``
+(``WORLD_SIZE`` > 1, with ``RANK``, ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``)
+each process is one learner of a group that averages gradients; rank 0 alone writes
+the run directory.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,6 +28,9 @@ from fleetmind.cli.train_cmd import flag_values
 from fleetmind.runtime.config import TrainConfig
 from fleetmind.runtime.dist_config import DistConfig, LearnerServeConfig
 
+RUN_DIR_ENV = "FLEETMIND_RUN_DIR"
+"""The run directory when ``--run-dir`` is not given (a pod's volume)."""
+
 
 def register(subparsers: Any) -> None:
     """Add the ``learner`` subcommand."""
@@ -30,7 +39,9 @@ def register(subparsers: Any) -> None:
         help="serve a learner for remote actors (fleetmind actor)",
         description=(
             "Listen for actors, learn from their trajectories and broadcast weights. "
-            "With --resume DIR the run continues from its latest checkpoint."
+            "With --resume DIR the run continues from its latest checkpoint; so does the "
+            "same command started again on its --run-dir (or FLEETMIND_RUN_DIR), which "
+            "refuses a directory that holds another run."
         ),
     )
     parser.add_argument("positional_env_id", nargs="?", metavar="ENV_ID", help="environment id")
@@ -93,7 +104,7 @@ def _setup(args: argparse.Namespace, owner: bool, world: int) -> tuple[Any, Dist
     from fleetmind.core.errors import ConfigError
     from fleetmind.runtime.dist_config import check_dist
     from fleetmind.runtime.learner.run_setup import RunSetup
-    from fleetmind.runtime.local import prepare_new, prepare_resume
+    from fleetmind.runtime.local import prepare_new, prepare_restart, prepare_resume
 
     dist_flags = flag_values(args, DistConfig)
     existing = args.join if args.join is not None else args.resume
@@ -113,13 +124,15 @@ def _setup(args: argparse.Namespace, owner: bool, world: int) -> tuple[Any, Dist
     train_cfg, algo_cfg = build_configs(args)
     if not train_cfg.env_id:
         raise ConfigError("an environment id is required: fleetmind learner ENV_ID ...")
+    if train_cfg.run_dir is None and os.environ.get(RUN_DIR_ENV):
+        train_cfg.run_dir = Path(os.environ[RUN_DIR_ENV])
     dist = merge_into(DistConfig(), dist_flags)
     check_dist(train_cfg.algo, dist, world)
     extra = {"distributed": config_to_dict(dist)}
-    config, spec, algo_cfg, run_dir, full = prepare_new(
-        train_cfg, algo_cfg, force=args.force, extra=extra, write=owner
-    )
-    return RunSetup(config, spec, algo_cfg, run_dir, full), dist
+    if args.force:
+        prepared = prepare_new(train_cfg, algo_cfg, force=True, extra=extra, write=owner)
+        return RunSetup(*prepared), dist
+    return RunSetup(*prepare_restart(train_cfg, algo_cfg, extra=extra, write=owner)), dist
 
 
 def _bound(address: str) -> None:

@@ -2,10 +2,14 @@
 
 result = train(TrainConfig(env_id="CartPole-v1", target_return=475))
 result = resume(Path("runs/cartpole"), {"steps": 1_000_000})
+
+:func:`prepare_new`, :func:`prepare_resume` and :func:`prepare_restart` prepare the
+run directory of a learner service as well.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -23,8 +27,9 @@ from fleetmind.runtime.learner.run_setup import RunSetup
 from fleetmind.runtime.pairing import check_pairing, preflight
 from fleetmind.runtime.result import TrainResult
 from fleetmind.runtime.run_dir import CONFIG, RunDir
+from fleetmind.runtime.run_identity import RESUMABLE_OVERRIDES, check_same_run, describe
 
-RESUMABLE_OVERRIDES = ("steps", "target_return", "checkpoint_interval_s", "log_interval_s")
+log = logging.getLogger("fleetmind.learner")
 
 
 def resolve_algo_config(spec: AlgoSpec, algo_config: Any | None) -> Any:
@@ -69,10 +74,7 @@ def prepare_new(
     ``extra`` adds sections to config.json (the distributed settings); ``write=False``
     only validates (a learner that does not own the run directory).
     """
-    config.validate()
-    config.env_id = resolve_env_id(config.env_id)
-    spec = get_algorithm(config.algo)
-    algo_cfg = resolve_algo_config(spec, algo_config)
+    spec, algo_cfg = _resolve(config, algo_config)
     preflight(config, spec, algo_cfg)  # env/algorithm mismatches, before the run dir exists
     if config.run_dir is None:
         config.run_dir = default_run_dir(config)
@@ -82,6 +84,52 @@ def prepare_new(
     run_dir = RunDir.create(config.run_dir, force=force, keep_checkpoints=config.keep_checkpoints)
     run_dir.write_json(CONFIG, full)
     return config, spec, algo_cfg, run_dir, full
+
+
+def _resolve(config: TrainConfig, algo_config: Any | None) -> tuple[AlgoSpec, Any]:
+    """Validate ``config`` (resolving its env id); the algorithm and its config."""
+    config.validate()
+    config.env_id = resolve_env_id(config.env_id)
+    spec = get_algorithm(config.algo)
+    return spec, resolve_algo_config(spec, algo_config)
+
+
+def prepare_restart(
+    config: TrainConfig,
+    algo_config: Any | None,
+    *,
+    extra: dict[str, Any] | None = None,
+    write: bool = True,
+) -> tuple[TrainConfig, AlgoSpec, Any, RunDir, dict[str, Any], dict[str, Any] | None]:
+    """A new run in ``config.run_dir``, or the same run found there resumed.
+
+    What a learner that Kubernetes restarts needs: it runs the same command again. A
+    directory without config.json gets a new run (:func:`prepare_new`); one whose
+    config.json records this run (:mod:`fleetmind.runtime.run_identity`) resumes from
+    its latest checkpoint, or starts again from step 0 when it has none, with the
+    settings of :data:`RESUMABLE_OVERRIDES` taken from ``config``. Another run's
+    directory is refused with RunDirError before anything is written.
+    """
+    path = config.run_dir
+    if path is None or not (Path(path) / CONFIG).is_file():
+        return (*prepare_new(config, algo_config, extra=extra, write=write), None)
+    spec, algo_cfg = _resolve(config, algo_config)
+    new = {**config_to_dict(config), spec.name: config_to_dict(algo_cfg), **(extra or {})}
+    saved = RunDir.open_existing(Path(path)).read_config()
+    check_same_run(saved, new, Path(path))
+    overrides = {key: new[key] for key in RESUMABLE_OVERRIDES}
+    prepared = prepare_resume(Path(path), overrides, write=write, allow_fresh=True)
+    state = prepared[-1]
+    if state is None:
+        log.info("run %s (%s) has no checkpoint yet: starting it again", path, describe(saved))
+    else:
+        log.info(
+            "resuming run %s (%s) from checkpoint at step %d",
+            path,
+            describe(saved),
+            int(state["env_steps"]),
+        )
+    return prepared
 
 
 def resume(

@@ -28,8 +28,9 @@ CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 CURVE = "curve.png"
-_JSON_TEMP = re.compile(r"^\..+\.json\.tmp$")
-"""Temporary names :meth:`RunDir.write_json` gives (``.NAME.tmp``)."""
+_JSON_TEMP = re.compile(r"^\..+\.jsonl?\.tmp$")
+"""Temporary names :meth:`RunDir.write_json` and :meth:`RunDir.drop_metrics_after` give
+(``.NAME.tmp``)."""
 
 
 class RunDir:
@@ -75,7 +76,7 @@ class RunDir:
 
         The run's writer calls this when it starts or resumes, before it writes.
         """
-        stale = [p for p in self.path.glob(".*.json.tmp") if _JSON_TEMP.match(p.name)]
+        stale = [p for p in self.path.glob(".*.tmp") if _JSON_TEMP.match(p.name)]
         for path in stale:
             path.unlink(missing_ok=True)
         return stale + self.checkpoints.remove_stale_temp_files()
@@ -86,6 +87,29 @@ class RunDir:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
         os.replace(tmp, self.path / name)
 
+    def drop_metrics_after(self, env_steps: int) -> int:
+        """Rewrite metrics.jsonl (atomically) without the reports past ``env_steps``, and
+        without a line a killed writer tore; return how many lines went.
+
+        A run resumed from a checkpoint at ``env_steps`` calls this before it reports,
+        so the steps of metrics.jsonl never go backwards.
+        """
+        path = self.path / METRICS
+        if not path.is_file():
+            return 0
+        text = path.read_text(encoding="utf-8")
+        lines = text.splitlines()
+        kept = [line for line in lines if _report_within(line, env_steps)]
+        if len(kept) == len(lines) and (not text or text.endswith("\n")):
+            return 0
+        tmp = self.path / f".{METRICS}.tmp"
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write("".join(line + "\n" for line in kept))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        return len(lines) - len(kept)
+
     def read_config(self) -> dict[str, Any]:
         """The parsed config.json."""
         try:
@@ -95,6 +119,18 @@ class RunDir:
         if not isinstance(data, dict):
             raise RunDirError(f"{self.path / CONFIG} does not hold a JSON object")
         return data
+
+
+def _report_within(line: str, env_steps: int) -> bool:
+    """A whole report at or before ``env_steps`` (one without a step count is kept)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    if not isinstance(record, dict):
+        return False
+    steps = record.get("env_steps")
+    return not isinstance(steps, int | float) or steps <= env_steps
 
 
 class MetricsLog:

@@ -25,6 +25,7 @@ def test_rank_comes_from_torchrun_variables() -> None:
     ("change", "words"),
     [
         ({"MASTER_ADDR": ""}, "MASTER_ADDR is not set"),
+        ({"WORLD_SIZE": ""}, "RANK, MASTER_ADDR, MASTER_PORT are set but WORLD_SIZE is not"),
         ({"WORLD_SIZE": "0"}, "WORLD_SIZE=0"),
         ({"RANK": "4"}, "RANK=4 must lie in [0, WORLD_SIZE=4)"),
         ({"MASTER_PORT": "70000"}, "MASTER_PORT=70000 is not a port"),

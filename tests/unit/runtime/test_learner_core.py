@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,19 @@ def test_a_session_answers_only_to_its_own_secret(tmp_path: Path) -> None:
     assert core.touch(real.session_id, core.incarnation, real.secret) is real
     core.end(real.session_id, real.secret)
     assert set(core.sessions) == {other.session_id}
+
+
+def test_an_actor_that_left_holds_an_update_back_at_most_sync_timeout_s(tmp_path: Path) -> None:
+    config = TrainConfig(env_id="CartPole-v1", run_dir=tmp_path / "run", steps=10**6, envs=2)
+    algo = PPOConfig(rollout_steps=ROLLOUT, update_epochs=1, minibatch_size=8)
+    dist = DistConfig(sync_timeout_s=0.5, actor_timeout_s=60.0)
+    core = LearnerRun(RunSetup(*prepare_new(config, algo)), dist, progress=False).core
+    stays = core.register("a0", "CartPole-v1", 2)
+    core.register("a1", "CartPole-v1", 2)  # registered, then gone without a word
+    assert core.accept(stays, Chunk([trajectory(version=0)]))
+    t0 = time.monotonic()
+    batch = asyncio.run(core.next_batch(asyncio.Event()))
+    waited = time.monotonic() - t0
+    assert batch is not None
+    assert len(batch.chunks) == 1
+    assert 0.45 <= waited < 0.5 + 1.0  # polled every 0.1 s; generous for a loaded machine

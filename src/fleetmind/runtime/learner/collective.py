@@ -57,6 +57,14 @@ class RankInfo:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RankInfo | None:
         """The rank of this process; None when ``WORLD_SIZE`` is unset or 1."""
         env = os.environ if environ is None else environ
+        if not env.get("WORLD_SIZE"):
+            given = [name for name in REQUIRED if env.get(name)]
+            if given:  # a learner of a group that would otherwise write the run alone
+                raise ConfigError(
+                    f"{', '.join(given)} {_is_are(given)} set but WORLD_SIZE is not; start "
+                    "the learners with torchrun (which sets WORLD_SIZE, RANK, LOCAL_RANK, "
+                    "MASTER_ADDR and MASTER_PORT) or set them all yourself"
+                )
         world = _int_var(env, "WORLD_SIZE", "1")
         if world < 1:
             raise ConfigError(f"WORLD_SIZE={world} must be at least 1")
@@ -66,8 +74,8 @@ class RankInfo:
         if missing:
             raise ConfigError(
                 f"WORLD_SIZE={world} starts one learner of a group, but {', '.join(missing)} "
-                "is not set; start the learners with torchrun (which sets RANK, LOCAL_RANK, "
-                "MASTER_ADDR and MASTER_PORT) or set them yourself"
+                f"{_is_are(missing)} not set; start the learners with torchrun (which sets "
+                "RANK, LOCAL_RANK, MASTER_ADDR and MASTER_PORT) or set them yourself"
             )
         rank = _int_var(env, "RANK", "0")
         if not 0 <= rank < world:
@@ -87,6 +95,10 @@ def listen_address(listen: str, rank: RankInfo | None) -> str:
     if not port.isdigit() or int(port) == 0:
         return listen
     return f"{host}:{int(port) + rank.local_rank}"
+
+
+def _is_are(names: list[str]) -> str:
+    return "is" if len(names) == 1 else "are"
 
 
 def _int_var(env: Mapping[str, str], name: str, default: str) -> int:

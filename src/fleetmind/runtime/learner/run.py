@@ -5,7 +5,8 @@
     while env_steps < budget and not solved and not stopped:
         batch = await core.next_batch()       # from the actors, over gRPC
         metrics = await core.train_on(batch)  # "learn"; version += 1; weights published once
-        report every log_interval_s; checkpoint every checkpoint_interval_s
+        report every log_interval_s; checkpoint after the first update of a run that has
+        none, then every checkpoint_interval_s
     final checkpoint, summary.json, curve.png; actors are told ``done``
 
 With a :class:`~fleetmind.runtime.learner.collective.LearnerGroup` every learner runs this
@@ -95,6 +96,9 @@ class LearnerRun:
         self._progress: Progress | None = None
         self._last = {"report": 0.0, "ckpt": 0.0, "steps": 0.0}
         self._metrics: dict[str, float] = {}
+        self._first_checkpoint = False
+        """No checkpoint yet: write one after the first update (a learner killed in its
+        first minute then loses little)."""
 
     def endpoint(self, insecure: bool = False) -> CoreEndpoint:
         """The learner as transports serve it (``insecure``: open to the network)."""
@@ -174,8 +178,13 @@ class LearnerRun:
         cfg = self.setup.config
         self._metrics_log = None
         if self.writes:
-            self.setup.run_dir.remove_stale_temp_files()  # a killed writer's, before any save
-            self._metrics_log = MetricsLog(self.setup.run_dir.path)
+            run_dir = self.setup.run_dir
+            run_dir.remove_stale_temp_files()  # a killed writer's, before any save
+            steps = self.core.env_steps
+            if dropped := run_dir.drop_metrics_after(steps):  # a resumed run's later reports
+                log.info("dropped %d lines of metrics.jsonl past step %d", dropped, steps)
+            self._first_checkpoint = not run_dir.checkpoints.exists()
+            self._metrics_log = MetricsLog(run_dir.path)
         self._progress = Progress(cfg.steps, self.core.env_steps, self.progress_enabled)
         self.started = now = time.monotonic()
         self._last = {"report": now, "ckpt": now, "steps": float(self.core.env_steps)}
@@ -200,9 +209,11 @@ class LearnerRun:
                 self._metrics_log.write(record)
             if self._progress is not None:
                 self._progress.update(self.core.env_steps, record)
-        if now - self._last["ckpt"] >= cfg.checkpoint_interval_s and self.writes:
+        due = now - self._last["ckpt"] >= cfg.checkpoint_interval_s or self._first_checkpoint
+        if due and self.writes:
             self._checkpoint(now - self.started)
             self._last["ckpt"] = now
+            self._first_checkpoint = False
 
     def wrap_up(self) -> TrainResult:
         """Tell the actors training is done; the final record and checkpoint; the result."""
