@@ -100,10 +100,22 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Resolve the training settings as ``fleetmind train`` does, check them, then write."""
+    """Check every input, then write the kustomization at once."""
+    from fleetmind.deploy.train_render import write_train
+
+    deployment = train_deployment(args)
+    out = args.out if args.out is not None else Path("k8s") / deployment.name
+    rendering = write_train(deployment, out, force=args.force)
+    summary = {"out": str(out), "files": sorted(rendering.files)}
+    print(json.dumps(summary), file=sys.stdout)
+    return 0
+
+
+def train_deployment(args: argparse.Namespace) -> Any:
+    """The checked :class:`~fleetmind.deploy.train_spec.TrainDeployment` of the flags:
+    training settings resolved as ``fleetmind train`` resolves them."""
     from fleetmind.cli.train_cmd import build_configs, build_dist_config, flag_values, load_yaml
     from fleetmind.config import config_from_mapping
-    from fleetmind.deploy.train_render import write_train
     from fleetmind.deploy.train_spec import TrainDeployConfig, checked_train
     from fleetmind.runtime.dist_config import DistConfig
 
@@ -114,9 +126,4 @@ def run_train(args: argparse.Namespace) -> int:
     dist = build_dist_config(args)
     section = (load_yaml(args.config) if args.config else {}).get("distributed") or {}
     given = "actors" in flag_values(args, DistConfig) or "actors" in section
-    deployment = checked_train(config, train, algo, dist, actors_given=given)
-    out = args.out if args.out is not None else Path("k8s") / deployment.name
-    rendering = write_train(deployment, out, force=args.force)
-    summary = {"out": str(out), "files": sorted(rendering.files)}
-    print(json.dumps(summary), file=sys.stdout)
-    return 0
+    return checked_train(config, train, algo, dist, actors_given=given)

@@ -59,8 +59,15 @@ LEARNER_LABEL = "fleetmind/learner"
 LEARNER_GRACE_S = 60
 """A stopping learner finishes its update and writes a final checkpoint."""
 CA_KEY = "ca.crt"
-_PASSED_ON = ("mode", "max_policy_lag", "sync_timeout_s", "actor_timeout_s", "queue_chunks")
-_PASSED_ON += ("collective_timeout_s",)
+_PASSED_ON = (
+    "mode",
+    "max_policy_lag",
+    "sync_timeout_s",
+    "actor_timeout_s",
+    "queue_chunks",
+    "collective_timeout_s",
+)
+"""Distributed settings ``fleetmind learner`` takes as flags (its --config file has none)."""
 
 
 def labels(dep: TrainDeployment, component: str) -> dict[str, str]:
@@ -236,7 +243,10 @@ def learner_set(dep: TrainDeployment) -> Obj:
             # the group meets only once every learner runs: none may wait for another
             "podManagementPolicy": "Parallel",
             "selector": {"matchLabels": labels(dep, "learner")},
-            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
+            "persistentVolumeClaimRetentionPolicy": {
+                "whenDeleted": "Retain",
+                "whenScaled": "Retain",
+            },
             "template": {
                 "metadata": {
                     "labels": labels(dep, "learner"),
