@@ -22,6 +22,15 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
+def _text(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    """Text of several lines (a ConfigMap's file) as a literal block, readable as written."""
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _text)
+
+
 def dump_yaml(documents: list[Any]) -> str:
     """YAML text of ``documents`` (``---`` between them)."""
     return yaml.dump_all(documents, Dumper=_Dumper, sort_keys=False, default_flow_style=False)

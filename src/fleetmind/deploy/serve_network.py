@@ -10,7 +10,8 @@ connection after a maximum age, so clients find new replicas within that age.
 
 from __future__ import annotations
 
-from fleetmind.deploy.serve_pod import Obj, labels, metadata
+from fleetmind.deploy.pod_parts import Obj
+from fleetmind.deploy.serve_pod import labels, metadata
 from fleetmind.deploy.serve_spec import GRPC_PORT, METRICS_PORT, ServeDeployment
 
 

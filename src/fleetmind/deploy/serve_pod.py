@@ -13,19 +13,23 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from fleetmind.deploy.serve_spec import (
-    GRPC_PORT,
-    METRICS_PORT,
-    MODELS_MOUNT,
-    RUN_AS,
-    ServeDeployment,
+from fleetmind.deploy.pod_parts import (
+    TLS_MOUNT,
+    TOKEN_KEY,
+    TOKEN_MOUNT,
+    Obj,
+    container_security_context,
+    cores,
+    health_check,
+    object_metadata,
+    pod_basics,
+    secret_volume,
+    spread_over_hosts,
+    tmp_volume,
+    token_volume,
 )
+from fleetmind.deploy.serve_spec import GRPC_PORT, METRICS_PORT, MODELS_MOUNT, ServeDeployment
 
-Obj = dict[str, Any]
-TLS_MOUNT = "/var/run/secrets/fleetmind/tls"
-TOKEN_MOUNT = "/var/run/secrets/fleetmind/token"
-TOKEN_KEY = "tokens"
-"""The key of the token Secret that holds the accepted tokens, one per line."""
 GRACE_MARGIN_S = 15
 """Seconds the pod gets beyond the server's drain (interpreter exit, metrics page)."""
 INFERENCE_SERVICE = "inference.GRPCInferenceService"
@@ -42,18 +46,12 @@ def labels(dep: ServeDeployment) -> dict[str, str]:
 
 def metadata(dep: ServeDeployment, name: str, **extra: Any) -> Obj:
     """Object metadata: name, namespace when set, the common labels."""
-    meta: Obj = {
-        "name": name,
-        "labels": {
-            **labels(dep),
-            "app.kubernetes.io/component": "inference",
-            "app.kubernetes.io/managed-by": "fleetmind",
-        },
-        **extra,
+    common = {
+        **labels(dep),
+        "app.kubernetes.io/component": "inference",
+        "app.kubernetes.io/managed-by": "fleetmind",
     }
-    if dep.config.namespace is not None:
-        meta["namespace"] = dep.config.namespace
-    return meta
+    return object_metadata(name, common, dep.config.namespace, **extra)
 
 
 def model_claim_name(dep: ServeDeployment) -> str:
@@ -69,7 +67,7 @@ def server_env(dep: ServeDeployment) -> dict[str, str]:
         "FLEETMIND_PORT": str(GRPC_PORT),
         "FLEETMIND_METRICS_PORT": str(METRICS_PORT),
         "FLEETMIND_GRACE_S": f"{cfg.grace_s:g}",
-        "FLEETMIND_TORCH_THREADS": str(max(1, math.floor(_cores(cfg.cpu)))),
+        "FLEETMIND_TORCH_THREADS": str(max(1, math.floor(cores(cfg.cpu)))),
     }
     if dep.served.kind == "run":  # named as it was on the training machine, not "models"
         env["FLEETMIND_MODEL_NAME"] = dep.served.models[0]
@@ -86,10 +84,6 @@ def server_env(dep: ServeDeployment) -> dict[str, str]:
     return env
 
 
-def _cores(quantity: str) -> float:
-    return float(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
-
-
 def probes(dep: ServeDeployment) -> Obj:
     """Startup, readiness and liveness: kubelet's native gRPC probes on grpc.health.v1.
 
@@ -99,9 +93,7 @@ def probes(dep: ServeDeployment) -> Obj:
     """
 
     def check(service: str) -> Obj:
-        if dep.config.tls_secret is not None:
-            return {"tcpSocket": {"port": "grpc"}}
-        return {"grpc": {"port": GRPC_PORT, "service": service}}
+        return health_check(GRPC_PORT, service, dep.config.tls_secret is not None)
 
     return {
         # loading and warming up the models: up to 5 minutes
@@ -133,7 +125,7 @@ def container(dep: ServeDeployment) -> Obj:
         mounts.append({"name": "tls", "mountPath": TLS_MOUNT, "readOnly": True})
     if cfg.token_secret is not None:
         mounts.append({"name": "token", "mountPath": TOKEN_MOUNT, "readOnly": True})
-    cpu_limit = f"{_cores(cfg.cpu) * 2:g}"
+    cpu_limit = f"{cores(cfg.cpu) * 2:g}"
     return {
         "name": "server",
         "image": cfg.image,
@@ -149,12 +141,7 @@ def container(dep: ServeDeployment) -> Obj:
             "requests": {"cpu": cfg.cpu, "memory": cfg.memory},
             "limits": {"cpu": cpu_limit, "memory": cfg.memory},
         },
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": container_security_context(),
         "volumeMounts": mounts,
     }
 
@@ -167,35 +154,18 @@ def volumes(dep: ServeDeployment) -> list[Obj]:
             "name": "models",
             "persistentVolumeClaim": {"claimName": model_claim_name(dep), "readOnly": True},
         },
-        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+        tmp_volume(),
     ]
     if cfg.tls_secret is not None:
-        out.append({"name": "tls", "secret": {"secretName": cfg.tls_secret}})
+        out.append(secret_volume("tls", cfg.tls_secret))
     if cfg.token_secret is not None:
-        out.append(
-            {
-                "name": "token",
-                "secret": {
-                    "secretName": cfg.token_secret,
-                    "items": [{"key": TOKEN_KEY, "path": TOKEN_KEY}],
-                },
-            }
-        )
+        out.append(token_volume(cfg.token_secret))
     return out
 
 
 def spread(dep: ServeDeployment) -> list[Obj]:
     """Replicas spread over zones, then hosts; preferred, so one node still schedules."""
-    return [
-        {
-            "maxSkew": 1,
-            "topologyKey": key,
-            "whenUnsatisfiable": "ScheduleAnyway",
-            "labelSelector": {"matchLabels": labels(dep)},
-            "matchLabelKeys": ["pod-template-hash"],
-        }
-        for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
-    ]
+    return spread_over_hosts(labels(dep))
 
 
 def deployment(dep: ServeDeployment) -> Obj:
@@ -214,16 +184,7 @@ def deployment(dep: ServeDeployment) -> Obj:
                 "annotations": {"kubectl.kubernetes.io/default-container": "server"},
             },
             "spec": {
-                "automountServiceAccountToken": False,
-                "enableServiceLinks": False,
-                "terminationGracePeriodSeconds": math.ceil(cfg.grace_s) + GRACE_MARGIN_S,
-                "securityContext": {
-                    "runAsNonRoot": True,
-                    "runAsUser": RUN_AS,
-                    "runAsGroup": RUN_AS,
-                    "fsGroup": RUN_AS,
-                    "seccompProfile": {"type": "RuntimeDefault"},
-                },
+                **pod_basics(math.ceil(cfg.grace_s) + GRACE_MARGIN_S),
                 "topologySpreadConstraints": spread(dep),
                 "containers": [container(dep)],
                 "volumes": volumes(dep),

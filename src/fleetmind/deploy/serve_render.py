@@ -8,19 +8,14 @@ from pathlib import Path
 
 from fleetmind.deploy.dashboard import DASHBOARD_UID, dashboard
 from fleetmind.deploy.kustomize import dump_yaml, kustomization, write_atomically
+from fleetmind.deploy.pod_parts import TOKEN_KEY, Obj
 from fleetmind.deploy.serve_network import (
     client_target,
     disruption_budget,
     network_policy,
     service,
 )
-from fleetmind.deploy.serve_pod import (
-    TOKEN_KEY,
-    Obj,
-    deployment,
-    model_claim,
-    model_claim_name,
-)
+from fleetmind.deploy.serve_pod import deployment, model_claim, model_claim_name
 from fleetmind.deploy.serve_scaling import autoscaler, service_monitor
 from fleetmind.deploy.serve_spec import ServeDeployment
 

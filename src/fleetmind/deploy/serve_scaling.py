@@ -12,7 +12,8 @@ scrapes the serving metrics (ServiceMonitor) for the dashboard.
 
 from __future__ import annotations
 
-from fleetmind.deploy.serve_pod import Obj, labels, metadata
+from fleetmind.deploy.pod_parts import Obj
+from fleetmind.deploy.serve_pod import labels, metadata
 from fleetmind.deploy.serve_spec import ServeDeployment
 
 SCRAPE_INTERVAL = "15s"

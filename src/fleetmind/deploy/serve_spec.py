@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fleetmind import __version__
-from fleetmind.core.errors import ConfigError, echo
+from fleetmind.core.errors import ConfigError
+from fleetmind.deploy.pod_parts import check_quantity
 from fleetmind.deploy.refs import check_dns_label, parse_image
 
 DEFAULT_IMAGE = f"localhost/fleetmind:{__version__}-cpu"
@@ -16,9 +16,6 @@ GRPC_PORT = 8001
 METRICS_PORT = 8002
 MODELS_MOUNT = "/models"
 """Where the model volume is mounted (read-only) in the server container."""
-RUN_AS = 10001
-"""The image's numeric non-root user and group."""
-_QUANTITY = re.compile(r"[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?")
 
 
 @dataclass
@@ -93,8 +90,7 @@ class ServeDeployConfig:
             ("--model-volume-size", self.model_volume_size),
             ("--target-cpu", self.target_cpu),
         ):
-            if not _QUANTITY.fullmatch(value):
-                raise ConfigError(f"{flag} {echo(value)} is not a quantity such as 500m, 2 or 1Gi")
+            check_quantity(value, flag)
         if not self.grace_s >= 0:  # NaN too
             raise ConfigError(f"--grace-s must be 0 or more, got {self.grace_s}")
         if self.token_secret is None and not self.insecure:

@@ -1,4 +1,4 @@
-"""Rendered serving fleets for the deploy tests: a run directory and a model repository."""
+"""Rendered fleets for the deploy tests: serving a run or a repository; training."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ from typing import Any
 
 import pytest
 
+from fleetmind.cli.deploy_cmd import train_deployment
+from fleetmind.cli.main import build_parser
 from fleetmind.deploy.serve_render import Rendering, render_serve
 from fleetmind.deploy.serve_spec import ServeDeployConfig, ServeDeployment, checked
+from fleetmind.deploy.train_render import TrainRendering, render_train
+from fleetmind.deploy.train_spec import TrainDeployment
 from fleetmind.serve.testing import write_toy_checkpoint
 
 
@@ -68,3 +72,36 @@ def by_kind(rendering: Rendering) -> Callable[[str], dict[str, Any]]:
         return obj
 
     return find
+
+
+TRAIN_VARIANTS: dict[str, list[str]] = {
+    "one learner": ["CartPole-v1", "--token-secret", "train-tokens"],
+    "several learners in a namespace": [
+        "CartPole-v1",
+        "--actors", "5", "--learners", "3", "--namespace", "agents", "--name", "pole",
+        "--storage-class", "fast-ssd", "--storage-size", "20Gi", "--token-secret", "t",
+    ],
+    "several async learners with tls": [
+        "CartPole-v1",
+        "--algo", "impala", "--mode", "async", "--actors", "2", "--learners", "2",
+        "--tls-secret", "learner-tls", "--token-secret", "t", "--envs-per-actor", "4",
+        "--max-policy-lag", "2", "--steps", "20000",
+    ],
+    "insecure, own image": [
+        "CartPole-v1", "--insecure", "--image", "ghcr.io/org/fleetmind:0.1.0", "--actors", "3",
+    ],
+}  # fmt: skip
+
+
+def train_deployment_of(argv: list[str]) -> TrainDeployment:
+    """What ``fleetmind deploy train ARGV`` would render."""
+    args = build_parser().parse_args(["deploy", "train", *argv])
+    deployment: TrainDeployment = train_deployment(args)
+    return deployment
+
+
+@pytest.fixture(params=sorted(TRAIN_VARIANTS))
+def trained(request: pytest.FixtureRequest) -> tuple[TrainDeployment, TrainRendering]:
+    """Every training variant, rendered: one learner and several."""
+    dep = train_deployment_of(TRAIN_VARIANTS[request.param])
+    return dep, render_train(dep)

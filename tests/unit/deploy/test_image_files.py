@@ -7,8 +7,9 @@ import re
 import shlex
 from pathlib import Path
 
+from fleetmind.deploy.pod_parts import RUN_AS
 from fleetmind.deploy.serve_pod import container
-from fleetmind.deploy.serve_spec import GRPC_PORT, METRICS_PORT, RUN_AS, ServeDeployConfig, checked
+from fleetmind.deploy.serve_spec import GRPC_PORT, METRICS_PORT, ServeDeployConfig, checked
 
 ROOT = Path(__file__).resolve().parents[3]
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
