@@ -14,6 +14,11 @@ refusal decides what a refusal is worth:
   before calling again. It reads every status itself, so every figure is exact.
   It is a Python client: it costs CPU on the server's 2 cores, which the server
   does not get, at every concurrency alike.
+* ``node``: the same callers (SDK backoff, exact statuses) in a Node.js process
+  (``benchmarks/overload_callers.js``, @grpc/grpc-js from ``scripts/node-client``),
+  which costs far less CPU per call than Python and can be pinned away from the
+  server (``--load-cpu``): at 1,024 callers and more the Python client is its own
+  bottleneck, this one is not.
 * ``h2load``: nghttp2's C HTTP/2 client (framed gRPC body), closed loop with no
   pause at all, refusals included: the harshest caller, and cheap to run. h2load
   does not read ``grpc-status``; answered and Python-refused calls come from the
@@ -22,6 +27,8 @@ refusal decides what a refusal is worth:
   C callers that are a grpc.aio client (they pause 50 ms after a refusal).
 
     PYTHONPATH=src .venv/bin/python benchmarks/serve_overload.py [--generator h2load]
+    PYTHONPATH=src .venv/bin/python benchmarks/serve_overload.py --generator node \
+        --server-cpu 0 --load-cpu 1
     PYTHONPATH=src .venv/bin/python benchmarks/serve_overload.py \
         --server-args --max-pending-calls 3000
 """
@@ -175,6 +182,35 @@ async def measure_backoff(port: int, concurrency: int, seconds: int) -> dict[str
     }
 
 
+NODE_CALLERS = Path(__file__).with_name("overload_callers.js")
+
+
+async def measure_node(
+    port: int, message: Path, concurrency: int, seconds: int, load_cpu: int | None
+) -> dict[str, float]:
+    """One concurrency driven by Node.js callers that back off like the SDK."""
+    pin = [] if load_cpu is None else ["taskset", "-c", str(load_cpu)]
+    cmd = [*pin, "node", str(NODE_CALLERS), f"127.0.0.1:{port}", str(message),
+           str(concurrency), str(CHANNELS), str(RAMP_S), str(seconds)]  # fmt: skip
+    load = await asyncio.create_subprocess_exec(
+        *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await load.communicate()
+    if load.returncode != 0:
+        raise SystemExit(f"node callers failed ({load.returncode}): {err.decode()[-2000:]}")
+    report = json.loads(out.decode().strip().splitlines()[-1])
+    seen = Probes(Counter(report["statuses"]), report["answered_ms"], report["refused_ms"])
+    statuses = seen.statuses
+    refused = statuses["RESOURCE_EXHAUSTED"] + statuses["CANCELLED"] + statuses["UNAVAILABLE"]
+    return _row(concurrency, seconds, seen) | {
+        "answered": statuses["OK"],
+        "answered_per_s": statuses["OK"] / seconds,
+        "refused": refused,
+        "cancelled": statuses["DEADLINE_EXCEEDED"],
+        "other": sum(statuses.values()) - statuses["OK"] - refused - statuses["DEADLINE_EXCEEDED"],
+    }
+
+
 async def measure_h2load(
     port: int, metrics_port: int, body: Path, concurrency: int, args: argparse.Namespace
 ) -> dict[str, float]:
@@ -240,7 +276,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10, help="measured window per point")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[64, 256, 1024, 2048])
-    parser.add_argument("--generator", choices=["backoff", "h2load"], default="backoff")
+    parser.add_argument("--generator", choices=["backoff", "node", "h2load"], default="backoff")
     parser.add_argument("--probes", type=int, default=32, help="h2load: callers that read statuses")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     parser.add_argument(
@@ -248,12 +284,26 @@ def main() -> None:
         type=int,
         help="pin the server to this CPU (taskset); run the benchmark itself on another",
     )
+    parser.add_argument("--load-cpu", type=int, help="node: pin the callers to this CPU")
     parser.add_argument(
         "--server-args", nargs=argparse.REMAINDER, default=[], help="extra serve flags"
     )
     args = parser.parse_args()
     if args.generator == "h2load" and shutil.which("h2load") is None:
         raise SystemExit("h2load not found: install nghttp2-client")
+    if (
+        args.generator == "node"
+        and not (
+            NODE_CALLERS.parent.parent
+            / "tests"
+            / "clients"
+            / "node"
+            / "node_modules"
+            / "@grpc"
+            / "grpc-js"
+        ).is_dir()
+    ):
+        raise SystemExit("@grpc/grpc-js not installed: run scripts/node-client (needs npm)")
     print(
         f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.2f} generator={args.generator} "
         f"server args={args.server_args}"
@@ -265,6 +315,8 @@ def main() -> None:
         body = work / "request.grpc"
         message = request_bytes()
         body.write_bytes(b"\0" + struct.pack(">I", len(message)) + message)
+        raw = work / "request.bin"
+        raw.write_bytes(message)
         port, metrics_port = free_port(), free_port()
         pin = [] if args.server_cpu is None else ["taskset", "-c", str(args.server_cpu)]
         cmd = [
@@ -280,6 +332,8 @@ def main() -> None:
             for concurrency in args.concurrency:
                 if args.generator == "h2load":
                     point = measure_h2load(port, metrics_port, body, concurrency, args)
+                elif args.generator == "node":
+                    point = measure_node(port, raw, concurrency, args.seconds, args.load_cpu)
                 else:
                     point = measure_backoff(port, concurrency, args.seconds)
                 row = asyncio.run(point)
