@@ -19,8 +19,9 @@ machine" describes):
   spread is the most calls one replica answered over the fewest (1.0 is even;
   the issue asks for at most 1.2). Every load client must report zero failed
   calls over its whole run and no pod may count a call that did not end OK, or the
-  run stops (SystemExit). The CPU time of the pods and of the load clients over the
-  window (from ``/proc``) says which side was busy.
+  run stops (SystemExit). The CPU time of the pods, of the load clients and of
+  everything else on the machine (the cluster's threads, other work) over the
+  window, in cores (from ``/proc``), says who had the CPUs.
 * **start to Ready**: each scale-up (1 to 2 and 2 to 3, no load) gives the time
   from the new pod's creation (its network namespace made, its container about to
   start) to its readiness probe passing (``Pod.created_at`` to ``Pod.ready_since``),
@@ -43,9 +44,11 @@ calls/s with 2 and 3 replicas to 1.
 
 What this machine is: every pod, the load clients and the cluster's own threads
 share its CPUs (2 here, and shared with other work), so replicas compete for the
-same cores, and a Python load client saturates near one core by itself: more
-replicas cannot add much throughput, and what the ratios show is how many cores
-there were, not how the fleet scales. The point here is that calls spread evenly
+same cores: more replicas cannot add much throughput, and what the ratios show is
+how many cores were free, not how the fleet scales. One Python load client can
+take up to about a core by itself, so ``--clients`` splits the callers over
+processes; the core columns say whether the pods, the clients or the rest of the
+machine held the CPUs in each window. The point here is that calls spread evenly
 over the replicas by the Service's name, that nothing fails while pods come and
 go, and how long starting and stopping take. A real cluster adds what makes the
 ratios meaningful: a node (or at least a CPU request's worth of cores) per
@@ -54,7 +57,7 @@ pulls and scheduling before a pod starts (start to Ready here begins at the
 container's process).
 
     sudo PYTHONPATH=src .venv/bin/python benchmarks/cluster_serving.py \
-        [--rounds 3] [--seconds 8] [--warmup 5] [--clients 2] [--callers 32] \
+        [--rounds 3] [--seconds 6] [--warmup 4.5] [--clients 2] [--callers 32] \
         [--connection-age 3] [--json cluster.json]
 """
 
@@ -153,6 +156,13 @@ def proc_cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all of this machine's cores have spent busy so far (``/proc/stat``)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def session_alive(session: int) -> bool:
@@ -255,12 +265,14 @@ def window(cluster: LocalCluster, clients: LoadClients, args: argparse.Namespace
     """Calls each pod answered, and CPU use, over ``--seconds`` of the running load."""
     pods = live_pods(cluster)
     before = {p.name: calls_by_status(p) for p in pods}
-    cpu0, client0, t0 = sum(map(cpu_seconds, pods)), clients.cpu_seconds(), time.monotonic()
+    cpu0, client0 = sum(map(cpu_seconds, pods)), clients.cpu_seconds()
+    busy0, t0 = machine_busy_seconds(), time.monotonic()
     time.sleep(args.seconds)
     after = {p.name: calls_by_status(p) for p in pods}
     elapsed = time.monotonic() - t0
     pod_cores = (sum(map(cpu_seconds, pods)) - cpu0) / elapsed
     client_cores = (clients.cpu_seconds() - client0) / elapsed
+    machine_cores = (machine_busy_seconds() - busy0) / elapsed
     served, not_ok = {}, 0.0
     for name, now in after.items():
         grew = {s: n - before[name].get(s, 0.0) for s, n in now.items()}
@@ -276,6 +288,7 @@ def window(cluster: LocalCluster, clients: LoadClients, args: argparse.Namespace
         "spread": max(served.values()) / min(served.values()) if min(served.values()) else None,
         "pod_cores": pod_cores,
         "client_cores": client_cores,
+        "other_cores": machine_cores - pod_cores - client_cores,
     }
 
 
@@ -329,8 +342,9 @@ def describe(replicas: int, point: dict[str, Any]) -> str:
     spread = "-" if point["spread"] is None else f"{point['spread']:.2f}"
     return (
         f"{replicas} replica(s): {point['calls_s']:7.0f} calls/s  shares {shares}  "
-        f"spread {spread}  CPU pods {point['pod_cores']:.2f} clients {point['client_cores']:.2f} "
-        f"cores  [load: {point['load']['ok']} ok, {point['load']['failed']} failed]"
+        f"spread {spread}  cores: pods {point['pod_cores']:.2f} clients "
+        f"{point['client_cores']:.2f} rest {point['other_cores']:.2f}  "
+        f"[load: {point['load']['ok']} ok, {point['load']['failed']} failed]"
     )
 
 
@@ -347,7 +361,7 @@ def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         points = [r["points"][replicas] for r in rounds]
         by_replicas[replicas] = {
             key: [p[key] for p in points]
-            for key in ("calls_s", "spread", "pod_cores", "client_cores")
+            for key in ("calls_s", "spread", "pod_cores", "client_cores", "other_cores")
         }
     one = statistics.median(by_replicas[1]["calls_s"])
     ratios = {n: statistics.median(by_replicas[n]["calls_s"]) / one for n in REPLICAS[1:]}
@@ -367,15 +381,16 @@ def table(summary: dict[str, Any], rounds: int) -> str:
     lines = [
         f"medians (range) over {rounds} round(s)",
         "",
-        "| replicas | calls/s | vs 1 replica | spread max/min | pod CPU (cores) | client CPU |",
-        "|---|---|---|---|---|---|",
+        "| replicas | calls/s | vs 1 | spread max/min | cores: pods | load clients | rest |",
+        "|---|---|---|---|---|---|---|",
     ]
     for replicas, got in summary["by_replicas"].items():
         ratio = "1.00" if replicas == 1 else f"{summary['ratios'][replicas]:.2f}"
         spread = "-" if replicas == 1 else med_range(got["spread"], ".2f")
         lines.append(
             f"| {replicas} | {med_range(got['calls_s'], '.0f')} | {ratio} | {spread} | "
-            f"{med_range(got['pod_cores'], '.2f')} | {med_range(got['client_cores'], '.2f')} |"
+            f"{med_range(got['pod_cores'], '.2f')} | {med_range(got['client_cores'], '.2f')} | "
+            f"{med_range(got['other_cores'], '.2f')} |"
         )
     lines += [
         "",
@@ -415,9 +430,9 @@ def preconditions() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="repeat everything this often")
-    parser.add_argument("--seconds", type=float, default=8.0, help="measured window per point")
+    parser.add_argument("--seconds", type=float, default=6.0, help="measured window per point")
     parser.add_argument(
-        "--warmup", type=float, default=5.0, help="load before each window (s), > connection age"
+        "--warmup", type=float, default=4.5, help="load before each window (s), > connection age"
     )
     parser.add_argument("--clients", type=int, default=2, help="load client processes")
     parser.add_argument("--callers", type=int, default=32, help="calls in flight, in all")
