@@ -62,6 +62,14 @@ def test_sigterm_finishes_in_flight_requests_then_exits_zero(run_dir: Path) -> N
     assert len(results) == 1
 
 
+def test_sigterm_the_moment_it_says_it_serves_still_drains_and_exits_zero(run_dir: Path) -> None:
+    # a pod deleted right after it started: the signal must reach the drain, not kill it
+    for _ in range(2):
+        proc, _port = _spawn(run_dir)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+
+
 def test_call_command_prints_actions(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = ServeConfig(host="127.0.0.1", port=0, model_name="m", reload_interval_s=None)
     with ServerThread(run_dir, config) as server:

@@ -39,9 +39,12 @@ from fleetmind.rpc.status import error_from_rpc
 from fleetmind.serve.model import INPUT_NAME, TensorSpec
 
 SERVICE_NAME = "inference.GRPCInferenceService"
-RETRY_BUDGET_TOKENS = 10
-"""Retry budget of a client: with every call refused, about 5 retries in all, then
-none until successes refill it (see :attr:`ChannelConfig.retry_budget_tokens`)."""
+RETRY_BUDGET_TOKENS = 100
+"""Retry budget of a client: with every call refused, about 50 retries in all, then
+none until successes refill it (see :attr:`ChannelConfig.retry_budget_tokens`). A
+replica that stops cancels every call it had accepted but not started, at once: a
+client with dozens of calls in flight needs as many retries in one burst, which a
+budget of 10 (5 retries) turned into failed calls."""
 
 
 def _serialize(message: Message) -> bytes:

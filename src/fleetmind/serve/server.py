@@ -248,19 +248,23 @@ async def serve(path: Path, config: ServeConfig, loader: Loader = default_loader
     """Run a server until SIGTERM/SIGINT, then shut down gracefully; returns 0."""
     limit_threads(config.torch_threads)
     server = InferenceServer(path, config, loader)
-    await server.start()
     loop = asyncio.get_running_loop()
-    stopping: list[asyncio.Task[None]] = []
+    requested = asyncio.Event()
 
     def on_signal(signum: int) -> None:
         logger.info("received %s", signal.Signals(signum).name)
-        if not stopping:
-            stopping.append(loop.create_task(server.stop()))
+        requested.set()
 
+    # before the server starts: a signal sent as soon as it says it serves must drain
+    # it, not kill it (a signal while it loads stops it once loaded)
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
     try:
-        await server.wait_stopped()
+        await server.start()
+        waits = {loop.create_task(requested.wait()), loop.create_task(server.wait_stopped())}
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
