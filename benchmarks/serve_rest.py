@@ -26,7 +26,10 @@ Three questions about ``fleetmind serve``, each on the policy of a real PPO run
    the integral and the plain calls share the CPU, so (b) says how far that holds.
 
 Every server is started once; each round measures every point in turn (servers not
-being driven are idle), and the figures are medians over ``--rounds``.
+being driven are idle; the two servers of a pair swap turns every second round),
+and the figures are medians over ``--rounds``. CPU per call (the server process's
+user + system time over the measured run) moves less with other load on a shared
+machine than req/s and latency do.
 
 How calls are proven answered (a failed check ends the run, SystemExit):
 
@@ -102,6 +105,8 @@ OBSERVATION = np.random.default_rng(0).normal(size=(1, 4)).astype("<f4")
 OUTPUTS = {"action", "action_probs", "value"}
 BODY_SLACK = 4
 """Bytes per reply the REST bodies may differ from the probe's on average."""
+WARMUP_TRIES = 3
+"""REST warm-ups (of ``--warmup`` seconds) a server may take to answer its first call."""
 WARMUP_CALLS = 20
 """Calls of each kind before the explanation latencies are recorded."""
 
@@ -166,12 +171,17 @@ def measure_rest(
     """One REST point: warm-up, then a fixed number of calls, each proven answered."""
     pin = ["taskset", "-c", args.load_cpus] if args.load_cpus else []
     c = level.in_flight
-    warm = run_h2load(
-        rest_cmd(server, level, body, pin, ["-D", f"{round(args.warmup * 1000)}ms"]),
-        timeout=args.warmup + 60,
-    )
-    if warm.succeeded == 0 or warm.failed or warm.status_2xx != warm.succeeded:
-        raise SystemExit(f"{server.name} REST at {c}: warm-up calls failed: {warm}")
+    for _ in range(WARMUP_TRIES):  # a slow server may answer nothing in a short warm-up
+        warm = run_h2load(
+            rest_cmd(server, level, body, pin, ["-D", f"{round(args.warmup * 1000)}ms"]),
+            timeout=args.warmup + 60,
+        )
+        if warm.failed or warm.status_2xx != warm.succeeded:
+            raise SystemExit(f"{server.name} REST at {c}: warm-up calls failed: {warm}")
+        if warm.succeeded:
+            break
+    else:
+        raise SystemExit(f"{server.name} REST at {c}: no call answered in {WARMUP_TRIES} warm-ups")
     calls = c * max(math.ceil(warm.succeeded / args.warmup * args.seconds / c), 8)
     log = work / f"h2load-rest-{server.name}-{c}.log"
     log.unlink(missing_ok=True)  # h2load appends
@@ -376,13 +386,13 @@ def run(servers: list[HttpServer], work: Path, args: argparse.Namespace) -> dict
         for round_no in range(1, args.rounds + 1):
             tag = f"round {round_no}/{args.rounds}"
             for level in (Level(n, 1) for n in args.rest_levels):
-                for name in ("fleetmind-http", "mlserver"):
+                for name in turns(("fleetmind-http", "mlserver"), round_no):
                     alive(name, procs)
                     row = measure_rest(by_name[name], procs[name], level, rest_file, work, args)
                     results["rest"].append(row | {"round": round_no})
                     print(f"{tag} REST {describe(row)}", flush=True)
             for level in args.grpc_levels:
-                for name in ("fleetmind", "fleetmind-http"):
+                for name in turns(("fleetmind", "fleetmind-http"), round_no):
                     alive(name, procs)
                     row = measure(by_name[name], procs[name], level, grpc_body, work, args)
                     results["grpc"].append(row | {"round": round_no})
@@ -399,6 +409,11 @@ def run(servers: list[HttpServer], work: Path, args: argparse.Namespace) -> dict
     return results
 
 
+def turns(names: tuple[str, str], round_no: int) -> tuple[str, ...]:
+    """The pair in turn, the other way round every second round (the machine drifts)."""
+    return names if round_no % 2 else names[::-1]
+
+
 def alive(name: str, procs: dict[str, subprocess.Popen[bytes]]) -> None:
     if procs[name].poll() is not None:
         raise SystemExit(f"{name} exited ({procs[name].returncode})")
@@ -413,18 +428,21 @@ def describe(row: dict[str, Any]) -> str:
 
 
 def pair_table(medians: list[dict[str, Any]], a: str, b: str, labels: tuple[str, str]) -> str:
-    """Per level: each server's req/s, p50, p99, then a ÷ b of req/s and p99."""
+    """Per level: each server's req/s, p50, p99 and CPU per call (the server process's,
+    the figure least moved by other load), then a ÷ b of req/s, p99 and CPU."""
     at = {(row["server"], row["in_flight"]): row for row in medians}
-    head = " | ".join(f"{label} {k}" for label in labels for k in ("req/s", "p50 ms", "p99 ms"))
-    lines = [f"| in flight | {head} | req/s ratio | p99 ratio |", "|--:" * 9 + "|"]
+    figures = ("req/s", "p50 ms", "p99 ms", "CPU µs/call")
+    head = " | ".join(f"{label} {k}" for label in labels for k in figures)
+    lines = [f"| in flight | {head} | req/s ratio | p99 ratio | CPU ratio |", "|--:" * 12 + "|"]
     for level in sorted({row["in_flight"] for row in medians}):
         x, y = at.get((a, level)), at.get((b, level))
         if x is None or y is None:
             continue
         cells = " | ".join(
-            f"{r['req_s']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f}" for r in (x, y)
+            f"{r['req_s']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['cpu_us']:.0f}"
+            for r in (x, y)
         )
-        ratios = f"{x['req_s'] / y['req_s']:.2f} | {x['p99_ms'] / y['p99_ms']:.2f}"
+        ratios = " | ".join(f"{x[k] / y[k]:.2f}" for k in ("req_s", "p99_ms", "cpu_us"))
         lines.append(f"| {level} | {cells} | {ratios} |")
     return "\n".join(lines)
 
