@@ -52,7 +52,7 @@ class BreakdownModel:
         for name in ("mean_time_between_failures", "mean_repair_time", "weibull_shape"):
             value = getattr(self, name)
             if not math.isfinite(value) or value <= 0:
-                rate = "" if name == "weibull_shape" else f" (a failure or repair rate 1/{value})"
+                rate = "" if name == "weibull_shape" else " (the rate 1/mean would not be positive)"
                 raise ConfigError(f"breakdown model: {name} must be positive, got {value}{rate}")
         if self.maintenance_time < 1:
             raise ConfigError(

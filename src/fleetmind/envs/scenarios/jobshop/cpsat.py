@@ -52,12 +52,14 @@ def solve_cpsat(
     time_limit_s: float = 10.0,
     repairs: Sequence[Sequence[tuple[int, int]]] | None = None,
     hint: Schedule | None = None,
+    upper_bound: int | None = None,
     workers: int = 1,
     seed: int = 0,
 ) -> CpsatResult:
     """Minimise the makespan of ``instance``, the machines down over ``repairs[machine]``
-    if given; ``hint`` (a feasible schedule) starts the search. ConfigError when no
-    schedule is found within ``time_limit_s``."""
+    if given (every interval that starts before ``upper_bound``, the makespan of a
+    known feasible schedule, when that is given); ``hint`` (a feasible schedule)
+    starts the search. ConfigError when no schedule is found within ``time_limit_s``."""
     if time_limit_s <= 0:
         raise ConfigError(f"CP-SAT time limit must be positive, got {time_limit_s}")
     cp_model = _cp_model()
@@ -65,6 +67,8 @@ def solve_cpsat(
     horizon = int(instance.durations.sum())
     for intervals in repairs or ():
         horizon += sum(end - start for start, end in intervals)
+    if upper_bound is not None:
+        horizon = min(horizon, upper_bound)
     starts, ends = {}, {}
     per_machine: dict[int, list[Any]] = {k: [] for k in range(instance.num_machines)}
     for (job, index), machine in _operations(instance):
@@ -84,7 +88,9 @@ def solve_cpsat(
     for intervals in per_machine.values():
         model.add_no_overlap(intervals)
     makespan = model.new_int_var(0, horizon, "makespan")
-    model.add_max_equality(makespan, [ends[j, instance.num_ops - 1] for j in range(instance.num_jobs)])
+    model.add_max_equality(
+        makespan, [ends[j, instance.num_ops - 1] for j in range(instance.num_jobs)]
+    )
     model.minimize(makespan)
     for op in hint.operations if hint else ():
         model.add_hint(starts[op.job, op.index], op.start)

@@ -75,13 +75,15 @@ class Dispatcher:
     def machine_free(self) -> np.ndarray:
         """``[m]`` bool: up, idle and not maintained now."""
         idle = (self.running_job == _IDLE) & (self.maintained_until <= self.now)
-        return idle & ~self.machine_down()
+        free: np.ndarray = idle & ~self.machine_down()
+        return free
 
     def candidates(self) -> np.ndarray:
         """``[n]`` bool: the jobs whose next operation can start now."""
         waiting = (self.next_op < self.instance.num_ops) & (self.job_ready <= self.now)
         waiting &= ~np.isin(np.arange(self.instance.num_jobs), self.running_job)
-        return waiting & self.machine_free()[self._next_machines()]
+        ready: np.ndarray = waiting & self.machine_free()[self._next_machines()]
+        return ready
 
     def maintainable(self) -> np.ndarray:
         """``[m]`` bool: the machines a maintenance may start on now (none without breakdowns)."""
@@ -158,7 +160,8 @@ class Dispatcher:
     def remaining_work(self) -> np.ndarray:
         """``[n]`` the processing time of each job's operations not yet completed."""
         ops = np.arange(self.instance.num_ops)[None, :]
-        return (self.instance.durations * (ops >= self.next_op[:, None])).sum(axis=1)
+        work: np.ndarray = (self.instance.durations * (ops >= self.next_op[:, None])).sum(axis=1)
+        return work
 
     def schedule(self) -> Schedule:
         """The operations completed and the downtime seen so far."""

@@ -25,7 +25,7 @@ negative duration, a job with too few or too many operations, a truncated file.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -57,8 +57,6 @@ class JobShopInstance:
     name: str = "instance"
     optimum: int | None = None
     """The known optimal makespan, if any."""
-    lines: dict[tuple[int, int], int] = field(default_factory=dict, compare=False, repr=False)
-    """The file line of each operation ``(job, index)``, when read from a file."""
 
     def __post_init__(self) -> None:
         if self.machines.shape != self.durations.shape or self.machines.ndim != 2:
@@ -92,7 +90,7 @@ class JobShopInstance:
 
 def _numeric_lines(text: str) -> list[tuple[int, list[str]]]:
     """``(line number, tokens)`` of every line that holds numbers, comments skipped."""
-    out = []
+    out: list[tuple[int, list[str]]] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line or _LABELS.match(line):
@@ -131,8 +129,7 @@ def _check_count(line: int, job: int, found: int, ops: int, unit: str) -> None:
     if found != ops:
         what = "is missing operations" if found < ops else "has too many operations"
         raise ConfigError(
-            f"line {line}: job {job} {what}: {found} {unit}, expected {ops} "
-            "(one per machine)"
+            f"line {line}: job {job} {what}: {found} {unit}, expected {ops} (one per machine)"
         )
 
 
@@ -144,28 +141,33 @@ def _truncated(body: list[tuple[int, list[str]]], want: int, what: str) -> Confi
 
 
 def _build(
-    machines: list[list[int]], durations: list[list[int]], lines: list[int], name: str,
+    machines: list[list[int]],
+    durations: list[list[int]],
+    lines: tuple[list[int], list[int]],
+    name: str,
     one_based: bool,
-) -> JobShopInstance:  # fmt: skip
+) -> JobShopInstance:
+    """The instance; ``lines`` holds the file line of each job's machines and durations."""
     m = np.asarray(machines, dtype=np.int64) - (1 if one_based else 0)
     d = np.asarray(durations, dtype=np.int64)
-    ops = m.shape[1]
-    low = 1 if one_based else 0
+    ops, low = m.shape[1], (1 if one_based else 0)
     for (j, k), value in np.ndenumerate(d):
-        where = f"line {lines[j]}: job {j} operation {k}"
         if value < 0:
-            raise ConfigError(f"{where}: negative processing time {value}")
+            raise ConfigError(
+                f"line {lines[1][j]}: job {j} operation {k}: negative processing time {value}"
+            )
     for (j, k), machine in np.ndenumerate(m):
         if not 0 <= machine < ops:
             raise ConfigError(
-                f"line {lines[j]}: job {j} operation {k}: machine {machine + low} out of "
+                f"line {lines[0][j]}: job {j} operation {k}: machine {machine + low} out of "
                 f"range {low}..{ops - 1 + low}"
             )
-    where = {(j, k): lines[j] for j in range(m.shape[0]) for k in range(ops)}
-    return JobShopInstance(m, d, name=name, optimum=SHIPPED_OPTIMA.get(name), lines=where)
+    return JobShopInstance(m, d, name=name, optimum=SHIPPED_OPTIMA.get(name))
 
 
-def _parse_orlib(body: list[tuple[int, list[str]]], jobs: int, ops: int, name: str) -> JobShopInstance:
+def _parse_orlib(
+    body: list[tuple[int, list[str]]], jobs: int, ops: int, name: str
+) -> JobShopInstance:
     if len(body) < jobs:
         raise _truncated(body, jobs, "job")
     if len(body) > jobs:
@@ -178,10 +180,13 @@ def _parse_orlib(body: list[tuple[int, list[str]]], jobs: int, ops: int, name: s
         values = [int(t) for t in tokens]
         machines.append(values[0::2])
         durations.append(values[1::2])
-    return _build(machines, durations, [line for line, _ in body], name, one_based=False)
+    numbers = [line for line, _ in body]
+    return _build(machines, durations, (numbers, numbers), name, one_based=False)
 
 
-def _parse_taillard(body: list[tuple[int, list[str]]], jobs: int, ops: int, name: str) -> JobShopInstance:
+def _parse_taillard(
+    body: list[tuple[int, list[str]]], jobs: int, ops: int, name: str
+) -> JobShopInstance:
     if len(body) < 2 * jobs:
         raise _truncated(body, 2 * jobs, "duration and machine")
     if len(body) > 2 * jobs:
@@ -190,8 +195,8 @@ def _parse_taillard(body: list[tuple[int, list[str]]], jobs: int, ops: int, name
         _check_count(line, job % jobs, len(tokens), ops, "values")
     durations = [[int(t) for t in tokens] for _, tokens in body[:jobs]]
     machines = [[int(t) for t in tokens] for _, tokens in body[jobs:]]
-    instance = _build(machines, durations, [line for line, _ in body[jobs:]], name, one_based=True)
-    return instance
+    numbers = [line for line, _ in body]
+    return _build(machines, durations, (numbers[jobs:], numbers[:jobs]), name, one_based=True)
 
 
 def load_instance(path: str | Path) -> JobShopInstance:

@@ -162,7 +162,9 @@ def _overlap(first: tuple[int, int, int, int, str], second: tuple[int, int, int,
     if not op[3]:
         return
     if not other[3]:
-        raise InvalidInputError(f"{op[4]} runs [{op[1]}, {op[2]}) on machine {op[0]} during its {other[4]}")
+        raise InvalidInputError(
+            f"{op[4]} runs [{op[1]}, {op[2]}) on machine {op[0]} during its {other[4]}"
+        )
     raise InvalidInputError(
         f"{second[4]} overlaps {first[4]} on machine {first[0]} "
         f"([{second[1]}, {second[2]}) and [{first[1]}, {first[2]}))"
