@@ -21,5 +21,5 @@ BUILTIN_ENTRIES: tuple[EnvEntry, ...] = (
     *coordination.ENTRIES,
     *mpe2.ENTRIES,
 )
-"""Traffic signals, computation offloading, job-shop dispatching, the coordination game and PettingZoo's MPE2
-games."""
+"""Traffic signals, computation offloading, job-shop dispatching, the coordination game
+and PettingZoo's MPE2 games."""
