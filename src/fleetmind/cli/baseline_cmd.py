@@ -12,7 +12,8 @@ from typing import Any
 
 POLICY_HELP = (
     "baseline to run; traffic: fixed-time, max-pressure, longest-queue; offloading: "
-    "all-local, all-edge, all-cloud, random, round-robin, greedy, optimum"
+    "all-local, all-edge, all-cloud, random, round-robin, greedy, optimum; job shop: spt, "
+    "mwkr, mopnr, fifo"
 )
 
 
@@ -26,7 +27,8 @@ def register(subparsers: Any) -> None:
             "the episodes and per episode: traffic-* and sumo-* (signal controllers; "
             "mean_waiting_time_s, mean_travel_time_s, throughput_vehicles) and "
             "fleetmind/offload-* (task placement; mean_completion_time_s, "
-            "deadline_miss_rate, mean_energy_j)."
+            "deadline_miss_rate, mean_energy_j) and fleetmind/jobshop-* (dispatching rules; "
+            "makespan, gap_to_lower_bound, aborted_operations)."
         ),
     )
     parser.add_argument(

@@ -29,6 +29,7 @@ COMMANDS: tuple[str, ...] = (
     "fleetmind.cli.call_cmd",
     "fleetmind.cli.baseline_cmd",
     "fleetmind.cli.expected_time_cmd",
+    "fleetmind.cli.jobshop_cmd",
     "fleetmind.cli.deploy_cmd",
 )
 

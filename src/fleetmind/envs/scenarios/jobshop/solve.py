@@ -1,0 +1,129 @@
+"""One method on one instance, its schedule checked: what ``fleetmind jobshop solve`` runs.
+
+=================  ===========================================  ===========================
+method             static instance                              ``breakdowns`` seed given
+=================  ===========================================  ===========================
+``spt`` ... rules  the rule's non-delay schedule                that schedule, right-shift
+                                                                repaired past the repairs
+``cpsat``          CP-SAT within ``time_limit_s``               clairvoyant CP-SAT: knows
+                                                                the repairs in advance
+``agent:RUN``      a trained dispatcher (not available yet)
+=================  ===========================================  ===========================
+
+The clairvoyant CP-SAT starts from the best rule's repaired schedule and may not
+end later than it; its ``bound`` is a lower bound no online method can beat.
+Every schedule passes :func:`check_schedule` before it is returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fleetmind.core.errors import ConfigError
+from fleetmind.envs.scenarios.jobshop.breakdowns import BreakdownModel, breakdown_intervals
+from fleetmind.envs.scenarios.jobshop.instance import JobShopInstance
+from fleetmind.envs.scenarios.jobshop.rules import RULES, dispatch_rule, right_shift_repair
+from fleetmind.envs.scenarios.jobshop.schedule import Schedule, check_schedule
+
+METHODS = (*RULES, "cpsat", "agent:RUN")
+
+Repairs = list[list[tuple[int, int]]]
+
+
+@dataclass
+class Solution:
+    """A checked schedule and what is known about it."""
+
+    instance: JobShopInstance
+    method: str
+    schedule: Schedule
+    details: dict[str, Any]
+    """Method-specific facts: CP-SAT's ``optimal`` and ``bound``, the breakdown seed."""
+
+    def to_json(self) -> dict[str, Any]:
+        optimum = self.instance.optimum
+        return {
+            "instance": self.instance.name,
+            "jobs": self.instance.num_jobs,
+            "machines": self.instance.num_machines,
+            "method": self.method,
+            "optimum": optimum,
+            "lower_bound": self.instance.lower_bound(),
+            "gap_to_optimum": None if not optimum else self.schedule.makespan / optimum - 1,
+            **self.details,
+            **self.schedule.to_json(),
+        }
+
+
+def repaired_rule(
+    instance: JobShopInstance, rule: str, model: BreakdownModel, seed: int
+) -> tuple[Schedule, Repairs]:
+    """``rule``'s static schedule right-shift repaired past the seed's repairs, and
+    those repairs (every one that starts before the repaired schedule ends)."""
+    static = dispatch_rule(instance, rule)
+    until = max(int(instance.durations.sum()), 1)
+    while True:
+        repairs = breakdown_intervals(model, seed, instance.num_machines, until)
+        repaired = right_shift_repair(static, repairs)
+        if repaired.makespan <= until:
+            return repaired, repairs
+        until *= 2
+
+
+def _agent(method: str) -> None:
+    run = method.partition(":")[2]
+    raise ConfigError(
+        f"--method {method}: no trained job-shop dispatcher can be loaded yet"
+        f"{f' from {run}' if run else ''}; use one of {', '.join(METHODS[:-1])}"
+    )
+
+
+def _cpsat(
+    instance: JobShopInstance,
+    model: BreakdownModel | None,
+    seed: int | None,
+    time_limit_s: float,
+) -> tuple[Schedule, dict[str, Any]]:
+    from fleetmind.envs.scenarios.jobshop.cpsat import solve_cpsat
+
+    if model is None or seed is None:
+        result = solve_cpsat(instance, time_limit_s)
+    else:
+        best, repairs = min(
+            (repaired_rule(instance, rule, model, seed) for rule in RULES),
+            key=lambda pair: pair[0].makespan,
+        )
+        check_schedule(instance, best)
+        result = solve_cpsat(
+            instance, time_limit_s, repairs=repairs, hint=best, upper_bound=best.makespan
+        )
+    details = {"optimal": result.optimal, "bound": result.bound, "solver_s": result.wall_s}
+    return result.schedule, details
+
+
+def solve(
+    instance: JobShopInstance,
+    method: str,
+    breakdown_seed: int | None = None,
+    model: BreakdownModel | None = None,
+    time_limit_s: float = 10.0,
+) -> Solution:
+    """Run ``method`` on ``instance`` (under the breakdowns of ``breakdown_seed`` when
+    given, drawn from ``model`` or the instance's default model) and check the result."""
+    if method.startswith("agent"):
+        _agent(method)
+    if method not in METHODS:
+        raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if breakdown_seed is not None and model is None:
+        model = BreakdownModel.for_instance(instance)
+    details: dict[str, Any] = {"breakdown_seed": breakdown_seed}
+    if method == "cpsat":
+        schedule, extra = _cpsat(instance, model, breakdown_seed, time_limit_s)
+        details.update(extra)
+    elif model is not None and breakdown_seed is not None:
+        schedule, _ = repaired_rule(instance, method, model, breakdown_seed)
+    else:
+        schedule = dispatch_rule(instance, method)
+    check_schedule(instance, schedule)
+    return Solution(instance, method, schedule, details)
