@@ -100,3 +100,23 @@ def test_cpsat_without_ortools_says_how_to_install(
     monkeypatch.setitem(sys.modules, "ortools.sat.python", None)
     line = error_line(capfd, "solve", "ft06", "--method", "cpsat")
     assert "pip install 'fleetmind[jobshop]'" in line
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
+    # `fleetmind jobshop solve ... --json | head -c 1`: no traceback, the exit code of
+    # a command killed by SIGPIPE (128 + 13), as Unix tools end
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fleetmind", "jobshop", "solve", "ta01", "--method", "spt",
+         "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the schedule is written
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert "Traceback" not in err
