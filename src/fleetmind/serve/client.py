@@ -59,6 +59,20 @@ class ModelInfo:
     outputs: tuple[TensorSpec, ...]
 
 
+@dataclass(frozen=True)
+class InferReply:
+    """What a ModelInfer call answered: the outputs and the response parameters
+    (a fleetmind server reports ``queue_time_us`` and ``compute_time_us``)."""
+
+    outputs: dict[str, np.ndarray]
+    parameters: dict[str, int | bool | str]
+
+
+def _parameter(value: Any) -> int | bool | str:
+    kind = value.WhichOneof("parameter_choice")
+    return getattr(value, kind) if kind else 0  # type: ignore[no-any-return]
+
+
 class Client:
     """A blocking client over one or several replicas."""
 
@@ -156,6 +170,21 @@ class Client:
         timeout_s: float | None = None,
     ) -> dict[str, np.ndarray]:
         """Every output (or those named) for a ``[B, *obs_shape]`` batch of observations."""
+        reply = self.infer_reply(
+            model, observations, version=version, outputs=outputs, timeout_s=timeout_s
+        )
+        return reply.outputs
+
+    def infer_reply(
+        self,
+        model: str,
+        observations: np.ndarray,
+        *,
+        version: str = "",
+        outputs: Sequence[str] = (),
+        timeout_s: float | None = None,
+    ) -> InferReply:
+        """:meth:`infer`, with the response parameters."""
         rows = np.asarray(observations, dtype=np.float32)
         datatype, shape, raw = encode_tensor(rows, INPUT_NAME)
         request = pb.ModelInferRequest(model_name=model, model_version=version)
@@ -164,10 +193,12 @@ class Client:
         for name in outputs:
             request.outputs.add(name=name)
         reply = self._call("ModelInfer", request, timeout_s)
-        return {
+        decoded = {
             t.name: decode_tensor(raw_out, t.datatype, t.shape, t.name)
             for t, raw_out in zip(reply.outputs, reply.raw_output_contents, strict=True)
         }
+        parameters = {key: _parameter(value) for key, value in reply.parameters.items()}
+        return InferReply(decoded, parameters)
 
     def act(self, model: str, observation: np.ndarray, *, version: str = "") -> np.ndarray:
         """The action for one observation."""

@@ -245,8 +245,10 @@ class RestServer:
         message, binary_default = infer_request(body, _header_length(request))
         rows = decode_observations(message, model)
         names = requested_outputs(message, model)
-        outputs = await model.batcher.submit(rows)
-        reply, json_length = infer_reply(model, message, names, outputs, binary_default)
+        timed = await model.batcher.submit_timed(rows)
+        reply, json_length = infer_reply(
+            model, message, names, timed.outputs, binary_default, timing=timed
+        )
         if json_length is None:
             return web.Response(body=reply, content_type="application/json")
         return web.Response(
