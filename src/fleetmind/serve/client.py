@@ -70,7 +70,7 @@ class InferReply:
 
 def _parameter(value: Any) -> int | bool | str:
     kind = value.WhichOneof("parameter_choice")
-    return getattr(value, kind) if kind else 0  # type: ignore[no-any-return]
+    return getattr(value, kind) if kind else 0
 
 
 class Client:
@@ -89,6 +89,7 @@ class Client:
         tls_server_name: str | None = None,
         max_attempts: int = 5,
         max_message_mib: int = 16,
+        own_connections: bool = False,
     ) -> None:
         if not (math.isfinite(timeout_s) and timeout_s > 0):
             raise ConfigError(f"{timeout_s=} must be a positive number of seconds")
@@ -107,6 +108,7 @@ class Client:
             tls_cert=tls_cert,
             tls_key=tls_key,
             tls_server_name=tls_server_name,
+            own_connections=own_connections,
         )
         self._channel = create_channel(self.target, config)
         self._methods = {
@@ -143,10 +145,12 @@ class Client:
         request = pb.ModelReadyRequest(name=model, version=version)
         return bool(self._call("ModelReady", request, None).ready)
 
-    def model_metadata(self, model: str, version: str = "") -> ModelInfo:
+    def model_metadata(
+        self, model: str, version: str = "", *, timeout_s: float | None = None
+    ) -> ModelInfo:
         """Inputs, outputs and versions of ``model``."""
         reply = self._call(
-            "ModelMetadata", pb.ModelMetadataRequest(name=model, version=version), None
+            "ModelMetadata", pb.ModelMetadataRequest(name=model, version=version), timeout_s
         )
 
         def specs(tensors: Any) -> tuple[TensorSpec, ...]:
