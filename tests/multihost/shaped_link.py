@@ -6,7 +6,7 @@
         server = subprocess.Popen(link.inside([... "serve", "--host", "10.72.0.2" ...]))
         link.shape(loss_pct=5)                       # real packet loss, both directions
         link.cut(); ...; link.heal()                 # a partition: every packet dropped
-        relay = link.delay_line(50082, 50081, 20)    # 10.72.0.2:50082, 20 ms each way
+        relay = link.delay_line(50082, 50081, 20)    # 10.72.0.2:50082 -> :50081, 20 ms each way
 
 Loss and partitions are packet drops by iptables inside the namespace, matched on its
 end of the link (both directions; the namespace's loopback and this namespace's rules
@@ -107,9 +107,9 @@ class ShapedLink:
         _run(*iptables, "-A", "OUTPUT", "-o", self._ns_dev, *match, "-j", "DROP")
 
     def delay_line(self, port: int, to_port: int, delay_ms: float) -> subprocess.Popen[bytes]:
-        """A relay at ``remote_ip:port`` to ``127.0.0.1:to_port`` in the namespace that
+        """A relay at ``remote_ip:port`` to ``remote_ip:to_port`` in the namespace that
         delays every byte ``delay_ms`` each way (stop it with ``terminate``)."""
         script = Path(__file__).with_name("delay_line.py")
         command = [sys.executable, str(script), f"{self.remote_ip}:{port}",
-                   f"127.0.0.1:{to_port}", str(delay_ms)]  # fmt: skip
+                   f"{self.remote_ip}:{to_port}", str(delay_ms)]  # fmt: skip
         return subprocess.Popen(self.inside(command), stderr=subprocess.DEVNULL)

@@ -46,11 +46,10 @@ class MovingAverage:
         if not 0 < self.weight <= 1:
             raise ConfigError(f"moving average weight={self.weight} must be within (0, 1]")
 
-    def add(self, sample: float) -> float:
-        """Fold ``sample`` in; the new mean."""
-        self.value = (
-            sample if math.isnan(self.value) else self.value + self.weight * (sample - self.value)
-        )
+    def add(self, sample: float, weight: float | None = None) -> float:
+        """Fold ``sample`` in (with ``weight`` instead of the usual one); the new mean."""
+        w = self.weight if weight is None else weight
+        self.value = sample if math.isnan(self.value) else self.value + w * (sample - self.value)
         return self.value
 
     def reset(self, sample: float) -> None:
@@ -65,10 +64,15 @@ class PlaceEstimate:
     node: int
     nodes: int
     weight: float
+    memory_s: float = 2.0
+    """A sample weighs at least ``1 - exp(-dt / memory_s)``, ``dt`` the time since the
+    previous one: a sparse measurement (a probe) stands for the time since the last."""
     compute: MovingAverage = field(init=False)
     """t_j, seconds."""
     transfer: MovingAverage = field(init=False)
     """t_0j, seconds (0 for the edge itself)."""
+    plan: OffloadPlan = field(init=False)
+    """The one-task plan of running here; its arrays hold the averages."""
     expected_s: float = math.inf
     """E[T] of running here; infinite until measured."""
     measured_at: float = -math.inf
@@ -77,22 +81,28 @@ class PlaceEstimate:
     def __post_init__(self) -> None:
         self.compute = MovingAverage(self.weight)
         self.transfer = MovingAverage(self.weight)
+        # Checked once; a measurement then only writes non-negative finite seconds into
+        # the plan's own arrays (checking a plan each time cost more than a small forward).
+        self.plan = OffloadPlan.of([1.0], [0.0], np.zeros((1, self.nodes)))
 
     def record(
         self, compute_s: float, transfer_s: float, now: float, *, fresh: bool = False
     ) -> None:
         """Fold in one measurement (``fresh``: forget the older ones) and rescore."""
         compute_s, transfer_s = max(0.0, compute_s), max(0.0, transfer_s)
+        if not (math.isfinite(compute_s) and math.isfinite(transfer_s)):
+            return
         if fresh:
             self.compute.reset(compute_s)
             self.transfer.reset(transfer_s)
         else:
-            self.compute.add(compute_s)
-            self.transfer.add(transfer_s)
+            weight = max(self.weight, -math.expm1(-(now - self.measured_at) / self.memory_s))
+            self.compute.add(compute_s, weight)
+            self.transfer.add(transfer_s, weight)
         self.measured_at = now
-        self.expected_s = single_task_time(
-            self.node, self.nodes, self.compute.value, self.transfer.value
-        )
+        self.plan.exec_times_s[0] = self.compute.value
+        self.plan.transfer_delays_s[0, self.node] = self.transfer.value
+        self.expected_s = self.plan.expected_time()
 
 
 def single_task_time(node: int, nodes: int, exec_s: float, transfer_s: float) -> float:

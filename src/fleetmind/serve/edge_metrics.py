@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -53,9 +54,24 @@ class EdgeMetrics:
             buckets=LATENCY_BUCKETS, registry=reg,
         )  # fmt: skip
 
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def _child(self, family: Any, *labels: str) -> Any:
+        """A family's child for ``labels``, looked up once (a lookup costs microseconds)."""
+        key = (family._name, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = family.labels(*labels)
+        return child
+
+    def decided(self, place: str, reason: str, latency_s: float) -> None:
+        """Count one decision and its latency."""
+        self._child(self.decisions, place, reason).inc()
+        self._child(self.latency, place).observe(latency_s)
+
     def estimate(self, place: str, expected_s: float, transfer_s: float | None) -> None:
         """Publish a place's E[T] (and a target's network round trip)."""
         if math.isfinite(expected_s):
-            self.expected.labels(place).set(expected_s)
+            self._child(self.expected, place).set(expected_s)
         if transfer_s is not None and math.isfinite(transfer_s):
-            self.round_trip.labels(place).set(transfer_s)
+            self._child(self.round_trip, place).set(transfer_s)

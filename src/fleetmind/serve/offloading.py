@@ -14,13 +14,15 @@ that would answer in time. A remote call gets the decision's deadline less room 
 the local agent; when it fails or is late the decision runs locally (a fallback, never
 a failed decision), and after ``failures_to_down`` such calls in a row the target is
 down. A prober thread keeps the estimates of places not in use fresh: every
-``probe_interval_s`` it calls the targets that are up and idle, and a target that is
-down over a new connection (a link that was cut may have left the old one stalled), so
-a healed link is back within about one probe interval.
+``idle_probe_s`` it calls a target that is up but not chosen, every ``local_refresh_s``
+it times the local agent while decisions run remotely, and every ``probe_interval_s``
+it tries a target that is down over a new connection (a link that was cut may have
+left the old one stalled), so a healed link is back within about one probe interval.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -48,10 +50,18 @@ class EdgeConfig:
     """Latest a decision may take; a remote call gets this less the local margin."""
     local_margin: float = 1.5
     """Room kept for a fallback, in multiples of the local E[T]."""
-    smoothing: float = 0.2
-    """Weight of a new measurement in the moving averages."""
+    smoothing: float = 0.05
+    """Weight of a new measurement in the moving averages. E[T] is a mean: a long
+    memory keeps the rare slow call (a retransmission after a lost packet, a throttled
+    CPU) in it, where a short one would forget it and flip between places on noise."""
+    memory_s: float = 2.0
+    """A measurement weighs at least ``1 - exp(-dt / memory_s)`` (``dt``: seconds since
+    the place's previous one), so a probe of an idle place is not drowned by the past."""
     probe_interval_s: float = 0.25
-    """How often idle targets are measured and down targets tried again."""
+    """How often targets that are down are tried again (over a new connection)."""
+    idle_probe_s: float = 1.0
+    """How often a target that is up but not chosen is measured. Each probe costs the
+    edge a call's worth of CPU; a weak edge pays for it in its own decisions."""
     local_refresh_s: float = 2.0
     """How often the local agent is timed while decisions run remotely."""
     failures_to_down: int = 2
@@ -62,7 +72,8 @@ class EdgeConfig:
     """Measurements of each place at start."""
 
     def __post_init__(self) -> None:
-        for name in ("deadline_s", "probe_interval_s", "local_refresh_s", "connect_timeout_s"):
+        names = ("deadline_s", "probe_interval_s", "idle_probe_s", "local_refresh_s", "memory_s")
+        for name in (*names, "connect_timeout_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ConfigError(f"{name}={value} must be a positive number of seconds")
@@ -105,7 +116,8 @@ class OffloadingClient:
         self._names = ["local", *(r.name for r in self._remotes)]
         nodes = len(self._names)
         weight = self.config.smoothing
-        self.places = [PlaceEstimate(n, nodes, weight) for n in range(nodes)]
+        memory = self.config.memory_s
+        self.places = [PlaceEstimate(n, nodes, weight, memory) for n in range(nodes)]
         self.up = [True] + [False] * len(self._remotes)
         self._failures = [0] * nodes
         self._refused: set[int] = set()
@@ -152,7 +164,9 @@ class OffloadingClient:
         return cls(local, remotes, config, metrics)
 
     def _start_checks(self) -> None:
-        """Time the local agent; check and time each target, or start it down."""
+        """Time the local agent; check and time each target, or start it down. The first
+        call of each is not counted (a cold first forward or connection is no measure)."""
+        self._local.act(self._observation)
         for _ in range(self.config.warmup_calls):
             self._run_local(self._observation)
         timeout = self.config.connect_timeout_s
@@ -186,8 +200,7 @@ class OffloadingClient:
         action, node, reason = self._run(choice, obs)
         latency = self._clock() - start
         place = self._names[node]
-        self.metrics.decisions.labels(place, reason).inc()
-        self.metrics.latency.labels(place).observe(latency)
+        self.metrics.decided(place, reason, latency)
         return EdgeDecision(action, place, reason, latency)
 
     def _run(self, choice: Choice, obs: np.ndarray) -> tuple[np.ndarray, int, str]:
@@ -237,6 +250,8 @@ class OffloadingClient:
 
     def _measure_remote(self, node: int, *, fresh: bool) -> bool:
         """Warm up and time a target; whether it answered every call."""
+        with contextlib.suppress(Exception):  # a failure shows in the calls below
+            self._remotes[node - 1].act(self._observation, self.config.connect_timeout_s)
         for i in range(self.config.warmup_calls):
             timeout = self.config.connect_timeout_s
             if self._call_remote(node, self._observation, timeout, fresh=fresh and i == 0) is None:
@@ -258,7 +273,6 @@ class OffloadingClient:
     def probe_once(self) -> None:
         """Measure the places not in use; try the targets that are down again."""
         now = self._clock()
-        interval = self.config.probe_interval_s
         obs = self._observation
         for node in range(1, len(self.places)):
             if self._stop.is_set():
@@ -267,8 +281,8 @@ class OffloadingClient:
                 continue
             if not self.up[node]:
                 self._reconnect(node, obs)
-            elif now - self.places[node].measured_at >= interval:
-                self._call_remote(node, obs, min(self.config.deadline_s, interval) * 2)
+            elif now - self.places[node].measured_at >= self.config.idle_probe_s:
+                self._call_remote(node, obs, self.config.deadline_s)
         if now - self.places[LOCAL].measured_at >= self.config.local_refresh_s:
             self._run_local(obs)
 

@@ -166,11 +166,11 @@ def test_a_failed_remote_call_falls_back_then_the_prober_brings_it_back() -> Non
 def test_the_prober_measures_idle_targets_and_the_idle_local_agent() -> None:
     clock = Clock()
     remote = FakeRemote(clock, 0.05, 0.001)
-    client = make(0.02, remote, clock=clock, local_refresh_s=1.0)
+    client = make(0.02, remote, clock=clock, local_refresh_s=1.0, smoothing=0.2)
     assert client.decide(np.zeros(4)).place == "local"
     remote.network_s = 0.001  # the link got faster while the client decided locally
     for _ in range(10):
-        clock.now += 0.3
+        clock.now += 1.1  # past idle_probe_s
         client.probe_once()
     assert client.decide(np.zeros(4)).place == "r"
     local = client._local
