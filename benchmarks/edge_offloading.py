@@ -109,7 +109,7 @@ def run_edge(args: argparse.Namespace, run_dir: Path, target: str) -> dict[str, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cpu-quota", type=float, default=0.25, help="edge CPU share")
-    parser.add_argument("--hidden", type=int, default=2048, help="width of the model")
+    parser.add_argument("--hidden", type=int, default=4096, help="width of the model")
     parser.add_argument("--block-s", type=float, default=0.5, help="seconds per block")
     parser.add_argument("--blocks", type=int, default=12, help="blocks per way of deciding")
     parser.add_argument("--deadline-ms", type=float, default=500.0)
