@@ -74,6 +74,15 @@ def test_batch_inference_matches_the_agent(server: ServerThread) -> None:
     assert action == expected.actions[0]
 
 
+def test_each_answer_reports_its_queue_and_compute_time(server: ServerThread) -> None:
+    obs = np.zeros((2, 4), dtype=np.float32)
+    with Client(f"127.0.0.1:{server.port}") as client:
+        reply = client.infer_reply(_name(server), obs, outputs=("action",))
+    assert set(reply.outputs) == {"action"}
+    assert set(reply.parameters) == {"queue_time_us", "compute_time_us"}
+    assert all(isinstance(v, int) and 0 <= v < 5_000_000 for v in reply.parameters.values())
+
+
 def test_typed_contents_and_output_selection(server: ServerThread, stub) -> None:  # type: ignore[no-untyped-def]
     request = pb.ModelInferRequest(model_name=_name(server), id="typed")
     request.inputs.add(name="observation", datatype="FP32", shape=[2, 4])

@@ -71,6 +71,8 @@ def test_json_infer_flat_and_nested_matches_the_agent(server: ServerThread) -> N
         assert reply["model_name"] == "pole"
         assert reply["model_version"] == "2"
         assert reply["id"] == "call-7"
+        assert set(reply["parameters"]) == {"queue_time_us", "compute_time_us"}
+        assert all(isinstance(v, int) and v >= 0 for v in reply["parameters"].values())
         outputs = {o["name"]: o for o in reply["outputs"]}
         assert outputs["action"]["datatype"] == "INT64"
         assert outputs["action"]["shape"] == [3]

@@ -28,6 +28,7 @@ COMMANDS: tuple[str, ...] = (
     "fleetmind.cli.bandit_cmd",
     "fleetmind.cli.serve_cmd",
     "fleetmind.cli.call_cmd",
+    "fleetmind.cli.edge_cmd",
     "fleetmind.cli.baseline_cmd",
     "fleetmind.cli.expected_time_cmd",
     "fleetmind.cli.jobshop_cmd",

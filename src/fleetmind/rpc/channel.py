@@ -65,6 +65,10 @@ class ChannelConfig:
     connections after a maximum age (``fleetmind serve --max-connection-age-s``) is
     meant to send its clients to new replicas at that age, which gRPC would otherwise
     hold back until 30 s after the last resolution."""
+    own_connections: bool = False
+    """Connections of this channel alone: gRPC otherwise shares a connection among the
+    channels of a process that have the same target and settings, so a new channel
+    would reuse one that a cut link left stalled. A probe of such a link wants its own."""
     tls_ca: Path | None = None
     """PEM CA to trust; setting any TLS field turns TLS on (system roots if ``None``)."""
     tls_cert: Path | None = None
@@ -121,6 +125,8 @@ class ChannelConfig:
             opts.append(("grpc.max_reconnect_backoff_ms", backoff_ms))
             opts.append(("grpc.initial_reconnect_backoff_ms", min(1000, backoff_ms)))
             opts.append(("grpc.min_reconnect_backoff_ms", min(1000, backoff_ms)))
+        if self.own_connections:
+            opts.append(("grpc.use_local_subchannel_pool", 1))
         if self.tls_server_name:
             opts.append(("grpc.ssl_target_name_override", self.tls_server_name))
         return opts

@@ -9,6 +9,6 @@ Server: ``fleetmind serve PATH`` (:func:`fleetmind.serve.server.serve`). Client:
 The client module imports no torch; the server modules load lazily.
 """
 
-from fleetmind.serve.client import Client, ModelInfo
+from fleetmind.serve.client import Client, InferReply, ModelInfo
 
-__all__ = ["Client", "ModelInfo"]
+__all__ = ["Client", "InferReply", "ModelInfo"]

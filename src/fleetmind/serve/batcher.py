@@ -36,6 +36,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from typing import NamedTuple
 
 import numpy as np
 
@@ -80,6 +81,20 @@ class _Pending:
     outputs: Outputs | None = None
     error: BaseException | None = None
     computed: bool = False
+    queue_s: float = 0.0
+    """Seconds from arrival until its batch began."""
+    compute_s: float = 0.0
+    """Seconds its batch's forward pass took."""
+
+
+class Timed(NamedTuple):
+    """A request's outputs and where its time went on the server."""
+
+    outputs: Outputs
+    queue_s: float
+    """Seconds the request waited for its batch to begin."""
+    compute_s: float
+    """Seconds the forward pass of its batch took."""
 
 
 class DynamicBatcher:
@@ -122,6 +137,10 @@ class DynamicBatcher:
 
     async def submit(self, rows: np.ndarray) -> Outputs:
         """This request's rows of every output."""
+        return (await self.submit_timed(rows)).outputs
+
+    async def submit_timed(self, rows: np.ndarray) -> Timed:
+        """This request's rows of every output, with its queue and compute time."""
         if self._closing:
             raise UnavailableError("model version is being unloaded; retry")
         if len(self._queue) >= self._policy.max_queue:
@@ -136,7 +155,7 @@ class DynamicBatcher:
             if self._rows_queued >= self._policy.max_batch_size:
                 self._wake()
             if not await self._follow(pending):
-                return _result(pending)
+                return _timed(pending)
         else:
             pending.lead = self._leading = True
         try:
@@ -146,7 +165,7 @@ class DynamicBatcher:
                 pending.lead = False
                 pending.future.cancel()
             self._hand_off()
-        return _result(pending)
+        return _timed(pending)
 
     async def _follow(self, pending: _Pending) -> bool:
         """Wait for this request's rows (False) or for the lead (True)."""
@@ -258,8 +277,12 @@ class DynamicBatcher:
             self._complete(batch, start, work.result())
 
     def _complete(self, batch: list[_Pending], start: float, outputs: Outputs) -> None:
+        compute_s = asyncio.get_running_loop().time() - start
+        for pending in batch:
+            pending.queue_s = start - pending.enqueued
+            pending.compute_s = compute_s
         if self._observer is not None:
-            self._observer(sum(len(p.rows) for p in batch), [start - p.enqueued for p in batch])
+            self._observer(sum(len(p.rows) for p in batch), [p.queue_s for p in batch])
         if len(batch) == 1:
             _deliver(batch[0], outputs)
             return
@@ -308,6 +331,10 @@ def _result(pending: _Pending) -> Outputs:
     if pending.outputs is None:
         raise UnavailableError("request was dropped before its batch ran; retry")
     return pending.outputs
+
+
+def _timed(pending: _Pending) -> Timed:
+    return Timed(_result(pending), pending.queue_s, pending.compute_s)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

@@ -62,6 +62,20 @@ class ModelInfo:
     outputs: tuple[TensorSpec, ...]
 
 
+@dataclass(frozen=True)
+class InferReply:
+    """What a ModelInfer call answered: the outputs and the response parameters
+    (a fleetmind server reports ``queue_time_us`` and ``compute_time_us``)."""
+
+    outputs: dict[str, np.ndarray]
+    parameters: dict[str, int | bool | str]
+
+
+def _parameter(value: Any) -> int | bool | str:
+    kind = value.WhichOneof("parameter_choice")
+    return getattr(value, kind) if kind else 0
+
+
 class Client:
     """A blocking client over one or several replicas."""
 
@@ -78,6 +92,7 @@ class Client:
         tls_server_name: str | None = None,
         max_attempts: int = 5,
         max_message_mib: int = 16,
+        own_connections: bool = False,
     ) -> None:
         if not (math.isfinite(timeout_s) and timeout_s > 0):
             raise ConfigError(f"{timeout_s=} must be a positive number of seconds")
@@ -96,6 +111,7 @@ class Client:
             tls_cert=tls_cert,
             tls_key=tls_key,
             tls_server_name=tls_server_name,
+            own_connections=own_connections,
         )
         self._channel = create_channel(self.target, config)
         self._methods = {
@@ -132,10 +148,12 @@ class Client:
         request = pb.ModelReadyRequest(name=model, version=version)
         return bool(self._call("ModelReady", request, None).ready)
 
-    def model_metadata(self, model: str, version: str = "") -> ModelInfo:
+    def model_metadata(
+        self, model: str, version: str = "", *, timeout_s: float | None = None
+    ) -> ModelInfo:
         """Inputs, outputs and versions of ``model``."""
         reply = self._call(
-            "ModelMetadata", pb.ModelMetadataRequest(name=model, version=version), None
+            "ModelMetadata", pb.ModelMetadataRequest(name=model, version=version), timeout_s
         )
 
         def specs(tensors: Any) -> tuple[TensorSpec, ...]:
@@ -161,6 +179,23 @@ class Client:
     ) -> dict[str, np.ndarray]:
         """Every output (or those named) for a ``[B, *obs_shape]`` batch of observations;
         with ``explain``, also ``attributions`` (per feature, see docs/serving.md)."""
+        reply = self.infer_reply(
+            model, observations, version=version, outputs=outputs, timeout_s=timeout_s,
+            explain=explain,
+        )  # fmt: skip
+        return reply.outputs
+
+    def infer_reply(
+        self,
+        model: str,
+        observations: np.ndarray,
+        *,
+        version: str = "",
+        outputs: Sequence[str] = (),
+        timeout_s: float | None = None,
+        explain: bool = False,
+    ) -> InferReply:
+        """:meth:`infer`, with the response parameters."""
         rows = np.asarray(observations, dtype=np.float32)
         datatype, shape, raw = encode_tensor(rows, INPUT_NAME)
         request = pb.ModelInferRequest(model_name=model, model_version=version)
@@ -171,10 +206,12 @@ class Client:
         for name in outputs:
             request.outputs.add(name=name)
         reply = self._call("ModelInfer", request, timeout_s)
-        return {
+        decoded = {
             t.name: decode_tensor(raw_out, t.datatype, t.shape, t.name)
             for t, raw_out in zip(reply.outputs, reply.raw_output_contents, strict=True)
         }
+        parameters = {key: _parameter(value) for key, value in reply.parameters.items()}
+        return InferReply(decoded, parameters)
 
     def act(self, model: str, observation: np.ndarray, *, version: str = "") -> np.ndarray:
         """The action for one observation."""

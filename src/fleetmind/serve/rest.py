@@ -247,10 +247,13 @@ class RestServer:
         rows = decode_observations(message, model)
         if wants_explanation(message):
             names, outputs = await explained_outputs(message, model, rows)
+            reply, json_length = infer_reply(model, message, names, outputs, binary_default)
         else:
             names = requested_outputs(message, model)
-            outputs = await model.batcher.submit(rows)
-        reply, json_length = infer_reply(model, message, names, outputs, binary_default)
+            timed = await model.batcher.submit_timed(rows)
+            reply, json_length = infer_reply(
+                model, message, names, timed.outputs, binary_default, timing=timed
+            )
         if json_length is None:
             return web.Response(body=reply, content_type="application/json")
         return web.Response(

@@ -31,8 +31,10 @@ import numpy as np
 from fleetmind.core.errors import InvalidInputError, echo
 from fleetmind.rpc.codec import check_shape, numpy_dtype
 from fleetmind.rpc.generated import grpc_predict_v2_pb2 as pb
+from fleetmind.serve.batcher import Timed
 from fleetmind.serve.explainer import EXPLAIN_PARAMETER
 from fleetmind.serve.model import ServedModel
+from fleetmind.serve.response import COMPUTE_TIME, QUEUE_TIME
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 """Header of a body whose JSON is followed by raw tensor bytes (binary extension)."""
@@ -190,8 +192,11 @@ def infer_reply(
     names: tuple[str, ...],
     outputs: Mapping[str, np.ndarray],
     binary_default: bool,
+    timing: Timed | None = None,
 ) -> tuple[bytes, int | None]:
-    """The reply body and, when raw bytes follow its JSON, the JSON's length."""
+    """The reply body and, when raw bytes follow its JSON, the JSON's length; with
+    ``timing``, the response parameters ``queue_time_us`` and ``compute_time_us``
+    as the gRPC flavour sends them."""
     datatypes = model.datatypes
     tensors: list[dict[str, Any]] = []
     raw: list[bytes] = []
@@ -210,6 +215,11 @@ def infer_reply(
     document: dict[str, Any] = {"model_name": model.name, "model_version": model.version}
     if request.id:
         document["id"] = request.id
+    if timing is not None:
+        document["parameters"] = {
+            QUEUE_TIME: max(0, int(timing.queue_s * 1e6)),
+            COMPUTE_TIME: max(0, int(timing.compute_s * 1e6)),
+        }
     document["outputs"] = tensors
     head = json.dumps(document, separators=(",", ":")).encode()
     body = b"".join([head, *raw])

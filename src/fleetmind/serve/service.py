@@ -21,6 +21,7 @@ from fleetmind.serve.protocol import (
     requested_outputs,
 )
 from fleetmind.serve.repository import ModelRepository
+from fleetmind.serve.response import timing_parameters
 
 SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
 """Descriptor of the service, for registration and reflection."""
@@ -75,10 +76,13 @@ class InferenceServicer:
             rows = decode_observations(request, model)
             if wants_explanation(request):
                 names, outputs = await explained_outputs(request, model, rows)
+                reply = model.encoder.encode(request.id, names, outputs)
             else:
                 names = requested_outputs(request, model)
-                outputs = await model.batcher.submit(rows)
-            return check_reply_size(model.encoder.encode(request.id, names, outputs), model)
+                timed = await model.batcher.submit_timed(rows)
+                timing = timing_parameters(timed.queue_s, timed.compute_s)
+                reply = model.encoder.encode(request.id, names, timed.outputs, timing)
+            return check_reply_size(reply, model)
         except BaseException as exc:
             status = _status_name(exc)
             raise

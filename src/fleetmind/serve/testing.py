@@ -38,15 +38,18 @@ N_ACTIONS = 2
 HIDDEN = 64
 
 
-def toy_network(seed: int, obs_dim: int = OBS_DIM, n_actions: int = N_ACTIONS) -> nn.Module:
-    """The MLP: a trunk of two tanh layers, then logits and value heads in one linear."""
+def toy_network(
+    seed: int, obs_dim: int = OBS_DIM, n_actions: int = N_ACTIONS, hidden: int = HIDDEN
+) -> nn.Module:
+    """The MLP: a trunk of two tanh layers (``hidden`` wide), then logits and value heads
+    in one linear. A wide one is a model that costs real compute (an edge device's)."""
     torch.manual_seed(seed)
     return nn.Sequential(
-        nn.Linear(obs_dim, HIDDEN),
+        nn.Linear(obs_dim, hidden),
         nn.Tanh(),
-        nn.Linear(HIDDEN, HIDDEN),
+        nn.Linear(hidden, hidden),
         nn.Tanh(),
-        nn.Linear(HIDDEN, n_actions + 1),
+        nn.Linear(hidden, n_actions + 1),
     )
 
 
@@ -79,9 +82,11 @@ class ToyPolicy:
         )
 
 
-def toy_agent(seed: int = 0, obs_dim: int = OBS_DIM, delay_s: float = 0.0) -> Agent:
+def toy_agent(
+    seed: int = 0, obs_dim: int = OBS_DIM, delay_s: float = 0.0, hidden: int = HIDDEN
+) -> Agent:
     """An agent around a freshly initialised :class:`ToyPolicy`."""
-    network = toy_network(seed, obs_dim)
+    network = toy_network(seed, obs_dim, hidden=hidden)
     return _agent(network, obs_dim, delay_s)
 
 
@@ -94,15 +99,25 @@ def _agent(network: nn.Module, obs_dim: int, delay_s: float = 0.0) -> Agent:
 
 
 def write_toy_checkpoint(
-    run_dir: Path, seed: int, version: int = 1, obs_dim: int = OBS_DIM, delay_s: float = 0.0
+    run_dir: Path,
+    seed: int,
+    version: int = 1,
+    obs_dim: int = OBS_DIM,
+    delay_s: float = 0.0,
+    hidden: int = HIDDEN,
 ) -> Path:
     """Save a toy network as the latest checkpoint of ``run_dir``."""
-    network = toy_network(seed, obs_dim)
+    network = toy_network(seed, obs_dim, hidden=hidden)
     state: dict[str, Any] = {
         "algo": "toy",
         "env_steps": version * 1000,
         "version": version,
-        "toy": {"weights": network.state_dict(), "obs_dim": obs_dim, "delay_s": delay_s},
+        "toy": {
+            "weights": network.state_dict(),
+            "obs_dim": obs_dim,
+            "delay_s": delay_s,
+            "hidden": hidden,
+        },
     }
     return CheckpointStore(Path(run_dir) / "checkpoints").save(state)
 
@@ -114,7 +129,7 @@ def toy_loader(path: Path) -> LoadedModel:
     if not isinstance(toy, dict):
         raise CheckpointError(f"{path} is not a toy checkpoint")
     obs_dim = int(toy["obs_dim"])
-    network = toy_network(0, obs_dim)
+    network = toy_network(0, obs_dim, hidden=int(toy.get("hidden", HIDDEN)))
     network.load_state_dict(toy["weights"])
     agent = _agent(network, obs_dim, float(toy.get("delay_s", 0.0)))
     return LoadedModel(agent, str(state["version"]), "fleetmind_toy")

@@ -58,3 +58,22 @@ def test_layout_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         out = outputs(rows)
         assert encoder.encode("", ("action",), out) == expected("", ("action",), out)
     assert len(encoder._layouts) <= 4
+
+
+@pytest.mark.parametrize(
+    ("queue_s", "compute_s"), [(0.0, 0.0), (0.000_05, 0.000_1), (0.25, 3.5), (1e4, 1e-6)]
+)
+def test_timing_parameters_parse_as_int64_response_parameters(
+    queue_s: float, compute_s: float
+) -> None:
+    encoder = ResponseEncoder("m", "7", DATATYPES)
+    out = outputs(2)
+    timing = response_module.timing_parameters(queue_s, compute_s)
+    raw = encoder.encode("req-1", ("action",), out, timing)
+    message = pb.ModelInferResponse.FromString(raw)
+    assert message.id == "req-1"
+    assert message.parameters[response_module.QUEUE_TIME].int64_param == int(queue_s * 1e6)
+    assert message.parameters[response_module.COMPUTE_TIME].int64_param == int(compute_s * 1e6)
+    action = message.outputs[0]
+    decoded = decode_tensor(message.raw_output_contents[0], action.datatype, action.shape, "a")
+    np.testing.assert_array_equal(decoded, out["action"])
