@@ -258,14 +258,15 @@ def test_a_statefulset_pod_reads_its_ordinal_from_its_labels(tmp_path: Path) -> 
     def field(path: str) -> dict[str, Any]:
         return {"fieldRef": {"fieldPath": path}}
 
+    index, pod_name = "apps.kubernetes.io/pod-index", "statefulset.kubernetes.io/pod-name"
     container = {
         "name": "learner",
         "command": ["true"],
         "env": [
-            {"name": "RANK", "valueFrom": field("metadata.labels['apps.kubernetes.io/pod-index']")},
-            {"name": "POD", "valueFrom": field("metadata.labels['statefulset.kubernetes.io/pod-name']")},
+            {"name": "RANK", "valueFrom": field(f"metadata.labels['{index}']")},
+            {"name": "POD", "valueFrom": field(f"metadata.labels['{pod_name}']")},
         ],
-    }  # fmt: skip
+    }
     obj = {
         "kind": "StatefulSet",
         "metadata": {"name": "learner"},
@@ -274,9 +275,12 @@ def test_a_statefulset_pod_reads_its_ordinal_from_its_labels(tmp_path: Path) -> 
             "serviceName": "learner",
             "podManagementPolicy": "Parallel",
             "selector": {"matchLabels": {"app": "learner"}},
-            "template": {"metadata": {"labels": {"app": "learner"}}, "spec": {"containers": [container]}},
+            "template": {
+                "metadata": {"labels": {"app": "learner"}},
+                "spec": {"containers": [container]},
+            },
         },
-    }  # fmt: skip
+    }
     made: list[tuple[str, Any]] = []
 
     def spawn(ctl: Any, name: str, template: Any, template_hash: str) -> Any:
@@ -294,7 +298,7 @@ def test_a_statefulset_pod_reads_its_ordinal_from_its_labels(tmp_path: Path) -> 
             template, meta, PodInputs(tmp_path, run_as_users=False), tmp_path / name
         )
         assert (spec.env["RANK"], spec.env["POD"]) == (str(ordinal), name)
-    assert "apps.kubernetes.io/pod-index" not in ctl.template["metadata"]["labels"]
+    assert index not in ctl.template["metadata"]["labels"]
 
 
 def test_the_autoscaler_arithmetic() -> None:
