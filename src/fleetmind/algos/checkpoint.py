@@ -89,9 +89,7 @@ class CheckpointStore:
     def save(self, state: dict[str, Any]) -> Path:
         """Write ``state`` atomically as the new latest checkpoint; return its path."""
         state = {"format": FORMAT, **state}
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        payload = buffer.getvalue()
+        payload = encode_state(state)
         path = self.directory / f"ckpt-{int(state['env_steps']):012d}.pt"
         _atomic_write(path, payload)
         manifest = {
@@ -164,12 +162,25 @@ def load_file(path: Path, sha256: str | None = None) -> dict[str, Any]:
             f"checkpoint {path} is corrupted: its SHA-256 does not match {LATEST}; "
             "restore it or start a new run"
         )
+    return decode_state(payload, f"checkpoint {path}")
+
+
+def encode_state(state: dict[str, Any]) -> bytes:
+    """The bytes of a checkpoint file holding ``state``."""
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, **state}, buffer)
+    return buffer.getvalue()
+
+
+def decode_state(payload: bytes, where: str) -> dict[str, Any]:
+    """A checkpoint's state from its bytes (``weights_only``: tensors, numbers, strings,
+    lists and dicts, nothing else is unpickled); ``where`` names it in errors."""
     try:
         state = torch.load(io.BytesIO(payload), weights_only=True, map_location="cpu")
     except Exception as exc:
-        raise CheckpointError(f"checkpoint {path} cannot be read: {exc}") from exc
+        raise CheckpointError(f"{where} cannot be read: {exc}") from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a {FORMAT} checkpoint")
+        raise CheckpointError(f"{where} is not a {FORMAT} checkpoint")
     return state
 
 

@@ -16,7 +16,7 @@ from fleetmind.deploy.local_cluster.dns import answer
 from fleetmind.deploy.local_cluster.manifests import Manifests, selects
 from fleetmind.deploy.local_cluster.pod_spec import Image, PodInputs, PodMeta, container_specs
 from fleetmind.deploy.local_cluster.probes import Probe, ProbeWorker, parse_probe
-from fleetmind.deploy.local_cluster.workloads import DeploymentController
+from fleetmind.deploy.local_cluster.workloads import DeploymentController, StatefulSetController
 
 
 def test_selectors_match_labels_as_kubernetes_does() -> None:
@@ -251,6 +251,54 @@ def test_a_missing_secret_is_refused_before_the_pod_starts(tmp_path: Path) -> No
     meta = PodMeta("p", "default", "u", "10.244.0.2", "w", {}, {}, "p")
     with pytest.raises(ConfigError, match="'absent'"):
         container_specs(template, meta, PodInputs(tmp_path, run_as_users=False), tmp_path / "p")
+
+
+def test_a_statefulset_pod_reads_its_ordinal_from_its_labels(tmp_path: Path) -> None:
+    # as kubelet resolves a StatefulSet learner's RANK (Kubernetes 1.28 and later)
+    def field(path: str) -> dict[str, Any]:
+        return {"fieldRef": {"fieldPath": path}}
+
+    index, pod_name = "apps.kubernetes.io/pod-index", "statefulset.kubernetes.io/pod-name"
+    container = {
+        "name": "learner",
+        "command": ["true"],
+        "env": [
+            {"name": "RANK", "valueFrom": field(f"metadata.labels['{index}']")},
+            {"name": "POD", "valueFrom": field(f"metadata.labels['{pod_name}']")},
+        ],
+    }
+    obj = {
+        "kind": "StatefulSet",
+        "metadata": {"name": "learner"},
+        "spec": {
+            "replicas": 2,
+            "serviceName": "learner",
+            "podManagementPolicy": "Parallel",
+            "selector": {"matchLabels": {"app": "learner"}},
+            "template": {
+                "metadata": {"labels": {"app": "learner"}},
+                "spec": {"containers": [container]},
+            },
+        },
+    }
+    made: list[tuple[str, Any]] = []
+
+    def spawn(ctl: Any, name: str, template: Any, template_hash: str) -> Any:
+        made.append((name, template))
+        return _Pod(name, template_hash)
+
+    ctl = StatefulSetController(obj, spawn, lambda pod: None)  # type: ignore[arg-type]
+    ctl.reconcile(0.0)
+    assert [name for name, _ in made] == ["learner-0", "learner-1"]
+    for ordinal, (name, template) in enumerate(made):
+        labels = template["metadata"]["labels"]
+        assert labels["app"] == "learner"  # the selector still selects it
+        meta = PodMeta(name, "default", "u", "10.244.0.2", "learner", labels, {}, name)
+        _, (spec,) = container_specs(
+            template, meta, PodInputs(tmp_path, run_as_users=False), tmp_path / name
+        )
+        assert (spec.env["RANK"], spec.env["POD"]) == (str(ordinal), name)
+    assert index not in ctl.template["metadata"]["labels"]
 
 
 def test_the_autoscaler_arithmetic() -> None:

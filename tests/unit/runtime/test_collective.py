@@ -70,3 +70,52 @@ def test_exchange_merges_statistics_and_episodes(monkeypatch: pytest.MonkeyPatch
         assert group.gradient_calls == 1
     finally:
         group.close()
+
+
+def test_a_one_member_group_broadcasts_its_own_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(port))
+    group = LearnerGroup.join(RankInfo(0, 1, 0, "127.0.0.1", port), timeout_s=30)
+    try:
+        assert group.broadcast_bytes(b"\x00\x01checkpoint\xff") == b"\x00\x01checkpoint\xff"
+        assert group.broadcast_bytes(b"") == b""
+    finally:
+        group.close()
+
+
+class _Broadcast:
+    """A group member whose broadcast brings rank 0's payload (recorded as sent)."""
+
+    def __init__(self, rank: int, from_rank_zero: bytes) -> None:
+        self.rank = rank
+        self.from_rank_zero = from_rank_zero
+        self.sent: list[bytes] = []
+
+    def broadcast_bytes(self, payload: bytes) -> bytes:
+        self.sent.append(payload)
+        return payload if self.rank == 0 else self.from_rank_zero
+
+
+def test_every_learner_starts_from_rank_zeros_checkpoint() -> None:
+    # on Kubernetes only learner 0's volume holds the run: a restarted group resumes
+    # from learner 0's checkpoint whatever the others find on their own volumes
+    import torch
+
+    from fleetmind.algos.checkpoint import encode_state
+    from fleetmind.runtime.learner.build import rank_zero_state
+
+    state = {"env_steps": 4096, "version": 8, "learner": {"w": torch.arange(3.0)}}
+    zero = _Broadcast(0, b"")
+    assert rank_zero_state(state, zero) is state  # type: ignore[arg-type]
+    assert zero.sent == [encode_state(state)]
+    other = _Broadcast(1, encode_state(state))
+    adopted = rank_zero_state(None, other)  # type: ignore[arg-type]
+    assert adopted is not None
+    assert (adopted["env_steps"], adopted["version"]) == (4096, 8)
+    assert torch.equal(adopted["learner"]["w"], torch.arange(3.0))
+    assert other.sent == [b""]
+    # rank 0 starts a new run: so does everyone, whatever their volume holds
+    assert rank_zero_state(state, _Broadcast(1, b"")) is None  # type: ignore[arg-type]

@@ -86,6 +86,9 @@ class Container:
         self.started = False
         """Its startup probe passed (or it runs, without one)."""
         self.restarts = 0
+        self.last_exit_code: int | None = None
+        """How its last process ended (kubelet's ``lastState.terminated.exitCode``;
+        negative: the signal that ended it)."""
         self.process: subprocess.Popen[bytes] | None = None
         self._changed = changed
         self._stopping = threading.Event()
@@ -163,6 +166,7 @@ class Container:
 
     def _await_exit(self, process: subprocess.Popen[bytes]) -> None:
         code = process.wait()
+        self.last_exit_code = code
         logger.debug("%s/%s exited with %s", self.spec.hostname, self.spec.name, code)
         self._wake.set()
 

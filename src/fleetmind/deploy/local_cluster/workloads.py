@@ -10,8 +10,10 @@ pod changes and at least once a second.
   maxUnavailable`` pods available (Ready for ``minReadySeconds``), so an old pod
   is stopped only once a new one is available. ``Recreate`` stops every old pod
   first. A deleted pod is replaced at once, as its ReplicaSet would.
-- **StatefulSet**: pods ``NAME-0 .. NAME-(n-1)`` with host name ``NAME-i`` and the
-  DNS name ``NAME-i.SERVICE.NS.svc.cluster.local`` (``serviceName``), one claim per
+- **StatefulSet**: pods ``NAME-0 .. NAME-(n-1)`` with host name ``NAME-i``, the
+  labels Kubernetes sets (``apps.kubernetes.io/pod-index``: i, as 1.28 and later
+  do; ``statefulset.kubernetes.io/pod-name``), the DNS name
+  ``NAME-i.SERVICE.NS.svc.cluster.local`` (``serviceName``), one claim per
   volume claim template and pod (``TEMPLATE-NAME-i``, kept across restarts);
   ``OrderedReady`` starts pod i once pods 0..i-1 are Ready and removes the highest
   ordinal first; ``Parallel`` starts them all. A template change replaces pods from
@@ -29,6 +31,11 @@ from collections.abc import Callable
 
 from fleetmind.deploy.local_cluster.manifests import Obj, namespace_of
 from fleetmind.deploy.local_cluster.pod import Pod
+
+POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
+"""A StatefulSet pod's ordinal, as a label (Kubernetes 1.28 and later)."""
+POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
+"""A StatefulSet pod's name, as a label."""
 
 Spawn = Callable[["Controller", str, Obj, str], Pod]
 """Create and start a pod: (controller, pod name, template, template hash) -> Pod."""
@@ -163,10 +170,14 @@ class StatefulSetController(Controller):
         self.claim_templates = [t["metadata"]["name"] for t in spec.get("volumeClaimTemplates", [])]
 
     def pod_template(self, ordinal: int) -> Obj:
-        """The template of pod ``ordinal``: host name, subdomain, its claims as volumes."""
+        """The template of pod ``ordinal``: its labels, host name, subdomain, its claims
+        as volumes."""
         template = copy.deepcopy(self.template)
         pod_spec = template.setdefault("spec", {})
         pod_name = f"{self.name}-{ordinal}"
+        pod_labels = template.setdefault("metadata", {}).setdefault("labels", {})
+        pod_labels[POD_INDEX_LABEL] = str(ordinal)  # what the downward API reads as a rank
+        pod_labels[POD_NAME_LABEL] = pod_name  # selects one pod (a Service per pod)
         pod_spec["hostname"] = pod_name
         if self.service_name:
             pod_spec["subdomain"] = self.service_name

@@ -8,10 +8,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
 
+from fleetmind.algos.checkpoint import decode_state, encode_state
 from fleetmind.algos.team.base import is_multiagent_algo
 from fleetmind.core.errors import ConfigError
 from fleetmind.nn.threads import limit_threads
@@ -23,6 +25,8 @@ from fleetmind.runtime.learner.run_setup import RunSetup
 from fleetmind.runtime.learner.weight_store import WeightStore
 from fleetmind.runtime.parts import broadcast_module, build_parts
 from fleetmind.runtime.state import restore_run
+
+log = logging.getLogger("fleetmind.learner")
 
 
 def build_core(
@@ -41,6 +45,8 @@ def build_core(
     """
     cfg = setup.config
     spec = setup.spec
+    if group is not None:
+        setup.state = rank_zero_state(setup.state, group)
     if is_multiagent_algo(spec) and local_envs is None:
         check_mode(spec.name, dist.mode)  # MAPPO/IPPO: sync only; team-impala: async only
     limit_threads(cfg.torch_threads)
@@ -72,6 +78,24 @@ def build_core(
         attach_group(core, group, spec.name)
     core.publish()
     return core, {"full": full, "extra": extra, "parts": parts}
+
+
+def rank_zero_state(state: dict[str, Any] | None, group: LearnerGroup) -> dict[str, Any] | None:
+    """The checkpoint every learner of ``group`` starts from: rank 0's, sent to the others.
+
+    Rank 0 alone owns the run directory; the others may not see it at all (on
+    Kubernetes each learner pod has a volume of its own, and only learner 0's holds
+    the run), so a group that restarts resumes from whatever rank 0 resumes from.
+    """
+    payload = group.broadcast_bytes(encode_state(state) if state is not None else b"")
+    if group.rank == 0:
+        return state
+    if not payload:
+        return None
+    shared = decode_state(payload, "learner 0's checkpoint")
+    log.info("learner %d starts from learner 0's checkpoint at step %d", group.rank,
+             int(shared["env_steps"]))  # fmt: skip
+    return shared
 
 
 def attach_group(core: LearnerCore, group: LearnerGroup, algo: str) -> None:

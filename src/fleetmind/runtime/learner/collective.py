@@ -179,6 +179,9 @@ class LearnerGroup:
                 out = [torch.empty_like(moved) for _ in range(self.world_size)]
                 tdist.all_gather(out, moved)
                 return torch.stack(out).cpu()
+            if op == "b0":
+                tdist.broadcast(moved, src=0)
+                return moved.cpu()
             reduce_op = {"sum": tdist.ReduceOp.SUM, "max": tdist.ReduceOp.MAX}[op]
             tdist.all_reduce(moved, op=reduce_op)
         except RuntimeError as exc:
@@ -243,6 +246,16 @@ class LearnerGroup:
             episodes=[(float(r), int(n)) for part in per_rank for r, n in part],
         )
         return shared, deltas
+
+    def broadcast_bytes(self, payload: bytes) -> bytes:
+        """Rank 0's ``payload`` on every learner (the others' own are ignored)."""
+        size = self._run("a size broadcast", torch.tensor([len(payload)], dtype=torch.int64), "b0")
+        if int(size[0]) == 0:
+            return b""
+        data = torch.zeros(int(size[0]), dtype=torch.uint8)
+        if self.rank == 0:
+            data = torch.frombuffer(bytearray(payload), dtype=torch.uint8)
+        return bytes(self._run("a broadcast", data, "b0").numpy().tobytes())
 
     def broadcast_module(self, module: nn.Module) -> None:
         """Copy rank 0's parameters and buffers into every learner's ``module``."""
