@@ -14,6 +14,7 @@ import grpc
 import numpy as np
 import pytest
 
+import fleetmind.serve.client as client_module
 from fleetmind.core.errors import OverloadedError
 from fleetmind.rpc.codec import encode_tensor
 from fleetmind.rpc.generated import grpc_predict_v2_pb2 as pb
@@ -118,9 +119,15 @@ def test_client_stops_retrying_a_server_that_keeps_refusing(
 ) -> None:
     servicer, port = refusing
     servicer.refusals = 1_000_000
+    budget = client_module.RETRY_BUDGET_TOKENS
     with Client(f"127.0.0.1:{port}") as client:
+        # retries stop once half of the budget is spent: about budget / 2 retries in all
+        for _ in range(budget // 2):
+            with pytest.raises(OverloadedError, match="queue full"):
+                client.infer("m", OBS)
+        spent = servicer.calls
+        assert spent <= budget // 2 + budget // 2 + 5
         for _ in range(10):
             with pytest.raises(OverloadedError, match="queue full"):
                 client.infer("m", OBS)
-    # 5 attempts for the first call spend half of the budget; the others get one each.
-    assert servicer.calls <= 20
+    assert servicer.calls - spent == 10  # one attempt each: no retries left

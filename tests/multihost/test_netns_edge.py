@@ -75,7 +75,9 @@ def test_a_partition_fails_no_decision_and_remote_returns_soon_after(
     tmp_path: Path, served: tuple[ShapedLink, str]
 ) -> None:
     link, target = served
-    write_toy_checkpoint(tmp_path / "edge", seed=3, hidden=2048)
+    # a heavier local model than the served one: remote is the faster while the link is up,
+    # even on a busy machine
+    write_toy_checkpoint(tmp_path / "edge", seed=3, hidden=4096)
     rng = np.random.default_rng(0)
     log: list[tuple[float, str, np.ndarray, np.ndarray, float]] = []
     config = EdgeConfig(deadline_s=DEADLINE_S)
