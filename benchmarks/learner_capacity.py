@@ -31,6 +31,8 @@ import asyncio
 import json
 import multiprocessing
 import os
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -200,10 +202,35 @@ def latency_point(actors: int, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def in_fresh_process(what: str, args: argparse.Namespace, **point: Any) -> dict[str, Any]:
+    """One point in a child interpreter: this process forks actors and pushers, and a
+    process that has served gRPC must not fork again (gRPC's threads do not survive)."""
+    params = {k: v for k, v in vars(args).items() if k not in ("what", "mode")} | point
+    done = subprocess.run(
+        [sys.executable, __file__, "point", what, json.dumps(params)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        tail = "\n".join(line for line in done.stderr.splitlines() if "fork_posix" not in line)
+        raise SystemExit(f"{what} point {point} failed (exit {done.returncode}):\n{tail[-2000:]}")
+    row: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return row
+
+
+def run_point(what: str, params: dict[str, Any]) -> None:
+    """The ``point`` command: one point of ``what``, printed as one JSON line."""
+    args = argparse.Namespace(**params)
+    if what == "latency":
+        row = latency_point(args.actors, args)
+    else:
+        row = ingest_point(args.mode, args.sessions, args.rate, args)
+    print(json.dumps(row), flush=True)
+
+
 def latency(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for n in args.actors:
-        row = latency_point(n, args)
+        row = in_fresh_process("latency", args, actors=n, mode=args.mode)
         base = rows[0] if rows else row
         row["linear"] = row["steps_per_s"] / (base["steps_per_s"] / base["actors"] * n)
         rows.append(row)
@@ -294,6 +321,8 @@ def pusher(
                 counts[1] += 1
                 time.sleep(0.005)
                 continue
+            if reply.done or stop.is_set():
+                break
             seq[k] += 1
             counts[0] += 1
             if mode == "async" and reply.version > have[k]:
@@ -397,7 +426,10 @@ def ingest_point(mode: str, sessions: int, rate: float, args: argparse.Namespace
             served.stop()
             undo()
             for p in procs:
-                p.wait(30)
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
     chunk_steps = 32 * args.envs
     accepted = took.get("accepted", 0.0)
     timed = sum(took[f"{k}_cpu"] for k in ("decode", "accept", "update", "publish"))
@@ -444,7 +476,7 @@ def ingest(args: argparse.Namespace) -> list[dict[str, Any]]:
         )
         first: dict[str, Any] | None = None
         for sessions, rate in points:
-            row = ingest_point(mode, sessions, rate, args)
+            row = in_fresh_process("ingest", args, mode=mode, sessions=sessions, rate=rate)
             first = first or row
             scale = sessions / first["sessions"] if mode == "sync" else rate / first["offered_rate"]
             row["linear"] = row["accepted_per_s"] / (first["accepted_per_s"] * scale)
@@ -479,6 +511,9 @@ def print_ingest(row: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "point":
+        run_point(sys.argv[2], json.loads(sys.argv[3]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
     la = sub.add_parser("latency", help="env steps/s of actors whose env step waits")
