@@ -68,8 +68,11 @@ def register_latency_env(step_ms: float) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    """User + system CPU seconds of a process so far (Linux /proc; 0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except FileNotFoundError:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
@@ -110,7 +113,9 @@ class ServedLearner:
         from fleetmind.runtime.dist_config import DistConfig
         from fleetmind.runtime.learner.run import LearnerRun
 
-        self.run = LearnerRun(self.setup, DistConfig(mode=self.mode), progress=False)  # type: ignore[arg-type]
+        # A loaded machine can starve an actor for seconds: it must not be dropped.
+        dist = DistConfig(mode=self.mode, actor_timeout_s=60.0)  # type: ignore[arg-type]
+        self.run = LearnerRun(self.setup, dist, progress=False)
         self.core = self.run.core
         ready = threading.Event()
         loop: list[asyncio.AbstractEventLoop] = []
@@ -179,12 +184,18 @@ def latency_point(actors: int, args: argparse.Namespace) -> dict[str, Any]:
             actor_cpu = sum(cpu_seconds(p) for p in pids) - a0
             learner_cpu = time.process_time() - l0
             learn_s = core.timings["learn"] - learn0
-            mem = [memory_mib(p) for p in pids]
+            mem = [memory_mib(p) for p in pool.pids()]
+            restarts = sum(pool.restarts)
+            if restarts:
+                for log in sorted((Path(tmp) / "actors").glob("*.log")):
+                    print(log.name, log.read_text()[-1500:], file=sys.stderr)
+                raise SystemExit(f"{restarts} actor(s) exited during the point (logs above)")
         finally:
             served.stop()
             pool.close()
     return {
         "actors": actors,
+        "actor_restarts": restarts,
         "mode": args.mode,
         "step_ms": args.step_ms,
         "steps_per_s": steps / elapsed,
