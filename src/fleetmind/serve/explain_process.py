@@ -185,22 +185,19 @@ class ExplainProcess:
 
     def _stop(self) -> None:
         """Ask the child to exit, kill it if it does not in time (blocking)."""
-        process = self._process
-        if process is None:
-            return
-        if self._io.acquire(timeout=0.1):  # idle: a clean exit
-            try:
-                if self._conn is not None:
-                    with contextlib.suppress(OSError):
-                        self._conn.send(None)
-                self._reap()
-            finally:
-                self._io.release()
-            return
-        with contextlib.suppress(ValueError):  # ValueError: it was reaped meanwhile
-            process.terminate()  # busy with an integral: its caller gets UNAVAILABLE
-        with self._io:
+        if not self._io.acquire(timeout=0.1):  # busy with an integral (or starting)
+            process = self._process
+            if process is not None:
+                with contextlib.suppress(ValueError):  # ValueError: reaped meanwhile
+                    process.terminate()  # the request it computes gets UNAVAILABLE
+            self._io.acquire()
+        try:
+            if self._conn is not None:
+                with contextlib.suppress(OSError):
+                    self._conn.send(None)
             self._reap()
+        finally:
+            self._io.release()
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:
