@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fleetmind.core.errors import UnavailableError
+from fleetmind.core.errors import OverloadedError, UnavailableError
 from fleetmind.serve.client import Client
 from fleetmind.serve.config import ServeConfig
 from fleetmind.serve.explain_process import NICE, ExplainProcess
+from fleetmind.serve.explainer import MAX_PENDING, Explainer
 from fleetmind.serve.testing import ServerThread, write_toy_checkpoint
 
 from .test_serve_explain import OBS, _expected, _ppo_agent, loader
@@ -133,5 +134,40 @@ def test_close_stops_a_child_in_the_middle_of_an_integral() -> None:
         assert _gone(pid)
         with pytest.raises(UnavailableError, match="stopping"):
             await process.attribute(key, agent, OBS)
+
+    asyncio.run(scenario())
+
+
+class _HeldProcess(ExplainProcess):
+    """An explainer process that answers only once released (no child)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.calls = 0
+
+    async def attribute(self, key: int, agent: object, rows: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        await self.release.wait()
+        return np.zeros_like(rows)
+
+
+def test_a_full_version_refuses_and_deadlines_do_not_free_its_places() -> None:
+    async def scenario() -> None:
+        process = _HeldProcess()
+        explainer = Explainer(_ppo_agent(), "ppo", process)
+        waiting = [asyncio.ensure_future(explainer.attributions(OBS)) for _ in range(MAX_PENDING)]
+        await asyncio.sleep(0)
+        with pytest.raises(OverloadedError, match="explanations waiting"):
+            await explainer.attributions(OBS)
+        for task in waiting[:4]:  # callers whose deadline passed: still computing
+            task.cancel()
+        await asyncio.sleep(0)
+        with pytest.raises(OverloadedError):
+            await explainer.attributions(OBS)
+        process.release.set()
+        await asyncio.gather(*waiting[4:])
+        assert (await explainer.attributions(OBS)).shape == OBS.shape
+        assert process.calls == MAX_PENDING + 1
 
     asyncio.run(scenario())
