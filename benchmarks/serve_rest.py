@@ -48,7 +48,7 @@ How calls are proven answered (a failed check ends the run, SystemExit):
     PYTHONPATH=src .venv/bin/python benchmarks/serve_rest.py \
         [--seconds 5] [--rounds 3] [--warmup 2] [--rest-levels 1 16 64] \
         [--grpc-levels 16 64] [--explain-calls 200] [--explain-concurrency 4] \
-        [--server-cpus 0 --load-cpus 1] [--json rest.json]
+        [--server-cpus 0 --load-cpus 1] [--only explain] [--json rest.json]
 """
 
 from __future__ import annotations
@@ -357,6 +357,8 @@ def build_servers(work: Path, run_dir: Path, args: argparse.Namespace) -> list[H
         flags = ["--metrics-port", str(metrics)] + (["--http-port", str(http_port)] if http else [])
         cmd = [*pin, *fleetmind_serve_cmd(run_dir, port, flags)]
         servers.append(HttpServer(name, cmd, port, metrics_port=metrics, http_port=http_port))
+    if args.only == "explain":
+        return servers[:1]
     port = free_port()
     cmd, env = mlserver_setup(work, port, run_dir)
     http_port = int(json.loads((work / "mlserver" / "settings.json").read_text())["http_port"])
@@ -381,22 +383,13 @@ def run(servers: list[HttpServer], work: Path, args: argparse.Namespace) -> dict
                 log = (work / f"{server.name}.log").read_text()[-3000:]
                 raise SystemExit(f"{server.name} never became ready:\n{log}")
             probe(server, message)
-        for name in ("fleetmind-http", "mlserver"):
-            rest_probe(by_name[name], body)
+        if args.only is None:
+            for name in ("fleetmind-http", "mlserver"):
+                rest_probe(by_name[name], body)
         for round_no in range(1, args.rounds + 1):
             tag = f"round {round_no}/{args.rounds}"
-            for level in (Level(n, 1) for n in args.rest_levels):
-                for name in turns(("fleetmind-http", "mlserver"), round_no):
-                    alive(name, procs)
-                    row = measure_rest(by_name[name], procs[name], level, rest_file, work, args)
-                    results["rest"].append(row | {"round": round_no})
-                    print(f"{tag} REST {describe(row)}", flush=True)
-            for level in args.grpc_levels:
-                for name in turns(("fleetmind", "fleetmind-http"), round_no):
-                    alive(name, procs)
-                    row = measure(by_name[name], procs[name], level, grpc_body, work, args)
-                    results["grpc"].append(row | {"round": round_no})
-                    print(f"{tag} gRPC {describe(row)}", flush=True)
+            if args.only is None:
+                measure_pairs(by_name, procs, (rest_file, grpc_body), work, args, results, round_no)
             alive("fleetmind", procs)
             explained = explain_round(by_name["fleetmind"], args)
             for part, rows in explained.items():
@@ -407,6 +400,32 @@ def run(servers: list[HttpServer], work: Path, args: argparse.Namespace) -> dict
         for proc in procs.values():
             _stop(proc)
     return results
+
+
+def measure_pairs(
+    by_name: dict[str, HttpServer],
+    procs: dict[str, subprocess.Popen[bytes]],
+    bodies: tuple[Path, Path],
+    work: Path,
+    args: argparse.Namespace,
+    results: dict[str, list[dict[str, Any]]],
+    round_no: int,
+) -> None:
+    """Questions 1 and 2 once: REST against MLServer, gRPC with and without HTTP."""
+    rest_file, grpc_body = bodies
+    tag = f"round {round_no}/{args.rounds}"
+    for level in (Level(n, 1) for n in args.rest_levels):
+        for name in turns(("fleetmind-http", "mlserver"), round_no):
+            alive(name, procs)
+            row = measure_rest(by_name[name], procs[name], level, rest_file, work, args)
+            results["rest"].append(row | {"round": round_no})
+            print(f"{tag} REST {describe(row)}", flush=True)
+    for level in args.grpc_levels:
+        for name in turns(("fleetmind", "fleetmind-http"), round_no):
+            alive(name, procs)
+            row = measure(by_name[name], procs[name], level, grpc_body, work, args)
+            results["grpc"].append(row | {"round": round_no})
+            print(f"{tag} gRPC {describe(row)}", flush=True)
 
 
 def turns(names: tuple[str, str], round_no: int) -> tuple[str, ...]:
@@ -510,12 +529,13 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "grpc": median_rows(results["grpc"]),
         **explain_medians(results["explain"]),
     }
-    print("\n### REST: fleetmind serve --http-port vs MLServer 1.7.1 (h2load --h1)\n")
-    print(pair_table(medians["rest"], "fleetmind-http", "mlserver", ("fleetmind", "MLServer")))
-    print("\nratios: fleetmind ÷ MLServer (target at 64: req/s >= 2, p99 <= 0.5)")
-    print("\n### gRPC ModelInfer (h2load): HTTP port open and idle vs no HTTP port\n")
-    print(pair_table(medians["grpc"], "fleetmind-http", "fleetmind", ("with", "without")))
-    print("\nratios: with ÷ without (target: req/s >= 1 within noise)")
+    if args.only is None:
+        print("\n### REST: fleetmind serve --http-port vs MLServer 1.7.1 (h2load --h1)\n")
+        print(pair_table(medians["rest"], "fleetmind-http", "mlserver", ("fleetmind", "MLServer")))
+        print("\nratios: fleetmind ÷ MLServer (target at 64: req/s >= 2, p99 <= 0.5)")
+        print("\n### gRPC ModelInfer (h2load): HTTP port open and idle vs no HTTP port\n")
+        print(pair_table(medians["grpc"], "fleetmind-http", "fleetmind", ("with", "without")))
+        print("\nratios: with ÷ without (target: req/s >= 1 within noise)")
     print("\n### Explanations (grpc.aio client, server without --http-port)\n")
     print(explain_tables(medians))
     print(
@@ -551,6 +571,11 @@ def main() -> None:
     parser.add_argument(
         "--explain-background", type=int, default=1, help="callers asking for explanations"
     )
+    parser.add_argument(
+        "--only",
+        choices=["explain"],
+        help="measure only this question (explain: question 3, no MLServer, no h2load)",
+    )
     parser.add_argument("--server-cpus", help="taskset CPU list for the servers (default: any)")
     parser.add_argument("--load-cpus", help="taskset CPU list for h2load (default: any)")
     parser.add_argument("--hidden", type=int, nargs="+", default=[64, 64], help="MLP sizes")
@@ -560,12 +585,17 @@ def main() -> None:
         parser.error("--rounds, --seconds and --warmup must be positive")
     if min(args.explain_calls, args.explain_concurrency, args.explain_background) < 1:
         parser.error("--explain-calls, --explain-concurrency and --explain-background must be >= 1")
-    if shutil.which("h2load") is None:
+    if args.only is None and shutil.which("h2load") is None:
         raise SystemExit("h2load not found: install nghttp2-client")
-    version = subprocess.run(
-        ["h2load", "--version"], capture_output=True, text=True, check=True
-    ).stdout.strip()
+    version = (
+        subprocess.run(
+            ["h2load", "--version"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        if shutil.which("h2load")
+        else None
+    )
     meta = {
+        "only": args.only,
         "cpus": os.cpu_count(),
         "load": os.getloadavg()[0],
         "h2load": version,

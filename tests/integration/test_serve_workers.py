@@ -24,7 +24,7 @@ from fleetmind.serve import Client
 from fleetmind.serve.config import ServeConfig
 from fleetmind.serve.testing import write_toy_checkpoint
 
-from .procs import serve_command, wait_for
+from .procs import children, serve_command, wait_for
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -41,6 +41,22 @@ def loader(path):
     if me == os.environ.get("TOY_SLOW_WORKER"):
         time.sleep(float(os.environ["TOY_SLOW_S"]))
     return toy_loader(path)
+"""
+
+# A loader of an explainable (PPO) policy.
+EXPLAIN_LOADER_MODULE = """
+import numpy as np
+from fleetmind.algos.registry import get_algorithm
+from fleetmind.core.agent import Agent
+from fleetmind.core.spaces import SpaceSpec
+from fleetmind.serve.model import LoadedModel
+
+def loader(path):
+    box = SpaceSpec("box", (4,), "float32", low=(-np.inf,) * 4, high=(np.inf,) * 4)
+    actions = SpaceSpec("discrete", (), "int64", n=2)
+    spec = get_algorithm("ppo")
+    learner = spec.build(spec.config_cls(), box, actions, 0)
+    return LoadedModel(Agent(learner.inference_policy(), box, actions), "1", "fleetmind_ppo")
 """
 
 
@@ -77,11 +93,17 @@ def run_dir(tmp_path: Path) -> Path:
     write_toy_checkpoint(tmp_path / "run", seed=4, version=1, delay_s=0.02)
     (tmp_path / "loaders").mkdir()
     (tmp_path / "loaders" / "worker_loader.py").write_text(LOADER_MODULE)
+    (tmp_path / "loaders" / "explain_loader.py").write_text(EXPLAIN_LOADER_MODULE)
     return tmp_path / "run"
 
 
-def _start(run_dir: Path, *extra: str, env: dict[str, str] | None = None) -> Served:
-    cmd = serve_command(run_dir, "worker_loader:loader", *extra)
+def _start(
+    run_dir: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    loader: str = "worker_loader:loader",
+) -> Served:
+    cmd = serve_command(run_dir, loader, *extra)
     paths = f"{run_dir.parent / 'loaders'}{os.pathsep}{SRC}"
     log = run_dir.parent / f"serve-{time.monotonic_ns()}.log"
     with log.open("wb") as sink:
@@ -326,6 +348,40 @@ def test_workers_share_the_http_port_and_drain_on_sigterm(run_dir: Path) -> None
         assert served.metric('fleetmind_inference_requests_total{model="m",status="OK"}') == 13
         served.proc.send_signal(signal.SIGTERM)
         assert served.proc.wait(timeout=60) == 0
+    finally:
+        if served.proc.poll() is None:
+            served.proc.kill()
+            served.proc.wait()
+
+
+def _explainers(workers: set[int]) -> dict[int, list[int]]:
+    """Each worker's niced children (its explainer process, once started)."""
+    return {
+        w: [c for c in children(w) if os.getpriority(os.PRIO_PROCESS, c) >= 10] for w in workers
+    }
+
+
+def test_each_worker_explains_in_a_niced_child_of_its_own_stopped_by_sigterm(
+    run_dir: Path,
+) -> None:
+    served = _ready(
+        _start(run_dir, "--port", "0", "--workers", "2", loader="explain_loader:loader")
+    )
+    try:
+        workers = set(served.worker_pids().values())
+        assert _explainers(workers) == {w: [] for w in workers}  # none before it is asked for
+        for _ in range(8):  # a fresh connection each: the kernel spreads them over workers
+            with Client(f"127.0.0.1:{served.port}", timeout_s=60) as client:
+                explained = client.infer("m", np.ones((2, 4)), explain=True)
+                assert explained["attributions"].shape == (2, 4)
+        explainers = _explainers(workers)
+        assert all(len(found) <= 1 for found in explainers.values()), explainers
+        started = [pid for found in explainers.values() for pid in found]
+        assert started
+        served.proc.send_signal(signal.SIGTERM)
+        assert served.proc.wait(timeout=60) == 0
+        for pid in [*workers, *started]:
+            wait_for(lambda pid=pid: not Path(f"/proc/{pid}").exists(), 10, f"{pid} to exit")
     finally:
         if served.proc.poll() is None:
             served.proc.kill()

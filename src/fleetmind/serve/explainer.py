@@ -1,13 +1,15 @@
 """Explanations of one served model version, computed beside the batched fast path.
 
 An explained request still gets its outputs from the model's batcher; its
-attributions (:mod:`fleetmind.serve.attribution`) are then computed in torch on a
-worker thread, one request at a time per model version, so the event loop keeps
-answering plain requests meanwhile and never waits for an integral::
+attributions (:mod:`fleetmind.serve.attribution`) are then computed in torch by the
+server process's low-priority explainer process
+(:mod:`fleetmind.serve.explain_process`), so the event loop keeps answering plain
+requests meanwhile and never shares its GIL with an integral::
 
-    explainer = Explainer(agent, "cartpole")
+    explainer = Explainer(agent, "cartpole", ExplainProcess())
     explainer.check()                                  # InvalidInputError: cannot explain
     attributions = await explainer.attributions(rows)  # [B, *obs_shape] FP32
+    await explainer.close()                            # the version is unloaded
 
 At most :data:`MAX_PENDING` explained requests wait per model version; beyond
 that a request is refused with ``RESOURCE_EXHAUSTED`` rather than queued.
@@ -16,15 +18,12 @@ that a request is refused with ``RESOURCE_EXHAUSTED`` rather than queued.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fleetmind.core.agent import Agent
 from fleetmind.core.errors import InvalidInputError, OverloadedError
-
-if TYPE_CHECKING:  # torch and captum load with the first explanation, not with the server
-    from fleetmind.serve.attribution import Attributor
+from fleetmind.serve.explain_process import ExplainProcess
 
 ATTRIBUTIONS = "attributions"
 """Name of the output tensor an explained request gets (FP32, the observation's shape)."""
@@ -37,15 +36,20 @@ MAX_PENDING = 16
 
 
 class Explainer:
-    """Attributions of one model version's decisions, bounded and off the event loop."""
+    """Attributions of one model version's decisions, bounded and out of the server
+    process."""
 
-    def __init__(self, agent: Agent, model_name: str) -> None:
+    def __init__(
+        self, agent: Agent, model_name: str, process: ExplainProcess | None = None
+    ) -> None:
         self.agent = agent
         self.model_name = model_name
-        self._attributor: Attributor | None = None
+        self._owns_process = process is None
+        self.process = process or ExplainProcess()
+        """Where the attributions are computed (shared by the server's model versions)."""
+        self._key = self.process.register()
         self._reason: str | None = None
         self._checked = False
-        self._lock: asyncio.Lock | None = None
         self._pending = 0
 
     def check(self) -> None:
@@ -61,31 +65,29 @@ class Explainer:
                 f"send the request without parameter {EXPLAIN_PARAMETER!r}"
             )
 
-    def compute(self, rows: np.ndarray) -> np.ndarray:
-        """The ``[B, *obs_shape]`` attributions of ``rows`` (blocking)."""
-        from fleetmind.serve.attribution import Attributor
-
-        self.check()
-        if self._attributor is None:
-            made = Attributor.of(self.agent)
-            if isinstance(made, str):
-                raise InvalidInputError(f"model {self.model_name!r} cannot explain: {made}")
-            self._attributor = made
-        return self._attributor.attribute(rows).attributions
-
     async def attributions(self, rows: np.ndarray) -> np.ndarray:
-        """:meth:`compute` on a worker thread, one at a time for this model version."""
+        """The ``[B, *obs_shape]`` attributions of ``rows``, from the explainer process."""
         self.check()
         if self._pending >= MAX_PENDING:
             raise OverloadedError(
                 f"model {self.model_name!r} already has {MAX_PENDING} explanations waiting; "
                 "retry later or send the request without an explanation"
             )
-        if self._lock is None:
-            self._lock = asyncio.Lock()
         self._pending += 1
-        try:
-            async with self._lock:
-                return await asyncio.to_thread(self.compute, rows)
-        finally:
-            self._pending -= 1
+        task = asyncio.ensure_future(self.process.attribute(self._key, self.agent, rows))
+        task.add_done_callback(self._finished)
+        # a caller that gives up (deadline) still counts until its integral is done
+        attributions: np.ndarray = await asyncio.shield(task)
+        return attributions
+
+    def _finished(self, task: asyncio.Future[np.ndarray]) -> None:
+        self._pending -= 1
+        if not task.cancelled():
+            task.exception()  # seen, even when its caller gave up
+
+    async def close(self) -> None:
+        """Drop this version from the explainer process (stop it if it is this one's)."""
+        if self._owns_process:
+            await self.process.close()
+        else:
+            await self.process.forget(self._key)

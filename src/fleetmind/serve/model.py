@@ -20,6 +20,7 @@ from fleetmind.core.agent import Agent
 from fleetmind.core.errors import CheckpointError
 from fleetmind.rpc.codec import datatype_of, numpy_dtype
 from fleetmind.serve.batcher import BatchObserver, BatchPolicy, DynamicBatcher, Forward
+from fleetmind.serve.explain_process import ExplainProcess
 from fleetmind.serve.explainer import ATTRIBUTIONS, ATTRIBUTIONS_DATATYPE, Explainer
 from fleetmind.serve.response import ResponseEncoder
 
@@ -104,6 +105,8 @@ class ServedModel:
     """Most observation rows one request may carry."""
     max_reply_bytes: int = 16 * 1024 * 1024
     """Largest reply this version may send."""
+    explain_process: ExplainProcess | None = None
+    """The server process's explainer process; ``None``: this version starts its own."""
     output_names: frozenset[str] = field(init=False)
     output_order: tuple[str, ...] = field(init=False)
     """Every output, in the order responses list them when none is asked for."""
@@ -120,7 +123,12 @@ class ServedModel:
         self.datatypes = {o.name: o.datatype for o in self.outputs}
         self.datatypes.setdefault(ATTRIBUTIONS, ATTRIBUTIONS_DATATYPE)
         self.encoder = ResponseEncoder(self.name, self.version, self.datatypes)
-        self.explainer = Explainer(self.loaded.agent, self.name)
+        self.explainer = Explainer(self.loaded.agent, self.name, self.explain_process)
+
+    async def close(self) -> None:
+        """Drain the batcher, then drop this version from the explainer process."""
+        await self.batcher.close()
+        await self.explainer.close()
 
     @property
     def row_bytes(self) -> int:
@@ -175,8 +183,10 @@ def build_served_model(
     policy: BatchPolicy,
     observer: BatchObserver | None = None,
     limits: RequestLimits | None = None,
+    explain_process: ExplainProcess | None = None,
 ) -> ServedModel:
-    """Warm the model up on a zero batch and derive its tensor contract (blocking)."""
+    """Warm the model up on a zero batch and derive its tensor contract (blocking);
+    ``explain_process`` computes its explanations (None: one of its own)."""
     agent = loaded.agent
     forward = agent_forward(agent)
     obs_shape = tuple(agent.observation_space.shape)
@@ -214,4 +224,5 @@ def build_served_model(
         batcher,
         max_rows=max_rows(tuple(outputs), limits),
         max_reply_bytes=limits.max_message_bytes,
+        explain_process=explain_process,
     )

@@ -28,6 +28,7 @@ from pathlib import Path
 from fleetmind.algos.checkpoint import LATEST, find_checkpoint_dir
 from fleetmind.core.errors import ConfigError, FleetmindError, NotFoundError, echo
 from fleetmind.serve.batcher import BatchObserver, BatchPolicy
+from fleetmind.serve.explain_process import ExplainProcess
 from fleetmind.serve.model import LoadedModel, RequestLimits, ServedModel, build_served_model
 from fleetmind.serve.team import SEPARATOR, member_name
 
@@ -157,6 +158,8 @@ class ModelRepository:
         self.skipped: set[Path] = set()
         """Folders in model folders that are not versions (each logged once)."""
         self._lock = asyncio.Lock()
+        self._explain = ExplainProcess()
+        """Computes every version's explanations (started by the first one)."""
         if not self.root.is_dir():
             raise ConfigError(f"{self.root} is not a directory; pass a run directory or repository")
 
@@ -227,7 +230,12 @@ class ModelRepository:
             loaded = await asyncio.to_thread(self._loader, cand.path)
             version = cand.folder or loaded.version or "1"
             build = partial(
-                _build, policy=self._policy, observer=observer, limits=self._limits, cand=cand
+                _build,
+                policy=self._policy,
+                observer=observer,
+                limits=self._limits,
+                cand=cand,
+                explain_process=self._explain,
             )
             model = await asyncio.to_thread(build, cand.model, version, loaded)
             members = [
@@ -260,7 +268,7 @@ class ModelRepository:
         logger.info("serving model %s version %s from %s", model.name, model.version, cand.path)
         for old in replaced:
             if old is not model:
-                await old.batcher.close()
+                await old.close()
 
     def _set_default(self, name: str) -> None:
         versions = self._models.get(name, {})
@@ -279,14 +287,15 @@ class ModelRepository:
                 self._seen.pop((model.name, model.version), None)
                 self._set_default(model.name)
                 logger.info("version %s of model %s is gone; unloading", model.version, model.name)
-                await model.batcher.close()
+                await model.close()
 
     async def close(self) -> None:
-        """Drain and stop every batcher."""
+        """Drain and stop every batcher, then the explainer process."""
         models = self.all_models()
         self._models.clear()
         self._defaults.clear()
         await asyncio.gather(*(m.batcher.close() for m in models))
+        await self._explain.close()
 
 
 def _member_models(loaded: LoadedModel) -> list[tuple[str, LoadedModel]]:
@@ -306,9 +315,17 @@ def _build(
     policy: BatchPolicy,
     observer: BatchObserver | None,
     limits: RequestLimits,
+    explain_process: ExplainProcess,
 ) -> ServedModel:
     return build_served_model(
-        name, version, loaded, cand.path, policy=policy, observer=observer, limits=limits
+        name,
+        version,
+        loaded,
+        cand.path,
+        policy=policy,
+        observer=observer,
+        limits=limits,
+        explain_process=explain_process,
     )
 
 
