@@ -68,6 +68,9 @@ class RunningMeanStd:
             return
         x = np.asarray(data, dtype=np.float64)
         mean = np.add.reduce(x, axis=0) / n
+        if n == 1:  # one row (an actor with one env): its variance is exactly zero
+            self._fold(mean, None, 1.0)
+            return
         dev = x - mean
         self._fold(mean, np.add.reduce(np.multiply(dev, dev, out=dev), axis=0) / n, float(n))
 
@@ -75,15 +78,21 @@ class RunningMeanStd:
         """Fold another shard's statistics into these (Chan's parallel update)."""
         self._fold(other.mean, other.var, other.count)
 
-    def _fold(self, mean: np.ndarray, var: np.ndarray, count: float) -> None:
+    def _fold(self, mean: np.ndarray, var: np.ndarray | None, count: float) -> None:
+        """Chan's update; ``var`` None stands for zeros (a single sample), whose term
+        ``var * count`` adds exactly nothing to the non-negative ``m2`` and is skipped."""
         if count == 0:
             return
         if self.count == 0:
-            self.mean, self.var, self.count = mean.copy(), var.copy(), count
+            var = np.zeros_like(mean) if var is None else var.copy()
+            self.mean, self.var, self.count = mean.copy(), var, count
             return
         total = self.count + count
         delta = mean - self.mean
-        m2 = self.var * self.count + var * count + delta**2 * self.count * count / total
+        m2 = self.var * self.count
+        if var is not None:
+            m2 = m2 + var * count
+        m2 = m2 + delta**2 * self.count * count / total
         self.mean = self.mean + delta * count / total
         self.var = m2 / total
         self.count = total

@@ -8,7 +8,8 @@ vector env behind it without changing a number::
     step = team.reset(seed=0)          # step.obs[0]: [8, 4] float32
     step = team.step([actions])        # step.rewards: [8, 1], float64 as the env gave
 
-Observations keep their shape (no flattening), rewards keep the env's float64, and
+Observations keep their shape (no flattening) and are copied out of the vector env
+(which may reuse its buffer on the next step), rewards keep the env's float64, and
 Gymnasium's next-step autoreset maps to the team fields: the step after an episode
 ends resets its copy (``reset_now``), ignores its action and is not ``active``. An
 env whose info carries ``decision`` (one flag per copy; ``_decision`` says which
@@ -50,7 +51,7 @@ class GymTeamEnv:
         e = self.num_envs
         self._autoreset = np.zeros(e, dtype=bool)
         return MultiAgentStep(
-            obs=[np.asarray(obs, dtype=np.float32)],
+            obs=[np.array(obs, dtype=np.float32)],
             rewards=np.zeros((e, 1), np.float64),
             terminated=np.zeros((e, 1), bool),
             truncated=np.zeros((e, 1), bool),
@@ -73,7 +74,7 @@ class GymTeamEnv:
         trunc = np.asarray(trunc, dtype=bool) & active
         end = term | trunc
         out = MultiAgentStep(
-            obs=[np.asarray(obs, dtype=np.float32)],
+            obs=[np.array(obs, dtype=np.float32)],
             rewards=np.asarray(reward, dtype=np.float64)[:, None],
             terminated=term[:, None],
             truncated=trunc[:, None],

@@ -4,7 +4,9 @@
 the env has one (CartPole) and a synchronous vector of copies otherwise.
 Observations that are not boxes (Discrete, Tuple, MultiDiscrete) are flattened to
 one-hot vectors. All use Gymnasium's next-step autoreset: the step after an
-episode ends returns the reset observation and ignores its action.
+episode ends returns the reset observation and ignores its action. A synchronous
+vector returns its own observation buffer (no copy per step): a caller that keeps
+observations across steps copies them.
 
 Ids are Gymnasium's own (its registry, ``gymnasium.register``); this module knows
 no other. Use :func:`fleetmind.envs.registry.make_vector_env` to build any id.
@@ -67,4 +69,6 @@ def make_gym_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv[Any,
     spec = gym.spec(env_id)
     if spec.vector_entry_point is not None:
         return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
-    return gym.vector.SyncVectorEnv([lambda: make_env(env_id) for _ in range(num_envs)])
+    # copy=False: step() returns the vector's own observation buffer instead of a deep
+    # copy of it, which it overwrites on the next step (GymTeamEnv copies what it keeps).
+    return gym.vector.SyncVectorEnv([lambda: make_env(env_id) for _ in range(num_envs)], copy=False)

@@ -171,7 +171,7 @@ class Collector:
 
     def _check(self, step: MultiAgentStep) -> None:
         for obs in step.obs:
-            if not np.all(np.isfinite(obs)):
+            if not np.isfinite(obs).all():
                 flat = obs.reshape(obs.shape[0], -1)
                 bad = np.unique(np.argwhere(~np.isfinite(flat))[:, 0])
                 raise EnvironmentStepError(
@@ -179,7 +179,7 @@ class Collector:
                     f"env step {self.env_steps} (copies {bad.tolist()}); check the environment"
                 )
         others = [step.rewards] + ([step.state] if step.state is not None else [])
-        if not all(np.all(np.isfinite(a)) for a in others):
+        if not all(np.isfinite(a).all() for a in others):
             raise EnvironmentStepError(
                 f"environment {self.env.env_id} returned a NaN or infinite state or reward at "
                 f"env step {self.env_steps}; check the environment"
@@ -256,11 +256,15 @@ class Collector:
                 buf.rewards[t] = self.reward_scaler(i, rewards[:, i], term | trunc, valid)
         self._ep_return += rewards
         self._ep_length += step.active.any(axis=1)
-        for e in np.flatnonzero(step.episode_end):
+        if step.episode_end.any():
+            self._finish_episodes(step.episode_end)
+
+    def _finish_episodes(self, ended: np.ndarray) -> None:
+        for e in np.flatnonzero(ended):
             returns = tuple(float(r) for r in self._ep_return[e])
             team_return, length = float(self._ep_return[e].sum()), int(self._ep_length[e])
             self.stats.add(team_return, length)
             self.agent_returns.add(returns)
             self.finished.append(Episode(team_return, length, returns))
-        self._ep_return[step.episode_end] = 0.0
-        self._ep_length[step.episode_end] = 0
+        self._ep_return[ended] = 0.0
+        self._ep_length[ended] = 0

@@ -138,6 +138,7 @@ class ActorCriticRolloutPolicy:
         self.net = net
         self.rng = rng
         self._np = net.numpy_view()
+        self._arange = np.arange(0)
 
     def step(self, model_input: np.ndarray) -> StepOutput:
         """Sample actions for ``[E, D]`` inputs."""
@@ -149,13 +150,19 @@ class ActorCriticRolloutPolicy:
             logp_all = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
             gumbel = -np.log(-np.log(self.rng.uniform(1e-20, 1.0, size=head.shape)))
             actions = np.argmax(logp_all + gumbel, axis=1)
-            logp = np.take_along_axis(logp_all, actions[:, None], axis=1)[:, 0]
+            logp = logp_all[self._rows(len(actions)), actions]
         else:
             log_std = self._np.log_std
             noise = self.rng.standard_normal(head.shape).astype(np.float32)
             actions = head + np.exp(log_std) * noise
             logp = (-0.5 * noise**2 - log_std - 0.5 * LOG_2PI).sum(axis=1)
         return StepOutput(actions, logp.astype(np.float32), values.astype(np.float32))
+
+    def _rows(self, n: int) -> np.ndarray:
+        """``arange(n)``, made once per row count (it indexes each row's chosen action)."""
+        if len(self._arange) != n:
+            self._arange = np.arange(n)
+        return self._arange
 
 
 class ActorCriticPolicy:

@@ -30,8 +30,9 @@ class TrackingStats(RunningMeanStd):
         """Fold a batch into the local view; keep it for the delta."""
         if data.shape[0] == 0:
             return
-        super().update(data)
-        self._unsent.append(np.array(data, dtype=np.float64))
+        rows = np.array(data, dtype=np.float64)  # converted once, for the fold and the delta
+        super().update(rows)
+        self._unsent.append(rows)
         if len(self._unsent) >= UNSENT_BATCHES:  # a long outage: bound the memory
             self._folded.update(np.concatenate(self._unsent))
             self._unsent = []
