@@ -35,6 +35,9 @@ class CountdownEnv(gym.Env[np.ndarray, int]):
 
 
 gym.register("fleetmind-test/Countdown-v0", entry_point=CountdownEnv)
+gym.register(  # an observation that drifts slowly and jumps at each reset
+    "fleetmind-test/LongCountdown-v0", entry_point=CountdownEnv, kwargs={"length": 100}
+)
 gym.register(
     "fleetmind-test/NaNObs-v0",
     entry_point=CountdownEnv,

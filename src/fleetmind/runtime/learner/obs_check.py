@@ -4,10 +4,12 @@ An actor normalises each observation with its view of the statistics and sends t
 normalised values, plus the delta: count, mean and variance of the raw observations
 of the chunk's ``T x E`` rows. Its view at step ``t`` is the statistics published
 with the chunk's policy version (``base``) merged with the chunk's own rows up to
-``t``. The learner rebuilds that view from ``base`` and the delta (as if the delta's
-rows came evenly; its variance as the count-weighted mean of the two, so a delta
-cannot widen the scale by moving its mean), de-normalises the observations with it
-and compares::
+``t``: an actor that sends several chunks under one version starts each of them from
+``base`` again (:class:`~fleetmind.runtime.actor.tracking_stats.TrackingStats`), since
+the rows of its earlier chunks are not in ``base``. The learner rebuilds that view
+from ``base`` and the delta (as if the delta's rows came evenly; its variance as the
+count-weighted mean of the two, so a delta cannot widen the scale by moving its
+mean), de-normalises the observations with it and compares::
 
     check_obs_stats(delta, base, normalised)   # normalised: [T, E, D], the stats' parts
 
