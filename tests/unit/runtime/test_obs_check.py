@@ -81,6 +81,15 @@ def test_several_chunks_under_one_version_pass(steps: int, per_version: int) -> 
         check_obs_stats(delta, base, normalised)
 
 
+@pytest.mark.parametrize("steps", [32, 33])
+def test_a_jump_just_after_a_chunk_passes(steps: int) -> None:
+    # One env whose observation jumps at each episode's end: a delta that counted the row
+    # after its chunk (the next chunk's first) in place of its own first row claimed a
+    # spread its observations do not have.
+    for delta, base, normalised in honest_chunks("fleetmind-test/Drift-v0", steps, 1, 60, 3):
+        check_obs_stats(delta, base, normalised)
+
+
 def _one_chunk() -> tuple[RunningMeanStd, RunningMeanStd, np.ndarray]:
     chunks = honest_chunks("CartPole-v1", 8, 2, chunks=20, seed=1)
     return list(chunks)[-1]
