@@ -4,9 +4,8 @@
 *waits* ``--step-ms`` (``LatencyCartPole-v1``: CartPole whose step sleeps, standing
 for a remote simulator that answers in milliseconds at a CPU cost of microseconds).
 Ratios are against linear (N x the 1-actor rate); the CPU and memory (PSS) of the
-actors and the learner's CPU say what limits the largest counts. The run keeps no
-observation statistics: with one env per actor the learner's statistics check has
-refused honest chunks (``obs_stats.var``), which ends the actor::
+actors and the learner's CPU say what limits the largest counts. The actors keep
+observation statistics, as in training, so every chunk's delta is checked::
 
     .venv/bin/python benchmarks/learner_capacity.py latency --actors 1 2 4 8 16 32 64
     .venv/bin/python benchmarks/learner_capacity.py latency --mode async --step-ms 2
@@ -163,10 +162,7 @@ def latency_point(actors: int, args: argparse.Namespace) -> dict[str, Any]:
     if not can_fork():
         raise SystemExit("latency: actors must be forks of this process (they inherit its env)")
     with tempfile.TemporaryDirectory() as tmp:
-        # Without observation statistics: with one env per actor the learner's statistics
-        # check has refused honest chunks (INVALID_ARGUMENT on obs_stats.var), and a
-        # refused actor exits.
-        served = ServedLearner(tmp, LATENCY_ENV, actors * args.envs, args.mode, normalize_obs=False)
+        served = ServedLearner(tmp, LATENCY_ENV, actors * args.envs, args.mode, normalize_obs=True)
         pool = ActorPool(actors, args.envs, Path(tmp) / "actors")
         pool.start(served.address, fork=True)  # forks wait for the socket
         served.start()

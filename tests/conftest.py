@@ -34,7 +34,33 @@ class CountdownEnv(gym.Env[np.ndarray, int]):
         return obs, 1.0, self.t >= self.length, False, {}
 
 
+class DriftEnv(gym.Env[np.ndarray, int]):
+    """Observation that creeps within an episode of ``length`` steps and lands far off at
+    its last one (a cart drifting off the track)."""
+
+    def __init__(self, length: int = 40) -> None:
+        self.length = length
+        self.observation_space = spaces.Box(-100.0, 100.0, (1,), np.float32)
+        self.action_space = spaces.Discrete(2)
+        self.t = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(1, dtype=np.float32), {}
+
+    def step(self, action: int) -> Any:
+        self.t += 1
+        done = self.t >= self.length
+        obs = np.array([10.0 if done else 0.01 * self.t], dtype=np.float32)
+        return obs, 1.0, done, False, {}
+
+
 gym.register("fleetmind-test/Countdown-v0", entry_point=CountdownEnv)
+gym.register("fleetmind-test/Drift-v0", entry_point=DriftEnv)
+gym.register(  # an observation that drifts slowly and jumps at each reset
+    "fleetmind-test/LongCountdown-v0", entry_point=CountdownEnv, kwargs={"length": 100}
+)
 gym.register(
     "fleetmind-test/NaNObs-v0",
     entry_point=CountdownEnv,

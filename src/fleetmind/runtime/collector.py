@@ -147,7 +147,6 @@ class Collector:
         self._last = env.reset(seed=seed)
         self._reports_decisions = self._last.decision is not None
         self._check(self._last)
-        self._update_stats(self._last)
 
     def take_episodes(self) -> list[Episode]:
         """The episodes finished since the previous call."""
@@ -209,6 +208,9 @@ class Collector:
         """Run ``num_steps`` vector steps; one trajectory per agent."""
         for t in range(self.num_steps):
             inputs = self.model_inputs(self._last)
+            # Fold row t once it is normalised: the statistics then hold exactly this
+            # rollout's rows (a chunk's delta is its own rows), row t seen with rows < t.
+            self._update_stats(self._last)
             outs = policy.step(inputs)
             buffers = self._buffers or self._allocate(inputs, outs)
             for i, (buf, x, out) in enumerate(zip(buffers, inputs, outs, strict=True)):
@@ -225,7 +227,6 @@ class Collector:
             self.env_steps += self.env.num_envs
             self._check(step)
             self._record(t, step, buffers)
-            self._update_stats(step)
             self._reports_decisions |= step.decision is not None
             self._last = step
         buffers = self._buffers or []

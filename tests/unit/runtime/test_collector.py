@@ -134,7 +134,7 @@ def test_observation_statistics_update_per_agent(make_env: MakeEnv) -> None:
     collector.collect(ConstantPolicy())
     for stats in collector.obs_stats:
         assert stats is not None
-        assert stats.count == 4 * 17  # reset + 16 steps
+        assert stats.count == 4 * 16  # the 16 rows collected (the next one starts the next)
 
 
 @TEAMS

@@ -159,11 +159,12 @@ def test_a_long_unsent_delta_is_folded_and_stays_exact(
     for part in parts:
         local.update(part)
     assert len(local._unsent) < 3  # folded on the way
+    seen = local.count
     delta = local.take_delta()
     pooled = RunningMeanStd.from_data(np.concatenate(parts))
     np.testing.assert_allclose(delta.mean, pooled.mean)
     np.testing.assert_allclose(delta.var, pooled.var)
-    assert delta.count == pooled.count == local.count
+    assert delta.count == pooled.count == seen
     assert local.take_delta().count == 0
 
 
@@ -173,6 +174,19 @@ def test_adopted_statistics_keep_what_is_not_yet_sent() -> None:
     local.adopt(RunningMeanStd.from_data(np.zeros((4, 2))))
     np.testing.assert_allclose(local.mean, [0.5, 0.5])
     assert local.count == 8
+
+
+def test_a_sent_delta_leaves_the_view_at_the_adopted_statistics() -> None:
+    # The learner rebuilds a chunk's view from its version's statistics and the chunk's
+    # own rows, so rows sent under the same version must not stay in the view.
+    adopted = RunningMeanStd.from_data(np.zeros((4, 2)))
+    local = TrackingStats((2,))
+    local.adopt(adopted)
+    local.update(np.ones((4, 2)))
+    local.take_delta()
+    np.testing.assert_allclose(local.mean, adopted.mean)
+    np.testing.assert_allclose(local.var, adopted.var)
+    assert local.count == adopted.count
 
 
 def test_backoff_grows_with_full_jitter_and_caps() -> None:

@@ -15,8 +15,15 @@ from fleetmind.runtime.learner.obs_check import check_obs_stats
 from fleetmind.runtime.parts import build_parts
 
 
-def honest_chunks(env_id: str, steps: int, envs: int, chunks: int, seed: int):  # type: ignore[no-untyped-def]
-    """(delta, base, normalised) of ``chunks`` chunks of a sync actor from a fresh learner."""
+def honest_chunks(  # type: ignore[no-untyped-def]
+    env_id: str, steps: int, envs: int, chunks: int, seed: int, per_version: int = 1
+):
+    """(delta, base, normalised) of ``chunks`` chunks of an actor from a fresh learner.
+
+    The learner publishes a version (its statistics merged with the deltas so far)
+    after every ``per_version`` chunks: 1 is a sync actor, more an async actor that
+    sends several chunks before a new version reaches it.
+    """
     spec = get_algorithm("ppo")
     parts = build_parts(
         env_id, spec, spec.config_cls(), envs=envs, seed=seed, normalize_obs=True,
@@ -31,14 +38,17 @@ def honest_chunks(env_id: str, steps: int, envs: int, chunks: int, seed: int):  
         for part in stats:  # the actor registered: it drops its delta, adopts the learner's
             part.take_delta()
             part.adopt(learner)
-        for _ in range(chunks):
+        base = learner.copy()
+        for sent in range(1, chunks + 1):
             trajectories = collector.collect(policy, 0)
             delta = concat_stats([p.take_delta() for p in stats])
             assert delta is not None
-            yield delta, learner.copy(), trajectories[0].obs.reshape(steps, envs, -1)
+            yield delta, base, trajectories[0].obs.reshape(steps, envs, -1)
             learner.merge(delta)
-            for part in stats:
-                part.adopt(learner)
+            if sent % per_version == 0:
+                base = learner.copy()
+                for part in stats:
+                    part.adopt(base)
     finally:
         parts.env.close()
 
@@ -56,6 +66,27 @@ def honest_chunks(env_id: str, steps: int, envs: int, chunks: int, seed: int):  
 )
 def test_honest_chunks_pass(env_id: str, steps: int, envs: int) -> None:
     for delta, base, normalised in honest_chunks(env_id, steps, envs, chunks=150, seed=3):
+        check_obs_stats(delta, base, normalised)
+
+
+@pytest.mark.parametrize(("steps", "per_version"), [(4, 8), (8, 4), (16, 3)])
+def test_several_chunks_under_one_version_pass(steps: int, per_version: int) -> None:
+    # One env whose observation drifts: an actor that normalised a chunk with the rows
+    # of its earlier chunks of the same version (which the version's statistics lack)
+    # sent values the learner de-normalised to the wrong place.
+    chunks = honest_chunks(
+        "fleetmind-test/LongCountdown-v0", steps, 1, chunks=60, seed=3, per_version=per_version
+    )
+    for delta, base, normalised in chunks:
+        check_obs_stats(delta, base, normalised)
+
+
+@pytest.mark.parametrize("steps", [32, 33])
+def test_a_jump_just_after_a_chunk_passes(steps: int) -> None:
+    # One env whose observation jumps at each episode's end: a delta that counted the row
+    # after its chunk (the next chunk's first) in place of its own first row claimed a
+    # spread its observations do not have.
+    for delta, base, normalised in honest_chunks("fleetmind-test/Drift-v0", steps, 1, 60, 3):
         check_obs_stats(delta, base, normalised)
 
 
