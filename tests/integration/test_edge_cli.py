@@ -52,15 +52,15 @@ def test_edge_runs_episodes_and_reports_where_decisions_ran(
 
 
 def test_remote_answers_are_the_served_models_actions(tmp_path: Path) -> None:
-    # A wide local model (milliseconds a decision) and another, small policy served: the
-    # loopback call is faster, and its actions must be the served policy's own.
-    write_toy_checkpoint(tmp_path / "wide", seed=3, hidden=2048)
+    # A slow local model (20 ms a decision, asleep: the same on any machine) and another
+    # policy served: the loopback call is faster, and its actions must be the served policy's.
+    write_toy_checkpoint(tmp_path / "slow", seed=3, delay_s=0.02)
     write_toy_checkpoint(tmp_path / "served", seed=9)
     served = toy_agent(seed=9)
     config = ServeConfig(host="127.0.0.1", port=0, model_name="m", reload_interval_s=None)
     with ServerThread(tmp_path / "served", config) as server:
         client = OffloadingClient.connect(
-            tmp_path / "wide", [f"127.0.0.1:{server.port}"], "m", EdgeConfig(deadline_s=1.0),
+            tmp_path / "slow", [f"127.0.0.1:{server.port}"], "m", EdgeConfig(deadline_s=1.0),
             loader=LOADER,
         )  # fmt: skip
         with client:
@@ -85,9 +85,9 @@ def test_an_unreachable_target_starts_on_local_and_says_so(
 def test_a_target_of_another_observation_shape_is_refused_at_start(
     tmp_path: Path, local_run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_toy_checkpoint(tmp_path / "wide", seed=3, obs_dim=6)
+    write_toy_checkpoint(tmp_path / "slow", seed=3, obs_dim=6)
     config = ServeConfig(host="127.0.0.1", port=0, model_name="m", reload_interval_s=None)
-    with ServerThread(tmp_path / "wide", config) as server:
+    with ServerThread(tmp_path / "slow", config) as server:
         assert main(_edge(local_run, f"127.0.0.1:{server.port}")) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0

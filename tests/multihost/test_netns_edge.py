@@ -75,9 +75,9 @@ def test_a_partition_fails_no_decision_and_remote_returns_soon_after(
     tmp_path: Path, served: tuple[ShapedLink, str]
 ) -> None:
     link, target = served
-    # a heavier local model than the served one: remote is the faster while the link is up,
-    # even on a busy machine
-    write_toy_checkpoint(tmp_path / "edge", seed=3, hidden=4096)
+    # a slower local model than the served one (20 ms a decision, asleep, so on any machine
+    # however fast or busy): remote is the faster while the link is up
+    write_toy_checkpoint(tmp_path / "edge", seed=3, delay_s=0.02)
     rng = np.random.default_rng(0)
     log: list[tuple[float, str, np.ndarray, np.ndarray, float]] = []
     config = EdgeConfig(deadline_s=DEADLINE_S)

@@ -224,7 +224,8 @@ class InferenceServer:
         if self._stopped.is_set():
             return
         grace = self.config.grace_s if grace is None else grace
-        logger.info("shutting down: draining in-flight requests for up to %.1fs", grace)
+        if self._grpc is not None:  # a server that never listened has nothing to drain
+            logger.info("shutting down: draining in-flight requests for up to %.1fs", grace)
         self.servicer.accepting = False
         await self.health.enter_graceful_shutdown()
         if self._reloader is not None:

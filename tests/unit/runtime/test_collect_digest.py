@@ -6,18 +6,24 @@ collects must stay the same to the bit: the same actions, observations, rewards,
 statistics and episodes for the same seed. The digests below were recorded from
 the collector before that tuning (with each row folded into the statistics after it
 is normalised, so that a chunk's delta covers exactly its own rows), on x86-64 with numpy's bundled
-OpenBLAS; a BLAS that rounds the network's matrix products differently changes them
+OpenBLAS on one thread; a BLAS that rounds the network's matrix products differently changes them
 without any change to fleetmind.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import platform
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import fleetmind
 from fleetmind.algos.ppo.config import PPOConfig
 from fleetmind.algos.registry import get_algorithm
 from fleetmind.core.batch import Trajectory
@@ -30,11 +36,11 @@ CHUNKS = 4
 STEPS = 32
 
 DIGESTS = {
-    ("CartPole-v1", 1): "4f891cc9eacc3455f55b65d6cf88e0f3788623d53d8eac2373e7dd2c09b21853",
-    ("CartPole-v1", 3): "474a184b19429385850d44928f2e3ea27fe3d79a58b12e28345172441d49b6e3",
-    ("Acrobot-v1", 1): "04ad40f879471f162d34c2064fdefd2ff242dea41e7257204b9f9a541b3c0a08",
-    ("Pendulum-v1", 1): "707f87284d3f00af72065e4f9aac18a66c0c118f76fdfd538dbfc58b37a3f7a7",
-    ("FrozenLake-v1", 2): "ee566b742815dfee5a008babecd33fc676216e618653211aaec07a4d8768e110",
+    ("CartPole-v1", 1): "12490697ad1693d2852bd4f9fe3499f9befe0f5d63cfa85eb375ac325741991b",
+    ("CartPole-v1", 3): "a6d3892b27522feb7ab583ab5ffe95cc04a555c7722d6ecd235b1846519d4e36",
+    ("Acrobot-v1", 1): "bb61cd1ae91d5e62a634c6bafbb55fb1adfa73d55b0f7a7aa82c5ce95f8a4b5c",
+    ("Pendulum-v1", 1): "3347641edf7ff5c2ef0e6057f0ec9f1ed9677c094de8f8f96f3f4a2b3881b1ee",
+    ("FrozenLake-v1", 2): "fb23067910869cb6db06108ed5959db11e9d8ee6c7cc41ccdfd9009c042b5e22",
 }
 """sha256 of every chunk's arrays, statistics delta and episodes, by (env id, copies)."""
 
@@ -87,12 +93,26 @@ def collect_digest(env_id: str, envs: int) -> str:
     return digest.hexdigest()
 
 
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+"""BLAS threads split a matrix product's sums differently: the digests are of one thread,
+computed in a fresh interpreter (another test may have changed this one's threads)."""
+
+
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="digests recorded on x86-64")
-@pytest.mark.parametrize(("env_id", "envs"), sorted(DIGESTS))
-def test_fixed_seed_chunks_are_unchanged(env_id: str, envs: int) -> None:
-    assert collect_digest(env_id, envs) == DIGESTS[(env_id, envs)]
+def test_fixed_seed_chunks_are_unchanged() -> None:
+    env = {**os.environ, **ONE_THREAD}
+    env["PYTHONPATH"] = str(Path(fleetmind.__file__).parents[1])
+    done = subprocess.run(
+        [sys.executable, __file__], env=env, capture_output=True, text=True, timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert {f"{env_id} x{envs}": got[f"{env_id} x{envs}"] for env_id, envs in DIGESTS} == {
+        f"{env_id} x{envs}": digest for (env_id, envs), digest in DIGESTS.items()
+    }
 
 
 if __name__ == "__main__":
-    for key in sorted(DIGESTS):
-        print(f"    {key!r}: {collect_digest(*key)!r},")
+    print(json.dumps({f"{env_id} x{envs}": collect_digest(env_id, envs)
+                      for env_id, envs in sorted(DIGESTS)}))  # fmt: skip
