@@ -75,7 +75,8 @@ async function caller(index) {
 }
 
 Promise.all(Array.from({length: callers}, (_, i) => caller(i))).then(() => {
-  console.log(JSON.stringify({statuses, answered_ms: answeredMs, refused_ms: refusedMs}));
   clients.forEach((c) => c.close());
-  process.exit(0);
+  // a pipe takes a large write in pieces: exit once the last one is out, not before
+  const report = JSON.stringify({statuses, answered_ms: answeredMs, refused_ms: refusedMs});
+  process.stdout.write(report + '\n', () => process.exit(0));
 });
