@@ -39,7 +39,10 @@ How every call is proven answered (any failed check ends the run, SystemExit):
    without a DATA frame, while an answer is one message of a fixed size: so in each
    measured run h2load must report n calls done and succeeded, n 2xx, 0 failed,
    and exactly n x (5 + answer size) DATA bytes (5: the gRPC frame prefix), and its
-   log must list n calls, all HTTP 200;
+   log must list n calls, all HTTP 200. fleetmind's answers carry their queue and
+   compute time as INT64 response parameters, varints of 1 to 4 bytes each: for
+   them the DATA bytes must lie between n x (5 + shortest answer) and n x (5 +
+   longest), and check 3 is then required too;
 3. for fleetmind, the server's own ``fleetmind_inference_requests_total`` (its
    ``--metrics-port`` page) must have grown by n with status OK and by 0 with any
    other status (for ``--workers`` only where the page counts the workers' calls).
@@ -106,6 +109,18 @@ LABELS = {
 }
 FRAME_PREFIX = 5  # gRPC message prefix: compressed flag (1 byte) and length (4 bytes)
 COUNTER_WAIT_S = 5.0
+TIMING_PARAMETERS = ("queue_time_us", "compute_time_us")
+"""fleetmind's per-answer response parameters (fleetmind.serve.response)."""
+TIMING_VARINT_MAX = 4
+"""Longest varint of a timing parameter in a proven answer: 4 bytes hold 268 s in µs."""
+
+
+def varint_size(value: int) -> int:
+    """Bytes of ``value`` as a protobuf varint (int64: negatives take 10)."""
+    if value < 0:
+        return 10
+    return max(1, (value.bit_length() + 6) // 7)
+
 
 _REQUESTS = re.compile(
     r"^requests: (?P<total>\d+) total, (?P<started>\d+) started, (?P<done>\d+) done, "
@@ -166,6 +181,10 @@ class Server:
     env: dict[str, str] | None = None
     metrics_port: int | None = None
     answer_bytes: int = 0  # size of its ModelInferResponse to the benchmark request
+    answer_slack: int = 0
+    """Bytes an answer may be longer than the shortest: fleetmind reports its queue and
+    compute time in microseconds as INT64 response parameters, varints of 1 to
+    TIMING_VARINT_MAX bytes each."""
 
     @property
     def target(self) -> str:
@@ -249,6 +268,18 @@ def probe(server: Server, payload: bytes) -> None:
     if not response.outputs:
         raise SystemExit(f"{server.name}: ModelInfer answered OK without outputs: {response}")
     server.answer_bytes = len(answer)
+    timings = [
+        value.int64_param
+        for key, value in response.parameters.items()
+        if key in TIMING_PARAMETERS and value.WhichOneof("parameter_choice") == "int64_param"
+    ]
+    if timings:
+        # the probe's own varints give the answer's fixed part; each may be 1 to 4 bytes
+        fixed = len(answer) - sum(varint_size(v) for v in timings)
+        server.answer_bytes = fixed + len(timings)  # the shortest possible answer
+        server.answer_slack = len(timings) * (TIMING_VARINT_MAX - 1)
+        if server.metrics_port is None:
+            raise SystemExit(f"{server.name}: answers vary in size and no counter proves them")
     outputs = ", ".join(f"{out.name} {out.datatype}{list(out.shape)}" for out in response.outputs)
     print(f"{server.name}: gRPC OK, answer {len(answer)} bytes ({outputs})", flush=True)
 
@@ -376,19 +407,23 @@ def measure(
     )
     cpu_us = (tree_cpu_seconds(proc.pid) - cpu_before) / calls * 1e6
     framed = FRAME_PREFIX + server.answer_bytes
+    longest = framed + server.answer_slack
     proven = (
         report.total == report.started == report.done == report.succeeded == calls
         and report.failed == report.errored == report.timeout == 0
         and report.status_2xx == calls
         and report.status_other == 0
-        and report.data_bytes == calls * framed
+        and calls * framed <= report.data_bytes <= calls * longest
     )
     if not proven:
+        expected = f"{calls * framed}" + (f" to {calls * longest}" if longest > framed else "")
         raise SystemExit(
             f"{server.name} at {level}: not every call was answered: sent {calls}, expected "
-            f"{calls * framed} DATA bytes ({framed} per answer); h2load reported {report}"
+            f"{expected} DATA bytes ({framed} per answer); h2load reported {report}"
         )
     counted = check_counter(server, before, calls)
+    if counted is None and server.answer_slack:
+        raise SystemExit(f"{server.name} at {level}: answers vary in size, no counter saw them")
     req_s, latency_ms = window(log, calls, level.in_flight)
     return {
         "server": server.name,
@@ -403,6 +438,7 @@ def measure(
         "h2load_req_s": report.req_s,  # whole run, drain included
         "data_bytes": report.data_bytes,
         "answer_bytes": server.answer_bytes,
+        "answer_slack": server.answer_slack,
         "server_counted_ok": counted,
     }
 
@@ -415,7 +451,8 @@ def describe(row: dict[str, Any]) -> str:
         f"{row['streams']}) {row['req_s']:8.0f} req/s  p50 {row['p50_ms']:7.2f} ms  "
         f"p99 {row['p99_ms']:7.2f} ms  CPU {row['cpu_us']:5.0f} us/call  "
         f"[{row['calls']} calls all OK: "
-        f"{row['data_bytes']} B = {row['calls']} x (5 + {row['answer_bytes']}){server}]"
+        f"{row['data_bytes']} B = {row['calls']} x (5 + {row['answer_bytes']}"
+        f"{' + 0..' + str(row['answer_slack']) if row['answer_slack'] else ''}){server}]"
     )
 
 
