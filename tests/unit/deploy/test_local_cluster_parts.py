@@ -358,3 +358,24 @@ def test_service_names_resolve_to_the_ready_pods_they_select() -> None:
     assert services.lookup("web.agents.svc.cluster.local.agents.svc.cluster.local") is None
     service["spec"]["publishNotReadyAddresses"] = True
     assert sorted(services.endpoints("web")) == ["10.244.0.2", "10.244.0.3"]
+
+
+def test_image_paths_a_volume_would_hide_are_mounted_back_read_only(tmp_path: Path) -> None:
+    # a checkout under /tmp: the pod's emptyDir at /tmp must not hide its interpreter
+    template = {
+        "spec": {
+            "containers": [
+                {"name": "server", "image": "fleetmind",
+                 "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]},
+            ],
+            "volumes": [{"name": "tmp", "emptyDir": {}}],
+        }
+    }  # fmt: skip
+    venv, elsewhere = Path("/tmp/checkout/.venv"), Path("/opt/python")
+    inputs = PodInputs(tmp_path, run_as_users=False, image_paths=(venv, elsewhere))
+    meta = PodMeta("web-abc", "agents", "uid-1", "10.244.0.9", "web", {}, {}, "web-abc")
+    _, (spec,) = container_specs(template, meta, inputs, tmp_path / "pod")
+    tmp, back = spec.mounts
+    assert tmp.target == "/tmp"
+    assert (back.source, back.target, back.read_only) == (venv, str(venv), True)
+    assert (tmp.source / "checkout" / ".venv").is_dir()  # its mount point, inside the volume

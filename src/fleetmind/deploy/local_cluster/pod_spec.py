@@ -54,6 +54,13 @@ FLEETMIND_IMAGE = Image(
 """deploy/Dockerfile's ENTRYPOINT, CMD and ENV (its WORKDIR is absent here: ``/``)."""
 
 
+def default_image_paths() -> tuple[Path, ...]:
+    """Where this machine keeps what the image would hold: the interpreter's environment,
+    its base installation and fleetmind's sources."""
+    paths = {Path(sys.prefix), Path(sys.base_prefix), Path(fleetmind.__file__).resolve().parents[1]}
+    return tuple(sorted(paths))
+
+
 def default_commands() -> dict[str, tuple[str, ...]]:
     """``fleetmind`` -> this interpreter running this checkout's fleetmind."""
     return {"fleetmind": (sys.executable, "-m", "fleetmind")}
@@ -83,6 +90,10 @@ class PodInputs:
     be run by the image's user; the processes then stay root)."""
     read_only_root: bool = True
     """Honour readOnlyRootFilesystem (``/`` read-only inside the pod, volumes as mounted)."""
+    image_paths: tuple[Path, ...] = field(default_factory=default_image_paths)
+    """Folders that stand for the image's contents. A volume mounted over one of their
+    parents (an emptyDir at ``/tmp`` over a checkout under ``/tmp``) would hide them,
+    as it never hides an image's own files: they are mounted back, read-only."""
 
     def honours_users(self) -> bool:
         """Whether pods run as their securityContext's user (see ``run_as_users``)."""
@@ -148,6 +159,7 @@ def _container(
             raise ConfigError(f"container {c['name']} mounts volume {m['name']!r}, not in the pod")
         source = volumes[m["name"]] / m.get("subPath", "")
         mounts.append(Mount(source, m["mountPath"], bool(m.get("readOnly", False))))
+    mounts += _image_paths_under(mounts, inputs.image_paths)
     own = c.get("securityContext") or {}
     users = inputs.honours_users()
     uid = own.get("runAsUser", security.get("runAsUser")) if users else None
@@ -313,6 +325,20 @@ def _own_group(root: Path, gid: int) -> None:
         shutil.chown(path, group=gid)
         extra = 0o2070 if path.is_dir() else 0o060
         path.chmod(path.stat().st_mode | extra)
+
+
+def _image_paths_under(mounts: list[Mount], image_paths: tuple[Path, ...]) -> list[Mount]:
+    """Read-only mounts of the image paths that a volume mount would hide, each onto
+    itself, with its mount point made inside the volume that hides it."""
+    out = []
+    for path in image_paths:
+        hiding = [m for m in mounts if path != Path(m.target) and path.is_relative_to(m.target)]
+        if not hiding or any(path == Path(m.target) for m in mounts):
+            continue
+        inner = max(hiding, key=lambda m: len(Path(m.target).parts))
+        (Path(inner.source) / path.relative_to(inner.target)).mkdir(parents=True, exist_ok=True)
+        out.append(Mount(path, str(path), read_only=True))
+    return out
 
 
 def runnable_by_anyone(executable: Path) -> bool:
