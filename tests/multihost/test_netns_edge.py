@@ -1,9 +1,11 @@
 """The edge client against ``fleetmind serve`` in another namespace, across a partition.
 
 The server runs in its own network namespace behind a veth link that drops every
-packet for 10 s (:class:`.shaped_link.ShapedLink`). The edge holds a wide model
-(milliseconds of real compute a decision), the server a small one, so remote is faster
-while the link is up. Needs root, ``ip`` and ``iptables``; skipped otherwise.
+packet for 10 s (:class:`.shaped_link.ShapedLink`). The edge is the weaker device: a
+wide model (real compute, milliseconds a decision) on a quarter of one CPU (a cgroup
+quota on the test process while it decides, :mod:`.cpu_quota`), the server a small
+model on an unthrottled CPU, so remote is faster while the link is up on any machine.
+Needs root, ``ip``, ``iptables`` and cgroup v1's cpu controller; skipped otherwise.
 """
 
 from __future__ import annotations
@@ -23,9 +25,15 @@ from fleetmind.serve import Client
 from fleetmind.serve.offloading import EdgeConfig, OffloadingClient
 from fleetmind.serve.testing import toy_agent, write_toy_checkpoint
 
+from .cpu_quota import cpu_quota, cpu_quota_available
 from .shaped_link import ShapedLink, link_tools_available
 
-pytestmark = pytest.mark.skipif(not link_tools_available(), reason="needs root, ip and iptables")
+pytestmark = pytest.mark.skipif(
+    not (link_tools_available() and cpu_quota_available()),
+    reason="needs root, ip, iptables and cgroup v1's cpu controller",
+)
+EDGE_CPU = 0.25
+"""The edge's share of one CPU while it decides."""
 
 NS = "fm-edge-srv"
 PORT = 50081
@@ -71,19 +79,34 @@ def served(tmp_path: Path) -> Iterator[tuple[ShapedLink, str]]:
             server.wait(timeout=30)
 
 
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    # an edge device's one core: the quota is not shared out among torch's threads
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.usefixtures("one_torch_thread")
 def test_a_partition_fails_no_decision_and_remote_returns_soon_after(
     tmp_path: Path, served: tuple[ShapedLink, str]
 ) -> None:
     link, target = served
-    # a slower local model than the served one (20 ms a decision, asleep, so on any machine
-    # however fast or busy): remote is the faster while the link is up
-    write_toy_checkpoint(tmp_path / "edge", seed=3, delay_s=0.02)
+    write_toy_checkpoint(tmp_path / "edge", seed=3, hidden=4096)  # 16.8M multiply-adds
     rng = np.random.default_rng(0)
     log: list[tuple[float, str, np.ndarray, np.ndarray, float]] = []
     config = EdgeConfig(deadline_s=DEADLINE_S)
-    with OffloadingClient.connect(
-        tmp_path / "edge", [target], "m", config, loader=LOADER, client=connect
-    ) as client:
+    with (
+        cpu_quota(EDGE_CPU),
+        OffloadingClient.connect(
+            tmp_path / "edge", [target], "m", config, loader=LOADER, client=connect
+        ) as client,
+    ):
 
         def decide_for(seconds: float) -> None:
             end = time.monotonic() + seconds
@@ -103,7 +126,10 @@ def test_a_partition_fails_no_decision_and_remote_returns_soon_after(
     before = [entry for entry in log if entry[0] < cut_at]
     during = [entry for entry in log if cut_at <= entry[0] < healed_at]
     after = [entry for entry in log if entry[0] >= healed_at]
-    assert sum(e[1] == target for e in before) > len(before) / 2, "remote was not the faster"
+    local_ms = [round(e[4] * 1000, 1) for e in before if e[1] == "local"][:20]
+    assert sum(e[1] == target for e in before) > len(before) / 2, (
+        f"remote was not the faster: {len(before)} decisions, local ones took {local_ms} ms"
+    )
     assert len(during) > 100
     assert all(e[1] == "local" for e in during[5:])  # after the first timeouts: local
     back = next(e[0] for e in after if e[1] == target)
