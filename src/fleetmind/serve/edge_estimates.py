@@ -120,7 +120,8 @@ class Choice:
     """:data:`LOCAL` or the remote target's node (1..k)."""
     reason: str
     """``faster`` (least E[T] in time), ``deadline`` (a faster remote would be late),
-    ``no_remote`` (no remote target is up)."""
+    ``no_remote`` (no remote target is up), ``returned`` (a target back up, measured by
+    this decision: see :mod:`fleetmind.serve.offloading`)."""
     remote_timeout_s: float
     """Deadline of the remote call: the decision's, less the local fallback's margin."""
 

@@ -18,6 +18,10 @@ down. A prober thread keeps the estimates of places not in use fresh: every
 it times the local agent while decisions run remotely, and every ``probe_interval_s``
 it tries a target that is down over a new connection (a link that was cut may have
 left the old one stalled), so a healed link is back within about one probe interval.
+The prober's calls share the edge's CPU with the local decisions running meanwhile,
+which on a weak device makes them look slower than the remote is: the next decision
+after a target comes back goes to it (reason ``returned``, still within the deadline
+with the local fallback) and its time replaces the prober's estimate.
 """
 
 from __future__ import annotations
@@ -123,6 +127,8 @@ class OffloadingClient:
         self._refused: set[int] = set()
         """Targets that serve another observation shape: never tried again."""
         self._checked: set[int] = set()
+        self._returned: set[int] = set()
+        """Targets back up whose next decision measures them (see the module docs)."""
         """Targets whose observation shape is known to fit."""
         self._observation = np.zeros(local.observation_shape, dtype=np.float32)
         self._lock = threading.Lock()
@@ -197,6 +203,10 @@ class OffloadingClient:
         self._observation = obs
         with self._lock:
             choice = choose(self.places, self.up, self.config.deadline_s, self.config.local_margin)
+            if self._returned:
+                back = self._returned.pop()
+                if self.up[back] and choice.remote_timeout_s > 0:
+                    choice = Choice(back, "returned", choice.remote_timeout_s)
         action, node, reason = self._run(choice, obs)
         latency = self._clock() - start
         place = self._names[node]
@@ -205,7 +215,8 @@ class OffloadingClient:
 
     def _run(self, choice: Choice, obs: np.ndarray) -> tuple[np.ndarray, int, str]:
         if choice.node != LOCAL:
-            action = self._call_remote(choice.node, obs, choice.remote_timeout_s)
+            fresh = choice.reason == "returned"
+            action = self._call_remote(choice.node, obs, choice.remote_timeout_s, fresh=fresh)
             if action is not None:
                 return action, choice.node, choice.reason
             return self._run_local(obs), LOCAL, "fallback"
@@ -309,6 +320,8 @@ class OffloadingClient:
         if self._measure_remote(node, fresh=True):
             logger.info("remote %s answers again; it is a candidate once more", fresh.name)
             self._set_up(node, True)
+            with self._lock:
+                self._returned.add(node)
 
     def close(self) -> None:
         """Stop the prober and close every connection."""

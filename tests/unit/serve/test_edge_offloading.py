@@ -163,6 +163,35 @@ def test_a_failed_remote_call_falls_back_then_the_prober_brings_it_back() -> Non
     assert sample("fleetmind_edge_link_up", {"target": "r"}) == 1
 
 
+def test_the_first_decision_after_a_return_measures_the_target_as_decisions_see_it() -> None:
+    # On a weak edge the prober's calls compete with local decisions for the CPU and
+    # look slower than the remote is: the next decision goes there and sets its time.
+    clock = Clock()
+    remote = FakeRemote(clock, 0.002, 0.001)
+    client = make(0.02, remote, clock=clock)
+    remote.down = True
+    client.decide(np.zeros(4))
+    client.decide(np.zeros(4))
+    assert client.up == [True, False]
+    remote.down, remote.network_s = False, 0.05  # as the throttled prober sees it
+    clock.now += 1.0
+    client.probe_once()
+    assert client.up == [True, True]
+    remote.network_s = 0.002  # as a decision, with the edge otherwise idle, sees it
+    first, second = client.decide(np.zeros(4)), client.decide(np.zeros(4))
+    assert (first.place, first.reason) == ("r", "returned")
+    assert (second.place, second.reason) == ("r", "faster")
+    remote.down = True  # a return that fails is an ordinary fallback
+    client.decide(np.zeros(4))
+    client.decide(np.zeros(4))
+    remote.down, remote.network_s = False, 0.05
+    clock.now += 1.0
+    client.probe_once()
+    late = client.decide(np.zeros(4))  # measured slow again: back to local after it
+    assert (late.place, late.reason) == ("r", "returned")
+    assert client.decide(np.zeros(4)).place == "local"
+
+
 def test_the_prober_measures_idle_targets_and_the_idle_local_agent() -> None:
     clock = Clock()
     remote = FakeRemote(clock, 0.05, 0.001)
