@@ -70,6 +70,8 @@ def test_started_by_the_first_explanation_niced_and_stopped_with_the_server(
         assert pid != os.getpid()
         own = os.getpriority(os.PRIO_PROCESS, 0)
         assert os.getpriority(os.PRIO_PROCESS, pid) >= min(own + NICE, 19)
+        if hasattr(os, "SCHED_IDLE"):  # Linux: below every niced process
+            assert os.sched_getscheduler(pid) == os.SCHED_IDLE
     assert _gone(pid)
 
 

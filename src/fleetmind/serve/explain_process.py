@@ -4,8 +4,8 @@ An integral takes tens of milliseconds of torch per row; on a thread of the serv
 it would hold the GIL the event loop needs and share the CPU as an equal. So each
 server process computes its explanations in one child process of its own, started
 with the first explained request (a server that never explains starts none),
-``nice``-d by :data:`NICE` and limited to one torch thread, so the OS scheduler
-prefers the serving process whenever both want a core::
+``nice``-d by :data:`NICE` (and in Linux's SCHED_IDLE class) and limited to one torch
+thread, so the OS scheduler prefers the serving process whenever both want a core::
 
     process = ExplainProcess()
     key = process.register()
@@ -209,11 +209,24 @@ def _retrieve(task: asyncio.Future[Any]) -> None:
 # --- the child ------------------------------------------------------------------------
 
 
+def _idle_class() -> None:
+    """Linux's SCHED_IDLE where the OS has it: below even nice 19 (weight 3 against 15),
+    and a core running only such work counts as idle when a serving thread wakes up."""
+    idle = getattr(os, "SCHED_IDLE", None)
+    if idle is None:
+        return
+    try:
+        os.sched_setscheduler(0, idle, os.sched_param(0))
+    except OSError as exc:  # a container may forbid it: nice alone still applies
+        logger.warning("explainer stays at nice +%d: SCHED_IDLE refused (%s)", NICE, exc)
+
+
 def explain_main(conn: Connection, nice: int) -> None:
     """Entry point of the explainer process: answer requests until told to stop or the
     pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when this stops
     os.nice(nice)
+    _idle_class()
     import torch
 
     from fleetmind.serve.attribution import Attributor
