@@ -104,6 +104,12 @@ class ScenarioBaselines:
         )
 
 
+def check_episodes(episodes: int) -> None:
+    """Refuse an episode count below one (every scenario's baselines and evaluation)."""
+    if episodes < 1:
+        raise ConfigError(f"episodes={episodes} must be at least 1")
+
+
 VectorEnvBuilder = Callable[[int], gym.vector.VectorEnv[Any, Any, Any]]
 """Builds ``E`` copies as one single-agent Gymnasium vector env."""
 TeamEnvBuilder = Callable[[int], MultiAgentVectorEnv]

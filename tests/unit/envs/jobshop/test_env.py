@@ -93,3 +93,10 @@ def test_registry_builds_the_flat_vector_form_and_runs_baselines() -> None:
     )
     assert len(result["episodes"]) == 2
     assert result["gap_to_lower_bound"] >= 0
+
+
+def test_a_baseline_run_of_no_episodes_is_refused() -> None:
+    from fleetmind.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="episodes=0 must be at least 1"):
+        lookup_baselines("fleetmind/jobshop-6x6").run_policy("fleetmind/jobshop-6x6", "spt", 0)

@@ -27,7 +27,7 @@ from gymnasium.wrappers import FlattenObservation
 
 from fleetmind.config import merge_into
 from fleetmind.core.errors import ConfigError, UnknownNameError
-from fleetmind.envs.env_entry import EnvEntry, ScenarioBaselines
+from fleetmind.envs.env_entry import EnvEntry, ScenarioBaselines, check_episodes
 from fleetmind.envs.scenarios.jobshop.env import JobShopConfig, JobShopEnv
 from fleetmind.envs.scenarios.jobshop.rules import RULES, lookup_rule
 
@@ -83,8 +83,7 @@ def run_baseline(
     overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Mean and per-episode makespans of the rule ``policy`` dispatching online."""
-    if episodes <= 0:
-        raise ConfigError(f"episodes must be positive, got {episodes}")
+    check_episodes(episodes)
     rule = lookup_rule(policy)
     env = make_jobshop_env(env_id, overrides)
     rows = []

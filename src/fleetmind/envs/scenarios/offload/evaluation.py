@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from fleetmind.core.errors import ConfigError
+from fleetmind.envs.env_entry import check_episodes
 from fleetmind.envs.scenarios.offload.catalog import make_offload_env
 from fleetmind.envs.scenarios.offload.env import OffloadEnv
 from fleetmind.envs.scenarios.offload.metrics import OffloadMetrics, summarize
@@ -24,11 +24,6 @@ logger = logging.getLogger(__name__)
 
 Decide = Callable[[Mapping[str, np.ndarray]], Mapping[str, int]]
 """Maps each live agent's observation to its action."""
-
-
-def _check_episodes(episodes: int) -> None:
-    if episodes < 1:
-        raise ConfigError(f"episodes={episodes} must be at least 1")
 
 
 def run_episode(env: OffloadEnv, decide: Decide, seed: int) -> tuple[OffloadMetrics, float]:
@@ -50,7 +45,7 @@ def run_baseline(
     overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Mean and per-episode measures of a baseline policy on ``env_id``."""
-    _check_episodes(episodes)
+    check_episodes(episodes)
     env = make_offload_env(env_id, overrides)
     results: list[OffloadMetrics] = []
     for k in range(episodes):
@@ -74,7 +69,7 @@ def evaluate_policy(
     overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Mean and per-episode measures of any decision function on ``env_id``."""
-    _check_episodes(episodes)
+    check_episodes(episodes)
     env = make_offload_env(env_id, overrides)
     results: list[OffloadMetrics] = []
     returns: list[float] = []

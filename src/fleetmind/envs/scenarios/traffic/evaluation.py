@@ -14,17 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from fleetmind.core.errors import ConfigError
+from fleetmind.envs.env_entry import check_episodes
 from fleetmind.envs.scenarios.traffic.catalog import make_traffic_env
 from fleetmind.envs.scenarios.traffic.controllers import make_controller
 from fleetmind.envs.scenarios.traffic.metrics import Decide, TrafficMetrics, run_episode, summarize
 
 logger = logging.getLogger(__name__)
-
-
-def _check_episodes(episodes: int) -> None:
-    if episodes < 1:
-        raise ConfigError(f"episodes={episodes} must be at least 1")
 
 
 def run_baseline(
@@ -35,7 +30,7 @@ def run_baseline(
     overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Mean and per-episode traffic metrics of a baseline controller on ``env_id``."""
-    _check_episodes(episodes)
+    check_episodes(episodes)
     controller = make_controller(policy)
     env = make_traffic_env(env_id, overrides)
     results: list[TrafficMetrics] = []
@@ -62,7 +57,7 @@ def evaluate_policy(
     overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Mean and per-episode traffic metrics of any decision function on ``env_id``."""
-    _check_episodes(episodes)
+    check_episodes(episodes)
     env = make_traffic_env(env_id, overrides)
     results: list[TrafficMetrics] = []
     returns: list[float] = []
