@@ -169,13 +169,18 @@ async def measure_backoff(port: int, concurrency: int, seconds: int) -> dict[str
     seen = await callers_with_backoff(
         f"127.0.0.1:{port}", request_bytes(), concurrency, start, start + seconds, backoff=True
     )
+    return _status_row(concurrency, seconds, seen)
+
+
+def _status_row(concurrency: int, seconds: int, seen: Probes) -> dict[str, float]:
+    """A point's row from what its callers saw, each status read by the caller."""
     statuses = seen.statuses
-    refused = statuses["RESOURCE_EXHAUSTED"] + statuses["CANCELLED"]
+    refused = statuses["RESOURCE_EXHAUSTED"] + statuses["CANCELLED"] + statuses["UNAVAILABLE"]
     return _row(concurrency, seconds, seen) | {
         "answered": statuses["OK"],
         "answered_per_s": statuses["OK"] / seconds,
         "refused": refused,
-        # Every CANCELLED this client saw came back within milliseconds: refusals by
+        # Every CANCELLED these callers saw came back within milliseconds: refusals by
         # gRPC's core. A call the server cancelled after waiting would hit its deadline.
         "cancelled": statuses["DEADLINE_EXCEEDED"],
         "other": sum(statuses.values()) - statuses["OK"] - refused - statuses["DEADLINE_EXCEEDED"],
@@ -200,15 +205,7 @@ async def measure_node(
         raise SystemExit(f"node callers failed ({load.returncode}): {err.decode()[-2000:]}")
     report = json.loads(out.decode().strip().splitlines()[-1])
     seen = Probes(Counter(report["statuses"]), report["answered_ms"], report["refused_ms"])
-    statuses = seen.statuses
-    refused = statuses["RESOURCE_EXHAUSTED"] + statuses["CANCELLED"] + statuses["UNAVAILABLE"]
-    return _row(concurrency, seconds, seen) | {
-        "answered": statuses["OK"],
-        "answered_per_s": statuses["OK"] / seconds,
-        "refused": refused,
-        "cancelled": statuses["DEADLINE_EXCEEDED"],
-        "other": sum(statuses.values()) - statuses["OK"] - refused - statuses["DEADLINE_EXCEEDED"],
-    }
+    return _status_row(concurrency, seconds, seen)
 
 
 async def measure_h2load(
