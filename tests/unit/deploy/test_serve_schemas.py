@@ -62,18 +62,23 @@ def test_a_misspelt_field_fails_validation(rendered: tuple[ServeDeployment, Rend
             validate(broken, "1.33.0")
 
 
+def kustomize(files: dict[str, str], folder: Path) -> list[Any]:
+    """What ``kubectl kustomize`` makes of the rendered ``files`` written under ``folder``."""
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(folder)], capture_output=True, text=True, check=True
+    ).stdout
+    return list(yaml.safe_load_all(out))
+
+
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
 def test_kubectl_kustomize_renders_what_was_built(
     rendered: tuple[ServeDeployment, Rendering], tmp_path: Path
 ) -> None:
     dep, rendering = rendered
-    for name, text in rendering.files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
-    out = subprocess.run(
-        ["kubectl", "kustomize", str(tmp_path)], capture_output=True, text=True, check=True
-    ).stdout
-    docs = list(yaml.safe_load_all(out))
+    docs = kustomize(rendering.files, tmp_path)
     kinds = sorted(d["kind"] for d in docs)
     assert kinds == sorted([o["kind"] for o in rendering.all_objects()] + ["ConfigMap"])
     for doc in docs:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from tests.unit.deploy.test_serve_schemas import KUBERNETES_VERSIONS, validate
+from tests.unit.deploy.test_serve_schemas import KUBERNETES_VERSIONS, kustomize, validate
 
 from fleetmind.deploy.train_render import TrainRendering
 from fleetmind.deploy.train_spec import TrainDeployment
@@ -43,13 +42,7 @@ def test_the_files_are_the_objects(trained: Case) -> None:
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
 def test_kubectl_kustomize_renders_what_was_built(trained: Case, tmp_path: Path) -> None:
     dep, rendering = trained
-    for name, text in rendering.files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
-    out = subprocess.run(
-        ["kubectl", "kustomize", str(tmp_path)], capture_output=True, text=True, check=True
-    ).stdout
-    docs = list(yaml.safe_load_all(out))
+    docs = kustomize(rendering.files, tmp_path)
     assert sorted(d["kind"] for d in docs) == sorted(o["kind"] for o in rendering.objects.values())
     for doc in docs:
         if dep.config.namespace is not None:
