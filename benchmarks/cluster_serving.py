@@ -83,7 +83,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from fleetmind.core.errors import ConfigError
 from fleetmind.deploy.local_cluster import LocalCluster
-from fleetmind.deploy.local_cluster.autoscaling import cpu_seconds, scrape
+from fleetmind.deploy.local_cluster.autoscaling import cpu_seconds, process_stats, scrape
 from fleetmind.deploy.local_cluster.pod import Pod
 from fleetmind.serve.testing import write_toy_checkpoint
 
@@ -167,16 +167,7 @@ def machine_busy_seconds() -> float:
 
 def session_alive(session: int) -> bool:
     """Whether any process of session ``session`` (a container's processes) is left."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[3]) == session and fields[0] != "Z":
-            return True
-    return False
+    return any(int(f[3]) == session and f[0] != "Z" for f in process_stats())
 
 
 # -- load ----------------------------------------------------------------------

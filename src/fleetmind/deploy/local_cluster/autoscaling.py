@@ -20,7 +20,7 @@ import os
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,16 +124,21 @@ def cpu_seconds(pod: Pod) -> float:
     """CPU time used so far by the processes of the pod's containers (their sessions)."""
     sessions = {c.process.pid for c in pod.containers if c.process is not None}
     total = 0
+    for fields in process_stats():
+        if int(fields[3]) in sessions:  # field 6 of stat: the session id
+            total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def process_stats() -> Iterator[list[str]]:
+    """Every live process's /proc/PID/stat fields after the command name (field 3 on)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            yield (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue  # a process that just ended
-        if int(fields[3]) in sessions:  # field 6 of stat: the session id
-            total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def page_metric(name: str, port: int) -> Callable[[Pod], float]:
