@@ -40,6 +40,7 @@ BUILTIN_IDS = [
     "fleetmind/jobshop-15x15",
     "fleetmind/jobshop-10x10-breakdowns",
     "fleetmind/jobshop-15x15-breakdowns",
+    "fleetmind/maintenance-v0",
     "fleetmind/coordination-large-v0",
     "fleetmind/coordination-v0",
     "mpe2/simple_reference_v3",

@@ -3,10 +3,13 @@
 * :mod:`.instance`: Taillard and OR-Library files, the shipped ta01-ta10 and ft06,
   seeded random instances;
 * :mod:`.breakdowns`: per-machine Weibull failures, repairs, wear, maintenance;
+* :mod:`.warning`: the fault warning (failure within a horizon, from the wear
+  readings); :mod:`.maintenance`: when to maintain one machine, as an env;
 * :mod:`.schedule`: schedules and the feasibility checker every method passes;
 * :mod:`.dispatch`: the event-driven dispatching simulation; :mod:`.rules` the
   dispatching rules and right-shift repair; :mod:`.cpsat` the exact reference;
-* :mod:`.env`: the Gymnasium env; :mod:`.catalog`: the ids ``fleetmind/jobshop-*``;
+* :mod:`.env`: the Gymnasium env; :mod:`.catalog`: the ids ``fleetmind/jobshop-*``
+  and ``fleetmind/maintenance-v0``;
 * :mod:`.solve`: one method on one instance, checked (``fleetmind jobshop solve``).
 """
 

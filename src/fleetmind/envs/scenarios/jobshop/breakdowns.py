@@ -8,10 +8,19 @@ happen in calendar time (a machine ages whether it works or waits), so a seed
 fixes every machine's downtime in advance, which is what a clairvoyant solver
 is given.
 
-Its **wear** signal is what a sensor on the machine reads: the fraction of the
-current life that has passed, plus Gaussian noise, so it drifts towards 1 before
-the failure. **Maintenance** takes the machine down for ``maintenance_time`` and
-renews it: the wear resets and a fresh life starts.
+Its **wear** signal is what a vibration sensor on the machine reads. It does not
+know the life; it follows the P-F curve of condition monitoring: a slow ageing
+term (``ageing_gain`` times the time since the renewal over the mean life), and,
+once a fault has started, a degradation that grows quadratically over the
+**P-F interval** before the failure (drawn per life, uniform over ``0.5 .. 1.5``
+times ``warning_fraction`` of the mean life) to ``1 - ageing_gain`` at the
+failure; plus Gaussian noise (``wear_noise``). So the signal is flat and noisy
+for most of a life and drifts upward only shortly before a failure, later and
+harder to see for a fault that develops fast. Each life also gives the sensor a
+calibration offset (Gaussian, as large as the noise), so a level alone is a
+weaker clue than a rise. **Maintenance** takes the machine
+down for ``maintenance_time`` and renews it: the wear resets and a fresh life
+starts.
 
 Each machine draws from its own generator (``seed``, machine), so maintaining one
 machine leaves every other machine's failures as they were::
@@ -45,8 +54,12 @@ class BreakdownModel:
     """Shape of the life distribution: 1 exponential, above 1 wear-out (> 0)."""
     maintenance_time: int = 10
     """How long a maintenance takes the machine down (>= 1)."""
-    wear_noise: float = 0.05
+    wear_noise: float = 0.1
     """Standard deviation of the wear sensor's Gaussian noise (>= 0)."""
+    warning_fraction: float = 0.15
+    """Mean P-F interval (a fault's visible drift before its failure) over the mean life (> 0)."""
+    ageing_gain: float = 0.2
+    """Share of the wear signal that only tracks age (0 .. 1); the rest is the fault's drift."""
 
     def __post_init__(self) -> None:
         for name in ("mean_time_between_failures", "mean_repair_time", "weibull_shape"):
@@ -60,6 +73,14 @@ class BreakdownModel:
             )
         if not math.isfinite(self.wear_noise) or self.wear_noise < 0:
             raise ConfigError(f"breakdown model: wear_noise must be >= 0, got {self.wear_noise}")
+        if not math.isfinite(self.warning_fraction) or self.warning_fraction <= 0:
+            raise ConfigError(
+                f"breakdown model: warning_fraction must be positive, got {self.warning_fraction}"
+            )
+        if not 0 <= self.ageing_gain <= 1:
+            raise ConfigError(
+                f"breakdown model: ageing_gain must be in 0..1, got {self.ageing_gain}"
+            )
 
     @classmethod
     def for_instance(
@@ -82,6 +103,7 @@ class MachineLife:
         self.model = model
         self._rng = np.random.default_rng([seed, machine])
         self._noise = np.random.default_rng([seed, machine, 1])
+        self._faults = np.random.default_rng([seed, machine, 2])
         self._weibull_scale = model.mean_time_between_failures / math.gamma(
             1 + 1 / model.weibull_shape
         )
@@ -96,6 +118,11 @@ class MachineLife:
         """When the current life ends in a failure."""
         self.repair_end = self.failure_at + max(1, math.ceil(repair))
         """When that failure's repair ends and the next life starts."""
+        mean_pf = self.model.warning_fraction * self.model.mean_time_between_failures
+        self.warning_interval = max(1.0, mean_pf * self._faults.uniform(0.5, 1.5))
+        """The P-F interval: how long before the failure the fault's drift starts."""
+        self.sensor_offset = self.model.wear_noise * self._faults.standard_normal()
+        """The sensor's calibration offset in this life (it is refitted at each renewal)."""
 
     def advance(self, now: int) -> None:
         """Move past every failure whose repair has ended by ``now``."""
@@ -107,10 +134,18 @@ class MachineLife:
         return self.failure_at <= now < self.repair_end
 
     def wear(self, now: int) -> float:
-        """The noisy sensor reading: 0 right after a renewal, about 1 at the failure."""
-        span = max(self.failure_at - self.renewed_at, 1)
-        progress = min(max((now - self.renewed_at) / span, 0.0), 1.0)
-        return float(progress + self.model.wear_noise * self._noise.standard_normal())
+        """The noisy sensor reading: about 0 after a renewal, about 1 at the failure."""
+        return float(self.wear_series(np.array([now]))[0])
+
+    def wear_series(self, times: np.ndarray) -> np.ndarray:
+        """The readings at ``times`` (within the current life), one noise draw each."""
+        model = self.model
+        age = np.maximum(times - self.renewed_at, 0) / model.mean_time_between_failures
+        fault = 1 - np.maximum(self.failure_at - times, 0) / self.warning_interval
+        clean = model.ageing_gain * np.minimum(age, 1.0) + self.sensor_offset
+        clean += (1 - model.ageing_gain) * np.maximum(fault, 0.0) ** 2
+        readings: np.ndarray = clean + model.wear_noise * self._noise.standard_normal(len(times))
+        return readings
 
 
 def breakdown_intervals(

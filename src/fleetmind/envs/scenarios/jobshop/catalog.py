@@ -6,6 +6,8 @@
 ``fleetmind/jobshop-15x15``              random 15x15 instances (Taillard's size)
 ``fleetmind/jobshop-10x10-breakdowns``   10x10 with machines that fail and wear
 ``fleetmind/jobshop-15x15-breakdowns``   15x15 with machines that fail and wear
+``fleetmind/maintenance-v0``             when to maintain one machine, from its
+                                         fault warning (:mod:`.maintenance`)
 =======================================  ==========================================
 
 ``make_jobshop_env(env_id, overrides)`` merges ``overrides`` (fields of
@@ -29,6 +31,7 @@ from fleetmind.config import merge_into
 from fleetmind.core.errors import ConfigError, UnknownNameError
 from fleetmind.envs.env_entry import EnvEntry, ScenarioBaselines, check_episodes
 from fleetmind.envs.scenarios.jobshop.env import JobShopConfig, JobShopEnv
+from fleetmind.envs.scenarios.jobshop.maintenance import MaintenanceEnv
 from fleetmind.envs.scenarios.jobshop.rules import RULES, lookup_rule
 
 FAMILY = "manufacturing"
@@ -119,5 +122,18 @@ def _entry(env_id: str) -> EnvEntry:
     return EnvEntry(env_id, FAMILY, make_vector=make_vector, baselines=BASELINES)
 
 
-ENTRIES: tuple[EnvEntry, ...] = tuple(_entry(env_id) for env_id in SCENARIOS)
-"""Every job-shop id, in its single-agent form."""
+MAINTENANCE_ID = "fleetmind/maintenance-v0"
+
+
+def make_maintenance_vector_env(num_envs: int) -> gym.vector.VectorEnv[Any, Any, Any]:
+    """``num_envs`` copies of the one-machine maintenance env."""
+    if num_envs <= 0:
+        raise ConfigError(f"number of environments must be positive, got {num_envs}")
+    return gym.vector.SyncVectorEnv([MaintenanceEnv for _ in range(num_envs)])
+
+
+ENTRIES: tuple[EnvEntry, ...] = (
+    *(_entry(env_id) for env_id in SCENARIOS),
+    EnvEntry(MAINTENANCE_ID, FAMILY, make_vector=make_maintenance_vector_env),
+)
+"""Every job-shop id, in its single-agent form, and the maintenance env."""
