@@ -1,9 +1,12 @@
 """``fleetmind jobshop``: solve a job-shop instance file and check schedules.
 
 ``solve FILE --method M`` prints the schedule and its makespan (``--json``: one
-JSON object; ``--output PATH``: the schedule's JSON written to PATH); ``check FILE
-SCHEDULE`` checks a schedule that file holds. Every schedule passes the
-feasibility checker first (see :mod:`fleetmind.envs.scenarios.jobshop.solve`).
+JSON object; ``--output PATH``: the schedule's JSON written to PATH; ``--gantt
+OUT.png``: its Gantt chart); ``check FILE SCHEDULE`` checks a schedule that file
+holds. Every schedule passes the feasibility checker first (see
+:mod:`fleetmind.envs.scenarios.jobshop.solve`). ``warn`` fits the fault warning
+on training seeds and scores it on held-out ones; ``maintain`` compares
+maintenance policies by their cost.
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ def register(subparsers: Any) -> None:
     )
     solve.add_argument("--json", action="store_true", help="print one JSON object")
     solve.add_argument("--output", type=Path, metavar="PATH", help="also write the JSON to PATH")
+    solve.add_argument(
+        "--gantt", type=Path, metavar="OUT.png", help="also draw the schedule's Gantt chart"
+    )
     solve.set_defaults(handler=run_solve)
     check = commands.add_parser(
         "check",
@@ -57,6 +63,67 @@ def register(subparsers: Any) -> None:
     check.add_argument("instance", metavar="FILE", help="instance file, or ta01..ta10, ft06")
     check.add_argument("schedule", type=Path, metavar="SCHEDULE", help="the schedule's JSON file")
     check.set_defaults(handler=run_check)
+    _register_warn(commands)
+    _register_maintain(commands)
+
+
+def seed_range(text: str) -> range:
+    """``A:B`` -> ``range(A, B)``; ConfigError when malformed or empty."""
+    from fleetmind.core.errors import ConfigError
+
+    first, sep, last = text.partition(":")
+    try:
+        seeds = range(int(first), int(last))
+    except ValueError:
+        raise ConfigError(f"seed range {text!r}: give A:B, two integers (seeds A..B-1)") from None
+    if not sep or len(seeds) == 0:
+        raise ConfigError(f"seed range {text!r} is empty; give A:B with A < B (seeds A..B-1)")
+    return seeds
+
+
+def _register_warn(commands: Any) -> None:
+    warn = commands.add_parser(
+        "warn",
+        help="fit the fault warning on training seeds, score it on held-out seeds",
+        description=(
+            "Fit the fault warning (a logistic regression on the wear readings) on the "
+            "run-to-failure lives of the training seeds and print its precision, recall and "
+            "lead time on those of the test seeds, at its threshold and swept. See "
+            "docs/manufacturing.md."
+        ),
+    )
+    warn.add_argument("--train-seeds", required=True, metavar="A:B", help="seeds A..B-1")
+    warn.add_argument("--test-seeds", required=True, metavar="A:B", help="seeds A..B-1")
+    warn.add_argument(
+        "--threshold", type=float, help="warn at this probability (default: best F1 in training)"
+    )
+    warn.add_argument("--json", action="store_true", help="print one JSON object")
+    warn.set_defaults(handler=run_warn)
+
+
+def _register_maintain(commands: Any) -> None:
+    maintain = commands.add_parser(
+        "maintain",
+        help="compare maintenance policies by their cost on held-out seeds",
+        description=(
+            "Cost per 1000 time units of run-to-failure, the best fixed maintenance interval, "
+            "the best warning threshold (both tuned on --tune-seeds) and trained agents "
+            "(--agent RUN, trained on fleetmind/maintenance-v0) on --test-seeds."
+        ),
+    )
+    maintain.add_argument("--tune-seeds", default="0:10", metavar="A:B", help="default 0:10")
+    maintain.add_argument(
+        "--test-seeds", default="1000:1020", metavar="A:B", help="default 1000:1020"
+    )
+    maintain.add_argument(
+        "--agent", action="append", default=[], metavar="RUN", help="a training run (repeatable)"
+    )
+    maintain.add_argument("--downtime-cost", type=float, default=1.0, help="per time unit down")
+    maintain.add_argument("--repair-cost", type=float, default=200.0, help="per repair")
+    maintain.add_argument("--maintenance-cost", type=float, default=20.0, help="per maintenance")
+    maintain.add_argument("--horizon", type=int, default=20_000, help="time units per episode")
+    maintain.add_argument("--json", action="store_true", help="print one JSON object")
+    maintain.set_defaults(handler=run_maintain)
 
 
 def _instance(name: str) -> Any:
@@ -72,12 +139,21 @@ def run_solve(args: argparse.Namespace) -> int:
     from fleetmind.envs.scenarios.jobshop.solve import solve
 
     instance = _instance(args.instance)
+    if args.gantt is not None:
+        from fleetmind.envs.scenarios.jobshop.gantt import check_writable
+
+        check_writable(args.gantt)
     model = None
     if args.breakdowns is not None or args.mtbf is not None or args.mttr is not None:
         model = BreakdownModel.for_instance(instance, args.mtbf, args.mttr)
     seed = args.breakdowns if args.breakdowns is not None else (0 if model else None)
     solution = solve(instance, args.method, seed, model, args.time_limit)
     data = solution.to_json()
+    if args.gantt is not None:
+        from fleetmind.envs.scenarios.jobshop.gantt import draw_gantt
+
+        title = f"{instance.name}, {args.method}: makespan {data['makespan']}"
+        draw_gantt(instance, solution.schedule, args.gantt, title)
     if args.output:
         args.output.write_text(json.dumps(data, indent=1) + "\n")
     if args.json:
@@ -113,3 +189,78 @@ def run_check(args: argparse.Namespace) -> int:
     check_schedule(instance, schedule)
     print(f"{args.schedule}: feasible for {instance.name}, makespan {schedule.makespan}")
     return 0
+
+
+def run_warn(args: argparse.Namespace) -> int:
+    """Fit on the training seeds, score on the test seeds, print."""
+    from fleetmind.core.errors import ConfigError
+    from fleetmind.envs.scenarios.jobshop.warning import (
+        FaultPredictor,
+        WarningConfig,
+        evaluate_warning,
+        reference_model,
+    )
+
+    train, test = seed_range(args.train_seeds), seed_range(args.test_seeds)
+    if args.threshold is not None and not 0 < args.threshold < 1:
+        raise ConfigError(f"--threshold must lie in (0, 1), got {args.threshold}")
+    model = reference_model()
+    predictor = FaultPredictor.fit(model, WarningConfig.for_model(model), train)
+    result = evaluate_warning(predictor, test, args.threshold).to_json()
+    result.update(train_seeds=args.train_seeds, test_seeds=args.test_seeds)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(
+        f"fault warning: trained on seeds {args.train_seeds}, tested on {args.test_seeds} "
+        f"({result['failures']} failures; a warning is right within {result['horizon']} "
+        f"time units before the failure; readings every {result['sample_every']})"
+    )
+    print(f"threshold {result['threshold']}: " + _warning_line(result))
+    print("  sweep:")
+    for row in result["sweep"]:
+        print(f"  p >= {row['threshold']:.2f}: " + _warning_line(row))
+    return 0
+
+
+def _warning_line(row: dict[str, Any]) -> str:
+    lead = row["lead_median"]
+    leads = "-" if lead is None else f"{row['lead_mean']:.1f} mean, {lead:.0f} median"
+    return (
+        f"precision {row['precision']:.3f}  recall {row['recall']:.3f}  f1 {row['f1']:.3f}  "
+        f"lead time {leads}"
+    )
+
+
+def run_maintain(args: argparse.Namespace) -> int:
+    """Tune the baselines, score every policy on the test seeds, print."""
+    from fleetmind.envs.scenarios.jobshop.maintenance import MaintenanceConfig, MaintenanceCosts
+    from fleetmind.envs.scenarios.jobshop.maintenance_eval import compare_policies
+
+    tune, test = seed_range(args.tune_seeds), seed_range(args.test_seeds)
+    costs = MaintenanceCosts(args.downtime_cost, args.repair_cost, args.maintenance_cost)
+    config = MaintenanceConfig(costs=costs, horizon=args.horizon)
+    learned = {f"agent {run}": [_agent_policy(run)] for run in args.agent}
+    rows = [row.to_json() for row in compare_policies(config, tune, test, learned)]
+    if args.json:
+        print(json.dumps({"costs": vars(costs), "rows": rows}))
+        return 0
+    print(
+        f"maintenance cost per 1000 time units on seeds {args.test_seeds} (downtime "
+        f"{costs.downtime}/unit, repair {costs.repair}, maintenance {costs.maintenance})"
+    )
+    print(f"  {'policy':<32} {'setting':<18} {'cost':>14} {'failures':>9} {'maint.':>7}")
+    for row in rows:
+        cost = f"{row['cost_rate']:.1f} ± {row['ci95']:.1f}"
+        print(
+            f"  {row['policy']:<32} {row['setting']:<18} {cost:>14} {row['failures']:>9.1f} "
+            f"{row['maintenances']:>7.1f}"
+        )
+    return 0
+
+
+def _agent_policy(run: str) -> Any:
+    from fleetmind.algos.loading import load_agent
+
+    agent = load_agent(run).agent
+    return lambda env, obs: int(agent.act(obs))
