@@ -261,6 +261,14 @@ def run_maintain(args: argparse.Namespace) -> int:
 
 def _agent_policy(run: str) -> Any:
     from fleetmind.algos.loading import load_agent
+    from fleetmind.core.errors import ConfigError
+    from fleetmind.envs.scenarios.jobshop.catalog import MAINTENANCE_ID
 
-    agent = load_agent(run).agent
+    loaded = load_agent(run)
+    if loaded.env_id != MAINTENANCE_ID:
+        raise ConfigError(
+            f"--agent {run} was trained on {loaded.env_id}, not {MAINTENANCE_ID}; train one "
+            f"with `fleetmind train {MAINTENANCE_ID}`"
+        )
+    agent = loaded.agent
     return lambda env, obs: int(agent.act(obs))

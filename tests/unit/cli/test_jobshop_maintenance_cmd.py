@@ -120,6 +120,21 @@ def test_a_policy_trained_with_fleetmind_is_compared(
     learned = json.loads(out)["rows"][-1]
     assert learned["policy"] == f"agent {run_dir}"
     assert learned["cost_rate"] > 0
+    missing = error_line(capfd, "maintain", *SMALL, "--agent", str(tmp_path / "none"))
+    assert str(tmp_path / "none") in missing
+
+
+def test_an_agent_of_another_env_is_refused(
+    capfd: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "cartpole"
+    code, _, err = run(
+        capfd, "train", "CartPole-v1", "--steps", "64", "--envs", "1", "--run-dir",
+        str(run_dir), "--no-progress",
+    )  # fmt: skip
+    assert code == 0, err
+    line = error_line(capfd, "maintain", *SMALL, "--agent", str(run_dir))
+    assert "was trained on CartPole-v1, not fleetmind/maintenance-v0" in line
 
 
 @pytest.mark.slow
