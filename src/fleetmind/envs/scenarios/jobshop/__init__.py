@@ -5,6 +5,8 @@
 * :mod:`.breakdowns`: per-machine Weibull failures, repairs, wear, maintenance;
 * :mod:`.warning`: the fault warning (failure within a horizon, from the wear
   readings); :mod:`.maintenance`: when to maintain one machine, as an env;
+  :mod:`.shop_warning`: the warning read on the shop floor, maintaining machines
+  between dispatching decisions;
 * :mod:`.schedule`: schedules and the feasibility checker every method passes;
 * :mod:`.dispatch`: the event-driven dispatching simulation; :mod:`.rules` the
   dispatching rules and right-shift repair; :mod:`.cpsat` the exact reference;
