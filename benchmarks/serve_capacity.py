@@ -52,6 +52,10 @@ How every call is proven answered (any failed check ends the run, SystemExit):
         [--only fleetmind fleetmind-w1 fleetmind-w2 mlserver echo] \
         [--server-cpus 0 --load-cpus 1] [--json capacity.json]
 
+fleetmind runs with load shedding off (``--max-wait-ms 0``): at 512 streams that send
+again at once, calls wait longer than the default 100 ms, and a refusal would end the
+run (check 2); capacity is what is measured, not overload (serve_overload.py).
+
 h2load's process is pinned with ``--load-cpus`` and the servers with
 ``--server-cpus`` (taskset lists); by default nothing is pinned.
 """
@@ -532,7 +536,8 @@ def build_servers(work: Path, run_dir: Path, args: argparse.Namespace) -> list[S
             servers.append(Server(name, [*pin, *cmd], port, env))
         else:
             metrics = free_port()
-            flags = ["--metrics-port", str(metrics)]
+            # load shedding off: a closed loop that never backs off is the measure here
+            flags = ["--metrics-port", str(metrics), "--max-wait-ms", "0"]
             if name in WORKERS:
                 flags += ["--workers", str(WORKERS[name])]
             cmd = fleetmind_serve_cmd(run_dir, port, flags)

@@ -28,7 +28,13 @@ refusal decides what a refusal is worth:
 
     PYTHONPATH=src .venv/bin/python benchmarks/serve_overload.py [--generator h2load]
     PYTHONPATH=src .venv/bin/python benchmarks/serve_overload.py --generator node \
-        --server-cpu 0 --load-cpu 1
+        --server-cpu 0 --load-cpu 1 [--ramp 6]
+
+``--ramp`` (default 2 s) is how long after the callers start the measured window
+begins: 2 s keeps the burst of their first calls in it, 6 s measures sustained load.
+"Refused" is RESOURCE_EXHAUSTED (with the server's pushback, which the callers
+honour), "cancelled" CANCELLED (gRPC's core beyond its pending-call limit) or
+DEADLINE_EXCEEDED.
     PYTHONPATH=src .venv/bin/python benchmarks/serve_overload.py \
         --server-args --max-pending-calls 3000
 """
@@ -101,7 +107,7 @@ async def callers_with_backoff(
     """``callers`` closed-loop callers; calls that end within [start, end] are recorded.
 
     After a refusal a caller waits: ``backoff`` as the SDK does (full jitter, doubling
-    from 50 ms to 1 s), otherwise 50 ms.
+    from 50 ms to 1 s, or the server's pushback where longer), otherwise 50 ms.
     """
     seen = Probes()
     loop = asyncio.get_running_loop()
@@ -114,19 +120,21 @@ async def callers_with_backoff(
         wait = PROBE_BACKOFF_S
         while loop.time() < end:
             began = time.perf_counter()
-            code = grpc.StatusCode.OK
+            code, pushback_s = grpc.StatusCode.OK, 0.0
             try:
                 await call(payload, timeout=CALL_TIMEOUT_S)
             except aio.AioRpcError as exc:
                 code = exc.code()
+                trailers = dict(exc.trailing_metadata() or ())
+                pushback_s = int(trailers.get("grpc-retry-pushback-ms", 0)) / 1000
             ms = (time.perf_counter() - began) * 1000
             if start <= loop.time() <= end:
                 seen.statuses[code.name] += 1
                 (seen.answered_ms if code == grpc.StatusCode.OK else seen.refused_ms).append(ms)
             if code == grpc.StatusCode.OK:
                 wait = PROBE_BACKOFF_S
-            elif backoff:
-                await asyncio.sleep(rng.uniform(0, wait))
+            elif backoff:  # the server's pushback, where it sent one, as gRPC's retries do
+                await asyncio.sleep(max(pushback_s, rng.uniform(0, wait)))
                 wait = min(BACKOFF_MAX_S, 2 * wait)
             else:
                 await asyncio.sleep(PROBE_BACKOFF_S)
@@ -162,10 +170,12 @@ def completed_between(log: Path, start_wall: float, end_wall: float) -> int:
     return int(np.count_nonzero((done >= start_wall) & (done <= end_wall)))
 
 
-async def measure_backoff(port: int, concurrency: int, seconds: int) -> dict[str, float]:
+async def measure_backoff(
+    port: int, concurrency: int, seconds: int, ramp: float = RAMP_S
+) -> dict[str, float]:
     """One concurrency driven by callers that back off like the SDK; exact statuses."""
     loop = asyncio.get_running_loop()
-    start = loop.time() + RAMP_S
+    start = loop.time() + ramp
     seen = await callers_with_backoff(
         f"127.0.0.1:{port}", request_bytes(), concurrency, start, start + seconds, backoff=True
     )
@@ -175,15 +185,16 @@ async def measure_backoff(port: int, concurrency: int, seconds: int) -> dict[str
 def _status_row(concurrency: int, seconds: int, seen: Probes) -> dict[str, float]:
     """A point's row from what its callers saw, each status read by the caller."""
     statuses = seen.statuses
-    refused = statuses["RESOURCE_EXHAUSTED"] + statuses["CANCELLED"] + statuses["UNAVAILABLE"]
+    refused = statuses["RESOURCE_EXHAUSTED"]
+    # CANCELLED: refused by gRPC's core beyond its pending-call limit (within
+    # milliseconds), or cancelled after waiting; DEADLINE_EXCEEDED: waited too long.
+    cancelled = statuses["CANCELLED"] + statuses["DEADLINE_EXCEEDED"]
     return _row(concurrency, seconds, seen) | {
         "answered": statuses["OK"],
         "answered_per_s": statuses["OK"] / seconds,
         "refused": refused,
-        # Every CANCELLED these callers saw came back within milliseconds: refusals by
-        # gRPC's core. A call the server cancelled after waiting would hit its deadline.
-        "cancelled": statuses["DEADLINE_EXCEEDED"],
-        "other": sum(statuses.values()) - statuses["OK"] - refused - statuses["DEADLINE_EXCEEDED"],
+        "cancelled": cancelled,
+        "other": sum(statuses.values()) - statuses["OK"] - refused - cancelled,
     }
 
 
@@ -191,12 +202,17 @@ NODE_CALLERS = Path(__file__).with_name("overload_callers.js")
 
 
 async def measure_node(
-    port: int, message: Path, concurrency: int, seconds: int, load_cpu: int | None
+    port: int,
+    message: Path,
+    concurrency: int,
+    seconds: int,
+    load_cpu: int | None,
+    ramp: float = RAMP_S,
 ) -> dict[str, float]:
     """One concurrency driven by Node.js callers that back off like the SDK."""
     pin = [] if load_cpu is None else ["taskset", "-c", str(load_cpu)]
     cmd = [*pin, "node", str(NODE_CALLERS), f"127.0.0.1:{port}", str(message),
-           str(concurrency), str(CHANNELS), str(RAMP_S), str(seconds)]  # fmt: skip
+           str(concurrency), str(CHANNELS), str(ramp), str(seconds)]  # fmt: skip
     load = await asyncio.create_subprocess_exec(
         *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
@@ -215,17 +231,17 @@ async def measure_h2load(
     streams = concurrency - args.probes
     log = body.parent / f"h2load-{concurrency}.log"
     window = args.seconds
-    cmd = h2load_cmd(port, body, streams, RAMP_S + window + 2, log)
+    cmd = h2load_cmd(port, body, streams, int(args.ramp + window + 2), log)
     loop = asyncio.get_running_loop()
     load = await asyncio.create_subprocess_exec(
         *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
-    start = loop.time() + RAMP_S
+    start = loop.time() + args.ramp
     target = f"127.0.0.1:{port}"
     probes = loop.create_task(
         callers_with_backoff(target, request_bytes(), args.probes, start, start + window, False)
     )
-    await asyncio.sleep(RAMP_S)
+    await asyncio.sleep(args.ramp)
     before, start_wall = await asyncio.to_thread(server_counts, metrics_port), time.time()
     await asyncio.sleep(window)
     after, end_wall = await asyncio.to_thread(server_counts, metrics_port), time.time()
@@ -273,6 +289,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10, help="measured window per point")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[64, 256, 1024, 2048])
+    parser.add_argument(
+        "--ramp",
+        type=float,
+        default=RAMP_S,
+        help="seconds from the callers' start to the measured window (the start's burst)",
+    )
     parser.add_argument("--generator", choices=["backoff", "node", "h2load"], default="backoff")
     parser.add_argument("--probes", type=int, default=32, help="h2load: callers that read statuses")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
@@ -330,9 +352,11 @@ def main() -> None:
                 if args.generator == "h2load":
                     point = measure_h2load(port, metrics_port, body, concurrency, args)
                 elif args.generator == "node":
-                    point = measure_node(port, raw, concurrency, args.seconds, args.load_cpu)
+                    point = measure_node(
+                        port, raw, concurrency, args.seconds, args.load_cpu, args.ramp
+                    )
                 else:
-                    point = measure_backoff(port, concurrency, args.seconds)
+                    point = measure_backoff(port, concurrency, args.seconds, args.ramp)
                 row = asyncio.run(point)
                 rows.append(row)
                 print(describe(row), flush=True)

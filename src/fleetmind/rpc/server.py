@@ -100,6 +100,12 @@ class ServerConfig:
             "grpc.http2.max_pings_without_data": 0,
             # A port already taken must fail loudly, not be silently shared.
             "grpc.so_reuseport": int(self.share_port),
+            # gRPC's core takes up only a few new calls per read of a connection; the
+            # rest of a busy connection's calls wait unread behind other connections.
+            # Taken up at once, every call waits in one first-come-first-served queue,
+            # where the inference server's wait probe sees it (measured: the p99 of
+            # 2,048 callers on 8 connections halved; docs/serving.md, Overload).
+            "grpc.http2.max_requests_per_read": MAX_REQUESTS_PER_READ,
         }
         if self.max_pending_calls is not None:
             if self.max_pending_calls < 2:
@@ -108,6 +114,10 @@ class ServerConfig:
             opts["grpc.server.max_pending_requests_hard_limit"] = self.max_pending_calls
         opts.update(self.extra_options)
         return list(opts.items())
+
+
+MAX_REQUESTS_PER_READ = 4096
+"""New calls gRPC's core takes up per read of one connection."""
 
 
 def create_server(

@@ -9,6 +9,8 @@ from fleetmind.core.cpus import usable_cpus
 from fleetmind.core.errors import ConfigError
 
 MIB = 1024 * 1024
+SHEDDING_PENDING_CALLS = 8192
+"""The pending-call limit when unset and load shedding is on."""
 
 
 @dataclass
@@ -40,9 +42,16 @@ class ServeConfig:
     max_pending_calls: int | None = None
     """Calls that may wait for the server to take them up (in gRPC's core, before any
     Python runs); from half of it on, new calls are refused more and more often, at once
-    and with status CANCELLED. Unset: gRPC's own limits (1000 and 3000). A lower limit
-    shortens the wait of answered calls but spends CPU refusing callers that retry at
-    once (see BENCHMARKS.md, serve overload)."""
+    and with status CANCELLED. Unset: 8,192 while --max-wait-ms sheds load (a burst of
+    thousands of callers then waits to be refused RESOURCE_EXHAUSTED with a pushback
+    rather than cancelled), gRPC's own limits (1,000 and 3,000) with --max-wait-ms 0. A
+    lower limit spends CPU refusing callers that retry at once (see BENCHMARKS.md,
+    serve overload)."""
+    max_wait_ms: float = 100.0
+    """Longest a new call should wait for the server to take it up. While a probe of the
+    server's own health service waits longer, a share of new inference calls is refused
+    at once with RESOURCE_EXHAUSTED and a pushback (``grpc-retry-pushback-ms``; HTTP 429
+    with ``Retry-After``) that grows with the overload; 0 turns this off."""
     metrics_port: int | None = None
     """Port of the Prometheus metrics page (``/metrics``); off when unset."""
     metrics_host: str | None = None
@@ -124,6 +133,7 @@ class ServeConfig:
                 self.max_pending_calls is None or self.max_pending_calls >= 2,
                 f"max_pending_calls={self.max_pending_calls} must be >= 2",
             ),
+            (self.max_wait_ms >= 0, f"max_wait_ms={self.max_wait_ms} must be >= 0 (0: off)"),
             (self.max_message_mib >= 1, f"max_message_mib={self.max_message_mib} must be >= 1"),
             (
                 self.max_request_rows is None or self.max_request_rows >= 1,

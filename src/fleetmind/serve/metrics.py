@@ -7,6 +7,7 @@
 ``fleetmind_inference_queue_seconds``        time a request waited for its batch
 ``fleetmind_inference_batch_rows``           rows per forward pass
 ``fleetmind_inference_in_flight``            calls being handled now
+``fleetmind_inference_wait_seconds``         wait a new call meets before it is taken up
 ==========================================  =======================================
 
 Requests for models that are not served count under model ``"-"`` so that
@@ -56,6 +57,9 @@ class MetricsRecorder(Protocol):
     def batch_observer(self, model: str) -> BatchObserver:
         """A batcher observer that feeds the batch and queue histograms of ``model``."""
 
+    def waited(self, seconds: float) -> None:
+        """The wait a new call meets now (measured by the wait probe)."""
+
     def close(self) -> None:
         """Release what the recorder holds."""
 
@@ -67,6 +71,7 @@ _DOC = {
     "queue": "Time a request waited in the queue before its batch ran",
     "rows": "Observation rows per forward pass",
     "in_flight": "ModelInfer calls being handled",
+    "wait": "Wait a new call meets before the server takes it up (the wait probe's last)",
 }
 
 
@@ -110,6 +115,7 @@ class ServeMetrics(Collector):
         self._queue: dict[str, _Buckets] = {}
         self._rows: dict[str, _Buckets] = {}
         self._in_flight: dict[str, int] = {}
+        self._wait_s = 0.0
         self.registry.register(self)
         self._page: MetricsPage | None = None
 
@@ -140,6 +146,10 @@ class ServeMetrics(Collector):
 
         return observe
 
+    def waited(self, seconds: float) -> None:
+        """The wait a new call meets now (measured by the wait probe)."""
+        self._wait_s = seconds
+
     def collect(self) -> Iterator[Metric]:
         """The metrics as Prometheus families (called by the registry on a scrape)."""
         requests = list(self._requests.items())
@@ -168,6 +178,7 @@ class ServeMetrics(Collector):
         for model, count in list(self._in_flight.items()):
             in_flight.add_metric([model], count)
         yield in_flight
+        yield GaugeMetricFamily("fleetmind_inference_wait_seconds", _DOC["wait"], self._wait_s)
 
     def serve_http(self, config: MetricsPageConfig) -> int:
         """Expose ``/metrics`` as ``config`` says (port 0 picks one); returns the bound port."""
@@ -218,6 +229,13 @@ class SharedServeMetrics:
             registry=None,
             multiprocess_mode="livesum",
         )
+        # the longest wait over the workers: the one that decides whether to scale
+        self._wait = Gauge(
+            "fleetmind_inference_wait_seconds",
+            _DOC["wait"],
+            registry=None,
+            multiprocess_mode="livemax",
+        )
         # Children by label values: ``labels()`` takes a lock and builds a key per call.
         self._calls: dict[tuple[str, str], tuple[Any, Any | None]] = {}
         self._per_model: dict[str, tuple[Any, Any]] = {}
@@ -262,6 +280,10 @@ class SharedServeMetrics:
                 queue_hist.observe(seconds)
 
         return observe
+
+    def waited(self, seconds: float) -> None:
+        """The wait a new call meets now (measured by the wait probe)."""
+        self._wait.set(seconds)
 
     def close(self) -> None:
         """Nothing to release: the files stay for the parent to read."""

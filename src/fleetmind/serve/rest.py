@@ -21,6 +21,7 @@ import asyncio
 import hmac
 import json
 import logging
+import math
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -43,6 +44,7 @@ from fleetmind.serve.model import ServedModel
 from fleetmind.serve.protocol import decode_observations, requested_outputs
 from fleetmind.serve.rest_codec import HEADER_LENGTH, infer_reply, infer_request, metadata_document
 from fleetmind.serve.service import InferenceServicer
+from fleetmind.serve.shedding import overload_message
 
 logger = logging.getLogger(__name__)
 
@@ -228,6 +230,9 @@ class RestServer:
         """``POST /v2/models/{m}[/versions/{v}]/infer``: JSON (or binary) tensors in and out."""
         metrics = self.servicer.metrics
         start = time.perf_counter()
+        if pushback_ms := self.servicer.overloaded(request.match_info.get("model", ""), start):
+            retry_after = {"Retry-After": str(math.ceil(pushback_ms / 1000))}  # whole seconds
+            return error_response(429, overload_message(pushback_ms), **retry_after)
         label, status, started = UNKNOWN_MODEL, "OK", False
         try:
             model = self._model(request)

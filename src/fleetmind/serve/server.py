@@ -28,12 +28,13 @@ from fleetmind.rpc.metrics_http import MetricsPageConfig
 from fleetmind.rpc.server import MIB, HealthServicer, ServerConfig, create_server, mark_serving
 from fleetmind.rpc.tls import server_credentials, server_ssl_context
 from fleetmind.serve.batcher import BatchPolicy
-from fleetmind.serve.config import ServeConfig
+from fleetmind.serve.config import SHEDDING_PENDING_CALLS, ServeConfig
 from fleetmind.serve.metrics import MetricsRecorder, ServeMetrics
 from fleetmind.serve.model import RequestLimits
 from fleetmind.serve.repository import Loader, ModelRepository, default_loader, describe_failures
 from fleetmind.serve.rest import RestConfig, RestServer
 from fleetmind.serve.service import SERVICE, InferenceServicer
+from fleetmind.serve.shedding import LoadShedder, ShedPolicy, WaitProbe
 
 logger = logging.getLogger(__name__)
 
@@ -67,11 +68,18 @@ def transport_config(config: ServeConfig, *, share_port: bool = False) -> Server
         tls_key=config.tls_key,
         tls_client_ca=config.tls_client_ca,
         tokens=read_tokens(config.token_file) if config.token_file else (),
-        max_pending_calls=config.max_pending_calls,
+        max_pending_calls=pending_limit(config),
         insecure=config.insecure,
         share_port=share_port,
         extra_options=connection_age_options(config),
     )
+
+
+def pending_limit(config: ServeConfig) -> int | None:
+    """The pending-call limit of ``config`` (None: gRPC's own)."""
+    if config.max_pending_calls is None and config.max_wait_ms > 0:
+        return SHEDDING_PENDING_CALLS
+    return config.max_pending_calls
 
 
 def rest_config(transport: ServerConfig, config: ServeConfig) -> RestConfig:
@@ -135,7 +143,13 @@ class InferenceServer:
             self.metrics.batch_observer,
             RequestLimits(config.max_message_mib * MIB, config.max_request_rows),
         )
-        self.servicer = InferenceServicer(self.repository, self.metrics)
+        self.shedder = (
+            LoadShedder(ShedPolicy(max_wait_s=config.max_wait_ms / 1000))
+            if config.max_wait_ms > 0
+            else None
+        )
+        self._probe: WaitProbe | None = None
+        self.servicer = InferenceServicer(self.repository, self.metrics, self.shedder)
         self.health = HealthServicer()
         self._metrics_page = (
             None
@@ -177,11 +191,18 @@ class InferenceServer:
         self._grpc, self.port = create_server(
             address, transport, [(self.servicer, SERVICE)], self.health
         )
+        if self.shedder is not None:
+            self._probe = WaitProbe(self.shedder, self.metrics.waited)
+            self._grpc.add_insecure_port(self._probe.address)
         await self._grpc.start()
+        if self._probe is not None:
+            self._probe.start()
         if rest is not None and self.config.http_port is not None:
             try:
                 self.http_port = await rest.start(self.config.host, self.config.http_port)
             except BaseException:  # the HTTP port is taken: serve neither
+                if self._probe is not None:
+                    await self._probe.stop()
                 await self._grpc.stop(0)
                 await self.repository.close()
                 raise
@@ -232,6 +253,8 @@ class InferenceServer:
             self._reloader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reloader
+        if self._probe is not None:
+            await self._probe.stop()
         stopping = [self._grpc.stop(grace)] if self._grpc is not None else []
         if self._rest is not None:
             stopping.append(self._rest.stop(grace))

@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Any
 
+import grpc
 from grpc import aio
 
 from fleetmind import __version__
@@ -22,6 +23,7 @@ from fleetmind.serve.protocol import (
 )
 from fleetmind.serve.repository import ModelRepository
 from fleetmind.serve.response import timing_parameters
+from fleetmind.serve.shedding import PUSHBACK_KEY, LoadShedder, overload_message
 
 SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
 """Descriptor of the service, for registration and reflection."""
@@ -32,9 +34,16 @@ Context = aio.ServicerContext[Any, Any]
 class InferenceServicer:
     """Answers the Open Inference Protocol from a :class:`ModelRepository`."""
 
-    def __init__(self, repository: ModelRepository, metrics: MetricsRecorder) -> None:
+    def __init__(
+        self,
+        repository: ModelRepository,
+        metrics: MetricsRecorder,
+        shedder: LoadShedder | None = None,
+    ) -> None:
         self.repository = repository
         self.metrics = metrics
+        self.shedder = shedder
+        """Refuses a share of new inference calls while calls wait too long; None: never."""
         self.accepting = False
         """False before the models are loaded and once shutdown has begun."""
 
@@ -67,6 +76,12 @@ class InferenceServicer:
     @rpc_errors
     async def ModelInfer(self, request: pb.ModelInferRequest, context: Context) -> Any:
         start = time.perf_counter()
+        if pushback_ms := self.overloaded(request.model_name, start):
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                overload_message(pushback_ms),
+                trailing_metadata=((PUSHBACK_KEY, str(pushback_ms)),),
+            )
         label, status, started = UNKNOWN_MODEL, "OK", False
         try:
             model = self.repository.get(request.model_name, request.model_version)
@@ -88,6 +103,19 @@ class InferenceServicer:
             raise
         finally:
             self.metrics.record(label, status, time.perf_counter() - start, started=started)
+
+    def overloaded(self, model_name: str, start: float) -> int:
+        """0 to take an inference call up; otherwise it is refused, and counted, and this
+        is the pushback in milliseconds to give its caller."""
+        if self.shedder is None:
+            return 0
+        pushback_ms = self.shedder.refuse()
+        if pushback_ms:
+            served = model_name in self.repository.names()
+            label = model_name if served else UNKNOWN_MODEL
+            seconds = time.perf_counter() - start
+            self.metrics.record(label, "RESOURCE_EXHAUSTED", seconds, started=False)
+        return pushback_ms
 
 
 def _status_name(exc: BaseException) -> str:
