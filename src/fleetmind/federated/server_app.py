@@ -125,6 +125,7 @@ def build_server_app(
     def main(grid: Grid, context: Context) -> None:
         cfg = settings or FederationSettings.from_run_config(dict(context.run_config))
         try:
+            cfg.validate()
             summary = run_rounds(grid, cfg)
         except BaseException as exc:
             if outcome is None:

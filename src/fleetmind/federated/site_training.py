@@ -28,6 +28,7 @@ from fleetmind.core.agent import Agent, identity
 from fleetmind.core.errors import ConfigError
 from fleetmind.envs.registry import make_vector_env
 from fleetmind.federated.settings import FederationSettings
+from fleetmind.federated.sites import draw_site_params
 from fleetmind.runtime.local import resolve_algo_config
 from fleetmind.runtime.parts import RunParts, broadcast_module, build_parts
 
@@ -42,6 +43,11 @@ def algo_spec(settings: FederationSettings) -> tuple[AlgoSpec, Any]:
     if isinstance(spec, MultiAgentAlgoSpec):
         raise ConfigError(f"--algo {spec.name} trains teams; federated sites train one agent")
     return spec, resolve_algo_config(spec, None)
+
+
+def default_site_params(settings: FederationSettings) -> list[dict[str, float]]:
+    """Every site's parameters drawn from the run's seed (no site config given)."""
+    return draw_site_params(settings.env_id, settings.sites, settings.seed)
 
 
 def round_seed(seed: int, site: int, server_round: int) -> int:
@@ -89,7 +95,7 @@ class SiteTrainer:
     def __init__(self, settings: FederationSettings, site: int) -> None:
         self.settings = settings
         self.site = site
-        self.params = settings.site_params[site] if settings.site_params else {}
+        self.params = (settings.site_params or default_site_params(settings))[site]
         self.spec, self.algo_config = algo_spec(settings)
 
     def build(self, envs: int, seed: int) -> RunParts:
