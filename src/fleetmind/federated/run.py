@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleetmind.core.errors import ConfigError
 from fleetmind.envs.registry import resolve_env_id
@@ -24,6 +25,9 @@ from fleetmind.federated.server_app import Outcome, build_server_app, resolved_n
 from fleetmind.federated.settings import FederationSettings
 from fleetmind.federated.site_training import algo_spec
 from fleetmind.federated.sites import check_site_params, draw_site_params, read_site_config
+
+if TYPE_CHECKING:
+    from flwr.clientapp.typing import Mod
 
 log = logging.getLogger("fleetmind.federated")
 
@@ -71,8 +75,9 @@ def quiet_flower() -> None:
         flower.setLevel(logging.WARNING)
 
 
-def simulate(settings: FederationSettings) -> dict[str, Any]:
-    """The federation on Flower's simulation engine, in this process and ray workers."""
+def simulate(settings: FederationSettings, client_mods: Sequence[Mod] = ()) -> dict[str, Any]:
+    """The federation on Flower's simulation engine, in this process and ray workers;
+    ``client_mods`` wrap every site's ClientApp (Flower mods)."""
     from flwr.simulation import run_simulation
 
     for key, value in QUIET_ENV.items():
@@ -87,7 +92,7 @@ def simulate(settings: FederationSettings) -> dict[str, Any]:
     try:
         run_simulation(
             server_app=build_server_app(settings, outcome),
-            client_app=build_client_app(settings),
+            client_app=build_client_app(settings, client_mods),
             num_supernodes=settings.sites,
             backend_config=backend,  # type: ignore[arg-type]
         )
