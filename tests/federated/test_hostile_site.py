@@ -14,11 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.federated.procs import SRC
 
 from fleetmind.runtime.evaluate import evaluate
 from fleetmind.runtime.run_dir import read_metrics
-
-SRC = Path(__file__).resolve().parents[2] / "src"
 
 SCRIPT = """
 import json, sys

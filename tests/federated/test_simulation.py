@@ -10,26 +10,13 @@ import uuid
 from pathlib import Path
 
 import pytest
+from tests.federated.procs import SRC, no_process_left
 
 from fleetmind.cli.main import main
 from fleetmind.federated.accountant import epsilon_spent
 from fleetmind.runtime.run_dir import read_metrics
 
-SRC = Path(__file__).resolve().parents[2] / "src"
 ROUNDS = 2
-
-
-def processes_marked(mark: str) -> list[int]:
-    """Processes whose environment carries ``mark`` (ray's workers inherit it)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if mark.encode() in (entry / "environ").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +34,7 @@ def federated_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[
         command, env=env, capture_output=True, text=True, timeout=240, check=False
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert processes_marked(mark) == [], "ray processes outlived the run"
+    assert no_process_left(mark.split("=")[1]), "ray processes outlived the run"
     return run_dir, json.loads(done.stdout.strip().splitlines()[-1])
 
 

@@ -10,7 +10,10 @@ site); fleetmind brings the apps that run on it and the run directory they leave
     strategies.py     Flower's strategies, the finite-update guard, the DP wrappers
     accountant.py     the privacy spent, with dp-accounting, for the mechanism that ran
     server_app.py     the ServerApp: rounds, per-round metrics, the global checkpoint
+    global_run.py     the run directory: config, rows, checkpoints, curve, summary
     run.py            fleetmind federate: resolve the settings, run an engine
+    deployment.py     the deployment engine on this machine: SuperLink, SuperNodes, flwr run
+    pki.py            its throwaway CA, TLS certificate and SuperNode keys
 
 A Flower user can run the same apps with ``flwr run`` (docs/federated.md).
 """

@@ -6,13 +6,16 @@ config (a parameter the env lacks), a privacy target no noise reaches::
     summary = federate(FederationSettings(env_id="CartPole-v1", sites=3, rounds=10))
 
 The simulation engine is Flower's (``run_simulation``, on ray): one ray worker per
-CPU a site asks for, ``num_cpus`` of the machine at most, no dashboard.
+CPU a site asks for, ``num_cpus`` of the machine at most, no dashboard. The
+deployment engine is Flower's too, as processes of this machine
+(:mod:`fleetmind.federated.deployment`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,12 +61,30 @@ def federate(
 ) -> dict[str, Any]:
     """Run the federation ``settings`` describe; return its summary."""
     noise = prepare(settings, site_config)
-    if settings.engine != "simulation":
-        raise ConfigError(
-            f"--engine {settings.engine} is not available yet; use --engine simulation"
-        )
     create_run_dir(settings, noise, force)
+    if settings.engine == "deployment":
+        return deploy(settings)
     return simulate(settings)
+
+
+def deploy(settings: FederationSettings) -> dict[str, Any]:
+    """The federation on Flower's deployment engine: a SuperLink and one SuperNode per
+    site as processes of this machine, over TLS with SuperNode authentication."""
+    from fleetmind.federated.deployment import Deployment
+
+    with (
+        tempfile.TemporaryDirectory(prefix="fleetmind-flower-") as folder,
+        Deployment(Path(folder)) as fleet,
+    ):
+        try:
+            fleet.start_superlink()
+            for site in range(settings.sites):
+                fleet.add_site(site)
+            return fleet.run(settings)
+        finally:
+            fleet.stop()
+            if settings.run_dir is not None:
+                fleet.keep_logs(Path(settings.run_dir))
 
 
 def quiet_flower() -> None:
