@@ -63,9 +63,15 @@ def apply_params(
 ) -> None:
     """Set ``params`` on every copy of ``env`` and recompute the derived constants."""
     for target in _targets(env):
-        check_params(env_id, target, params)
-        for name, value in params.items():
-            setattr(target, name, float(value))
-        for name, derive in _DERIVED.items():
-            if hasattr(target, name):
-                setattr(target, name, derive(target))
+        set_params(target, env_id, params)
+
+
+def set_params(target: Any, env_id: str, params: Mapping[str, Any]) -> None:
+    """Set ``params`` on one unwrapped env (or a native vector env) and recompute the
+    derived constants."""
+    check_params(env_id, target, params)
+    for name, value in params.items():
+        setattr(target, name, float(value))
+    for name, derive in _DERIVED.items():
+        if hasattr(target, name):
+            setattr(target, name, derive(target))
