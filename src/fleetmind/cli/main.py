@@ -33,6 +33,7 @@ COMMANDS: tuple[str, ...] = (
     "fleetmind.cli.expected_time_cmd",
     "fleetmind.cli.jobshop_cmd",
     "fleetmind.cli.deploy_cmd",
+    "fleetmind.cli.federate_cmd",
 )
 
 

@@ -25,7 +25,7 @@ this module sits on top of both.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Any
 
@@ -36,6 +36,7 @@ from fleetmind.envs.env_entry import EnvEntry, ScenarioBaselines, is_entry_point
 from fleetmind.envs.gym_vector import gymnasium_env_ids, gymnasium_family, make_gym_vector_env
 from fleetmind.envs.scenarios.builtin import BUILTIN_ENTRIES
 from fleetmind.envs.team import MultiAgentVectorEnv
+from fleetmind.envs.variants import apply_params
 
 
 def _gymnasium_entry(env_id: str) -> EnvEntry:
@@ -159,8 +160,11 @@ def _check_count(num_envs: int) -> None:
         raise ConfigError(f"number of environments must be positive, got {num_envs}")
 
 
-def make_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv[Any, Any, Any]:
-    """``num_envs`` copies of ``env_id`` as one single-agent Gymnasium vector env."""
+def make_vector_env(
+    env_id: str, num_envs: int, params: Mapping[str, Any] | None = None
+) -> gym.vector.VectorEnv[Any, Any, Any]:
+    """``num_envs`` copies of ``env_id`` as one single-agent Gymnasium vector env; with
+    ``params``, the variant whose constants they name (:mod:`fleetmind.envs.variants`)."""
     _check_count(num_envs)
     entry = lookup_env(env_id)
     if entry.make_vector is None:
@@ -168,7 +172,14 @@ def make_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv[Any, Any
             f"{env_id} is a multi-agent environment without a single-agent form; train it "
             "with --algo mappo or --algo ippo"
         )
-    return entry.make_vector(num_envs)
+    env = entry.make_vector(num_envs)
+    if params:
+        try:
+            apply_params(env, env_id, params)
+        except BaseException:
+            env.close()
+            raise
+    return env
 
 
 def make_team_vector_env(env_id: str, num_envs: int) -> MultiAgentVectorEnv:

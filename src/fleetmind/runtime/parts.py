@@ -13,7 +13,7 @@ algorithm (MAPPO, IPPO) on a multi-agent env is a team of N::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,9 +100,13 @@ def build_parts(
     seed: int,
     normalize_obs: bool,
     stats: StatsFactory = RunningMeanStd,
+    env_params: Mapping[str, Any] | None = None,
 ) -> RunParts:
-    """The env, learner, statistics and actuators of ``spec`` on ``env_id``."""
+    """The env, learner, statistics and actuators of ``spec`` on ``env_id``; ``env_params``
+    picks a variant of a single-agent env (:mod:`fleetmind.envs.variants`)."""
     if isinstance(spec, MultiAgentAlgoSpec):
+        if env_params:
+            raise ConfigError(f"{spec.name} trains teams; environment parameters need one agent")
         env: TeamEnv = make_team_vector_env(env_id, envs)
         try:
             learner: TeamLearner = spec.build_team(algo_config, env.spec, seed)
@@ -110,7 +114,7 @@ def build_parts(
             env.close()
             raise
     else:
-        env = GymTeamEnv(make_vector_env(env_id, envs), env_id)
+        env = GymTeamEnv(make_vector_env(env_id, envs, env_params), env_id)
         act_space = env.spec.action_spaces[0]
         problem = spec.supports_action(act_space)
         try:

@@ -1,0 +1,142 @@
+"""fleetmind's ServerApp: R rounds of Flower's strategy, a row and a checkpoint per round.
+
+Each round Flower samples the sites, they train from the global weights and
+reply with new ones; the guarded strategy (:mod:`fleetmind.federated.strategies`)
+aggregates, then every site evaluates the new global weights on its own env. After
+the round the server checkpoints the global policy and appends its row to
+metrics.jsonl: ``round``, ``env_steps``, ``episode_return_mean`` (the sites' mean
+return), ``return_min``, ``return_max``, ``site_returns``, ``update_norm_mean``,
+``update_norm_max``, ``clipped_fraction``, ``excluded_updates``, ``failed_sites``
+and, with differential privacy, ``epsilon`` spent so far at ``delta``.
+
+``app`` is what ``flwr run`` loads (settings from the run config);
+:func:`build_server_app` gives the command its own, with the settings in hand and
+an :class:`Outcome` to carry the summary (or the error) back.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, MetricRecord
+from flwr.serverapp import Grid, ServerApp
+
+from fleetmind.federated.accountant import epsilon_spent, noise_for_epsilon
+from fleetmind.federated.global_run import GlobalRun
+from fleetmind.federated.settings import FederationSettings
+from fleetmind.federated.strategies import RoundStats, SiteGuard, build_strategy
+
+log = logging.getLogger("fleetmind.federated")
+
+ROUND_TIMEOUT_S = 3600.0
+"""How long the server waits for a round's replies."""
+
+
+@dataclass
+class Outcome:
+    """What the ServerApp hands back to the command that started it."""
+
+    summary: dict[str, Any] | None = None
+    error: BaseException | None = None
+
+
+def resolved_noise(settings: FederationSettings) -> float | None:
+    """The noise multiplier of the run: --dp-noise, or the one --dp-target-epsilon picks."""
+    if settings.dp_target_epsilon is not None:
+        return noise_for_epsilon(
+            settings.dp_target_epsilon,
+            settings.rounds,
+            settings.sample_size(),
+            settings.sites,
+            settings.dp_delta,
+        )
+    return settings.dp_noise
+
+
+def round_row(stats: RoundStats, epsilon: float | None, clip: float | None) -> dict[str, Any]:
+    """The metrics row of one round (without its counters)."""
+    norms = stats.update_norms
+    evaluation = stats.evaluation
+    row: dict[str, Any] = {
+        "episode_return_mean": evaluation.get("return_mean"),
+        "return_min": evaluation.get("return_min"),
+        "return_max": evaluation.get("return_max"),
+        "site_returns": evaluation.get("site_returns"),
+        "update_norm_mean": float(np.mean(norms)) if norms else None,
+        "update_norm_max": float(np.max(norms)) if norms else None,
+        "clipped_fraction": (stats.clipped / len(norms)) if norms and clip else None,
+        "excluded_updates": stats.excluded,
+        "failed_sites": stats.failed,
+    }
+    if epsilon is not None:
+        row["epsilon"] = epsilon
+    return row
+
+
+def run_rounds(grid: Grid, settings: FederationSettings) -> dict[str, Any]:
+    """The whole federation on ``grid``; returns the summary."""
+    noise = resolved_noise(settings)
+    run = GlobalRun(settings, noise)
+    guard: SiteGuard = build_strategy(settings, noise)
+
+    def after_round(server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
+        if server_round == 0:
+            return None
+        stats = guard.rounds.get(server_round, RoundStats())
+        epsilon = None
+        if noise is not None:
+            epsilon = epsilon_spent(
+                noise, server_round, settings.sample_size(), settings.sites, settings.dp_delta
+            )
+        row = round_row(stats, epsilon, guard.clip)
+        run.record(server_round, {k: v.numpy() for k, v in arrays.items()}, row)
+        log.info(
+            "round %d/%d: mean return %s, epsilon %s",
+            server_round,
+            settings.rounds,
+            row["episode_return_mean"],
+            epsilon,
+        )
+        return None
+
+    initial = ArrayRecord({k: Array(np.asarray(v)) for k, v in run.initial_weights().items()})
+    guard.start(
+        grid=grid,
+        initial_arrays=initial,
+        num_rounds=settings.rounds,
+        timeout=ROUND_TIMEOUT_S,
+        train_config=ConfigRecord(),
+        evaluate_config=ConfigRecord(),
+        evaluate_fn=after_round,
+    )
+    return run.finish()
+
+
+def build_server_app(
+    settings: FederationSettings | None = None, outcome: Outcome | None = None
+) -> ServerApp:
+    """A ServerApp for ``settings`` (None: from the run config) reporting to ``outcome``."""
+    app = ServerApp()
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        cfg = settings or FederationSettings.from_run_config(dict(context.run_config))
+        try:
+            cfg.validate()
+            summary = run_rounds(grid, cfg)
+        except BaseException as exc:
+            if outcome is None:
+                raise
+            outcome.error = exc
+            return
+        if outcome is not None:
+            outcome.summary = summary
+
+    return app
+
+
+app = build_server_app()
+"""The ServerApp ``flwr run`` starts (settings from the run config)."""
