@@ -14,10 +14,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
-from tests.cluster.conftest import CONNECTION_AGE_S, NAME, NAMESPACE, Fleet
+from tests.cluster.conftest import CONNECTION_AGE_S, METRICS_PORT, NAME, NAMESPACE, Fleet
 
 pytestmark = pytest.mark.skipif(
     os.name != "posix" or os.geteuid() != 0 or shutil.which("ip") is None,
@@ -151,57 +152,99 @@ def test_a_third_replica_gets_calls_within_the_connection_age(two_replicas: Flee
 
 
 WINDOW_S = 3.0
-"""The window each reading of the metric spans (metrics-server's is about a minute)."""
+"""The window each reading of the metric spans (the adapter's rule averages over a minute)."""
+STEP_S = 4.0
+"""How long each rate of the load step runs before its last window is read."""
+FIRST_RATE = 200.0
+RATE_STEP = 1.25
+MOST_RATE = 6000.0
 
 
 def test_the_autoscaler_metric_crosses_its_target_with_one_replica_and_not_with_two(
     two_replicas: Fleet,
 ) -> None:
+    """The wait, scraped from each pod's metrics page as Prometheus would and averaged
+    over a window as the adapter's rule does, goes above the HPA's target under a load
+    step on one replica and under it once two replicas take half the load each.
+
+    The load is open loop (h2load, paced): a closed loop of N callers keeps N calls in
+    flight however many replicas answer, so on two shared cores, where a second replica
+    adds less than a core, its wait would not halve. The step starts at FIRST_RATE calls
+    a second and grows by a quarter until one replica falls behind (what one replica
+    answers depends on what else this machine runs); two replicas then take that rate.
+    """
     from fleetmind.deploy.local_cluster.autoscaling import (
         PodSampler,
         cpu_seconds,
         desired_replicas,
         hpa_target,
+        page_metric,
     )
+    from fleetmind.serve.metrics import WAIT_METRIC
 
     fleet = two_replicas
     cluster = fleet.cluster
     target = hpa_target(cluster.manifests, NAME)
-    assert (target.kind, target.metric) == ("Resource", "cpu")
+    assert (target.kind, target.metric) == ("Pods", WAIT_METRIC)
     cluster.scale(NAME, 1)
+    (first,) = fleet.pods()
     readings: list[dict[str, float]] = []
-
-    def reading_is(holds: Any, since: float) -> bool:
-        """The last window's reading (once a whole window has passed since ``since``)."""
-        now = time.monotonic()
-        if now - since < WINDOW_S:
-            return False
-        readings.append(cpu.rates(now - WINDOW_S, now))
-        return bool(readings[-1]) and holds(readings[-1])
-
-    with PodSampler(fleet.pods, cpu_seconds, interval_s=0.2) as cpu, fleet.load(8) as load:
-        step = time.monotonic()
-        # above the target by more than the HPA's tolerance: it would start a pod
-        cluster.wait_for(
-            lambda: reading_is(lambda r: desired_replicas(1, r, target.average) >= 2, step),
-            30, f"one replica above the target (readings {readings[-3:]})", every_s=0.2,
-        )  # fmt: skip
-        one = readings[-1]
-        (first,) = one
+    steps: list[tuple[int, float]] = []  # (calls/s, the one replica's wait), for the record
+    scraped = page_metric(WAIT_METRIC, METRICS_PORT)  # each pod's /metrics, as Prometheus
+    with (
+        PodSampler(fleet.pods, scraped) as wait,
+        PodSampler(fleet.pods, cpu_seconds) as cpu,  # for the record
+        ExitStack() as load,
+    ):
+        rate = FIRST_RATE
+        while True:  # one replica: raise the load until the HPA would start a second
+            assert rate <= MOST_RATE, f"one replica kept up with {rate:.0f} calls/s: {readings}"
+            load.close()
+            generators = load.enter_context(fleet.paced_load(rate, [first]))
+            time.sleep(STEP_S)
+            readings.append(wait.averages(time.monotonic() - WINDOW_S))
+            steps.append((round(rate), round(max(readings[-1].values(), default=0) * 1000, 1)))
+            if desired_replicas(1, readings[-1], target.average) >= 2:
+                break
+            rate *= RATE_STEP
+        one, one_load = readings[-1], _cpu_s(generators) / STEP_S
+        one_cpu = cpu.rates(time.monotonic() - WINDOW_S)
         cluster.scale(NAME, 2)
-        (second,) = [p.name for p in fleet.pods() if p.name != first]
-        cluster.wait_for(lambda: fleet.requests().get(second, 0) >= 50, 30,
-                         "calls on the second replica", every_s=0.1)  # fmt: skip
+        (second,) = [p for p in fleet.pods() if p.name != first.name]
+        load.close()
+        generators = load.enter_context(fleet.paced_load(rate, [first, second]))
         before, shared = fleet.requests(), time.monotonic()
-        cluster.wait_for(
-            lambda: reading_is(lambda r: len(r) == 2 and max(r.values()) < target.average, shared),
-            30, f"both replicas under the target (readings {readings[-3:]})", every_s=0.2,
-        )  # fmt: skip
-        two = readings[-1]
+
+        def both_under_target() -> bool:
+            now = time.monotonic()
+            if now - shared < WINDOW_S:
+                return False
+            readings.append(wait.averages(now - WINDOW_S, now))
+            return len(readings[-1]) == 2 and max(readings[-1].values()) < target.average
+
+        cluster.wait_for(both_under_target, 45, f"both replicas under the target ({readings[-3:]})",
+                         every_s=0.2)  # fmt: skip
+        two, two_load = readings[-1], _cpu_s(generators) / (time.monotonic() - shared)
+        two_cpu = cpu.rates(time.monotonic() - WINDOW_S)
         after = fleet.requests()
-    summary = load.stop()
-    assert summary["failed"] == 0, json.dumps(summary)
-    assert max(one.values()) > target.average, one
+    assert max(one.values()) > target.average * 1.1, one
     assert desired_replicas(2, two, target.average) <= 2, two
-    share = (after[second] - before[second]) / sum(after[p] - before[p] for p in (first, second))
+    served = {p: after[p] - before[p] for p in (first.name, second.name)}
+    share = served[second.name] / sum(served.values())
     assert 0.3 <= share <= 0.7, f"the second replica took {share:.0%} of the calls"
+    figures = {"one_ms": one, "two_ms": two, "one_cores": one_cpu, "two_cores": two_cpu}
+    print(json.dumps({
+        "target_ms": target.average * 1000, "steps": steps, "rate": round(rate),
+        **{k: {p[-5:]: round(v * (1000 if k.endswith("ms") else 1), 2) for p, v in r.items()}
+           for k, r in figures.items()},
+        "load_cores": [round(one_load, 3), round(two_load, 3)], "second_share": round(share, 2),
+    }))  # fmt: skip
+
+
+def _cpu_s(processes: list[subprocess.Popen[bytes]]) -> float:
+    """CPU time the load generators have used so far."""
+    total = 0
+    for process in processes:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
