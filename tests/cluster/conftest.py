@@ -106,32 +106,40 @@ class Fleet:
     def paced_load(self, rate: float, pods: list[Any]) -> Iterator[list[subprocess.Popen[bytes]]]:
         """``rate`` calls a second in all, split evenly over ``pods`` as a round-robin client
         splits them over a Service's endpoints, from h2load (nghttp2's C HTTP/2 client) in
-        a client namespace: one process per pod, whatever the pods answer (open loop), at
-        a few percent of a core (the SDK in Python costs about a replica's CPU per call)."""
+        a client namespace: one shell per pod, whatever the pods answer (open loop), at
+        a few hundredths of a core (the SDK in Python costs about a replica's CPU per call).
+
+        h2load does not reconnect after a server's GOAWAY, which the servers here send
+        every CONNECTION_AGE_S, so each shell runs it for runs shorter than that, one
+        after another (new connections, as a client's after a GOAWAY)."""
         if shutil.which("h2load") is None:
             pytest.skip("h2load (nghttp2-client) is not installed")
         per_connection = rate / len(pods) / PACED_CONNECTIONS
-        argv = [
-            "h2load", "-H", "content-type: application/grpc", "-H", "te: trailers",
-            "-H", f"authorization: Bearer {TOKEN}", "-H", "grpc-timeout: 10S",
-            "-d", str(self._request_body()), "-c", str(PACED_CONNECTIONS),
-            "-m", str(PACED_STREAMS), "--rps", f"{per_connection:.3f}", "-D", "600s",
-        ]  # fmt: skip
+        run_ms = int((CONNECTION_AGE_S * 0.9 - 0.5) * 1000)  # gRPC's age jitter is 10 %
+        h2load = (
+            "h2load -H 'content-type: application/grpc' -H 'te: trailers' "
+            f"-H 'authorization: Bearer {TOKEN}' -H 'grpc-timeout: 10S' "
+            f"-d {self._request_body()} -c {PACED_CONNECTIONS} -m {PACED_STREAMS} "
+            f"--rps {per_connection:.3f} -D {run_ms}ms"
+        )
         method = "inference.GRPCInferenceService/ModelInfer"
+        urls = [f"http://{pod.address}:{GRPC_PORT}/{method}" for pod in pods]
+        loops = [f"while :; do {h2load} {url}; done" for url in urls]
         processes = [
             self.cluster.run_client(
-                [*argv, f"http://{pod.address}:{GRPC_PORT}/{method}"],
+                ["sh", "-c", loop],
                 namespace=NAMESPACE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                start_new_session=True,
             )
-            for pod in pods
+            for loop in loops
         ]
         try:
             yield processes
         finally:
             for process in processes:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
 
     def _request_body(self) -> Path:
