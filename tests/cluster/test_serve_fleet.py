@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -158,6 +159,23 @@ STEP_S = 4.0
 FIRST_RATE = 200.0
 RATE_STEP = 1.25
 MOST_RATE = 6000.0
+ATTEMPTS = 2
+"""The machine is shared: an attempt whose replicas another process starved is run again."""
+
+
+@dataclass
+class _Scaling:
+    """What one attempt read: the wait per pod (s), CPU per pod (cores), the calls."""
+
+    rate: float = FIRST_RATE
+    steps: list[tuple[int, float]] = field(default_factory=list)
+    readings: list[dict[str, float]] = field(default_factory=list)
+    one: dict[str, float] = field(default_factory=dict)
+    two: dict[str, float] = field(default_factory=dict)
+    cores: list[dict[str, float]] = field(default_factory=list)
+    load_cores: list[float] = field(default_factory=list)
+    served: dict[str, float] = field(default_factory=dict)
+    arrived: float = 0.0
 
 
 def test_the_autoscaler_metric_crosses_its_target_with_one_replica_and_not_with_two(
@@ -173,74 +191,90 @@ def test_the_autoscaler_metric_crosses_its_target_with_one_replica_and_not_with_
     a second and grows by a quarter until one replica falls behind (what one replica
     answers depends on what else this machine runs); two replicas then take that rate.
     """
+    from fleetmind.deploy.local_cluster.autoscaling import desired_replicas, hpa_target
+    from fleetmind.serve.metrics import WAIT_METRIC
+
+    fleet = two_replicas
+    target = hpa_target(fleet.cluster.manifests, NAME)
+    assert (target.kind, target.metric) == ("Pods", WAIT_METRIC)
+    for attempt in range(1, ATTEMPTS + 1):
+        seen = _Scaling()
+        try:
+            _step_on_one_then_split(fleet, target.average, seen)
+            break
+        except TimeoutError:
+            if attempt == ATTEMPTS:
+                raise
+    assert max(seen.one.values()) > target.average * 1.1, seen.one
+    assert desired_replicas(2, seen.two, target.average) <= 2, seen.two
+    assert seen.arrived >= 0.8 * seen.rate, f"{seen.arrived:.0f} calls/s reached two replicas"
+    first, second = seen.served.values()
+    share = second / (first + second)
+    assert 0.3 <= share <= 0.7, f"the second replica took {share:.0%} of the calls"
+    print(json.dumps({
+        "target_ms": target.average * 1000, "attempt": attempt, "steps": seen.steps,
+        "rate": round(seen.rate),
+        "one_ms": [round(v * 1000, 1) for v in seen.one.values()],
+        "two_ms": [round(v * 1000, 1) for v in seen.two.values()],
+        "one_cores": [round(v, 2) for v in seen.cores[0].values()],
+        "two_cores": [round(v, 2) for v in seen.cores[1].values()],
+        "load_cores": [round(c, 3) for c in seen.load_cores], "second_share": round(share, 2),
+    }))  # fmt: skip
+
+
+def _step_on_one_then_split(fleet: Fleet, target: float, seen: _Scaling) -> None:
+    """Raise a paced load on one replica until the HPA would start a second, then split it
+    over two until both read under ``target``; TimeoutError when they do not in 45 s."""
     from fleetmind.deploy.local_cluster.autoscaling import (
         PodSampler,
         cpu_seconds,
         desired_replicas,
-        hpa_target,
         page_metric,
     )
     from fleetmind.serve.metrics import WAIT_METRIC
 
-    fleet = two_replicas
-    cluster = fleet.cluster
-    target = hpa_target(cluster.manifests, NAME)
-    assert (target.kind, target.metric) == ("Pods", WAIT_METRIC)
-    cluster.scale(NAME, 1)
+    fleet.cluster.scale(NAME, 1)
     (first,) = fleet.pods()
-    readings: list[dict[str, float]] = []
-    steps: list[tuple[int, float]] = []  # (calls/s, the one replica's wait), for the record
     scraped = page_metric(WAIT_METRIC, METRICS_PORT)  # each pod's /metrics, as Prometheus
     with (
         PodSampler(fleet.pods, scraped) as wait,
         PodSampler(fleet.pods, cpu_seconds) as cpu,  # for the record
         ExitStack() as load,
     ):
-        rate = FIRST_RATE
-        while True:  # one replica: raise the load until the HPA would start a second
-            assert rate <= MOST_RATE, f"one replica kept up with {rate:.0f} calls/s: {readings}"
+        while True:
+            assert seen.rate <= MOST_RATE, f"one replica kept up: {seen.steps}"
             load.close()
-            generators = load.enter_context(fleet.paced_load(rate, [first]))
+            generators = load.enter_context(fleet.paced_load(seen.rate, [first]))
             time.sleep(STEP_S)
-            readings.append(wait.averages(time.monotonic() - WINDOW_S))
-            steps.append((round(rate), round(max(readings[-1].values(), default=0) * 1000, 1)))
-            if desired_replicas(1, readings[-1], target.average) >= 2:
+            seen.one = wait.averages(time.monotonic() - WINDOW_S)
+            seen.steps.append((round(seen.rate), round(max(seen.one.values(), default=0) * 1e3)))
+            if desired_replicas(1, seen.one, target) >= 2:
                 break
-            rate *= RATE_STEP
-        one, one_load = readings[-1], _cpu_s(generators) / STEP_S
-        one_cpu = cpu.rates(time.monotonic() - WINDOW_S)
-        cluster.scale(NAME, 2)
+            seen.rate *= RATE_STEP
+        seen.load_cores.append(_cpu_s(generators) / STEP_S)
+        seen.cores.append(cpu.rates(time.monotonic() - WINDOW_S))
+        fleet.cluster.scale(NAME, 2)
         (second,) = [p for p in fleet.pods() if p.name != first.name]
         load.close()
-        generators = load.enter_context(fleet.paced_load(rate, [first, second]))
+        generators = load.enter_context(fleet.paced_load(seen.rate, [first, second]))
         before, shared = fleet.requests(), time.monotonic()
 
         def both_under_target() -> bool:
             now = time.monotonic()
-            if now - shared < WINDOW_S:
-                return False
-            readings.append(wait.averages(now - WINDOW_S, now))
-            return len(readings[-1]) == 2 and max(readings[-1].values()) < target.average
+            if now - shared >= WINDOW_S:
+                seen.two = wait.averages(now - WINDOW_S, now)
+                seen.readings.append(seen.two)
+            return len(seen.two) == 2 and max(seen.two.values()) < target
 
-        cluster.wait_for(both_under_target, 45, f"both replicas under the target ({readings[-3:]})",
-                         every_s=0.2)  # fmt: skip
-        two, two_load = readings[-1], _cpu_s(generators) / (time.monotonic() - shared)
-        two_cpu = cpu.rates(time.monotonic() - WINDOW_S)
+        try:
+            fleet.cluster.wait_for(both_under_target, 45, "both under the target", every_s=0.2)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}: {seen.steps}, then {seen.readings[-3:]}") from None
+        seen.load_cores.append(_cpu_s(generators) / (time.monotonic() - shared))
+        seen.cores.append(cpu.rates(time.monotonic() - WINDOW_S))
         after, ended = fleet.requests(), time.monotonic()
-    assert max(one.values()) > target.average * 1.1, one
-    assert desired_replicas(2, two, target.average) <= 2, two
-    served = {p: after[p] - before[p] for p in (first.name, second.name)}
-    arrived = sum(served.values()) / (ended - shared)
-    assert arrived >= 0.8 * rate, f"{arrived:.0f} of {rate:.0f} calls/s reached two replicas"
-    share = served[second.name] / sum(served.values())
-    assert 0.3 <= share <= 0.7, f"the second replica took {share:.0%} of the calls"
-    figures = {"one_ms": one, "two_ms": two, "one_cores": one_cpu, "two_cores": two_cpu}
-    print(json.dumps({
-        "target_ms": target.average * 1000, "steps": steps, "rate": round(rate),
-        **{k: {p[-5:]: round(v * (1000 if k.endswith("ms") else 1), 2) for p, v in r.items()}
-           for k, r in figures.items()},
-        "load_cores": [round(one_load, 3), round(two_load, 3)], "second_share": round(share, 2),
-    }))  # fmt: skip
+    seen.served = {p: after[p] - before[p] for p in (first.name, second.name)}
+    seen.arrived = sum(seen.served.values()) / (ended - shared)
 
 
 def _cpu_s(processes: list[subprocess.Popen[bytes]]) -> float:
