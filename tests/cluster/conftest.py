@@ -10,6 +10,7 @@ import os
 import select
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -37,6 +38,11 @@ the Service this often, which keeps the tests short."""
 GRPC_PORT = 8001
 METRICS_PORT = 8002
 TARGET = f"dns:///{NAME}.{NAMESPACE}.svc.cluster.local:{GRPC_PORT}"
+PACED_CONNECTIONS = 2
+"""h2load connections per pod of a paced load."""
+PACED_STREAMS = 128
+"""Calls in flight per connection at most: far more than a replica answers in the
+time a call may wait, so that an overloaded replica's backlog is the server's."""
 
 
 @dataclass
@@ -95,6 +101,59 @@ class Fleet:
             yield load
         finally:
             load.stop()
+
+    @contextmanager
+    def paced_load(self, rate: float, pods: list[Any]) -> Iterator[list[subprocess.Popen[bytes]]]:
+        """``rate`` calls a second in all, split evenly over ``pods`` as a round-robin client
+        splits them over a Service's endpoints, from h2load (nghttp2's C HTTP/2 client) in
+        a client namespace: one shell per pod, whatever the pods answer (open loop), at
+        a few hundredths of a core (the SDK in Python costs about a replica's CPU per call).
+
+        h2load does not reconnect after a server's GOAWAY, which the servers here send
+        every CONNECTION_AGE_S, so each shell runs it for runs shorter than that, one
+        after another (new connections, as a client's after a GOAWAY)."""
+        if shutil.which("h2load") is None:
+            pytest.skip("h2load (nghttp2-client) is not installed")
+        per_connection = rate / len(pods) / PACED_CONNECTIONS
+        run_ms = int((CONNECTION_AGE_S * 0.9 - 0.5) * 1000)  # gRPC's age jitter is 10 %
+        h2load = (
+            "h2load -H 'content-type: application/grpc' -H 'te: trailers' "
+            f"-H 'authorization: Bearer {TOKEN}' -H 'grpc-timeout: 10S' "
+            f"-d {self._request_body()} -c {PACED_CONNECTIONS} -m {PACED_STREAMS} "
+            f"--rps {per_connection:.3f} -D {run_ms}ms"
+        )
+        method = "inference.GRPCInferenceService/ModelInfer"
+        urls = [f"http://{pod.address}:{GRPC_PORT}/{method}" for pod in pods]
+        loops = [f"while :; do {h2load} {url}; done" for url in urls]
+        processes = [
+            self.cluster.run_client(
+                ["sh", "-c", loop],
+                namespace=NAMESPACE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            for loop in loops
+        ]
+        try:
+            yield processes
+        finally:
+            for process in processes:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+    def _request_body(self) -> Path:
+        """One ModelInfer call of the toy model, framed as gRPC sends it."""
+        from fleetmind.rpc.generated import grpc_predict_v2_pb2 as pb
+
+        body = self.token_file.parent / "infer.grpc"
+        if not body.exists():
+            request = pb.ModelInferRequest(model_name=NAME)
+            request.inputs.add(name="observation", datatype="FP32", shape=[1, 4])
+            request.raw_input_contents.append(bytes(16))
+            message = request.SerializeToString()
+            body.write_bytes(b"\0" + struct.pack(">I", len(message)) + message)
+        return body
 
 
 @pytest.fixture(scope="module")

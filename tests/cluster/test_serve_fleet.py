@@ -14,10 +14,12 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
-from tests.cluster.conftest import CONNECTION_AGE_S, NAME, NAMESPACE, Fleet
+from tests.cluster.conftest import CONNECTION_AGE_S, METRICS_PORT, NAME, NAMESPACE, Fleet
 
 pytestmark = pytest.mark.skipif(
     os.name != "posix" or os.geteuid() != 0 or shutil.which("ip") is None,
@@ -151,57 +153,134 @@ def test_a_third_replica_gets_calls_within_the_connection_age(two_replicas: Flee
 
 
 WINDOW_S = 3.0
-"""The window each reading of the metric spans (metrics-server's is about a minute)."""
+"""The window each reading of the metric spans (the adapter's rule averages over a minute)."""
+STEP_S = 4.0
+"""How long each rate of the load step runs before its last window is read."""
+FIRST_RATE = 200.0
+RATE_STEP = 1.25
+MOST_RATE = 6000.0
+ATTEMPTS = 2
+"""The machine is shared: an attempt whose replicas another process starved is run again."""
+
+
+@dataclass
+class _Scaling:
+    """What one attempt read: the wait per pod (s), CPU per pod (cores), the calls."""
+
+    rate: float = FIRST_RATE
+    steps: list[tuple[int, float]] = field(default_factory=list)
+    readings: list[dict[str, float]] = field(default_factory=list)
+    one: dict[str, float] = field(default_factory=dict)
+    two: dict[str, float] = field(default_factory=dict)
+    cores: list[dict[str, float]] = field(default_factory=list)
+    load_cores: list[float] = field(default_factory=list)
+    served: dict[str, float] = field(default_factory=dict)
+    arrived: float = 0.0
 
 
 def test_the_autoscaler_metric_crosses_its_target_with_one_replica_and_not_with_two(
     two_replicas: Fleet,
 ) -> None:
+    """The wait, scraped from each pod's metrics page as Prometheus would and averaged
+    over a window as the adapter's rule does, goes above the HPA's target under a load
+    step on one replica and under it once two replicas take half the load each.
+
+    The load is open loop (h2load, paced): a closed loop of N callers keeps N calls in
+    flight however many replicas answer, so on two shared cores, where a second replica
+    adds less than a core, its wait would not halve. The step starts at FIRST_RATE calls
+    a second and grows by a quarter until one replica falls behind (what one replica
+    answers depends on what else this machine runs); two replicas then take that rate.
+    """
+    from fleetmind.deploy.local_cluster.autoscaling import desired_replicas, hpa_target
+    from fleetmind.serve.metrics import WAIT_METRIC
+
+    fleet = two_replicas
+    target = hpa_target(fleet.cluster.manifests, NAME)
+    assert (target.kind, target.metric) == ("Pods", WAIT_METRIC)
+    for attempt in range(1, ATTEMPTS + 1):
+        seen = _Scaling()
+        try:
+            _step_on_one_then_split(fleet, target.average, seen)
+            break
+        except TimeoutError:
+            if attempt == ATTEMPTS:
+                raise
+    assert max(seen.one.values()) > target.average * 1.1, seen.one
+    assert desired_replicas(2, seen.two, target.average) <= 2, seen.two
+    assert seen.arrived >= 0.8 * seen.rate, f"{seen.arrived:.0f} calls/s reached two replicas"
+    first, second = seen.served.values()
+    share = second / (first + second)
+    assert 0.3 <= share <= 0.7, f"the second replica took {share:.0%} of the calls"
+    print(json.dumps({
+        "target_ms": target.average * 1000, "attempt": attempt, "steps": seen.steps,
+        "rate": round(seen.rate),
+        "one_ms": [round(v * 1000, 1) for v in seen.one.values()],
+        "two_ms": [round(v * 1000, 1) for v in seen.two.values()],
+        "one_cores": [round(v, 2) for v in seen.cores[0].values()],
+        "two_cores": [round(v, 2) for v in seen.cores[1].values()],
+        "load_cores": [round(c, 3) for c in seen.load_cores], "second_share": round(share, 2),
+    }))  # fmt: skip
+
+
+def _step_on_one_then_split(fleet: Fleet, target: float, seen: _Scaling) -> None:
+    """Raise a paced load on one replica until the HPA would start a second, then split it
+    over two until both read under ``target``; TimeoutError when they do not in 45 s."""
     from fleetmind.deploy.local_cluster.autoscaling import (
         PodSampler,
         cpu_seconds,
         desired_replicas,
-        hpa_target,
+        page_metric,
     )
+    from fleetmind.serve.metrics import WAIT_METRIC
 
-    fleet = two_replicas
-    cluster = fleet.cluster
-    target = hpa_target(cluster.manifests, NAME)
-    assert (target.kind, target.metric) == ("Resource", "cpu")
-    cluster.scale(NAME, 1)
-    readings: list[dict[str, float]] = []
-
-    def reading_is(holds: Any, since: float) -> bool:
-        """The last window's reading (once a whole window has passed since ``since``)."""
-        now = time.monotonic()
-        if now - since < WINDOW_S:
-            return False
-        readings.append(cpu.rates(now - WINDOW_S, now))
-        return bool(readings[-1]) and holds(readings[-1])
-
-    with PodSampler(fleet.pods, cpu_seconds, interval_s=0.2) as cpu, fleet.load(8) as load:
-        step = time.monotonic()
-        # above the target by more than the HPA's tolerance: it would start a pod
-        cluster.wait_for(
-            lambda: reading_is(lambda r: desired_replicas(1, r, target.average) >= 2, step),
-            30, f"one replica above the target (readings {readings[-3:]})", every_s=0.2,
-        )  # fmt: skip
-        one = readings[-1]
-        (first,) = one
-        cluster.scale(NAME, 2)
-        (second,) = [p.name for p in fleet.pods() if p.name != first]
-        cluster.wait_for(lambda: fleet.requests().get(second, 0) >= 50, 30,
-                         "calls on the second replica", every_s=0.1)  # fmt: skip
+    fleet.cluster.scale(NAME, 1)
+    (first,) = fleet.pods()
+    scraped = page_metric(WAIT_METRIC, METRICS_PORT)  # each pod's /metrics, as Prometheus
+    with (
+        PodSampler(fleet.pods, scraped) as wait,
+        PodSampler(fleet.pods, cpu_seconds) as cpu,  # for the record
+        ExitStack() as load,
+    ):
+        while True:
+            assert seen.rate <= MOST_RATE, f"one replica kept up: {seen.steps}"
+            load.close()
+            generators = load.enter_context(fleet.paced_load(seen.rate, [first]))
+            time.sleep(STEP_S)
+            seen.one = wait.averages(time.monotonic() - WINDOW_S)
+            seen.steps.append((round(seen.rate), round(max(seen.one.values(), default=0) * 1e3)))
+            if desired_replicas(1, seen.one, target) >= 2:
+                break
+            seen.rate *= RATE_STEP
+        seen.load_cores.append(_cpu_s(generators) / STEP_S)
+        seen.cores.append(cpu.rates(time.monotonic() - WINDOW_S))
+        fleet.cluster.scale(NAME, 2)
+        (second,) = [p for p in fleet.pods() if p.name != first.name]
+        load.close()
+        generators = load.enter_context(fleet.paced_load(seen.rate, [first, second]))
         before, shared = fleet.requests(), time.monotonic()
-        cluster.wait_for(
-            lambda: reading_is(lambda r: len(r) == 2 and max(r.values()) < target.average, shared),
-            30, f"both replicas under the target (readings {readings[-3:]})", every_s=0.2,
-        )  # fmt: skip
-        two = readings[-1]
-        after = fleet.requests()
-    summary = load.stop()
-    assert summary["failed"] == 0, json.dumps(summary)
-    assert max(one.values()) > target.average, one
-    assert desired_replicas(2, two, target.average) <= 2, two
-    share = (after[second] - before[second]) / sum(after[p] - before[p] for p in (first, second))
-    assert 0.3 <= share <= 0.7, f"the second replica took {share:.0%} of the calls"
+
+        def both_under_target() -> bool:
+            now = time.monotonic()
+            if now - shared >= WINDOW_S:
+                seen.two = wait.averages(now - WINDOW_S, now)
+                seen.readings.append(seen.two)
+            return len(seen.two) == 2 and max(seen.two.values()) < target
+
+        try:
+            fleet.cluster.wait_for(both_under_target, 45, "both under the target", every_s=0.2)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}: {seen.steps}, then {seen.readings[-3:]}") from None
+        seen.load_cores.append(_cpu_s(generators) / (time.monotonic() - shared))
+        seen.cores.append(cpu.rates(time.monotonic() - WINDOW_S))
+        after, ended = fleet.requests(), time.monotonic()
+    seen.served = {p: after[p] - before[p] for p in (first.name, second.name)}
+    seen.arrived = sum(seen.served.values()) / (ended - shared)
+
+
+def _cpu_s(processes: list[subprocess.Popen[bytes]]) -> float:
+    """CPU time the load generators have used so far (each shell and the runs it waited for)."""
+    total = 0
+    for process in processes:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return total / os.sysconf("SC_CLK_TCK")

@@ -27,7 +27,8 @@ def register(subparsers: Any) -> None:
         description=(
             "Write a kustomization (kubectl apply -k DIR) that serves PATH: a Deployment with "
             "gRPC probes, a headless Service for client-side balancing, a PodDisruptionBudget, "
-            "an autoscaler on CPU use per pod, a ServiceMonitor, a NetworkPolicy, a "
+            "an autoscaler on the wait calls meet per pod (through the Prometheus Adapter, "
+            "whose rule is written beside) and CPU use, a ServiceMonitor, a NetworkPolicy, a "
             "model volume and a Grafana dashboard. Nothing is written unless every input is "
             "usable."
         ),

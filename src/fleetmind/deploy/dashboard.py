@@ -50,7 +50,13 @@ _PANELS: tuple[tuple[str, str, str, str], ...] = (
         "sum by (model) (rate(fleetmind_inference_batch_rows_count{$sel}[1m]))",
     ),
     (
-        "CPU per pod (the autoscaler's metric)",
+        "Wait before a call is taken up, 1m mean per pod (the autoscaler's metric)",
+        "s",
+        "{{pod}}",
+        "max by (pod) (avg_over_time(fleetmind_inference_wait_seconds{$sel}[1m]))",
+    ),
+    (
+        "CPU per pod (the autoscaler's second metric)",
         "short",
         "{{pod}}",
         'sum by (pod) (rate(container_cpu_usage_seconds_total{namespace="$namespace", '

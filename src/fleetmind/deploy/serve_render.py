@@ -16,10 +16,19 @@ from fleetmind.deploy.serve_network import (
     service,
 )
 from fleetmind.deploy.serve_pod import deployment, model_claim, model_claim_name
-from fleetmind.deploy.serve_scaling import autoscaler, service_monitor
+from fleetmind.deploy.serve_scaling import (
+    ADAPTER_WINDOW,
+    adapter_values,
+    autoscaler,
+    service_monitor,
+)
 from fleetmind.deploy.serve_spec import ServeDeployment
 
 DASHBOARD_FILE = f"dashboards/{DASHBOARD_UID}.json"
+ADAPTER_FILE = "prometheus-adapter-values.yaml"
+"""Helm values of the Prometheus Adapter with the rule for the HPA's metric: not a
+resource of the kustomization (the rule belongs to the adapter's configuration, in
+its own namespace)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,8 @@ def render_serve(dep: ServeDeployment) -> Rendering:
         [kustomization(list(objects), dep.config.namespace, [generator])]
     )
     files[DASHBOARD_FILE] = json.dumps(dashboard(), indent=2) + "\n"
+    if "hpa.yaml" in objects:
+        files[ADAPTER_FILE] = dump_yaml([adapter_values()])
     files["README.md"] = _readme(dep)
     return Rendering(objects, files)
 
@@ -81,9 +92,17 @@ def _readme(dep: ServeDeployment) -> str:
         f"- apply: `kubectl apply -k .`; models go to the claim `{model_claim_name(dep)}` "
         f"({dep.served.kind}: {', '.join(dep.served.models)})",
         f"- clients dial `{client_target(dep)}` with the `round_robin` policy",
-        "- autoscaling reads CPU use from metrics-server",
-        f"- Grafana: `{DASHBOARD_FILE}` (also a ConfigMap labelled grafana_dashboard=1)",
     ]
+    if dep.config.replicas is None:
+        lines.append(
+            f"- autoscaling holds each pod's wait (its mean over {ADAPTER_WINDOW}) at "
+            f"{dep.config.target_wait_ms:g} ms and its CPU use at {dep.config.target_cpu}; the "
+            "wait reaches the HPA through the Prometheus Adapter: `helm upgrade --install "
+            "prometheus-adapter prometheus-community/prometheus-adapter -n monitoring "
+            f"-f {ADAPTER_FILE} --set prometheus.url=http://PROMETHEUS.monitoring.svc`, then "
+            "`kubectl get --raw /apis/custom.metrics.k8s.io/v1beta1` lists it"
+        )
+    lines.append(f"- Grafana: `{DASHBOARD_FILE}` (also a ConfigMap labelled grafana_dashboard=1)")
     for name, holds in referenced_secrets(dep).items():
         lines.append(f"- Secret `{name}` (not rendered; create it): {holds}")
     return "\n".join(lines) + "\n"

@@ -35,11 +35,17 @@ class ServeDeployConfig:
     """Fewest replicas the autoscaler keeps (2 or more keeps serving through a node drain)."""
     max_replicas: int = 10
     """Most replicas the autoscaler starts."""
-    target_cpu: str = "600m"
-    """Autoscaling target: average CPU use per replica (a quantity, e.g. 600m). One
-    replica's server is one Python process whose calls all pass through its event
-    loop, so it saturates near one core whatever its request; 600m scales out with
-    room for the minute a new replica needs to start."""
+    target_wait_ms: float = 40.0
+    """Autoscaling target: the wait a new call meets before a replica takes it up
+    (``fleetmind_inference_wait_seconds``, averaged over a minute per pod), in ms. It
+    must stay under the servers' --max-wait-ms (100), beyond which they refuse calls:
+    40 ms adds replicas while the wait climbs toward it (a few ms below saturation)."""
+    target_cpu: str = "800m"
+    """Second autoscaling target: average CPU use per replica (a quantity). The wait
+    says when replicas fall behind but not how many the load needs (it is near 0 at
+    half load); CPU is proportional to the load, so it keeps scale-down from removing
+    replicas the load still needs, and it scales out if the metric adapter fails. One
+    replica saturates near one core; 800m leaves the wait to decide scale-up."""
     tls_secret: str | None = None
     """kubernetes.io/tls Secret (tls.crt, tls.key) that turns TLS on; never rendered."""
     token_secret: str | None = None
@@ -91,6 +97,7 @@ class ServeDeployConfig:
             ("--target-cpu", self.target_cpu),
         ):
             check_quantity(value, flag)
+        _check_target_wait(self.target_wait_ms)
         if not self.grace_s >= 0:  # NaN too
             raise ConfigError(f"--grace-s must be 0 or more, got {self.grace_s}")
         if self.token_secret is None and not self.insecure:
@@ -99,6 +106,18 @@ class ServeDeployConfig:
                 "`tokens` holds the accepted bearer tokens) or, on a network nothing "
                 "untrusted reaches, --insecure"
             )
+
+
+def _check_target_wait(target_ms: float) -> None:
+    """The target must lie between 0 and the servers' shedding threshold."""
+    from fleetmind.serve.config import ServeConfig
+
+    shed_ms = ServeConfig.max_wait_ms
+    if not 0 < target_ms < shed_ms:  # NaN too
+        raise ConfigError(
+            f"--target-wait-ms must be above 0 and below the servers' --max-wait-ms "
+            f"({shed_ms:g}, where they start refusing calls), got {target_ms:g}"
+        )
 
 
 @dataclass(frozen=True)

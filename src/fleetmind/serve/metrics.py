@@ -40,6 +40,9 @@ from fleetmind.serve.batcher import BatchObserver
 
 UNKNOWN_MODEL = "-"
 """Label used for requests that name no served model."""
+WAIT_METRIC = "fleetmind_inference_wait_seconds"
+"""The wait a new call meets (a gauge, no labels): what the autoscaler reads
+(fleetmind.deploy.serve_scaling)."""
 
 _LATENCY = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _ROWS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
@@ -178,7 +181,7 @@ class ServeMetrics(Collector):
         for model, count in list(self._in_flight.items()):
             in_flight.add_metric([model], count)
         yield in_flight
-        yield GaugeMetricFamily("fleetmind_inference_wait_seconds", _DOC["wait"], self._wait_s)
+        yield GaugeMetricFamily(WAIT_METRIC, _DOC["wait"], self._wait_s)
 
     def serve_http(self, config: MetricsPageConfig) -> int:
         """Expose ``/metrics`` as ``config`` says (port 0 picks one); returns the bound port."""
@@ -231,7 +234,7 @@ class SharedServeMetrics:
         )
         # the longest wait over the workers: the one that decides whether to scale
         self._wait = Gauge(
-            "fleetmind_inference_wait_seconds",
+            WAIT_METRIC,
             _DOC["wait"],
             registry=None,
             multiprocess_mode="livemax",

@@ -69,6 +69,13 @@ BAD_INPUTS = {
     ),
     "bad secret name": (["{run}", "--name", "ok", "--tls-secret", "TLS"], "--tls-secret"),
     "bad quantity": (["{run}", "--name", "ok", "--memory", "lots"], "--memory"),
+    "wait target at the shedding threshold": (
+        ["{run}", "--name", "ok", "--target-wait-ms", "100"],
+        "--target-wait-ms must be above 0 and below the servers' --max-wait-ms (100",
+    ),
+    "zero wait target": (["{run}", "--name", "ok", "--target-wait-ms", "0"], "--target-wait-ms"),
+    "nan wait target": (["{run}", "--name", "ok", "--target-wait-ms", "nan"], "--target-wait-ms"),
+    "bad cpu target": (["{run}", "--name", "ok", "--target-cpu", "fast"], "--target-cpu"),
 }
 
 

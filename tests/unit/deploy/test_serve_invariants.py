@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
+import pytest
+import yaml
 from tests.unit.deploy.conftest import by_kind
 
 from fleetmind.deploy.dashboard import dashboard, series_names
+from fleetmind.deploy.local_cluster.autoscaling import quantity
 from fleetmind.deploy.serve_pod import model_claim_name
 from fleetmind.deploy.serve_render import Rendering, referenced_secrets
 from fleetmind.deploy.serve_spec import ServeDeployment
@@ -83,34 +87,78 @@ def test_the_disruption_budget_never_blocks_a_drain(rendered: Case) -> None:
     assert smallest >= 2 or dep.config.replicas is not None  # the default keeps serving
 
 
-def test_the_autoscaler_scales_the_deployment_on_cpu_below_one_core(rendered: Case) -> None:
-    dep, rendering = rendered
-    if dep.config.replicas is not None:
-        return
-    hpa = by_kind(rendering)("HorizontalPodAutoscaler")["spec"]
-    assert hpa["scaleTargetRef"]["name"] == by_kind(rendering)("Deployment")["metadata"]["name"]
-    (metric,) = hpa["metrics"]
-    assert metric["type"] == "Resource"
-    assert metric["resource"]["name"] == "cpu"
-    # one replica is one Python process, which saturates near one core
-    target = metric["resource"]["target"]
-    assert target["type"] == "AverageValue"
-    assert target["averageValue"] == dep.config.target_cpu
-    assert _cores(target["averageValue"]) < 1
-
-
-def _cores(quantity: str) -> float:
-    return float(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
-
-
-def test_the_dashboard_queries_only_exported_metrics() -> None:
+def _exported_names() -> set[str]:
+    """Every series name the server's metrics page shows once it has served a call."""
     metrics = ServeMetrics()
     metrics.started("m")
     metrics.record("m", "OK", 0.01)
     metrics.record("m", "UNAVAILABLE", 0.01, started=False)
     metrics.batch_observer("m")(4, [0.001])
-    exposed = {s.name for family in metrics.registry.collect() for s in family.samples}
-    assert series_names() <= exposed
+    metrics.waited(0.002)
+    return {s.name for family in metrics.registry.collect() for s in family.samples}
+
+
+def test_the_autoscaler_scales_on_the_wait_the_server_exports(rendered: Case) -> None:
+    dep, rendering = rendered
+    if dep.config.replicas is not None:
+        assert "prometheus-adapter-values.yaml" not in rendering.files
+        return
+    hpa = by_kind(rendering)("HorizontalPodAutoscaler")["spec"]
+    assert hpa["scaleTargetRef"]["name"] == by_kind(rendering)("Deployment")["metadata"]["name"]
+    wait, cpu = hpa["metrics"]
+    assert wait["type"] == "Pods"
+    name = wait["pods"]["metric"]["name"]
+    assert name in _exported_names()  # under that exact name, with no labels to select
+    assert "selector" not in wait["pods"]["metric"]
+    target = wait["pods"]["target"]
+    assert target["type"] == "AverageValue"
+    seconds = quantity(target["averageValue"])
+    assert seconds == pytest.approx(dep.config.target_wait_ms / 1000)
+    # replicas are added before the servers start refusing calls
+    assert 0 < seconds < ServeConfig.max_wait_ms / 1000
+    env = _env(rendering)
+    assert "FLEETMIND_MAX_WAIT_MS" not in env  # the servers shed at ServeConfig's default
+    # CPU, second: one replica is one Python process, which saturates near one core
+    assert (cpu["type"], cpu["resource"]["name"]) == ("Resource", "cpu")
+    assert cpu["resource"]["target"]["averageValue"] == dep.config.target_cpu
+    assert quantity(cpu["resource"]["target"]["averageValue"]) < 1
+
+
+def _duration_s(text: str) -> float:
+    """A Prometheus duration of one unit (``15s``, ``1m``) in seconds."""
+    return float(text[:-1]) * {"s": 1, "m": 60}[text[-1]]
+
+
+def test_the_adapter_rule_serves_the_autoscalers_metric(rendered: Case) -> None:
+    dep, rendering = rendered
+    if dep.config.replicas is not None:
+        return
+    hpa = by_kind(rendering)("HorizontalPodAutoscaler")["spec"]
+    name = hpa["metrics"][0]["pods"]["metric"]["name"]
+    kustomization = yaml.safe_load(rendering.files["kustomization.yaml"])
+    assert "prometheus-adapter-values.yaml" not in kustomization["resources"]
+    values = yaml.safe_load(rendering.files["prometheus-adapter-values.yaml"])
+    (rule,) = values["rules"]["custom"]
+    series, selector = rule["seriesQuery"].split("{", 1)
+    assert series == name
+    assert 'pod!=""' in selector
+    assert 'namespace!=""' in selector
+    assert re.fullmatch(rule["name"]["matches"], series)
+    assert rule["name"]["as"] == name  # what the HPA asks the custom metrics API for
+    overrides = rule["resources"]["overrides"]
+    assert overrides["pod"] == {"resource": "pod"}
+    assert overrides["namespace"] == {"resource": "namespace"}
+    # the series the adapter found, per pod, averaged over a window of several scrapes
+    assert rule["metricsQuery"].startswith("max(avg_over_time(<<.Series>>{<<.LabelMatchers>>}[")
+    assert rule["metricsQuery"].endswith(" by (<<.GroupBy>>)")
+    window = _duration_s(rule["metricsQuery"].split("[", 1)[1].split("]", 1)[0])
+    scrape = _duration_s(by_kind(rendering)("ServiceMonitor")["spec"]["endpoints"][0]["interval"])
+    assert window >= 4 * scrape
+    assert "prometheus-adapter-values.yaml" in rendering.files["README.md"]
+
+
+def test_the_dashboard_queries_only_exported_metrics() -> None:
+    assert series_names() <= _exported_names()
     assert len(dashboard()["panels"]) >= 6
 
 
