@@ -58,6 +58,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
         yield running
 
 
+EXPLAIN_TIMEOUT_S = 120.0
+
+
 def _expected() -> np.ndarray:
     attributor = Attributor.of(_ppo_agent())
     assert isinstance(attributor, Attributor)
@@ -65,7 +68,9 @@ def _expected() -> np.ndarray:
 
 
 def test_grpc_explained_request_carries_attributions(server: ServerThread) -> None:
-    with Client(f"127.0.0.1:{server.port}") as client:
+    # the explainer runs below any other work (SCHED_IDLE): beside busy processes its
+    # first answer (start, imports) can take many times the SDK's default 5 s
+    with Client(f"127.0.0.1:{server.port}", timeout_s=EXPLAIN_TIMEOUT_S) as client:
         plain = client.infer("ppo", OBS)
         explained = client.infer("ppo", OBS, explain=True)
         named = client.infer("ppo", OBS, explain=True, outputs=("action",))
@@ -82,7 +87,7 @@ def test_http_explained_request_carries_attributions(server: ServerThread) -> No
     port = server.server.http_port
     assert port is not None
     body = infer_body(OBS, parameters={"explain": True})
-    status, reply = post_json(port, "/v2/models/ppo/infer", body)
+    status, reply = post_json(port, "/v2/models/ppo/infer", body, timeout=EXPLAIN_TIMEOUT_S)
     assert status == 200, reply
     outputs = {o["name"]: o for o in reply["outputs"]}
     assert outputs["attributions"]["shape"] == [3, 4]
@@ -97,7 +102,7 @@ def test_http_explained_request_carries_attributions(server: ServerThread) -> No
 def test_models_without_gradients_refuse_and_the_server_stays_up(server: ServerThread) -> None:
     port = server.server.http_port
     assert port is not None
-    with Client(f"127.0.0.1:{server.port}") as client:
+    with Client(f"127.0.0.1:{server.port}", timeout_s=EXPLAIN_TIMEOUT_S) as client:
         with pytest.raises(InvalidInputError, match=r"cannot explain.*not differentiable"):
             client.infer("lookup", OBS, explain=True)
         assert client.infer("lookup", OBS)["action"].shape == (3,)
