@@ -88,6 +88,8 @@ def test_call_command_prints_actions(run_dir: Path, capsys: pytest.CaptureFixtur
     ("args", "message"),
     [
         (["--max-batch-size", "0"], "max_batch_size=0 must be >= 1"),
+        (["--max-wait-ms", "-5"], "max_wait_ms=-5.0 must be >= 0"),
+        (["--max-wait-ms", "nan"], "max_wait_ms=nan must be >= 0"),
         (["--tls-cert", "x.pem"], "TLS needs both"),
         (["--port", "abc"], "cannot read 'abc'"),
         (["--loader", "no.such.module:f"], "cannot import loader"),
