@@ -4,7 +4,13 @@ A train message carries the global weights; the reply carries only the site's ne
 weights and its step count (its weight in the mean). An evaluate message carries
 the new global weights; the reply carries the site's mean return over a few
 episodes. Nothing else about the site leaves it. Which site a node is comes from
-its node config (``partition-id``; the simulation engine numbers its nodes so).
+its node config (``partition-id``; the simulation engine numbers its nodes so), and
+so may its private environment (``env-params="length=0.4,masscart=1.0"``, and
+``env-id`` where it runs another env than the run's), which then overrides the run's.
+
+Every message names the global policy's observation and action spaces; a site whose
+own differ does not train: it replies with a refusal naming both (a ConfigRecord
+under :data:`REFUSAL`), which the server's guard counts and reports.
 
 ``app`` is what ``flwr run`` loads (settings from the run config);
 :func:`build_client_app` gives the command its own, with the settings in hand.
@@ -15,16 +21,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from flwr.app import Array, ArrayRecord, Context, Message, MessageType, MetricRecord, RecordDict
+from flwr.app import (
+    Array,
+    ArrayRecord,
+    ConfigRecord,
+    Context,
+    Message,
+    MessageType,
+    MetricRecord,
+    RecordDict,
+)
 from flwr.clientapp import ClientApp
 from flwr.clientapp.mod import fixedclipping_mod
 from flwr.clientapp.typing import ClientAppCallable, Mod
 from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
 from fleetmind.core.errors import ConfigError
-from fleetmind.federated.settings import FederationSettings
-from fleetmind.federated.site_training import SiteTrainer, Weights, round_seed
-from fleetmind.federated.strategies import WEIGHT_KEY
+from fleetmind.federated.settings import FederationSettings, parse_params
+from fleetmind.federated.site_training import (
+    SiteTrainer,
+    SpaceMismatchError,
+    Weights,
+    round_seed,
+)
+from fleetmind.federated.strategies import REFUSAL, SPACE_KEYS, WEIGHT_KEY
 
 EVAL_SEED_OFFSET = 1_000_003
 """Evaluation episodes use seeds apart from the training ones."""
@@ -39,6 +59,24 @@ def site_of(context: Context, settings: FederationSettings) -> int:
             "start each SuperNode with --node-config 'partition-id=I'"
         )
     return site
+
+
+def site_trainer(message: Message, context: Context, settings: FederationSettings) -> SiteTrainer:
+    """The trainer of this node's site: its env from the node config when it names
+    one, and the global policy's spaces from the message."""
+    site = site_of(context, settings)
+    node = context.node_config
+    params = parse_params(str(node["env-params"])) if "env-params" in node else None
+    config = message.content["config"]
+    expected = {key: str(config[key]) for key in SPACE_KEYS if key in config}
+    env_id = str(node["env-id"]) if "env-id" in node else None
+    return SiteTrainer(settings, site, env_id, params, expected)
+
+
+def refuse(message: Message, site: int, error: SpaceMismatchError) -> Message:
+    """A reply that says why the site does not take part, and nothing else."""
+    record = ConfigRecord({"site": site, "reason": str(error)})
+    return Message(content=RecordDict({REFUSAL: record}), reply_to=message)
 
 
 def weights_of(message: Message) -> Weights:
@@ -58,13 +96,22 @@ def reply(message: Message, weights: Weights | None, metrics: dict[str, float]) 
 def clip_when_asked(message: Message, context: Context, call_next: ClientAppCallable) -> Message:
     """Flower's client-side clipping, for train messages whose config names a bound."""
     config = message.content.config_records.get("config")
-    if (
+    if not (
         message.metadata.message_type == MessageType.TRAIN
         and config
         and KEY_CLIPPING_NORM in config
     ):
-        return fixedclipping_mod(message, context, call_next)
-    return call_next(message, context)
+        return call_next(message, context)
+    refusals: list[Message] = []
+
+    def inner(msg: Message, ctx: Context) -> Message:
+        out = call_next(msg, ctx)
+        if not out.has_error() and REFUSAL in out.content:
+            refusals.append(out)  # nothing to clip: passed on as it is
+        return out
+
+    clipped = fixedclipping_mod(message, context, inner)
+    return refusals[0] if refusals else clipped
 
 
 def build_client_app(
@@ -80,18 +127,25 @@ def build_client_app(
     @app.train()
     def train(message: Message, context: Context) -> Message:
         cfg = resolve(context)
-        site = site_of(context, cfg)
+        trainer = site_trainer(message, context, cfg)
         server_round = int(message.content["config"]["server-round"])  # type: ignore[arg-type]
-        result = SiteTrainer(cfg, site).train(weights_of(message), server_round)
+        try:
+            result = trainer.train(weights_of(message), server_round)
+        except SpaceMismatchError as exc:
+            return refuse(message, trainer.site, exc)
         return reply(message, result.weights, {WEIGHT_KEY: float(cfg.local_steps)})
 
     @app.evaluate()
     def evaluate(message: Message, context: Context) -> Message:
         cfg = resolve(context)
-        site = site_of(context, cfg)
+        trainer = site_trainer(message, context, cfg)
+        site = trainer.site
         server_round = int(message.content["config"]["server-round"])  # type: ignore[arg-type]
         seed = round_seed(cfg.seed + EVAL_SEED_OFFSET, site, server_round)
-        returns = SiteTrainer(cfg, site).evaluate(weights_of(message), cfg.eval_episodes, seed)
+        try:
+            returns = trainer.evaluate(weights_of(message), cfg.eval_episodes, seed)
+        except SpaceMismatchError as exc:
+            return refuse(message, site, exc)
         metrics = {WEIGHT_KEY: float(len(returns)), "return": float(np.mean(returns)), "site": site}
         return reply(message, None, metrics)
 

@@ -120,8 +120,9 @@ class GlobalRun:
         self.last = {"round": server_round, "env_steps": self.env_steps, "wall_time_s": wall, **row}
         self.metrics.write(self.last)
 
-    def finish(self) -> dict[str, Any]:
-        """Close the metrics, draw the curve, write and return summary.json."""
+    def finish(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Close the metrics, draw the curve, write and return summary.json (with
+        ``extra`` added)."""
         self.metrics.close()
         plot_curve(self.run_dir.path, f"{self.settings.env_id}: {self.settings.sites} sites")
         last = self.last
@@ -141,6 +142,7 @@ class GlobalRun:
             "strategy": self.settings.strategy,
             "excluded_updates": sum_rows(self.run_dir.path, "excluded_updates"),
             "run_dir": str(self.run_dir.path),
+            **(extra or {}),
         }
         self.run_dir.write_json(SUMMARY, summary)
         return summary

@@ -6,8 +6,13 @@ aggregates, then every site evaluates the new global weights on its own env. Aft
 the round the server checkpoints the global policy and appends its row to
 metrics.jsonl: ``round``, ``env_steps``, ``episode_return_mean`` (the sites' mean
 return), ``return_min``, ``return_max``, ``site_returns``, ``update_norm_mean``,
-``update_norm_max``, ``clipped_fraction``, ``excluded_updates``, ``failed_sites``
-and, with differential privacy, ``epsilon`` spent so far at ``delta``.
+``update_norm_max``, ``clipped_fraction``, ``excluded_updates``, ``failed_sites``,
+``refused_sites`` and, with differential privacy, ``epsilon`` spent so far at ``delta``.
+Every message names the global policy's spaces, so that a site whose own differ
+refuses at its first round (:mod:`fleetmind.federated.strategies`).
+
+An error that ends the run (a FleetmindError) is also written to the run
+directory's ``error.json``, where the command that submitted the run finds it.
 
 ``app`` is what ``flwr run`` loads (settings from the run config);
 :func:`build_server_app` gives the command its own, with the settings in hand and
@@ -16,21 +21,27 @@ an :class:`Outcome` to carry the summary (or the error) back.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, MetricRecord
 from flwr.serverapp import Grid, ServerApp
 
+from fleetmind.core.errors import FleetmindError
 from fleetmind.federated.accountant import epsilon_spent, noise_for_epsilon
 from fleetmind.federated.global_run import GlobalRun
 from fleetmind.federated.settings import FederationSettings
+from fleetmind.federated.site_training import spaces_of
 from fleetmind.federated.strategies import RoundStats, SiteGuard, build_strategy
 
 log = logging.getLogger("fleetmind.federated")
 
+ERROR_FILE = "error.json"
+"""Where the ServerApp leaves the error that ended the run."""
 ROUND_TIMEOUT_S = 3600.0
 """How long the server waits for a round's replies."""
 
@@ -70,6 +81,7 @@ def round_row(stats: RoundStats, epsilon: float | None, clip: float | None) -> d
         "clipped_fraction": (stats.clipped / len(norms)) if norms and clip else None,
         "excluded_updates": stats.excluded,
         "failed_sites": stats.failed,
+        "refused_sites": sorted(stats.refused),
     }
     if epsilon is not None:
         row["epsilon"] = epsilon
@@ -103,16 +115,25 @@ def run_rounds(grid: Grid, settings: FederationSettings) -> dict[str, Any]:
         return None
 
     initial = ArrayRecord({k: Array(np.asarray(v)) for k, v in run.initial_weights().items()})
+    spaces = spaces_of(run.parts)
     guard.start(
         grid=grid,
         initial_arrays=initial,
         num_rounds=settings.rounds,
         timeout=ROUND_TIMEOUT_S,
-        train_config=ConfigRecord(),
-        evaluate_config=ConfigRecord(),
+        train_config=ConfigRecord(dict(spaces)),
+        evaluate_config=ConfigRecord(dict(spaces)),
         evaluate_fn=after_round,
     )
-    return run.finish()
+    return run.finish({"refused_sites": {str(k): v for k, v in sorted(guard.refusals.items())}})
+
+
+def write_error(settings: FederationSettings, error: FleetmindError) -> None:
+    """The run directory's ``error.json``: the error that ended the run, for the command
+    that submitted it (the deployment engine runs the ServerApp in a process of its own)."""
+    if settings.run_dir is not None and Path(settings.run_dir).is_dir():
+        text = json.dumps({"error": str(error), "kind": type(error).__name__})
+        (Path(settings.run_dir) / ERROR_FILE).write_text(text + "\n")
 
 
 def build_server_app(
@@ -128,6 +149,8 @@ def build_server_app(
             cfg.validate()
             summary = run_rounds(grid, cfg)
         except BaseException as exc:
+            if isinstance(exc, FleetmindError):
+                write_error(cfg, exc)
             if outcome is None:
                 raise
             outcome.error = exc

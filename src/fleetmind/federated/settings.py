@@ -171,9 +171,23 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"--{name} must be one of {', '.join(allowed)}, got {value!r}")
 
 
+def parse_params(text: str) -> dict[str, float]:
+    """One site's parameters from ``name=value,name=value``; ConfigError when malformed."""
+    params: dict[str, float] = {}
+    for pair in (p.strip() for p in text.split(",")):
+        if not pair:
+            continue
+        name, sep, value = pair.partition("=")
+        try:
+            if not sep or not name:
+                raise ValueError(pair)
+            params[name.strip()] = float(value)
+        except ValueError:
+            raise ConfigError(
+                f"environment parameters must read name=value,name=value; got {pair!r}"
+            ) from None
+    return params
+
+
 def _parse_site_params(text: str) -> list[dict[str, float]]:
-    sites: list[dict[str, float]] = []
-    for chunk in text.split(";") if text else []:
-        pairs = [p.split("=", 1) for p in chunk.split(",") if p]
-        sites.append({k: float(v) for k, v in pairs})
-    return sites
+    return [parse_params(chunk) for chunk in text.split(";")] if text else []
