@@ -13,6 +13,7 @@ site); fleetmind brings the apps that run on it and the run directory they leave
     global_run.py     the run directory: config, rows, checkpoints, curve, summary
     run.py            fleetmind federate: resolve the settings, run an engine
     deployment.py     the deployment engine on this machine: SuperLink, SuperNodes, flwr run
+    supernode.py      one site's SuperNode (fleetmind site): TLS, node key, its private env
     pki.py            its throwaway CA, TLS certificate and SuperNode keys
 
 A Flower user can run the same apps with ``flwr run`` (docs/federated.md).

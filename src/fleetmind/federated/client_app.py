@@ -70,6 +70,8 @@ def site_trainer(message: Message, context: Context, settings: FederationSetting
     config = message.content["config"]
     expected = {key: str(config[key]) for key in SPACE_KEYS if key in config}
     env_id = str(node["env-id"]) if "env-id" in node else None
+    if env_id is not None and params is None:
+        params = {}  # the run's parameters are for the run's env, not the site's own
     return SiteTrainer(settings, site, env_id, params, expected)
 
 
