@@ -12,12 +12,19 @@ of updates the DP noise is calibrated for. Evaluation replies are gathered per s
 spaces are not the global policy's replies with a refusal (:data:`REFUSAL`): the
 guard leaves it out, logs its reason once, and stops the run (ConfigError) when the
 sites left are fewer than the strategy needs.
+
+The first round waits until every site has joined; after that a round samples from
+the sites still connected, down to the strategy's minimum: a site whose SuperNode
+dies mid-round is answered for by the SuperLink (an error reply, once it has missed
+its heartbeats), counted in ``failed_sites``, and the round aggregates the rest; the
+site is sampled again once it rejoins.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,6 +111,8 @@ class SiteGuard(Strategy):
         """Every site that refused, with its reason (the first one it gave)."""
         self.needed = 1
         """Training replies a round needs (the strategy's minimum)."""
+        self.sites = 0
+        """Sites the first round waits for; later rounds go on with those still there."""
         self._current: list[np.ndarray] = []
 
     def _refused(self, server_round: int, reply: Message) -> bool:
@@ -125,8 +134,11 @@ class SiteGuard(Strategy):
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        """Remember the global weights the round starts from."""
+        """Remember the global weights the round starts from; before the first round,
+        wait until every site has joined."""
         self._current = arrays.to_numpy_ndarrays()
+        if not self.rounds:
+            wait_for_sites(grid, self.sites)
         return self.strategy.configure_train(server_round, arrays, config, grid)
 
     def aggregate_train(
@@ -182,14 +194,24 @@ class SiteGuard(Strategy):
         return metrics
 
 
+def wait_for_sites(grid: Grid, sites: int, log_every_s: float = 10.0) -> None:
+    """Return once ``grid`` has at least ``sites`` nodes."""
+    last = 0.0
+    while (online := len(list(grid.get_node_ids()))) < sites:
+        if time.monotonic() - last >= log_every_s:
+            log.info("waiting for sites to join: %d of %d", online, sites)
+            last = time.monotonic()
+        time.sleep(0.5)
+
+
 def base_strategy(settings: FederationSettings) -> FedAvg:
     """Flower's aggregation for ``settings.strategy`` with the run's sampling."""
     common = {
         "fraction_train": settings.sample_fraction,
         "fraction_evaluate": 1.0,
         "min_train_nodes": min_sites(settings),
-        "min_evaluate_nodes": settings.sites,
-        "min_available_nodes": settings.sites,
+        "min_evaluate_nodes": min_sites(settings),
+        "min_available_nodes": min_sites(settings),
         "weighted_by_key": WEIGHT_KEY,
         "evaluate_metrics_aggr_fn": gather_returns,
     }
@@ -215,4 +237,5 @@ def build_strategy(settings: FederationSettings, noise: float | None) -> SiteGua
         strategy = wrapper(strategy, noise, clip, settings.sample_size())
     guard = SiteGuard(strategy, clip)
     guard.needed = min_sites(settings)
+    guard.sites = settings.sites
     return guard
