@@ -18,7 +18,8 @@ under :data:`REFUSAL`), which the server's guard counts and reports.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from flwr.app import (
@@ -37,6 +38,7 @@ from flwr.clientapp.typing import ClientAppCallable, Mod
 from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
 from fleetmind.core.errors import ConfigError
+from fleetmind.federated.secure_aggregation import FIT_CONFIG, fit_reply, read_fit, secure_mods
 from fleetmind.federated.settings import FederationSettings, parse_params
 from fleetmind.federated.site_training import (
     SiteTrainer,
@@ -61,13 +63,14 @@ def site_of(context: Context, settings: FederationSettings) -> int:
     return site
 
 
-def site_trainer(message: Message, context: Context, settings: FederationSettings) -> SiteTrainer:
+def site_trainer(
+    config: Mapping[str, Any], context: Context, settings: FederationSettings
+) -> SiteTrainer:
     """The trainer of this node's site: its env from the node config when it names
-    one, and the global policy's spaces from the message."""
+    one, and the global policy's spaces from the message's ``config``."""
     site = site_of(context, settings)
     node = context.node_config
     params = parse_params(str(node["env-params"])) if "env-params" in node else None
-    config = message.content["config"]
     expected = {key: str(config[key]) for key in SPACE_KEYS if key in config}
     env_id = str(node["env-id"]) if "env-id" in node else None
     if env_id is not None and params is None:
@@ -120,8 +123,8 @@ def build_client_app(
     settings: FederationSettings | None = None, mods: Sequence[Mod] = ()
 ) -> ClientApp:
     """A ClientApp for ``settings`` (None: read them from each message's run config);
-    ``mods`` run outside the clipping one."""
-    app = ClientApp(mods=[*mods, clip_when_asked])
+    ``mods`` run outside SecAgg+'s and the clipping ones."""
+    app = ClientApp(mods=[*mods, *secure_mods(), clip_when_asked])
 
     def resolve(context: Context) -> FederationSettings:
         return settings or FederationSettings.from_run_config(dict(context.run_config))
@@ -129,7 +132,11 @@ def build_client_app(
     @app.train()
     def train(message: Message, context: Context) -> Message:
         cfg = resolve(context)
-        trainer = site_trainer(message, context, cfg)
+        if FIT_CONFIG in message.content:  # a round of secure aggregation
+            weights, config = read_fit(message)
+            trained = site_trainer(config, context, cfg).train(weights, int(config["server-round"]))
+            return fit_reply(message, trained.weights)
+        trainer = site_trainer(message.content["config"], context, cfg)
         server_round = int(message.content["config"]["server-round"])  # type: ignore[arg-type]
         try:
             result = trainer.train(weights_of(message), server_round)
@@ -140,7 +147,7 @@ def build_client_app(
     @app.evaluate()
     def evaluate(message: Message, context: Context) -> Message:
         cfg = resolve(context)
-        trainer = site_trainer(message, context, cfg)
+        trainer = site_trainer(message.content["config"], context, cfg)
         site = trainer.site
         server_round = int(message.content["config"]["server-round"])  # type: ignore[arg-type]
         seed = round_seed(cfg.seed + EVAL_SEED_OFFSET, site, server_round)

@@ -140,6 +140,7 @@ class GlobalRun:
             "sample_size": self.settings.sample_size(),
             "sites": self.settings.sites,
             "strategy": self.settings.strategy,
+            "secure_aggregation": self.settings.secure_aggregation,
             "excluded_updates": sum_rows(self.run_dir.path, "excluded_updates"),
             "run_dir": str(self.run_dir.path),
             **(extra or {}),

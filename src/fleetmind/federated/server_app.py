@@ -34,9 +34,10 @@ from flwr.serverapp import Grid, ServerApp
 from fleetmind.core.errors import FleetmindError
 from fleetmind.federated.accountant import epsilon_spent, noise_for_epsilon
 from fleetmind.federated.global_run import GlobalRun
+from fleetmind.federated.secure_aggregation import secure_rounds
 from fleetmind.federated.settings import FederationSettings
-from fleetmind.federated.site_training import spaces_of
-from fleetmind.federated.strategies import RoundStats, SiteGuard, build_strategy
+from fleetmind.federated.site_training import Weights, spaces_of
+from fleetmind.federated.strategies import RoundStats, SiteGuard, build_strategy, wait_for_sites
 
 log = logging.getLogger("fleetmind.federated")
 
@@ -67,8 +68,8 @@ def resolved_noise(settings: FederationSettings) -> float | None:
     return settings.dp_noise
 
 
-def round_row(stats: RoundStats, epsilon: float | None, clip: float | None) -> dict[str, Any]:
-    """The metrics row of one round (without its counters)."""
+def round_row(stats: RoundStats, clip: float | None) -> dict[str, Any]:
+    """The metrics row of one round (without its counters and epsilon)."""
     norms = stats.update_norms
     evaluation = stats.evaluation
     row: dict[str, Any] = {
@@ -83,35 +84,46 @@ def round_row(stats: RoundStats, epsilon: float | None, clip: float | None) -> d
         "failed_sites": stats.failed,
         "refused_sites": sorted(stats.refused),
     }
-    if epsilon is not None:
-        row["epsilon"] = epsilon
     return row
 
 
-def run_rounds(grid: Grid, settings: FederationSettings) -> dict[str, Any]:
+def record_round(
+    run: GlobalRun,
+    settings: FederationSettings,
+    noise: float | None,
+    server_round: int,
+    weights: Weights,
+    row: dict[str, Any],
+) -> None:
+    """Add epsilon spent so far to the round's ``row``, checkpoint and log it."""
+    if noise is not None:
+        row["epsilon"] = epsilon_spent(
+            noise, server_round, settings.sample_size(), settings.sites, settings.dp_delta
+        )
+    run.record(server_round, weights, row)
+    log.info(
+        "round %d/%d: mean return %s, epsilon %s",
+        server_round,
+        settings.rounds,
+        row["episode_return_mean"],
+        row.get("epsilon"),
+    )
+
+
+def run_rounds(grid: Grid, context: Context, settings: FederationSettings) -> dict[str, Any]:
     """The whole federation on ``grid``; returns the summary."""
     noise = resolved_noise(settings)
     run = GlobalRun(settings, noise)
+    if settings.secure_aggregation:
+        return run_secure_rounds(grid, context, settings, noise, run)
     guard: SiteGuard = build_strategy(settings, noise)
 
     def after_round(server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
         if server_round == 0:
             return None
         stats = guard.rounds.get(server_round, RoundStats())
-        epsilon = None
-        if noise is not None:
-            epsilon = epsilon_spent(
-                noise, server_round, settings.sample_size(), settings.sites, settings.dp_delta
-            )
-        row = round_row(stats, epsilon, guard.clip)
-        run.record(server_round, {k: v.numpy() for k, v in arrays.items()}, row)
-        log.info(
-            "round %d/%d: mean return %s, epsilon %s",
-            server_round,
-            settings.rounds,
-            row["episode_return_mean"],
-            epsilon,
-        )
+        weights = {k: v.numpy() for k, v in arrays.items()}
+        record_round(run, settings, noise, server_round, weights, round_row(stats, guard.clip))
         return None
 
     initial = ArrayRecord({k: Array(np.asarray(v)) for k, v in run.initial_weights().items()})
@@ -125,6 +137,33 @@ def run_rounds(grid: Grid, settings: FederationSettings) -> dict[str, Any]:
         evaluate_config=ConfigRecord(dict(spaces)),
         evaluate_fn=after_round,
     )
+    return run.finish({"refused_sites": {str(k): v for k, v in sorted(guard.refusals.items())}})
+
+
+def run_secure_rounds(
+    grid: Grid,
+    context: Context,
+    settings: FederationSettings,
+    noise: float | None,
+    run: GlobalRun,
+) -> dict[str, Any]:
+    """The federation with SecAgg+ training (:mod:`fleetmind.federated.secure_aggregation`)
+    and the ordinary evaluation; update norms are not known (the server sees only sums)."""
+    guard = build_strategy(settings, None)  # its evaluation: every site's return
+    spaces = spaces_of(run.parts)
+    wait_for_sites(grid, settings.sites)
+
+    def after_round(server_round: int, weights: Weights, dropouts: int) -> None:
+        arrays = ArrayRecord({k: Array(np.asarray(v)) for k, v in weights.items()})
+        messages = guard.configure_evaluate(server_round, arrays, ConfigRecord(dict(spaces)), grid)
+        guard.aggregate_evaluate(
+            server_round, grid.send_and_receive(messages, timeout=ROUND_TIMEOUT_S)
+        )
+        stats = guard.rounds.setdefault(server_round, RoundStats())
+        stats.failed = dropouts
+        record_round(run, settings, noise, server_round, weights, round_row(stats, None))
+
+    secure_rounds(grid, context, settings, noise, run.initial_weights(), spaces, after_round)
     return run.finish({"refused_sites": {str(k): v for k, v in sorted(guard.refusals.items())}})
 
 
@@ -147,7 +186,7 @@ def build_server_app(
         cfg = settings or FederationSettings.from_run_config(dict(context.run_config))
         try:
             cfg.validate()
-            summary = run_rounds(grid, cfg)
+            summary = run_rounds(grid, context, cfg)
         except BaseException as exc:
             if isinstance(exc, FleetmindError):
                 write_error(cfg, exc)

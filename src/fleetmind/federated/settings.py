@@ -56,6 +56,11 @@ class FederationSettings:
     """Pick z so that the whole run spends this epsilon (instead of --dp-noise)."""
     dp_clipping: str = "server"
     """Where updates are clipped: server (every site's bound enforced) or client."""
+    secure_aggregation: bool = False
+    """Aggregate with Flower's SecAgg+: the server sees only the sum of the sites' weights."""
+    secagg_threshold: float = 0.67
+    """SecAgg+: fraction of a round's sampled sites (at least 2) whose key shares recover
+    a dropped site's masks; up to the others may drop out and the round completes."""
     engine: str = "simulation"
     """Flower engine: simulation (one machine) or deployment (SuperLink + SuperNodes)."""
     eval_episodes: int = 5
@@ -86,6 +91,7 @@ class FederationSettings:
         if not 0 < self.trim_fraction < 0.5:
             raise ConfigError(f"--trim-fraction must be in (0, 0.5), got {self.trim_fraction}")
         self._validate_dp()
+        self._validate_secure_aggregation()
         if len(self.site_params) not in (0, self.sites):
             raise ConfigError(
                 f"the site config describes {len(self.site_params)} sites but --sites is "
@@ -117,6 +123,26 @@ class FederationSettings:
             raise ConfigError(
                 f"differential privacy needs --strategy fedavg or fedprox: the noise is "
                 f"calibrated to the mean of clipped updates, not to {self.strategy}"
+            )
+
+    def _validate_secure_aggregation(self) -> None:
+        if not 0 < self.secagg_threshold <= 1:
+            raise ConfigError(f"--secagg-threshold must be in (0, 1], got {self.secagg_threshold}")
+        if not self.secure_aggregation:
+            return
+        if self.strategy not in MEAN_STRATEGIES:
+            raise ConfigError(
+                f"--secure-aggregation needs --strategy fedavg or fedprox: the server sees only "
+                f"the sum of the updates, which {self.strategy} cannot be computed from"
+            )
+        if self.private and self.dp_clipping != "client":
+            raise ConfigError(
+                "--secure-aggregation with differential privacy needs --dp-clipping client: "
+                "the server never sees an update to clip"
+            )
+        if self.sample_size() < 2:
+            raise ConfigError(
+                f"--secure-aggregation needs at least 2 sites a round, got {self.sample_size()}"
             )
 
     @property
