@@ -26,7 +26,8 @@ from flwr.supercore.task_identity import TaskIdentity
 from tests.federated.procs import SRC, no_process_left
 
 from fleetmind.core.errors import ConfigError
-from fleetmind.federated.accountant import epsilon_spent
+from fleetmind.federated.accountant import epsilon_spent, local_noise_std
+from fleetmind.federated.client_app import local_dp_when_asked
 from fleetmind.federated.secure_aggregation import (
     FIT_CONFIG,
     fit_reply,
@@ -57,9 +58,11 @@ def site_weights(site: int) -> Weights:
     return {k: rng.uniform(-1, 1, v.shape).astype(np.float32) for k, v in GLOBAL.items()}
 
 
-def site_app(site: int) -> ClientApp:
-    """A site whose training always ends at ``site_weights(site)``."""
-    app = ClientApp(mods=secure_mods())
+def site_app(site: int, local_dp: FederationSettings | None = None) -> ClientApp:
+    """A site whose training always ends at ``site_weights(site)`` (then noised with
+    ``local_dp``'s local DP when given)."""
+    inner = [] if local_dp is None else [local_dp_when_asked(lambda _c: local_dp)]
+    app = ClientApp(mods=[*secure_mods(), *inner])
 
     @app.train()
     def train(message: Message, context: Context) -> Message:
@@ -76,11 +79,15 @@ class LoopbackGrid:
     asked for their masked weights (after sharing their keys)."""
 
     drop: frozenset[int] = frozenset()
+    local_dp: FederationSettings | None = None
 
     def __post_init__(self) -> None:
         self.run = SimpleNamespace(run_id=1)
         self.nodes = {
-            n: (site_app(n - 1), Context(1, n, {"partition-id": n - 1}, RecordDict(), {}))
+            n: (
+                site_app(n - 1, self.local_dp),
+                Context(1, n, {"partition-id": n - 1}, RecordDict(), {}),
+            )
             for n in range(1, SITES + 1)
         }
 
@@ -159,6 +166,15 @@ def test_a_site_dropping_out_within_the_threshold_leaves_the_round_to_the_rest()
 def test_client_side_clipping_is_applied_before_masking() -> None:
     weights, _ = aggregate(LoopbackGrid(), dp_noise=0.0, dp_clip=0.5, dp_clipping="client")
     assert_close(weights, mean_of(range(SITES), clip=0.5), SITES)
+
+
+def test_local_dp_noise_is_added_before_masking() -> None:
+    local = FederationSettings(env_id="CartPole-v1", local_dp_epsilon=1.0, local_dp_clip=0.01)
+    weights, _ = aggregate(LoopbackGrid(local_dp=local))
+    want = mean_of(range(SITES), clip=0.01)
+    noise = np.concatenate([(weights[k] - want[k]).ravel() for k in GLOBAL])
+    expected = local_noise_std(1.0, 1e-5, 0.01) / np.sqrt(SITES)
+    assert np.std(noise) == pytest.approx(expected, rel=0.3)
 
 
 @pytest.mark.parametrize(

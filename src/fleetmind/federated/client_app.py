@@ -18,7 +18,7 @@ under :data:`REFUSAL`), which the server's guard counts and reports.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,8 +32,9 @@ from flwr.app import (
     MetricRecord,
     RecordDict,
 )
+from flwr.client.mod import LocalDpMod as LegacyLocalDpMod
 from flwr.clientapp import ClientApp
-from flwr.clientapp.mod import fixedclipping_mod
+from flwr.clientapp.mod import LocalDpMod, fixedclipping_mod
 from flwr.clientapp.typing import ClientAppCallable, Mod
 from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
@@ -98,6 +99,23 @@ def reply(message: Message, weights: Weights | None, metrics: dict[str, float]) 
     return Message(content=content, reply_to=message)
 
 
+def sparing_refusals(
+    mod: Mod, message: Message, context: Context, call_next: ClientAppCallable
+) -> Message:
+    """``mod`` around ``call_next``, except that a refusal (no weights to work on) is
+    passed on as the site made it."""
+    refusals: list[Message] = []
+
+    def inner(msg: Message, ctx: Context) -> Message:
+        out = call_next(msg, ctx)
+        if not out.has_error() and REFUSAL in out.content:
+            refusals.append(out)
+        return out
+
+    done = mod(message, context, inner)
+    return refusals[0] if refusals else done
+
+
 def clip_when_asked(message: Message, context: Context, call_next: ClientAppCallable) -> Message:
     """Flower's client-side clipping, for train messages whose config names a bound."""
     config = message.content.config_records.get("config")
@@ -107,27 +125,43 @@ def clip_when_asked(message: Message, context: Context, call_next: ClientAppCall
         and KEY_CLIPPING_NORM in config
     ):
         return call_next(message, context)
-    refusals: list[Message] = []
+    return sparing_refusals(fixedclipping_mod, message, context, call_next)
 
-    def inner(msg: Message, ctx: Context) -> Message:
-        out = call_next(msg, ctx)
-        if not out.has_error() and REFUSAL in out.content:
-            refusals.append(out)  # nothing to clip: passed on as it is
-        return out
 
-    clipped = fixedclipping_mod(message, context, inner)
-    return refusals[0] if refusals else clipped
+def local_dp_mod(settings: FederationSettings, workflow: bool = False) -> Mod | None:
+    """Flower's LocalDpMod for ``settings`` (None without local DP): clip each update to
+    C, add Gaussian noise for (epsilon, delta) at sensitivity 2C; ``workflow``: the one
+    for the messages of secure-aggregation rounds."""
+    if settings.local_dp_epsilon is None or settings.local_dp_clip is None:
+        return None
+    kind = LegacyLocalDpMod if workflow else LocalDpMod
+    clip = settings.local_dp_clip
+    return kind(clip, 2 * clip, settings.local_dp_epsilon, settings.local_dp_delta)
+
+
+def local_dp_when_asked(resolve: Callable[[Context], FederationSettings]) -> Mod:
+    """Local DP on every train reply of a run whose settings ask for it."""
+
+    def apply(message: Message, context: Context, call_next: ClientAppCallable) -> Message:
+        mod = local_dp_mod(resolve(context), workflow=FIT_CONFIG in message.content)
+        if mod is None or message.metadata.message_type != MessageType.TRAIN:
+            return call_next(message, context)
+        return sparing_refusals(mod, message, context, call_next)
+
+    return apply
 
 
 def build_client_app(
     settings: FederationSettings | None = None, mods: Sequence[Mod] = ()
 ) -> ClientApp:
     """A ClientApp for ``settings`` (None: read them from each message's run config);
-    ``mods`` run outside SecAgg+'s and the clipping ones."""
-    app = ClientApp(mods=[*mods, *secure_mods(), clip_when_asked])
+    ``mods`` run outside SecAgg+'s, the clipping and the local DP ones."""
 
     def resolve(context: Context) -> FederationSettings:
         return settings or FederationSettings.from_run_config(dict(context.run_config))
+
+    inner = [*secure_mods(), clip_when_asked, local_dp_when_asked(resolve)]
+    app = ClientApp(mods=[*mods, *inner])
 
     @app.train()
     def train(message: Message, context: Context) -> Message:

@@ -7,7 +7,8 @@ the round the server checkpoints the global policy and appends its row to
 metrics.jsonl: ``round``, ``env_steps``, ``episode_return_mean`` (the sites' mean
 return), ``return_min``, ``return_max``, ``site_returns``, ``update_norm_mean``,
 ``update_norm_max``, ``clipped_fraction``, ``excluded_updates``, ``failed_sites``,
-``refused_sites`` and, with differential privacy, ``epsilon`` spent so far at ``delta``.
+``refused_sites`` and, with differential privacy, ``epsilon`` spent so far at ``delta``
+(with local DP, ``local_epsilon``: the most a site has spent, at ``local_dp_delta``).
 Every message names the global policy's spaces, so that a site whose own differ
 refuses at its first round (:mod:`fleetmind.federated.strategies`).
 
@@ -32,7 +33,7 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Context, MetricRecord
 from flwr.serverapp import Grid, ServerApp
 
 from fleetmind.core.errors import FleetmindError
-from fleetmind.federated.accountant import epsilon_spent, noise_for_epsilon
+from fleetmind.federated.accountant import epsilon_spent, local_epsilon_spent, noise_for_epsilon
 from fleetmind.federated.global_run import GlobalRun
 from fleetmind.federated.secure_aggregation import secure_rounds
 from fleetmind.federated.settings import FederationSettings
@@ -95,10 +96,15 @@ def record_round(
     weights: Weights,
     row: dict[str, Any],
 ) -> None:
-    """Add epsilon spent so far to the round's ``row``, checkpoint and log it."""
+    """Add epsilon spent so far to the round's ``row`` (and with local DP, the most any
+    site has spent: one update a round), checkpoint and log it."""
     if noise is not None:
         row["epsilon"] = epsilon_spent(
             noise, server_round, settings.sample_size(), settings.sites, settings.dp_delta
+        )
+    if settings.local_dp_epsilon is not None:
+        row["local_epsilon"] = local_epsilon_spent(
+            settings.local_dp_epsilon, settings.local_dp_delta, server_round
         )
     run.record(server_round, weights, row)
     log.info(

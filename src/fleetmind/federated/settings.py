@@ -56,6 +56,13 @@ class FederationSettings:
     """Pick z so that the whole run spends this epsilon (instead of --dp-noise)."""
     dp_clipping: str = "server"
     """Where updates are clipped: server (every site's bound enforced) or client."""
+    local_dp_epsilon: float | None = None
+    """Local DP (Flower's LocalDpMod), for sites that trust nobody: the epsilon of each
+    update a site sends, at most 1 (None: off)."""
+    local_dp_clip: float | None = None
+    """Local DP: the norm each site clips its update to before adding its own noise."""
+    local_dp_delta: float = 1e-5
+    """Local DP: the delta of each update a site sends, and of its total over the run."""
     secure_aggregation: bool = False
     """Aggregate with Flower's SecAgg+: the server sees only the sum of the sites' weights."""
     secagg_threshold: float = 0.67
@@ -92,6 +99,7 @@ class FederationSettings:
             raise ConfigError(f"--trim-fraction must be in (0, 0.5), got {self.trim_fraction}")
         self._validate_dp()
         self._validate_secure_aggregation()
+        self._validate_local_dp()
         if len(self.site_params) not in (0, self.sites):
             raise ConfigError(
                 f"the site config describes {len(self.site_params)} sites but --sites is "
@@ -124,6 +132,22 @@ class FederationSettings:
                 f"differential privacy needs --strategy fedavg or fedprox: the noise is "
                 f"calibrated to the mean of clipped updates, not to {self.strategy}"
             )
+
+    def _validate_local_dp(self) -> None:
+        epsilon, clip = self.local_dp_epsilon, self.local_dp_clip
+        if epsilon is None:
+            if clip is not None:
+                raise ConfigError("--local-dp-clip needs --local-dp-epsilon")
+            return
+        if not 0 < epsilon <= 1:
+            raise ConfigError(
+                f"--local-dp-epsilon must be in (0, 1] (the Gaussian mechanism's noise "
+                f"formula LocalDpMod uses holds there), got {epsilon}"
+            )
+        if clip is None or not (clip > 0 and math.isfinite(clip)):
+            raise ConfigError(f"--local-dp-epsilon needs --local-dp-clip C > 0, got {clip}")
+        if not 0 < self.local_dp_delta < 1:
+            raise ConfigError(f"--local-dp-delta must be in (0, 1), got {self.local_dp_delta}")
 
     def _validate_secure_aggregation(self) -> None:
         if not 0 < self.secagg_threshold <= 1:
