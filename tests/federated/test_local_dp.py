@@ -127,3 +127,13 @@ def test_a_run_with_local_dp_reports_what_each_site_spent(tmp_path: Path) -> Non
         [local_epsilon_spent(0.8, 1e-5, k) for k in (1, 2)]
     )
     assert no_process_left(mark)
+
+
+def test_the_command_prints_what_a_site_spent(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    summary = {"rounds": 3, "sites": 2, "episode_return_mean": 20.0, "run_dir": "runs/x"}
+    summary |= {"epsilon": None, "local_epsilon": 1.5, "local_delta": 1e-5}
+    monkeypatch.setattr("fleetmind.federated.run.federate", lambda *a, **k: summary)
+    assert main(["federate", "CartPole-v1", "--local-dp-epsilon", "1", "--local-dp-clip", "1"]) == 0
+    assert "local epsilon 1.5 a site at delta 1e-05" in capsys.readouterr().out
