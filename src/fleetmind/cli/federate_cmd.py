@@ -61,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     epsilon = summary.get("epsilon")
     privacy = "" if epsilon is None else f", epsilon {epsilon:.3g} at delta {summary['delta']:g}"
+    local = summary.get("local_epsilon")
+    if local is not None:
+        privacy += f", local epsilon {local:.3g} a site at delta {summary['local_delta']:g}"
     print(
         f"{summary['rounds']} rounds on {summary['sites']} sites: mean return "
         f"{summary['episode_return_mean']}{privacy}; run directory {summary['run_dir']}"

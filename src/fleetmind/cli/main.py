@@ -34,6 +34,7 @@ COMMANDS: tuple[str, ...] = (
     "fleetmind.cli.jobshop_cmd",
     "fleetmind.cli.deploy_cmd",
     "fleetmind.cli.federate_cmd",
+    "fleetmind.cli.site_cmd",
 )
 
 

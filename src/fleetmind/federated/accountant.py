@@ -17,6 +17,15 @@ wrappers, m the number of sites sampled). A site's whole data is the unit protec
 
 Both are composed with dp-accounting's RDP accountant and converted to epsilon at
 the given delta. z = 0 spends an unbounded epsilon (reported as ``inf``).
+
+Local DP (Flower's ``LocalDpMod``) is each site's own: it clips its update to C and
+adds Gaussian noise of standard deviation ``2C * sqrt(2 ln(1.25 / delta)) / epsilon``
+(any two of its clipped updates differ by at most 2C), so each update it sends is
+(epsilon, delta)-DP whatever the server does. Over k updates that is k compositions
+of the Gaussian mechanism with multiplier ``sqrt(2 ln(1.25 / delta)) / epsilon``
+(:func:`local_epsilon_spent`); a site trains at most once a round, so after round r
+it has spent at most the value for k = r (sampling does not amplify it: the server
+knows whom it sampled).
 """
 
 from __future__ import annotations
@@ -81,3 +90,23 @@ def noise_for_epsilon(
         middle = (low + high) / 2
         low, high = (low, middle) if spent(middle) <= target else (middle, high)
     return high
+
+
+def local_noise_multiplier(epsilon: float, delta: float) -> float:
+    """The noise of LocalDpMod over its sensitivity: sqrt(2 ln(1.25 / delta)) / epsilon."""
+    return math.sqrt(2 * math.log(1.25 / delta)) / epsilon
+
+
+def local_noise_std(epsilon: float, delta: float, clip: float) -> float:
+    """The standard deviation of the noise a site adds to each weight (sensitivity 2C)."""
+    return 2 * clip * local_noise_multiplier(epsilon, delta)
+
+
+def local_epsilon_spent(epsilon: float, delta: float, updates: int) -> float:
+    """Epsilon at ``delta`` that a site has spent after sending ``updates`` updates."""
+    if updates == 0:
+        return 0.0
+    accountant = RdpAccountant()
+    event = dp_accounting.GaussianDpEvent(local_noise_multiplier(epsilon, delta))
+    accountant.compose(dp_accounting.SelfComposedDpEvent(event, updates))
+    return float(accountant.get_epsilon(delta))

@@ -31,9 +31,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from fleetmind.core.errors import AuthenticationError, PreconditionError, UnavailableError
+from fleetmind.core.errors import (
+    AuthenticationError,
+    ConfigError,
+    PreconditionError,
+    UnavailableError,
+)
 from fleetmind.federated.pki import write_node_key, write_tls
+from fleetmind.federated.server_app import ERROR_FILE
 from fleetmind.federated.settings import FederationSettings
+from fleetmind.federated.supernode import SiteNode, flower_command, free_port, python_path
 
 log = logging.getLogger("fleetmind.federated")
 
@@ -41,13 +48,6 @@ CONNECTION = "fleetmind"
 """Name of the SuperLink connection in the private Flower home."""
 START_TIMEOUT_S = 90.0
 STOP_GRACE_S = 10.0
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def toml_value(value: Any) -> str:
@@ -87,27 +87,6 @@ clientapp = "fleetmind.federated.client_app:app"
 """
     )
     return folder
-
-
-def flower_command(name: str) -> str:
-    """The path of one of Flower's commands, beside this interpreter."""
-    path = Path(sys.executable).parent / name
-    if not path.is_file():
-        raise PreconditionError(
-            f"{name} is not installed beside {sys.executable}; pip install 'fleetmind[federated]'"
-        )
-    return str(path)
-
-
-def python_path() -> str:
-    """PYTHONPATH for Flower's processes: this fleetmind first, then this process's own
-    entries made absolute (the processes run in another directory)."""
-    import fleetmind
-
-    own = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    entries = [str(Path(fleetmind.__file__).resolve().parents[1])]
-    entries += [str(Path(p).resolve()) for p in own]
-    return os.pathsep.join(dict.fromkeys(entries))
 
 
 def tail(path: Path, lines: int = 3) -> str:
@@ -205,22 +184,17 @@ class Deployment:
     def add_site(self, site: int, register: bool = True) -> None:
         """Site ``site``'s SuperNode, with a new key (registered unless told otherwise);
         waits until the SuperLink has admitted it, AuthenticationError if it refused."""
-        name = f"site-{site}"
-        public = write_node_key(self.folder / name)
+        public = write_node_key(self.folder / f"site-{site}")
         if register:
             self.register(public)
-        process = self._start(
-            name,
-            [
-                flower_command("flower-supernode"),
-                "--root-certificates", str(self.ca),
-                "--superlink", f"127.0.0.1:{self.port}",
-                "--auth-supernode-private-key", str(self.folder / name),
-                "--node-config", f"partition-id={site}",
-                "--port", str(free_port()),
-                "--max-retries", "3",
-            ],
-        )  # fmt: skip
+        self.start_site(site)
+
+    def start_site(self, site: int, name: str | None = None) -> subprocess.Popen[bytes]:
+        """Start site ``site``'s SuperNode with the key it has (again, after it died: it
+        rejoins as the same node); its log is ``name`` (default ``site-I``)."""
+        name = name or f"site-{site}"
+        node = SiteNode(f"127.0.0.1:{self.port}", self.ca, self.folder / f"site-{site}", site)
+        process = self._start(name, node.command())
         deadline = time.monotonic() + START_TIMEOUT_S
         while "SuperNode ID:" not in self.log_path(name).read_text(errors="replace"):
             if process.poll() is not None:
@@ -230,6 +204,7 @@ class Deployment:
             if time.monotonic() > deadline:
                 raise UnavailableError(f"site {site}'s SuperNode did not connect in time")
             time.sleep(0.2)
+        return process
 
     def run(self, settings: FederationSettings) -> dict[str, Any]:
         """Submit the apps with ``settings`` (``flwr run --stream``) and wait for the end."""
@@ -246,6 +221,9 @@ class Deployment:
                 env=self.env,
                 check=False,
             )
+        error = run_dir / ERROR_FILE
+        if error.is_file():
+            raise ConfigError(json.loads(error.read_text())["error"])
         summary = run_dir / "summary.json"
         if not summary.is_file():
             raise UnavailableError(

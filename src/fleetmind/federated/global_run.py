@@ -24,6 +24,7 @@ from typing import Any
 
 from fleetmind.config import config_to_dict
 from fleetmind.core.episodes import EpisodeStats
+from fleetmind.federated.accountant import local_noise_std
 from fleetmind.federated.settings import FederationSettings
 from fleetmind.federated.site_training import Weights, algo_spec, get_weights, set_weights
 from fleetmind.runtime.config import TrainConfig
@@ -120,8 +121,9 @@ class GlobalRun:
         self.last = {"round": server_round, "env_steps": self.env_steps, "wall_time_s": wall, **row}
         self.metrics.write(self.last)
 
-    def finish(self) -> dict[str, Any]:
-        """Close the metrics, draw the curve, write and return summary.json."""
+    def finish(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Close the metrics, draw the curve, write and return summary.json (with
+        ``extra`` added)."""
         self.metrics.close()
         plot_curve(self.run_dir.path, f"{self.settings.env_id}: {self.settings.sites} sites")
         last = self.last
@@ -139,11 +141,29 @@ class GlobalRun:
             "sample_size": self.settings.sample_size(),
             "sites": self.settings.sites,
             "strategy": self.settings.strategy,
+            "secure_aggregation": self.settings.secure_aggregation,
+            **self.local_dp_summary(),
             "excluded_updates": sum_rows(self.run_dir.path, "excluded_updates"),
             "run_dir": str(self.run_dir.path),
+            **(extra or {}),
         }
         self.run_dir.write_json(SUMMARY, summary)
         return summary
+
+    def local_dp_summary(self) -> dict[str, Any]:
+        """With local DP: the epsilon each update was sent with, the noise every site
+        added, and the most a site spent over the run, at ``local_delta``."""
+        cfg = self.settings
+        if cfg.local_dp_epsilon is None or cfg.local_dp_clip is None:
+            return {"local_epsilon": None}
+        return {
+            "local_epsilon": self.last.get("local_epsilon"),
+            "local_delta": cfg.local_dp_delta,
+            "local_epsilon_per_update": cfg.local_dp_epsilon,
+            "local_noise_std": local_noise_std(
+                cfg.local_dp_epsilon, cfg.local_dp_delta, cfg.local_dp_clip
+            ),
+        }
 
 
 def finite_or_none(value: Any) -> Any:

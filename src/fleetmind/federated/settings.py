@@ -56,6 +56,18 @@ class FederationSettings:
     """Pick z so that the whole run spends this epsilon (instead of --dp-noise)."""
     dp_clipping: str = "server"
     """Where updates are clipped: server (every site's bound enforced) or client."""
+    local_dp_epsilon: float | None = None
+    """Local DP (Flower's LocalDpMod), for sites that trust nobody: the epsilon of each
+    update a site sends, at most 1 (None: off)."""
+    local_dp_clip: float | None = None
+    """Local DP: the norm each site clips its update to before adding its own noise."""
+    local_dp_delta: float = 1e-5
+    """Local DP: the delta of each update a site sends, and of its total over the run."""
+    secure_aggregation: bool = False
+    """Aggregate with Flower's SecAgg+: the server sees only the sum of the sites' weights."""
+    secagg_threshold: float = 0.67
+    """SecAgg+: fraction of a round's sampled sites (at least 2) whose key shares recover
+    a dropped site's masks; up to the others may drop out and the round completes."""
     engine: str = "simulation"
     """Flower engine: simulation (one machine) or deployment (SuperLink + SuperNodes)."""
     eval_episodes: int = 5
@@ -86,6 +98,8 @@ class FederationSettings:
         if not 0 < self.trim_fraction < 0.5:
             raise ConfigError(f"--trim-fraction must be in (0, 0.5), got {self.trim_fraction}")
         self._validate_dp()
+        self._validate_secure_aggregation()
+        self._validate_local_dp()
         if len(self.site_params) not in (0, self.sites):
             raise ConfigError(
                 f"the site config describes {len(self.site_params)} sites but --sites is "
@@ -117,6 +131,42 @@ class FederationSettings:
             raise ConfigError(
                 f"differential privacy needs --strategy fedavg or fedprox: the noise is "
                 f"calibrated to the mean of clipped updates, not to {self.strategy}"
+            )
+
+    def _validate_local_dp(self) -> None:
+        epsilon, clip = self.local_dp_epsilon, self.local_dp_clip
+        if epsilon is None:
+            if clip is not None:
+                raise ConfigError("--local-dp-clip needs --local-dp-epsilon")
+            return
+        if not 0 < epsilon <= 1:
+            raise ConfigError(
+                f"--local-dp-epsilon must be in (0, 1] (the Gaussian mechanism's noise "
+                f"formula LocalDpMod uses holds there), got {epsilon}"
+            )
+        if clip is None or not (clip > 0 and math.isfinite(clip)):
+            raise ConfigError(f"--local-dp-epsilon needs --local-dp-clip C > 0, got {clip}")
+        if not 0 < self.local_dp_delta < 1:
+            raise ConfigError(f"--local-dp-delta must be in (0, 1), got {self.local_dp_delta}")
+
+    def _validate_secure_aggregation(self) -> None:
+        if not 0 < self.secagg_threshold <= 1:
+            raise ConfigError(f"--secagg-threshold must be in (0, 1], got {self.secagg_threshold}")
+        if not self.secure_aggregation:
+            return
+        if self.strategy not in MEAN_STRATEGIES:
+            raise ConfigError(
+                f"--secure-aggregation needs --strategy fedavg or fedprox: the server sees only "
+                f"the sum of the updates, which {self.strategy} cannot be computed from"
+            )
+        if self.private and self.dp_clipping != "client":
+            raise ConfigError(
+                "--secure-aggregation with differential privacy needs --dp-clipping client: "
+                "the server never sees an update to clip"
+            )
+        if self.sample_size() < 2:
+            raise ConfigError(
+                f"--secure-aggregation needs at least 2 sites a round, got {self.sample_size()}"
             )
 
     @property
@@ -171,9 +221,23 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"--{name} must be one of {', '.join(allowed)}, got {value!r}")
 
 
+def parse_params(text: str) -> dict[str, float]:
+    """One site's parameters from ``name=value,name=value``; ConfigError when malformed."""
+    params: dict[str, float] = {}
+    for pair in (p.strip() for p in text.split(",")):
+        if not pair:
+            continue
+        name, sep, value = pair.partition("=")
+        try:
+            if not sep or not name:
+                raise ValueError(pair)
+            params[name.strip()] = float(value)
+        except ValueError:
+            raise ConfigError(
+                f"environment parameters must read name=value,name=value; got {pair!r}"
+            ) from None
+    return params
+
+
 def _parse_site_params(text: str) -> list[dict[str, float]]:
-    sites: list[dict[str, float]] = []
-    for chunk in text.split(";") if text else []:
-        pairs = [p.split("=", 1) for p in chunk.split(",") if p]
-        sites.append({k: float(v) for k, v in pairs})
-    return sites
+    return [parse_params(chunk) for chunk in text.split(";")] if text else []

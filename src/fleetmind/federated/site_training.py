@@ -26,6 +26,7 @@ from fleetmind.algos.registry import get_algorithm
 from fleetmind.algos.team.base import MultiAgentAlgoSpec
 from fleetmind.core.agent import Agent, identity
 from fleetmind.core.errors import ConfigError
+from fleetmind.core.spaces import SpaceSpec
 from fleetmind.envs.registry import make_vector_env
 from fleetmind.federated.settings import FederationSettings
 from fleetmind.federated.sites import draw_site_params
@@ -53,6 +54,39 @@ def default_site_params(settings: FederationSettings) -> list[dict[str, float]]:
 def round_seed(seed: int, site: int, server_round: int) -> int:
     """A seed of its own for each site and round."""
     return int(np.random.SeedSequence([seed, site, server_round]).generate_state(1)[0] >> 1)
+
+
+class SpaceMismatchError(ConfigError):
+    """A site's observation or action space is not the global policy's."""
+
+
+def describe_space(space: SpaceSpec) -> str:
+    """What a network depends on in a space, as text: ``box(4,) float32``, ``discrete(2)``."""
+    if space.kind == "discrete":
+        return f"discrete({space.n})"
+    if space.kind == "multi_discrete":
+        return f"multi_discrete{tuple(space.nvec or ())}"
+    return f"{space.kind}{tuple(space.shape)} {space.dtype}"
+
+
+def spaces_of(parts: RunParts) -> dict[str, str]:
+    """The observation and action spaces of the parts' one agent, described."""
+    return {
+        "observation-space": describe_space(parts.spec.observation_spaces[0]),
+        "action-space": describe_space(parts.spec.action_spaces[0]),
+    }
+
+
+def check_spaces(own: dict[str, str], expected: dict[str, str], where: str) -> None:
+    """SpaceMismatchError naming both spaces where ``own`` differs from ``expected``
+    (the global policy's; a key it lacks is not checked)."""
+    wrong = [
+        f"its {key.split('-')[0]} space is {own[key]}, the global policy's is {expected[key]}"
+        for key in ("observation-space", "action-space")
+        if key in expected and expected[key] != own[key]
+    ]
+    if wrong:
+        raise SpaceMismatchError(f"{where}: {'; '.join(wrong)}")
 
 
 def get_weights(parts: RunParts) -> Weights:
@@ -92,16 +126,39 @@ class SiteResult:
 class SiteTrainer:
     """Trains and evaluates one site's copy of the algorithm on its env variant."""
 
-    def __init__(self, settings: FederationSettings, site: int) -> None:
+    def __init__(
+        self,
+        settings: FederationSettings,
+        site: int,
+        env_id: str | None = None,
+        params: dict[str, float] | None = None,
+        expected_spaces: dict[str, str] | None = None,
+    ) -> None:
         self.settings = settings
         self.site = site
-        self.params = (settings.site_params or default_site_params(settings))[site]
+        self.env_id = env_id or settings.env_id
+        """The site's environment (the run's unless the site names its own)."""
+        if params is None:
+            params = (settings.site_params or default_site_params(settings))[site]
+        self.params = params
+        self.expected_spaces = expected_spaces or {}
+        """The global policy's spaces, described; the site refuses to train on others."""
         self.spec, self.algo_config = algo_spec(settings)
 
     def build(self, envs: int, seed: int) -> RunParts:
-        """The site's run parts (its env variant, a fresh learner)."""
+        """The site's run parts (its env variant, a fresh learner); SpaceMismatchError
+        when its spaces are not the global policy's."""
+        parts = self._build(envs, seed)
+        try:
+            check_spaces(spaces_of(parts), self.expected_spaces, f"site {self.site}")
+        except SpaceMismatchError:
+            parts.env.close()
+            raise
+        return parts
+
+    def _build(self, envs: int, seed: int) -> RunParts:
         return build_parts(
-            self.settings.env_id,
+            self.env_id,
             self.spec,
             self.algo_config,
             envs=envs,
@@ -163,7 +220,7 @@ class SiteTrainer:
             identity,
             parts.actuators[0],
         )
-        return play(agent, self.settings.env_id, self.params, episodes, seed)
+        return play(agent, self.env_id, self.params, episodes, seed)
 
 
 def play(

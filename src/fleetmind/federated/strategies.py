@@ -8,12 +8,23 @@
 
 Every site reports the same weight (its step budget), so the mean is the plain mean
 of updates the DP noise is calibrated for. Evaluation replies are gathered per site
-(:func:`gather_returns`), so a round's row names every site's return.
+(:func:`gather_returns`), so a round's row names every site's return. A site whose
+spaces are not the global policy's replies with a refusal (:data:`REFUSAL`): the
+guard leaves it out, logs its reason once, and stops the run (ConfigError) when the
+sites left are fewer than the strategy needs.
+
+The first round waits until every site has joined; after that a round samples from
+the sites still connected, down to the strategy's minimum: a site whose SuperNode
+dies mid-round is answered for by the SuperLink (an error reply, once it has missed
+its heartbeats), counted in ``failed_sites``, and the round aggregates the rest; the
+site is sampled again once it rejoins.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +42,15 @@ from flwr.serverapp.strategy import (
     Strategy,
 )
 
+from fleetmind.core.errors import ConfigError
 from fleetmind.federated.settings import FederationSettings, min_sites
 
+log = logging.getLogger("fleetmind.federated")
+
+REFUSAL = "refusal"
+"""The record of a reply in which a site declines the round (with ``site`` and ``reason``)."""
+SPACE_KEYS = ("observation-space", "action-space")
+"""The config keys naming the global policy's spaces, sent with every message."""
 WEIGHT_KEY = "num-examples"
 """The key of a reply's weight (Flower's default)."""
 CLIP_TOLERANCE = 1e-4
@@ -55,6 +73,8 @@ class RoundStats:
     """Kept updates whose norm reached the clipping bound."""
     evaluation: dict[str, Any] = field(default_factory=dict)
     """The sites' evaluation of the new global weights."""
+    refused: set[int] = field(default_factory=set)
+    """Sites that declined the round (their spaces are not the global policy's)."""
 
 
 def gather_returns(records: list[RecordDict], _weight_key: str) -> MetricRecord:
@@ -87,7 +107,25 @@ class SiteGuard(Strategy):
         self.strategy = strategy
         self.clip = clip
         self.rounds: dict[int, RoundStats] = {}
+        self.refusals: dict[int, str] = {}
+        """Every site that refused, with its reason (the first one it gave)."""
+        self.needed = 1
+        """Training replies a round needs (the strategy's minimum)."""
+        self.sites = 0
+        """Sites the first round waits for; later rounds go on with those still there."""
         self._current: list[np.ndarray] = []
+
+    def _refused(self, server_round: int, reply: Message) -> bool:
+        """Record ``reply`` when it is a refusal; True if it was."""
+        if reply.has_error() or REFUSAL not in reply.content:
+            return False
+        record = reply.content[REFUSAL]
+        site, reason = int(record["site"]), str(record["reason"])  # type: ignore[arg-type]
+        self.rounds.setdefault(server_round, RoundStats()).refused.add(site)
+        if site not in self.refusals:
+            self.refusals[site] = reason
+            log.error("site %d refused round %d and is left out: %s", site, server_round, reason)
+        return True
 
     def summary(self) -> None:
         """Flower's summary of the wrapped strategy."""
@@ -96,8 +134,11 @@ class SiteGuard(Strategy):
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        """Remember the global weights the round starts from."""
+        """Remember the global weights the round starts from; before the first round,
+        wait until every site has joined."""
         self._current = arrays.to_numpy_ndarrays()
+        if not self.rounds:
+            wait_for_sites(grid, self.sites)
         return self.strategy.configure_train(server_round, arrays, config, grid)
 
     def aggregate_train(
@@ -107,6 +148,8 @@ class SiteGuard(Strategy):
         stats = self.rounds.setdefault(server_round, RoundStats())
         kept: list[Message] = []
         for reply in replies:
+            if self._refused(server_round, reply):
+                continue
             if reply.has_error():
                 stats.failed += 1
                 kept.append(reply)  # the wrapped strategy decides what an error means
@@ -122,6 +165,12 @@ class SiteGuard(Strategy):
             stats.update_norms.append(norm)
             stats.clipped += int(self.clip is not None and norm >= self.clip * (1 - CLIP_TOLERANCE))
             kept.append(reply)
+        if stats.refused and stats.replies < self.needed:
+            reasons = "; ".join(self.refusals[s] for s in sorted(stats.refused))
+            raise ConfigError(
+                f"round {server_round} cannot go on: {stats.replies} sites trained, the "
+                f"strategy needs {self.needed}; {reasons}"
+            )
         if not any(not r.has_error() for r in kept):
             return None, None
         return self.strategy.aggregate_train(server_round, kept)
@@ -136,10 +185,23 @@ class SiteGuard(Strategy):
         self, server_round: int, replies: Iterable[Message]
     ) -> MetricRecord | None:
         """Gather the sites' returns and keep them with the round's numbers."""
-        metrics = self.strategy.aggregate_evaluate(server_round, replies)
+        kept = [r for r in replies if not self._refused(server_round, r)]
+        if not kept:
+            return None
+        metrics = self.strategy.aggregate_evaluate(server_round, kept)
         if metrics is not None:
             self.rounds.setdefault(server_round, RoundStats()).evaluation = dict(metrics)
         return metrics
+
+
+def wait_for_sites(grid: Grid, sites: int, log_every_s: float = 10.0) -> None:
+    """Return once ``grid`` has at least ``sites`` nodes."""
+    last = 0.0
+    while (online := len(list(grid.get_node_ids()))) < sites:
+        if time.monotonic() - last >= log_every_s:
+            log.info("waiting for sites to join: %d of %d", online, sites)
+            last = time.monotonic()
+        time.sleep(0.5)
 
 
 def base_strategy(settings: FederationSettings) -> FedAvg:
@@ -148,8 +210,8 @@ def base_strategy(settings: FederationSettings) -> FedAvg:
         "fraction_train": settings.sample_fraction,
         "fraction_evaluate": 1.0,
         "min_train_nodes": min_sites(settings),
-        "min_evaluate_nodes": settings.sites,
-        "min_available_nodes": settings.sites,
+        "min_evaluate_nodes": min_sites(settings),
+        "min_available_nodes": min_sites(settings),
         "weighted_by_key": WEIGHT_KEY,
         "evaluate_metrics_aggr_fn": gather_returns,
     }
@@ -173,4 +235,7 @@ def build_strategy(settings: FederationSettings, noise: float | None) -> SiteGua
             else DifferentialPrivacyClientSideFixedClipping
         )
         strategy = wrapper(strategy, noise, clip, settings.sample_size())
-    return SiteGuard(strategy, clip)
+    guard = SiteGuard(strategy, clip)
+    guard.needed = min_sites(settings)
+    guard.sites = settings.sites
+    return guard
