@@ -52,15 +52,16 @@ def train_and_evaluate(
 ) -> dict[str, Any]:
     """Train one fleet and return its per-episode measures on the evaluation seeds."""
     run_dir = root / f"{env_id.rsplit('/', 1)[-1]}-{seed}"
-    cmd = train_command(args, env_id, seed, run_dir)
-    start = time.monotonic()
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    wall = time.monotonic() - start
-    if done.returncode != 0:
-        raise SystemExit(f"training failed ({' '.join(cmd)}):\n{done.stderr[-2000:]}")
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    wall = float("nan")
+    if not (args.reuse and (run_dir / "config.json").exists()):
+        cmd = train_command(args, env_id, seed, run_dir)
+        start = time.monotonic()
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        wall = time.monotonic() - start
+        if done.returncode != 0:
+            raise SystemExit(f"training failed ({' '.join(cmd)}):\n{done.stderr[-2000:]}")
     result = evaluate(run_dir, args.episodes, args.seed, deterministic=True)
-    episodes = (result.scenario_metrics or {}).get("per_episode", [])
+    episodes = (result.scenario_metrics or {}).get("episodes", [])
     return {
         "times": [e["mean_completion_time_s"] for e in episodes],
         "misses": [e["deadline_miss_rate"] for e in episodes],
@@ -68,7 +69,6 @@ def train_and_evaluate(
         if result.scenario_metrics
         else [],
         "train_wall_s": wall,
-        "env_steps": summary.get("env_steps"),
     }
 
 
@@ -130,6 +130,9 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=5, help="evaluation episodes")
     parser.add_argument("--seed", type=int, default=1000, help="first evaluation seed")
     parser.add_argument("--run-root", type=Path, help="keep the runs here (default: temp)")
+    parser.add_argument(
+        "--reuse", action="store_true", help="evaluate runs already in --run-root, untrained"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = args.run_root or Path(tmp)
