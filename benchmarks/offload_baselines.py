@@ -41,7 +41,8 @@ def interval(values: list[float]) -> tuple[float, float]:
 
 
 def measure(env_id: str, seeds: int, seed: int, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Per policy: mean and 95% half-width of completion time and miss rate."""
+    """Per policy: mean and 95% half-width of completion time and miss rate, and the
+    per-episode values (``times``, ``misses``)."""
     vehicles = scenario_config(env_id, overrides).vehicles
     rows: dict[str, Any] = {}
     for policy in POLICIES:
@@ -54,6 +55,8 @@ def measure(env_id: str, seeds: int, seed: int, overrides: dict[str, Any]) -> di
         rows[policy] = {
             "completion_time_s": interval(times),
             "miss_rate": interval(misses),
+            "times": times,
+            "misses": misses,
             "wall_s": time.perf_counter() - start,
         }
     return rows
