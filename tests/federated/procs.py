@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 """The source tree the child processes import."""
@@ -30,3 +36,20 @@ def no_process_left(mark: str, wait_s: float = 30.0) -> bool:
             return False
         time.sleep(0.5)
     return True
+
+
+def run_federate(run_dir: Path, *flags: str, timeout: float = 400) -> dict[str, Any]:
+    """``fleetmind federate CartPole-v1 FLAGS --run-dir RUN_DIR --json`` in a child process
+    (ray and Flower leak warnings into pytest otherwise): its summary, once it exited 0
+    and left no process behind."""
+    mark = uuid.uuid4().hex
+    env = {**os.environ, "PYTHONPATH": str(SRC), "FLEETMIND_TEST_RUN": mark}
+    command = [sys.executable, "-m", "fleetmind", "federate", "CartPole-v1", *flags]
+    command += ["--run-dir", str(run_dir), "--json"]
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert no_process_left(mark), "processes of the run outlived it"
+    summary: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return summary

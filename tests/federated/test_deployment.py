@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
-from tests.federated.procs import SRC, no_process_left
+from tests.federated.procs import no_process_left, run_federate
 
 from fleetmind.core.errors import AuthenticationError
 from fleetmind.federated.deployment import Deployment
@@ -35,20 +31,11 @@ def test_a_supernode_without_a_registered_key_is_refused(
 @pytest.mark.slow
 def test_a_two_site_deployment_over_tls_completes_and_evaluates(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    mark = uuid.uuid4().hex
-    env = {**os.environ, "PYTHONPATH": str(SRC), "FLEETMIND_TEST_RUN": mark}
-    command = [sys.executable, "-m", "fleetmind", "federate", "CartPole-v1", "--sites", "2"]
-    command += ["--engine", "deployment", "--rounds", "2", "--local-steps", "256"]
-    command += ["--eval-episodes", "2", "--run-dir", str(run_dir), "--json"]
-    done = subprocess.run(
-        command, env=env, capture_output=True, text=True, timeout=400, check=False
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    flags = ["--sites", "2", "--engine", "deployment", "--rounds", "2"]
+    summary = run_federate(run_dir, *flags, "--local-steps", "256", "--eval-episodes", "2")
     assert summary["rounds"] == 2
     assert [len(row["site_returns"]) for row in read_metrics(run_dir)] == [2, 2]
     assert evaluate(run_dir, episodes=2).episodes == 2
     assert "SuperNode ID" in (run_dir / "deployment" / "site-0.log").read_text()
     assert not list((run_dir / "deployment").glob("*.key"))
     assert not list(run_dir.rglob("site-0"))
-    assert no_process_left(mark)

@@ -3,11 +3,6 @@ run reports what that spends per site."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +10,7 @@ import numpy as np
 import pytest
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.supercore.task_identity import TaskIdentity
-from tests.federated.procs import SRC, no_process_left
+from tests.federated.procs import run_federate
 
 from fleetmind.cli.main import main
 from fleetmind.federated.accountant import local_epsilon_spent, local_noise_std
@@ -107,17 +102,8 @@ def test_bad_local_dp_settings_are_one_line_and_exit_2(
 @pytest.mark.slow
 def test_a_run_with_local_dp_reports_what_each_site_spent(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    mark = uuid.uuid4().hex
-    env = {**os.environ, "PYTHONPATH": str(SRC), "FLEETMIND_TEST_RUN": mark}
-    command = [sys.executable, "-m", "fleetmind", "federate", "CartPole-v1", "--sites", "2"]
-    command += ["--rounds", "2", "--local-steps", "128", "--eval-episodes", "1"]
-    command += ["--local-dp-epsilon", "0.8", "--local-dp-clip", "0.5"]
-    command += ["--run-dir", str(run_dir), "--json"]
-    done = subprocess.run(
-        command, env=env, capture_output=True, text=True, timeout=400, check=False
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    flags = ["--sites", "2", "--rounds", "2", "--local-steps", "128", "--eval-episodes", "1"]
+    summary = run_federate(run_dir, *flags, "--local-dp-epsilon", "0.8", "--local-dp-clip", "0.5")
     assert summary["local_epsilon"] == pytest.approx(local_epsilon_spent(0.8, 1e-5, 2))
     assert summary["local_epsilon_per_update"] == 0.8
     assert summary["local_noise_std"] == pytest.approx(local_noise_std(0.8, 1e-5, 0.5))
@@ -126,7 +112,6 @@ def test_a_run_with_local_dp_reports_what_each_site_spent(tmp_path: Path) -> Non
     assert [r["local_epsilon"] for r in rows] == pytest.approx(
         [local_epsilon_spent(0.8, 1e-5, k) for k in (1, 2)]
     )
-    assert no_process_left(mark)
 
 
 def test_the_command_prints_what_a_site_spent(

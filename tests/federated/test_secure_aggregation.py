@@ -8,11 +8,6 @@ message to its node's ClientApp in this process.
 from __future__ import annotations
 
 import copy
-import json
-import os
-import subprocess
-import sys
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +18,7 @@ import pytest
 from flwr.app import Context, Error, Message, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.supercore.task_identity import TaskIdentity
-from tests.federated.procs import SRC, no_process_left
+from tests.federated.procs import run_federate
 
 from fleetmind.core.errors import ConfigError
 from fleetmind.federated.accountant import epsilon_spent, local_noise_std
@@ -197,17 +192,9 @@ def test_settings_it_cannot_work_with_are_refused(kw: dict[str, object], message
 @pytest.mark.slow
 def test_a_simulated_run_with_secure_aggregation_and_client_side_dp(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    mark = uuid.uuid4().hex
-    env = {**os.environ, "PYTHONPATH": str(SRC), "FLEETMIND_TEST_RUN": mark}
-    command = [sys.executable, "-m", "fleetmind", "federate", "CartPole-v1", "--sites", "3"]
-    command += ["--rounds", "2", "--local-steps", "128", "--eval-episodes", "1"]
-    command += ["--secure-aggregation", "--dp-noise", "0.5", "--dp-clip", "1.0"]
-    command += ["--dp-clipping", "client", "--run-dir", str(run_dir), "--json"]
-    done = subprocess.run(
-        command, env=env, capture_output=True, text=True, timeout=400, check=False
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    flags = ["--sites", "3", "--rounds", "2", "--local-steps", "128", "--eval-episodes", "1"]
+    flags += ["--secure-aggregation", "--dp-noise", "0.5", "--dp-clip", "1.0"]
+    summary = run_federate(run_dir, *flags, "--dp-clipping", "client")
     assert summary["secure_aggregation"] is True
     assert summary["epsilon"] == pytest.approx(epsilon_spent(0.5, 2, 3, 3, 1e-5))
     rows = read_metrics(run_dir)
@@ -215,4 +202,3 @@ def test_a_simulated_run_with_secure_aggregation_and_client_side_dp(tmp_path: Pa
     assert [len(row["site_returns"]) for row in rows] == [3, 3]
     assert rows[0]["update_norm_mean"] is None  # the server never saw an update
     assert evaluate(run_dir, episodes=2).episodes == 2
-    assert no_process_left(mark)

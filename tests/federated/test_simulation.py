@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import uuid
 from pathlib import Path
 
 import pytest
-from tests.federated.procs import SRC, no_process_left
+from tests.federated.procs import run_federate
 
 from fleetmind.cli.main import main
 from fleetmind.federated.accountant import epsilon_spent
@@ -24,18 +20,9 @@ def federated_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[
     run_dir = tmp_path_factory.mktemp("federated") / "run"
     config = run_dir.parent / "sites.yaml"
     config.write_text("sites:\n  - {length: 0.4, masscart: 1.0}\n  - {length: 0.8}\n")
-    mark = f"FLEETMIND_TEST_RUN={uuid.uuid4().hex}"
-    env = {**os.environ, "PYTHONPATH": str(SRC), mark.split("=", maxsplit=1)[0]: mark.split("=")[1]}
-    command = [sys.executable, "-m", "fleetmind", "federate", "CartPole-v1", "--sites", "2"]
-    command += ["--rounds", str(ROUNDS), "--local-steps", "256", "--eval-episodes", "2"]
-    command += ["--dp-noise", "0.7", "--dp-clip", "2.0", "--site-config", str(config)]
-    command += ["--run-dir", str(run_dir), "--json"]
-    done = subprocess.run(
-        command, env=env, capture_output=True, text=True, timeout=240, check=False
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert no_process_left(mark.split("=")[1]), "ray processes outlived the run"
-    return run_dir, json.loads(done.stdout.strip().splitlines()[-1])
+    flags = ["--sites", "2", "--rounds", str(ROUNDS), "--local-steps", "256"]
+    flags += ["--eval-episodes", "2", "--dp-noise", "0.7", "--dp-clip", "2.0"]
+    return run_dir, run_federate(run_dir, *flags, "--site-config", str(config), timeout=240)
 
 
 def test_the_summary_reports_the_privacy_spent(
