@@ -21,9 +21,10 @@ Three questions about ``fleetmind serve``, each on the policy of a real PPO run
    of ``--explain-calls`` sequential calls with ``explain`` set and as many plain
    ones (alternating), and the same at ``--explain-concurrency`` callers; (b) the
    latency of plain calls (1 and ``--explain-concurrency`` closed-loop callers, for
-   ``--seconds``) alone and while ``--explain-background`` more callers keep asking
-   for explanations. Explanations must never slow plain calls: on a 2-core machine
-   the integral and the plain calls share the CPU, so (b) says how far that holds.
+   ``--seconds``) alone and while ``--explain-background`` more callers, another client
+   process with its own connection, keep asking for explanations. Explanations must
+   never slow plain calls: on a 2-core machine the integral and the plain calls share
+   the CPU, so (b) says how far that holds.
 
 Every server is started once; each round measures every point in turn (servers not
 being driven are idle; the two servers of a pair swap turns every second round),
@@ -57,6 +58,7 @@ import argparse
 import asyncio
 import json
 import math
+import multiprocessing
 import os
 import shutil
 import struct
@@ -290,35 +292,71 @@ async def explain_latency(target: str, calls: int, callers: int) -> list[dict[st
     return rows
 
 
+async def _explain_forever(target: str, callers: int, started: Any, stop: Any, count: Any) -> None:
+    explained = explained_request()
+    async with aio.insecure_channel(target) as channel:
+        caller = Caller(channel)
+
+        async def loop() -> None:
+            while not stop.is_set():
+                await caller.timed(explained)
+                with count.get_lock():
+                    count.value += 1
+
+        await caller.timed(explained)
+        started.set()
+        await asyncio.gather(*(loop() for _ in range(callers)))
+
+
+def explain_forever(target: str, callers: int, started: Any, stop: Any, count: Any) -> None:
+    """A separate client process: ``callers`` closed-loop callers asking for explanations
+    until ``stop`` is set, counting answers in ``count``."""
+    asyncio.run(_explain_forever(target, callers, started, stop, count))
+
+
 async def plain_beside_explanations(
     target: str, callers: int, background: int, seconds: float
 ) -> dict[str, Any]:
     """Plain latency of ``callers`` closed-loop callers for ``seconds``, while
-    ``background`` callers keep asking for explanations (none: plain alone)."""
-    plain, explained = request_bytes(), explained_request()
-    async with aio.insecure_channel(target) as channel:
-        caller = Caller(channel)
-        stop = asyncio.Event()
-        explanations = [0]
+    ``background`` callers keep asking for explanations (none: plain alone).
 
-        async def explainer() -> None:
-            while not stop.is_set():
-                await caller.timed(explained)
-                explanations[0] += 1
+    The explanation callers are another client: a process of their own with its own
+    connection, on the same CPUs as this one. Sharing this process's event loop, their
+    answers would delay the timing of the plain calls here, a cost of the client and
+    not of the server.
+    """
+    plain = request_bytes()
+    ctx = multiprocessing.get_context("spawn")
+    started, stop, count = ctx.Event(), ctx.Event(), ctx.Value("q", 0)
+    other = None
+    if background:
+        other = ctx.Process(
+            target=explain_forever, args=(target, background, started, stop, count), daemon=True
+        )
+        other.start()
+        if not await asyncio.to_thread(started.wait, 120):
+            other.kill()
+            raise SystemExit(f"{target}: the explanation callers got no answer in 120 s")
+    try:
+        async with aio.insecure_channel(target) as channel:
+            caller = Caller(channel)
 
-        async def plain_loop(until: float) -> list[float]:
-            times = []
-            while time.monotonic() < until:
-                times.append(await caller.timed(plain))
-            return times
+            async def plain_loop(until: float) -> list[float]:
+                times = []
+                while time.monotonic() < until:
+                    times.append(await caller.timed(plain))
+                return times
 
-        tasks = [asyncio.create_task(explainer()) for _ in range(background)]
-        await plain_loop(time.monotonic() + min(1.0, seconds / 4))  # warm-up, both running
-        start, before = time.monotonic(), explanations[0]
-        done = await asyncio.gather(*(plain_loop(start + seconds) for _ in range(callers)))
-        elapsed, explained_calls = time.monotonic() - start, explanations[0] - before
+            await plain_loop(time.monotonic() + min(1.0, seconds / 4))  # warm-up, both running
+            start, before = time.monotonic(), count.value
+            done = await asyncio.gather(*(plain_loop(start + seconds) for _ in range(callers)))
+            elapsed, explained_calls = time.monotonic() - start, count.value - before
+    finally:
         stop.set()
-        await asyncio.gather(*tasks)
+        if other is not None:
+            other.join(60)
+            if other.exitcode != 0:
+                raise SystemExit(f"{target}: the explanation callers failed ({other.exitcode})")
     latencies = [t for times in done for t in times]
     return {
         "callers": callers,

@@ -30,6 +30,7 @@ have no gradients: :meth:`Attributor.of` says why instead.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast, runtime_checkable
 
@@ -122,9 +123,23 @@ class Attributor:
         """What the attributions split up."""
         return self.policy.score_name
 
-    def attribute(self, observations: np.ndarray) -> Attribution:
-        """Attributions of the deterministic decisions for ``[B, *obs_shape]`` rows."""
+    def attribute(
+        self, observations: np.ndarray, pause: Callable[[], None] | None = None
+    ) -> Attribution:
+        """Attributions of the deterministic decisions for ``[B, *obs_shape]`` rows.
+
+        ``pause`` is called before every evaluation of the policy (five per integral,
+        the first right at the start): the explainer process gives the CPU up there
+        to any serving work that waits (``os.sched_yield``).
+        """
         from captum.attr import IntegratedGradients
+
+        policy_score = self.policy.action_score
+
+        def action_score(model_input: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+            if pause is not None:
+                pause()
+            return policy_score(model_input, actions)
 
         rows = np.array(observations, dtype=np.float32)  # a writable copy
         z = np.ascontiguousarray(self.agent.perceive(rows), dtype=np.float32)
@@ -135,10 +150,10 @@ class Attributor:
         inputs = torch.from_numpy(z)
         base = torch.from_numpy(baseline.reshape(z.shape))
         chosen = torch.from_numpy(actions)
-        ig = IntegratedGradients(self.policy.action_score)
+        ig = IntegratedGradients(action_score)
         with torch.no_grad():
-            score = self.policy.action_score(inputs, chosen).numpy()
-            base_score = self.policy.action_score(base, chosen).numpy()
+            score = action_score(inputs, chosen).numpy()
+            base_score = action_score(base, chosen).numpy()
         gap = np.abs(score - base_score)
         steps = DEFAULT_STEPS
         while True:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -28,3 +30,23 @@ def test_without_the_idle_class_nothing_is_tried(monkeypatch: pytest.MonkeyPatch
     monkeypatch.delattr(os, "SCHED_IDLE", raising=False)
     monkeypatch.setattr(os, "sched_setscheduler", lambda *a: pytest.fail("called"))
     explain_process._idle_class()
+
+
+def test_the_explainer_computes_the_quadrature_points_once() -> None:
+    # in a child process: the cache replaces numpy's function in the process it runs in
+    script = (
+        "import numpy as np\n"
+        "from fleetmind.serve.explain_process import _cache_quadrature\n"
+        "exact = np.polynomial.legendre.leggauss(64)\n"
+        "_cache_quadrature(); _cache_quadrature()\n"
+        "first = np.polynomial.legendre.leggauss(64)\n"
+        "again = np.polynomial.legendre.leggauss(64)\n"
+        "assert first is again\n"
+        "assert all(np.array_equal(a, b) for a, b in zip(exact, first))\n"
+        "info = np.polynomial.legendre.leggauss.cache_info()\n"
+        "assert (info.hits, info.misses) == (1, 1), info\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr

@@ -72,6 +72,27 @@ def test_discrete_actor_critic_attributions_are_complete(normalise: bool) -> Non
     assert np.abs(result.score - result.baseline_score).max() > 0.1  # a real test
 
 
+def test_the_pause_comes_before_every_policy_evaluation_and_changes_nothing() -> None:
+    agent = _ppo_agent(SpaceSpec("discrete", (), "int64", n=3), normalise=True)
+    attributor = Attributor.of(agent)
+    assert isinstance(attributor, Attributor)
+    evaluations: list[int] = []
+    real = attributor.policy.action_score
+
+    def counted(model_input: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        evaluations.append(len(pauses))
+        return real(model_input, actions)
+
+    pauses: list[int] = []
+    attributor.policy.action_score = counted  # type: ignore[method-assign]
+    paused = attributor.attribute(_rows(6), pause=lambda: pauses.append(1))
+    # every evaluation of the policy came right after a pause of its own
+    assert evaluations == list(range(1, len(pauses) + 1))
+    assert len(pauses) >= 3  # the two scores and the integral at least
+    plain = attributor.attribute(_rows(6))
+    np.testing.assert_array_equal(paused.attributions, plain.attributions)
+
+
 def test_gaussian_policy_attributions_are_complete() -> None:
     action = SpaceSpec("box", (2,), "float32", low=(-1.0, -1.0), high=(1.0, 1.0))
     result = Attributor.of(_ppo_agent(action))
