@@ -40,9 +40,24 @@ def interval(values: list[float]) -> tuple[float, float]:
     return float(data.mean()), float(t * data.std(ddof=1) / math.sqrt(len(data)))
 
 
+def episode_costs(
+    env_id: str, episodes: list[dict[str, Any]], overrides: dict[str, Any]
+) -> list[float]:
+    """Each episode's mean cost per task, the objective the scenario's reward counts:
+    completion time + ``miss_penalty_s`` x missed deadline + ``energy_weight`` x joules
+    (every term a mean over the same completed tasks)."""
+    config = scenario_config(env_id, overrides)
+    return [
+        e["mean_completion_time_s"]
+        + config.miss_penalty_s * e["deadline_miss_rate"]
+        + config.energy_weight * e["mean_energy_j"]
+        for e in episodes
+    ]
+
+
 def measure(env_id: str, seeds: int, seed: int, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Per policy: mean and 95% half-width of completion time and miss rate, and the
-    per-episode values (``times``, ``misses``)."""
+    """Per policy: mean and 95% half-width of completion time, miss rate and cost per
+    task, and the per-episode values (``times``, ``misses``, ``costs``)."""
     vehicles = scenario_config(env_id, overrides).vehicles
     rows: dict[str, Any] = {}
     for policy in POLICIES:
@@ -52,11 +67,14 @@ def measure(env_id: str, seeds: int, seed: int, overrides: dict[str, Any]) -> di
         result = run_baseline(env_id, policy, seeds, seed, overrides)
         times = [e["mean_completion_time_s"] for e in result["episodes"]]
         misses = [e["deadline_miss_rate"] for e in result["episodes"]]
+        costs = episode_costs(env_id, result["episodes"], overrides)
         rows[policy] = {
             "completion_time_s": interval(times),
             "miss_rate": interval(misses),
+            "cost": interval(costs),
             "times": times,
             "misses": misses,
+            "costs": costs,
             "wall_s": time.perf_counter() - start,
         }
     return rows

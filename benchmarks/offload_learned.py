@@ -9,7 +9,10 @@ evaluation episodes; the learned row is the mean over the training seeds +/- the
 half-width of the 95% t-interval. Ratios are paired: each fleet's mean over the
 evaluation episodes over greedy's (and the best baseline's) on the very same
 episodes, then the interval over the training seeds. The deadline-miss rate is
-printed beside every completion time. The last line per scenario is JSON.
+printed beside every completion time, and so is the mean cost per task, the
+objective the fleets' reward counts (completion time + miss penalty x missed
+deadline + energy weight x joules), with its own ratios to greedy and to the
+baseline that is best by cost. The last line per scenario is JSON.
 
     .venv/bin/python benchmarks/offload_learned.py --scenario fleetmind/offload-contention \
         --config recipes/offload-contention-mappo.yaml --train-seeds 5
@@ -31,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from fleetmind.runtime.evaluate import evaluate
-from offload_baselines import interval, measure
+from offload_baselines import episode_costs, interval, measure
 
 
 def train_command(args: argparse.Namespace, env_id: str, seed: int, run_dir: Path) -> list[str]:
@@ -65,6 +68,7 @@ def train_and_evaluate(
     return {
         "times": [e["mean_completion_time_s"] for e in episodes],
         "misses": [e["deadline_miss_rate"] for e in episodes],
+        "costs": episode_costs(env_id, episodes, {}),
         "share": [result.scenario_metrics[f"share_{p}"] for p in ("local", "edge", "cloud")]
         if result.scenario_metrics
         else [],
@@ -93,6 +97,16 @@ def compare(fleets: list[dict[str, Any]], baselines: dict[str, Any]) -> dict[str
     if "optimum" in baselines:
         opt_mean = float(np.mean(baselines["optimum"]["times"]))
         out["ratio_to_optimum"] = interval([t / opt_mean for t in per_seed_time])
+    # The objective the fleets are trained for (the reward's cost per task), beside time.
+    per_seed_cost = [float(np.mean(f["costs"])) for f in fleets]
+    best_cost = min(baselines, key=lambda p: baselines[p]["cost"][0])
+    greedy_cost = float(np.mean(baselines["greedy"]["costs"]))
+    best_cost_mean = float(np.mean(baselines[best_cost]["costs"]))
+    out["cost"] = interval(per_seed_cost)
+    out["cost_ratio_to_greedy"] = interval([c / greedy_cost for c in per_seed_cost])
+    out["best_baseline_by_cost"] = best_cost
+    out["cost_ratio_to_best"] = interval([c / best_cost_mean for c in per_seed_cost])
+    out["per_seed_cost"] = per_seed_cost
     return out
 
 
@@ -102,17 +116,32 @@ def report(env_id: str, args: argparse.Namespace, rows: dict[str, Any], learned:
         f"{env_id}: {args.train_seeds} training seeds from {args.train_seed}, evaluation "
         f"episodes {args.seed}..{args.seed + args.episodes - 1}, mean +/- 95% half-width"
     )
-    print(f"  {'policy':<12} {'completion s':>18} {'deadline misses':>20}")
+    print(f"  {'policy':<12} {'completion s':>18} {'deadline misses':>20} {'cost per task':>20}")
     for policy, row in {**rows, "learned": learned}.items():
         t_mean, t_half = row["completion_time_s"]
         m_mean, m_half = row["miss_rate"]
-        print(f"  {policy:<12} {t_mean:9.4f} +/- {t_half:6.4f} {m_mean:10.4f} +/- {m_half:6.4f}")
-    for key in ("ratio_to_greedy", "ratio_to_best", "ratio_to_optimum"):
+        c_mean, c_half = row["cost"]
+        print(
+            f"  {policy:<12} {t_mean:9.4f} +/- {t_half:6.4f} {m_mean:10.4f} +/- {m_half:6.4f} "
+            f"{c_mean:10.4f} +/- {c_half:6.4f}"
+        )
+    for key in (
+        "ratio_to_greedy",
+        "ratio_to_best",
+        "ratio_to_optimum",
+        "cost_ratio_to_greedy",
+        "cost_ratio_to_best",
+    ):
         if key in learned:
             mean, half = learned[key]
-            extra = f" ({learned['best_baseline']})" if key == "ratio_to_best" else ""
+            extra = ""
+            if key == "ratio_to_best":
+                extra = f" ({learned['best_baseline']})"
+            elif key == "cost_ratio_to_best":
+                extra = f" ({learned['best_baseline_by_cost']})"
             print(f"  learned {key}{extra}: {mean:.3f} +/- {half:.3f}")
-    slim = {p: {k: r[k] for k in ("completion_time_s", "miss_rate")} for p, r in rows.items()}
+    kept = ("completion_time_s", "miss_rate", "cost")
+    slim = {p: {k: r[k] for k in kept} for p, r in rows.items()}
     print(json.dumps({"env_id": env_id, "baselines": slim, "learned": learned}))
 
 
