@@ -6,8 +6,8 @@ collects must stay the same to the bit: the same actions, observations, rewards,
 statistics and episodes for the same seed. The digests below were recorded from
 the collector before that tuning (with each row folded into the statistics after it
 is normalised, so that a chunk's delta covers exactly its own rows), on x86-64 with numpy's bundled
-OpenBLAS on one thread; a BLAS that rounds the network's matrix products differently changes them
-without any change to fleetmind.
+OpenBLAS on one thread and its AVX2 kernels; a BLAS that rounds the network's matrix products
+differently changes them without any change to fleetmind.
 """
 
 from __future__ import annotations
@@ -96,11 +96,24 @@ def collect_digest(env_id: str, envs: int) -> str:
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 """BLAS threads split a matrix product's sums differently: the digests are of one thread,
 computed in a fresh interpreter (another test may have changed this one's threads)."""
+AVX2_KERNELS = {"OPENBLAS_CORETYPE": "Haswell"}
+"""OpenBLAS picks its kernels for the CPU it runs on, and an AVX-512 kernel rounds the
+network's products differently from an AVX2 one (measured: every digest changed on an
+AVX-512 EPYC). The digests are of the AVX2 (Haswell) kernels, which any x86-64 CPU
+with AVX2 runs."""
+
+
+def _has_avx2() -> bool:
+    try:
+        return " avx2" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
 
 
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="digests recorded on x86-64")
+@pytest.mark.skipif(not _has_avx2(), reason="digests recorded with OpenBLAS's AVX2 kernels")
 def test_fixed_seed_chunks_are_unchanged() -> None:
-    env = {**os.environ, **ONE_THREAD}
+    env = {**os.environ, **ONE_THREAD, **AVX2_KERNELS}
     env["PYTHONPATH"] = str(Path(fleetmind.__file__).parents[1])
     done = subprocess.run(
         [sys.executable, __file__], env=env, capture_output=True, text=True, timeout=300,
