@@ -3,13 +3,11 @@ run reports what that spends per site."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
-from flwr.supercore.task_identity import TaskIdentity
 from tests.federated.procs import run_federate
 
 from fleetmind.cli.main import main
@@ -19,13 +17,7 @@ from fleetmind.federated.settings import FederationSettings
 from fleetmind.federated.site_training import SiteTrainer, get_weights
 from fleetmind.runtime.run_dir import read_metrics
 
-
-@pytest.fixture(autouse=True)
-def task_identity() -> Iterator[None]:
-    saved = (TaskIdentity._run_id, TaskIdentity._task_id, TaskIdentity._node_id)
-    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
-    yield
-    TaskIdentity._run_id, TaskIdentity._task_id, TaskIdentity._node_id = saved
+pytestmark = pytest.mark.usefixtures("task_identity")
 
 
 def test_each_update_is_within_its_epsilon_and_they_compose_sublinearly() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 from flwr.app import (
@@ -15,7 +13,6 @@ from flwr.app import (
     MetricRecord,
     RecordDict,
 )
-from flwr.supercore.task_identity import TaskIdentity
 
 from fleetmind.federated.settings import FederationSettings
 from fleetmind.federated.strategies import SiteGuard, build_strategy
@@ -23,13 +20,7 @@ from fleetmind.federated.strategies import SiteGuard, build_strategy
 SIZE = 20_000
 
 
-@pytest.fixture(autouse=True)
-def task_identity() -> Iterator[None]:
-    """The ids Flower stamps on messages, as a running ServerApp has them."""
-    saved = (TaskIdentity._run_id, TaskIdentity._task_id, TaskIdentity._node_id)
-    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
-    yield
-    TaskIdentity._run_id, TaskIdentity._task_id, TaskIdentity._node_id = saved
+pytestmark = pytest.mark.usefixtures("task_identity")
 
 
 class FakeGrid:
