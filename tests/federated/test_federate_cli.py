@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,38 @@ def test_a_site_config_with_another_number_of_sites_is_refused(
     code = main(["federate", "CartPole-v1", "--sites", "2", "--site-config", str(config)])
     assert code == 2
     assert "describes 1 sites but --sites is 2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "module"),
+    [
+        (["federate", "CartPole-v1"], "fleetmind.federated.run"),
+        (
+            [
+                "site",
+                "--superlink",
+                "h:1",
+                "--site",
+                "0",
+                "--root-certificates",
+                "ca.pem",
+                "--auth-key",
+                "key",
+            ],
+            "fleetmind.federated.supernode",
+        ),
+    ],
+)
+def test_without_the_federated_extra_the_command_says_what_to_install(
+    argv: list[str],
+    module: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # importing it now fails
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith(f"fleetmind {argv[0]}: error: fleetmind {argv[0]} needs Flower")
+    assert "pip install 'fleetmind[federated]'" in err
+    assert "\n" not in err

@@ -37,20 +37,26 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
+def needs_flower(command: str, exc: ImportError) -> Exception:
+    """The error of ``fleetmind COMMAND`` without the federated extra installed."""
+    from fleetmind.core.errors import ConfigError
+
+    return ConfigError(
+        f"fleetmind {command} needs Flower ({exc.name} is missing): "
+        "pip install 'fleetmind[federated]'"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Federate and print the summary."""
     from fleetmind.cli.train_cmd import flag_values
     from fleetmind.config import merge_into
-    from fleetmind.core.errors import ConfigError
     from fleetmind.federated.settings import FederationSettings
 
     try:
         from fleetmind.federated.run import federate
     except ImportError as exc:
-        raise ConfigError(
-            f"fleetmind federate needs Flower ({exc.name} is missing): "
-            "pip install 'fleetmind[federated]'"
-        ) from None
+        raise needs_flower("federate", exc) from None
 
     settings = merge_into(
         FederationSettings(env_id=args.env_id), flag_values(args, FederationSettings)

@@ -88,15 +88,12 @@ def site_params(args: argparse.Namespace) -> dict[str, float] | None:
 
 def run(args: argparse.Namespace) -> int:
     """Check the site's settings, then become its SuperNode (``flower-supernode``)."""
-    from fleetmind.core.errors import ConfigError
+    from fleetmind.cli.federate_cmd import needs_flower
 
     try:
         from fleetmind.federated.supernode import SiteNode
     except ImportError as exc:
-        raise ConfigError(
-            f"fleetmind site needs Flower ({exc.name} is missing): "
-            "pip install 'fleetmind[federated]'"
-        ) from None
+        raise needs_flower("site", exc) from None
     node = SiteNode(
         superlink=args.superlink,
         root_certificates=args.root_certificates,
