@@ -40,7 +40,8 @@ from fleetmind.core.errors import (
 from fleetmind.federated.pki import write_node_key, write_tls
 from fleetmind.federated.server_app import ERROR_FILE
 from fleetmind.federated.settings import FederationSettings
-from fleetmind.federated.supernode import SiteNode, flower_command, free_port, python_path
+from fleetmind.federated.supernode import SiteNode, flower_command, python_path
+from fleetmind.rpc.server import free_port
 
 log = logging.getLogger("fleetmind.federated")
 

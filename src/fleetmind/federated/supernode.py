@@ -16,22 +16,15 @@ half the operator has registered with the SuperLink (``flwr supernode register``
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from fleetmind.core.errors import ConfigError, PreconditionError
+from fleetmind.rpc.server import free_port
 
 MAX_RETRIES = 3
 """Connection attempts before a SuperNode gives up on its SuperLink (None: forever)."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def flower_command(name: str) -> str:

@@ -18,6 +18,7 @@ logged loudly. Starting and stopping stay with the caller::
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +119,14 @@ class ServerConfig:
 
 MAX_REQUESTS_PER_READ = 4096
 """New calls gRPC's core takes up per read of one connection."""
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for a child process to bind)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def create_server(

@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +26,7 @@ from types import FrameType
 from typing import Any
 
 from fleetmind.core.errors import UnavailableError
+from fleetmind.rpc.server import free_port
 from fleetmind.runtime.launch.actor_pool import ActorPool
 from fleetmind.runtime.launch.children import child_env
 from fleetmind.runtime.result import TrainResult
@@ -37,14 +37,6 @@ START_TIMEOUT_S = 300.0
 """Longest wait for every learner to listen."""
 STOP_GRACE_S = 60.0
 """After a learner failed: how long rank 0 gets to write its final checkpoint."""
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (for ``MASTER_PORT``)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class LearnerProcesses:
