@@ -53,3 +53,21 @@ def run_federate(run_dir: Path, *flags: str, timeout: float = 400) -> dict[str, 
     assert no_process_left(mark), "processes of the run outlived it"
     summary: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return summary
+
+
+def three_site_run(tmp_path: Path, monkeypatch: Any, rounds: int) -> tuple[str, Any]:
+    """A mark for this test's processes (in the environment, with PYTHONPATH naming this
+    source tree) and the settings of a 3-site CartPole federation of ``rounds`` rounds,
+    its run directory ``tmp_path / "run"`` created."""
+    from fleetmind.federated.global_run import create_run_dir
+    from fleetmind.federated.settings import FederationSettings
+
+    mark = uuid.uuid4().hex
+    monkeypatch.setenv("FLEETMIND_TEST_RUN", mark)
+    monkeypatch.setenv("PYTHONPATH", str(SRC))
+    settings = FederationSettings(
+        env_id="CartPole-v1", sites=3, rounds=rounds, local_steps=128, eval_episodes=1,
+        run_dir=tmp_path / "run", site_params=[{"length": 0.5}] * 3,
+    )  # fmt: skip
+    create_run_dir(settings, None, force=False)
+    return mark, settings

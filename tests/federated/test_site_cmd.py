@@ -5,18 +5,16 @@ from __future__ import annotations
 import os
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 from flwr.common.config import parse_config_args
-from tests.federated.procs import SRC, no_process_left
+from tests.federated.procs import SRC, no_process_left, three_site_run
 
 from fleetmind.cli.main import main
 from fleetmind.federated.deployment import Deployment
-from fleetmind.federated.global_run import create_run_dir
 from fleetmind.federated.pki import write_node_key
-from fleetmind.federated.settings import FederationSettings, parse_params
+from fleetmind.federated.settings import parse_params
 from fleetmind.federated.supernode import SiteNode, node_config
 from fleetmind.runtime.run_dir import read_metrics
 
@@ -126,15 +124,8 @@ def join(fleet: Deployment, site: int, flags: list[str]) -> None:
 def test_sites_join_over_tls_with_their_own_env_and_the_run_completes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    mark = uuid.uuid4().hex
-    monkeypatch.setenv("FLEETMIND_TEST_RUN", mark)
-    monkeypatch.setenv("PYTHONPATH", str(SRC))
+    mark, settings = three_site_run(tmp_path, monkeypatch, rounds=1)
     run_dir = tmp_path / "run"
-    settings = FederationSettings(
-        env_id="CartPole-v1", sites=3, rounds=1, local_steps=128, eval_episodes=1,
-        run_dir=run_dir, site_params=[{"length": 0.5}] * 3,
-    )  # fmt: skip
-    create_run_dir(settings, None, force=False)
     with Deployment(tmp_path / "fleet") as fleet:
         fleet.start_superlink()
         fleet.add_site(0)

@@ -10,16 +10,13 @@ import json
 import signal
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.federated.procs import SRC, no_process_left
+from tests.federated.procs import no_process_left, three_site_run
 
 from fleetmind.federated.deployment import Deployment
-from fleetmind.federated.global_run import create_run_dir
-from fleetmind.federated.settings import FederationSettings
 from fleetmind.runtime.run_dir import read_metrics
 
 ROUNDS = 3
@@ -39,15 +36,8 @@ def rows_written(run_dir: Path, count: int, timeout_s: float = 300.0) -> list[di
 def test_a_killed_site_leaves_its_round_to_the_rest_and_rejoins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    mark = uuid.uuid4().hex
-    monkeypatch.setenv("FLEETMIND_TEST_RUN", mark)
-    monkeypatch.setenv("PYTHONPATH", str(SRC))
+    mark, settings = three_site_run(tmp_path, monkeypatch, rounds=ROUNDS)
     run_dir = tmp_path / "run"
-    settings = FederationSettings(
-        env_id="CartPole-v1", sites=3, rounds=ROUNDS, local_steps=128, eval_episodes=1,
-        run_dir=run_dir, site_params=[{"length": 0.5}] * 3,
-    )  # fmt: skip
-    create_run_dir(settings, None, force=False)
     result: dict[str, Any] = {}
     with Deployment(tmp_path / "fleet") as fleet:
         fleet.start_superlink()
