@@ -18,7 +18,8 @@ from typing import Any
 
 METHOD_HELP = (
     "spt, mwkr, mopnr, fifo (dispatching rules), cpsat (OR-Tools CP-SAT; the 'jobshop' "
-    "extra) or agent:RUN (a trained dispatcher; not available yet)"
+    "extra) or agent:RUN (the dispatcher trained in run directory RUN, e.g. with "
+    "`fleetmind train fleetmind/jobshop-queues-15x15`)"
 )
 
 
@@ -49,6 +50,14 @@ def register(subparsers: Any) -> None:
     solve.add_argument("--mttr", type=float, help="mean repair time (default: 2 mean operations)")
     solve.add_argument(
         "--time-limit", type=float, default=10.0, help="CP-SAT seconds (default: 10)"
+    )
+    solve.add_argument(
+        "--sample-s",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="agent:RUN only: sample schedules from the policy for S seconds and keep the "
+        "shortest (default 0: greedy)",
     )
     solve.add_argument("--json", action="store_true", help="print one JSON object")
     solve.add_argument("--output", type=Path, metavar="PATH", help="also write the JSON to PATH")
@@ -147,7 +156,7 @@ def run_solve(args: argparse.Namespace) -> int:
     if args.breakdowns is not None or args.mtbf is not None or args.mttr is not None:
         model = BreakdownModel.for_instance(instance, args.mtbf, args.mttr)
     seed = args.breakdowns if args.breakdowns is not None else (0 if model else None)
-    solution = solve(instance, args.method, seed, model, args.time_limit)
+    solution = solve(instance, args.method, seed, model, args.time_limit, args.sample_s)
     data = solution.to_json()
     if args.gantt is not None:
         from fleetmind.envs.scenarios.jobshop.gantt import draw_gantt

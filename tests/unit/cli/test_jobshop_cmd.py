@@ -85,9 +85,7 @@ def test_bad_breakdown_model_and_method(capfd: pytest.CaptureFixture[str]) -> No
         capfd, "solve", "ft06", "--method", "spt", "--breakdowns", "1", "--mttr", "-4"
     )
     assert "mean_repair_time must be positive, got -4.0" in line
-    assert "no trained job-shop dispatcher" in error_line(
-        capfd, "solve", "ft06", "--method", "agent:r"
-    )
+    assert "r holds no checkpoints" in error_line(capfd, "solve", "ft06", "--method", "agent:r")
     assert "unknown method 'lifo'" in error_line(capfd, "solve", "ft06", "--method", "lifo")
     assert "does not exist" in error_line(capfd, "solve", "nope.txt", "--method", "spt")
 

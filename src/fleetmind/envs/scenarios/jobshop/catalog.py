@@ -6,6 +6,10 @@
 ``fleetmind/jobshop-15x15``              random 15x15 instances (Taillard's size)
 ``fleetmind/jobshop-10x10-breakdowns``   10x10 with machines that fail and wear
 ``fleetmind/jobshop-15x15-breakdowns``   15x15 with machines that fail and wear
+``fleetmind/jobshop-queues-15x15``       the learned dispatcher's env: one contested
+                                         queue per decision (:mod:`.slots`)
+``fleetmind/jobshop-queues-10x10``       the same on random 10x10 instances
+``fleetmind/jobshop-queues-15x15-breakdowns``  the same with machines that fail
 ``fleetmind/maintenance-v0``             when to maintain one machine, from its
                                          fault warning (:mod:`.maintenance`)
 =======================================  ==========================================
@@ -33,6 +37,7 @@ from fleetmind.envs.env_entry import EnvEntry, ScenarioBaselines, check_episodes
 from fleetmind.envs.scenarios.jobshop.env import JobShopConfig, JobShopEnv
 from fleetmind.envs.scenarios.jobshop.maintenance import MaintenanceEnv
 from fleetmind.envs.scenarios.jobshop.rules import RULES, lookup_rule
+from fleetmind.envs.scenarios.jobshop.slots import JobShopSlotEnv, SlotConfig
 
 FAMILY = "manufacturing"
 logger = logging.getLogger(__name__)
@@ -122,6 +127,30 @@ def _entry(env_id: str) -> EnvEntry:
     return EnvEntry(env_id, FAMILY, make_vector=make_vector, baselines=BASELINES)
 
 
+QUEUE_SCENARIOS: dict[str, SlotConfig] = {
+    "fleetmind/jobshop-queues-15x15": SlotConfig(jobs=15, machines=15),
+    "fleetmind/jobshop-queues-10x10": SlotConfig(jobs=10, machines=10),
+    "fleetmind/jobshop-queues-15x15-breakdowns": SlotConfig(breakdowns=True),
+}
+"""The learned dispatcher's scenarios (flat observations of a fixed size)."""
+
+
+def make_queue_env(env_id: str, overrides: Mapping[str, Any] | None = None) -> JobShopSlotEnv:
+    """A fresh :class:`JobShopSlotEnv` of the scenario ``env_id``."""
+    if env_id not in QUEUE_SCENARIOS:
+        raise UnknownNameError(f"unknown job-shop queue scenario {env_id!r}")
+    return JobShopSlotEnv(merge_into(QUEUE_SCENARIOS[env_id], dict(overrides or {}), where=env_id))
+
+
+def _queue_entry(env_id: str) -> EnvEntry:
+    def make_vector(num_envs: int) -> gym.vector.VectorEnv[Any, Any, Any]:
+        if num_envs <= 0:
+            raise ConfigError(f"number of environments must be positive, got {num_envs}")
+        return gym.vector.SyncVectorEnv([lambda: make_queue_env(env_id)] * num_envs)
+
+    return EnvEntry(env_id, FAMILY, make_vector=make_vector)
+
+
 MAINTENANCE_ID = "fleetmind/maintenance-v0"
 
 
@@ -134,6 +163,7 @@ def make_maintenance_vector_env(num_envs: int) -> gym.vector.VectorEnv[Any, Any,
 
 ENTRIES: tuple[EnvEntry, ...] = (
     *(_entry(env_id) for env_id in SCENARIOS),
+    *(_queue_entry(env_id) for env_id in QUEUE_SCENARIOS),
     EnvEntry(MAINTENANCE_ID, FAMILY, make_vector=make_maintenance_vector_env),
 )
 """Every job-shop id, in its single-agent form, and the maintenance env."""

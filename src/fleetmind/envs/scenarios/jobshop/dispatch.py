@@ -40,6 +40,8 @@ class Dispatcher:
         self.instance = instance
         self.model = model
         n, m = instance.num_jobs, instance.num_machines
+        self._n, self._m, self._ops = n, m, instance.num_ops
+        self._jobs = np.arange(n)
         self.now = 0
         self.next_op = np.zeros(n, dtype=np.int64)
         """Index of each job's next operation not yet completed (``num_ops`` when done)."""
@@ -60,17 +62,17 @@ class Dispatcher:
 
     @property
     def done(self) -> bool:
-        return bool((self.next_op >= self.instance.num_ops).all())
+        return bool((self.next_op >= self._ops).all())
 
     def _next_machines(self) -> np.ndarray:
-        index = np.minimum(self.next_op, self.instance.num_ops - 1)
-        return self.instance.machines[np.arange(self.instance.num_jobs), index]
+        index = np.minimum(self.next_op, self._ops - 1)
+        return self.instance.machines[self._jobs, index]
 
     def machine_down(self) -> np.ndarray:
         """``[m]`` bool: failed and under repair now."""
         return np.array([life.is_down(self.now) for life in self.lives], dtype=bool) if (
             self.lives
-        ) else np.zeros(self.instance.num_machines, dtype=bool)  # fmt: skip
+        ) else np.zeros(self._m, dtype=bool)  # fmt: skip
 
     def machine_free(self) -> np.ndarray:
         """``[m]`` bool: up, idle and not maintained now."""
@@ -80,24 +82,35 @@ class Dispatcher:
 
     def candidates(self) -> np.ndarray:
         """``[n]`` bool: the jobs whose next operation can start now."""
-        waiting = (self.next_op < self.instance.num_ops) & (self.job_ready <= self.now)
-        waiting &= ~np.isin(np.arange(self.instance.num_jobs), self.running_job)
+        waiting = (self.next_op < self._ops) & (self.job_ready <= self.now)
+        waiting[self.running_job[self.running_job != _IDLE]] = False
         ready: np.ndarray = waiting & self.machine_free()[self._next_machines()]
         return ready
 
     def maintainable(self) -> np.ndarray:
         """``[m]`` bool: the machines a maintenance may start on now (none without breakdowns)."""
-        return self.machine_free() if self.model else np.zeros(self.instance.num_machines, bool)
+        return self.machine_free() if self.model else np.zeros(self._m, bool)
 
     def dispatch(self, job: int) -> None:
         """Start ``job``'s next operation now; ConfigError when it cannot start."""
-        if not (0 <= job < self.instance.num_jobs and self.candidates()[job]):
-            raise ConfigError(f"job {job} cannot start an operation at time {self.now}")
-        index = int(self.next_op[job])
-        machine = int(self.instance.machines[job, index])
-        self.running_job[machine] = job
-        self.running_start[machine] = self.now
-        self.running_end[machine] = self.now + int(self.instance.durations[job, index])
+        self.dispatch_all([job])
+
+    def dispatch_all(self, jobs: list[int]) -> None:
+        """Start the next operations of ``jobs`` now, each on its own machine: what
+        dispatching them one after the other does, settled once."""
+        ready = self.candidates()
+        taken = set()
+        for job in jobs:
+            if not (0 <= job < self._n and ready[job]):
+                raise ConfigError(f"job {job} cannot start an operation at time {self.now}")
+            index = int(self.next_op[job])
+            machine = int(self.instance.machines[job, index])
+            if machine in taken:
+                raise ConfigError(f"job {job} waits for machine {machine}, already started now")
+            taken.add(machine)
+            self.running_job[machine] = job
+            self.running_start[machine] = self.now
+            self.running_end[machine] = self.now + int(self.instance.durations[job, index])
         self.advance()
 
     def maintain(self, machine: int) -> None:
@@ -119,7 +132,7 @@ class Dispatcher:
             self.now = self._next_event()
 
     def _settle(self) -> None:
-        for machine in range(self.instance.num_machines):
+        for machine in range(self._m):
             life = self.lives[machine] if self.lives else None
             job = int(self.running_job[machine])
             end = int(self.running_end[machine])

@@ -7,7 +7,9 @@ method             static instance                              ``breakdowns`` s
                                                                 repaired past the repairs
 ``cpsat``          CP-SAT within ``time_limit_s``               clairvoyant CP-SAT: knows
                                                                 the repairs in advance
-``agent:RUN``      a trained dispatcher (not available yet)
+``agent:RUN``      the dispatcher trained in the run            the dispatcher, online: it
+                   directory RUN, greedy; with ``sample_s``,    meets each failure when it
+                   the best schedule it samples in that time    happens
 =================  ===========================================  ===========================
 
 The clairvoyant CP-SAT starts from the best rule's repaired schedule and may not
@@ -71,12 +73,36 @@ def repaired_rule(
         until *= 2
 
 
-def _agent(method: str) -> None:
+def _agent(
+    instance: JobShopInstance,
+    method: str,
+    model: BreakdownModel | None,
+    seed: int | None,
+    sample_s: float,
+) -> tuple[Schedule, dict[str, Any]]:
+    from fleetmind.envs.scenarios.jobshop.learned import load_dispatcher
+
     run = method.partition(":")[2]
-    raise ConfigError(
-        f"--method {method}: no trained job-shop dispatcher can be loaded yet"
-        f"{f' from {run}' if run else ''}; use one of {', '.join(METHODS[:-1])}"
-    )
+    if not run:
+        raise ConfigError(f"--method {method}: name the run directory, e.g. agent:runs/dispatcher")
+    online = model is not None and seed is not None
+    if online and sample_s > 0:
+        raise ConfigError(
+            "sampling needs a static instance (a sampled schedule would know the failures); "
+            "drop --sample-s or --breakdowns"
+        )
+    dispatcher = load_dispatcher(run)
+    if online:
+        return dispatcher.greedy(instance, model, seed or 0), {"decoding": "greedy"}
+    if sample_s <= 0:
+        return dispatcher.greedy(instance), {"decoding": "greedy"}
+    sampled = dispatcher.sample(instance, sample_s)
+    details = {
+        "decoding": "sampled",
+        "samples": sampled.samples,
+        "greedy_makespan": sampled.greedy_makespan,
+    }
+    return sampled.schedule, details
 
 
 def _cpsat(
@@ -108,17 +134,25 @@ def solve(
     breakdown_seed: int | None = None,
     model: BreakdownModel | None = None,
     time_limit_s: float = 10.0,
+    sample_s: float = 0.0,
 ) -> Solution:
     """Run ``method`` on ``instance`` (under the breakdowns of ``breakdown_seed`` when
-    given, drawn from ``model`` or the instance's default model) and check the result."""
-    if method.startswith("agent"):
-        _agent(method)
-    if method not in METHODS:
+    given, drawn from ``model`` or the instance's default model) and check the result.
+    ``sample_s``: a trained dispatcher's sampling budget (0: greedy)."""
+    agent = method.startswith("agent:") or method == "agent"
+    if not agent and method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if not sample_s >= 0:
+        raise ConfigError(f"--sample-s must be 0 or more seconds, got {sample_s}")
+    if sample_s > 0 and not agent:
+        raise ConfigError(f"--sample-s applies to agent:RUN, not to {method}")
     if breakdown_seed is not None and model is None:
         model = BreakdownModel.for_instance(instance)
     details: dict[str, Any] = {"breakdown_seed": breakdown_seed}
-    if method == "cpsat":
+    if agent:
+        schedule, extra = _agent(instance, method, model, breakdown_seed, sample_s)
+        details.update(extra)
+    elif method == "cpsat":
         schedule, extra = _cpsat(instance, model, breakdown_seed, time_limit_s)
         details.update(extra)
     elif model is not None and breakdown_seed is not None:

@@ -1,0 +1,131 @@
+"""A trained dispatcher on a job-shop instance: greedy, online under breakdowns, or sampled.
+
+A dispatcher is a fleetmind run trained on one of the queue scenarios
+(``fleetmind/jobshop-queues-*``, :mod:`.slots`): its observation has the same
+length for every instance size, so one run schedules any ``n x m``.
+
+* :meth:`LearnedDispatcher.greedy` takes the policy's most likely slot at every
+  decision (online: under breakdowns it sees a failure when it happens);
+* :func:`served_decider` asks a dispatcher served with ``fleetmind serve`` for
+  each decision: the shop floor's closed loop, one observation per call (the
+  queue's fixed slots are the served tensor contract: ``[1, OBSERVATION_SIZE]``
+  FP32 in, ``action`` out), the same schedule as the local agent;
+* :meth:`LearnedDispatcher.sample` draws whole schedules from the policy, many
+  episodes in lockstep with one batched decision per step, for a time budget,
+  and keeps the shortest (the greedy schedule included): a static instance only,
+  since under breakdowns a sampled schedule would have to know the failures.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from fleetmind.core.agent import Agent
+from fleetmind.core.errors import ConfigError
+from fleetmind.envs.scenarios.jobshop.breakdowns import BreakdownModel
+from fleetmind.envs.scenarios.jobshop.instance import JobShopInstance
+from fleetmind.envs.scenarios.jobshop.schedule import Schedule
+from fleetmind.envs.scenarios.jobshop.slots import (
+    OBSERVATION_SIZE,
+    Decide,
+    SlotDispatch,
+    dispatch_slots,
+)
+
+if TYPE_CHECKING:
+    from fleetmind.serve.client import Client
+
+QUEUE_ID_PREFIX = "fleetmind/jobshop-queues-"
+
+
+@dataclass
+class Sampled:
+    """The best of the schedules drawn within a budget."""
+
+    schedule: Schedule
+    samples: int
+    """Schedules drawn (the greedy one not counted)."""
+    greedy_makespan: int
+
+
+class LearnedDispatcher:
+    """A dispatcher policy: one slot per decision, from one flat observation."""
+
+    def __init__(self, agent: Agent, name: str = "agent") -> None:
+        shape = tuple(agent.observation_space.shape or ())
+        if shape != (OBSERVATION_SIZE,):
+            raise ConfigError(
+                f"{name} observes {shape}, not a job-shop queue ({OBSERVATION_SIZE},); "
+                f"train it on a {QUEUE_ID_PREFIX}* scenario"
+            )
+        self.agent = agent
+        self.name = name
+
+    def decide(self, observation: np.ndarray) -> int:
+        """The most likely slot."""
+        return int(self.agent.act(observation))
+
+    def greedy(
+        self, instance: JobShopInstance, model: BreakdownModel | None = None, seed: int = 0
+    ) -> Schedule:
+        """The schedule of the most likely slot at every decision (online under ``model``'s
+        breakdowns of ``seed`` when given)."""
+        return dispatch_slots(instance, self.decide, model, seed)
+
+    def sample(
+        self, instance: JobShopInstance, budget_s: float, batch: int = 32, seed: int = 0
+    ) -> Sampled:
+        """The shortest of the greedy schedule and the schedules sampled in ``budget_s``
+        seconds (batches of ``batch`` episodes; at least one batch)."""
+        if not budget_s > 0 or batch < 1:
+            raise ConfigError(f"sampling needs a positive budget and batch: {budget_s}, {batch}")
+        deadline = time.perf_counter() + budget_s
+        best = self.greedy(instance)
+        greedy_makespan, samples = best.makespan, 0
+        rng = np.random.default_rng(seed)
+        policy = self.agent
+        while True:
+            episodes = [SlotDispatch(instance) for _ in range(batch)]
+            while live := [e for e in episodes if not e.done]:
+                obs = np.stack([e.observe() for e in live])
+                probs = policy.decide_batch(obs).outputs["action_probs"]
+                draws = (rng.random(len(live))[:, None] > np.cumsum(probs, axis=1)).sum(axis=1)
+                for episode, slot in zip(live, draws, strict=True):
+                    episode.choose(int(slot))
+            samples += batch
+            for episode in episodes:
+                if episode.schedule().makespan < best.makespan:
+                    best = episode.schedule()
+            if time.perf_counter() >= deadline:
+                return Sampled(best, samples, greedy_makespan)
+
+
+def load_dispatcher(run: str | Path) -> LearnedDispatcher:
+    """The dispatcher trained in the run directory ``run``; ConfigError saying why not."""
+    from fleetmind.algos.loading import load_agent
+
+    loaded = load_agent(run)
+    if not loaded.env_id.startswith(QUEUE_ID_PREFIX):
+        raise ConfigError(
+            f"{run} was trained on {loaded.env_id}, not a job-shop dispatcher; train one with "
+            f"`fleetmind train {QUEUE_ID_PREFIX}15x15`"
+        )
+    return LearnedDispatcher(loaded.agent, str(run))
+
+
+def served_decider(client: Client, model: str) -> Decide:
+    """Decisions from the dispatcher ``model`` served behind ``client``, one call each::
+
+    with Client("shopfloor:8001", token=token) as client:
+        schedule = dispatch_slots(instance, served_decider(client, "dispatcher"))
+    """
+
+    def decide(observation: np.ndarray) -> int:
+        return int(client.act(model, observation))
+
+    return decide
