@@ -71,7 +71,7 @@ def test_observation_has_one_size_for_every_instance_and_pads_empty_slots() -> N
         assert not obs[shown * JOB_FEATURES : SLOTS * JOB_FEATURES].any()
 
 
-def test_returns_sum_to_minus_makespan_over_lower_bound_and_bad_slots_are_flagged() -> None:
+def test_rewards_are_the_bound_growth_and_sum_to_the_gap_to_the_lower_bound() -> None:
     env = make_queue_env("fleetmind/jobshop-queues-15x15", {"instance": "ta02"})
     env.reset(seed=0)
     total, done, flagged = 0.0, False, 0
@@ -81,7 +81,9 @@ def test_returns_sum_to_minus_makespan_over_lower_bound_and_bad_slots_are_flagge
         total += reward
         flagged += info["invalid_action"]
     instance = shipped_instance("ta02")
-    assert total == pytest.approx(-info["makespan"] / instance.lower_bound())
+    assert total == pytest.approx(1 - info["makespan"] / instance.lower_bound())
+    assert env.episode is not None
+    assert env.episode.bound() == info["makespan"]
     assert flagged > 0  # most queues are shorter than eight
     with pytest.raises(ConfigError, match="after the episode ended"):
         env.step(0)
@@ -107,3 +109,22 @@ def test_dispatch_all_starts_jobs_at_once_or_refuses_a_clash() -> None:
     assert shop.running_end[[1, 2]].tolist() == instance.durations[[1, 0], 0].tolist()
     with pytest.raises(ConfigError, match="job 9 cannot start"):
         shop.dispatch_all([9])
+
+
+def test_the_bound_never_falls_without_breakdowns_and_never_exceeds_the_makespan() -> None:
+    instance = random_instance(10, 8, 5)
+    rng = np.random.default_rng(0)
+    episode = SlotDispatch(instance)
+    bounds = [instance.lower_bound(), episode.bound()]
+    while not episode.done:
+        obs = episode.observe()
+        growth = obs[: SLOTS * JOB_FEATURES].reshape(SLOTS, JOB_FEATURES)[:, 12]
+        slot = int(rng.integers(min(len(episode.queue), SLOTS)))
+        before = episode.bound()
+        episode.choose(slot)
+        # the lookahead feature foretells the growth of the bound that the choice causes
+        # before time moves on (a later event may only raise it further)
+        assert episode.bound() >= before + growth[slot] * instance.lower_bound() - 1e-6
+        bounds.append(episode.bound())
+    assert bounds == sorted(bounds)
+    assert bounds[-1] == episode.schedule().makespan

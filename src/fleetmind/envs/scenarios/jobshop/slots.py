@@ -18,8 +18,12 @@ non-delay schedule. This env settles those by itself and asks only what matters:
   empty slots with zeros; their first feature, "valid", is 0);
 * the action is ``Discrete(SLOTS)``; a slot past the queue becomes its last job
   and ``info["invalid_action"]`` says so (fleetmind's PPO samples unmasked);
-* the reward is minus the time that passes until the next decision, over the
-  instance's lower bound: an episode's return is ``-makespan / lower bound``.
+* the reward is minus the growth of the schedule's **makespan lower bound**
+  (:meth:`SlotDispatch.bound`: every job's earliest end and every machine's, given
+  what has started and who waits for a busy machine) over the instance's static
+  lower bound, as L2D rewards: a choice that makes others wait is paid for at
+  once, not when time reaches it, and the rewards still sum to the objective: an
+  episode's return is ``1 - makespan / lower bound``.
 
 With breakdowns (``breakdowns=True``) machines fail as in :class:`Dispatcher`;
 this env dispatches only (it never maintains).
@@ -44,8 +48,8 @@ from fleetmind.envs.scenarios.jobshop.schedule import Schedule
 
 SLOTS = 8
 """Jobs of one queue shown per decision (a longer queue shows its first 8 by work left)."""
-JOB_FEATURES = 12
-GLOBAL_FEATURES = 8
+JOB_FEATURES = 13
+GLOBAL_FEATURES = 9
 OBSERVATION_SIZE = SLOTS * JOB_FEATURES + GLOBAL_FEATURES
 
 
@@ -89,6 +93,7 @@ class SlotDispatch:
             [instance.machines[:, 1:], np.full((n, 2), -1, instance.machines.dtype)], axis=1
         )
         self._total_ops = n * ops
+        self._ops = np.arange(ops)[None, :]
         self.machine = -1
         """The machine whose queue is being decided (-1 once done)."""
         self.queue = np.zeros(0, dtype=np.int64)
@@ -135,6 +140,39 @@ class SlotDispatch:
         self.settle()
         return job, not valid
 
+    def _free_at(self) -> np.ndarray:
+        """``[m]`` when each machine is next free (its operation, maintenance or repair ends)."""
+        shop = self.shop
+        free = np.maximum(np.where(shop.running_job >= 0, shop.running_end, shop.now), shop.now)
+        free = np.maximum(free, shop.maintained_until)
+        for machine, life in enumerate(shop.lives):
+            if life.is_down(shop.now):
+                free[machine] = max(free[machine], life.repair_end)
+        return free
+
+    def _bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every job's earliest end, every machine's, and each job's unstarted work."""
+        shop, inst = self.shop, self.instance
+        running = running_jobs(shop)
+        pending = inst.durations * (self._ops >= (shop.next_op + running)[:, None])
+        work = pending.sum(axis=1)
+        load = np.bincount(inst.machines.ravel(), pending.ravel(), minlength=inst.num_machines)
+        free = self._free_at()
+        index = np.minimum(shop.next_op, inst.num_ops - 1)
+        start = np.maximum(
+            np.maximum(shop.job_ready, shop.now), free[inst.machines[self._rows, index]]
+        )
+        start[running] = shop.running_end[inst.machines[running, shop.next_op[running]]]
+        done = shop.next_op >= inst.num_ops
+        start[done] = shop.job_ready[done]
+        return start + work, free + load, work
+
+    def bound(self) -> int:
+        """A lower bound on the makespan of any completion of the schedule so far (the
+        makespan once done)."""
+        jobs, machines, _ = self._bounds()
+        return int(max(jobs.max(), machines.max()))
+
     def observe(self) -> np.ndarray:
         """The flat observation of the current decision (zeros once done)."""
         out = np.zeros(OBSERVATION_SIZE, dtype=np.float32)
@@ -149,10 +187,22 @@ class SlotDispatch:
         duration = inst.durations[queue, index].astype(float)
         next_machine = self._next_machine[queue, index]
         # work still to do on each machine
-        ops = np.arange(inst.num_ops)[None, :]
-        pending = inst.durations * (ops >= shop.next_op[:, None])
+        pending = inst.durations * (self._ops >= shop.next_op[:, None])
         load = np.bincount(inst.machines.ravel(), pending.ravel(), minlength=inst.num_machines)
         running = shop.running_job >= 0
+        job_bound, machine_bound, unstarted = self._bounds()
+        bound = max(job_bound.max(), machine_bound.max())
+        # the bound's growth if each queued job starts now: the others for this machine
+        # (in the queue, or still to arrive) start after it
+        bound_for = self.instance.machines[self._rows, np.minimum(shop.next_op, inst.num_ops - 1)]
+        waiting = (bound_for == self.machine) & ~running_jobs(shop) & (shop.next_op < inst.num_ops)
+        others = np.flatnonzero(waiting)
+        ready, tails = np.maximum(shop.job_ready[others], now), unstarted[others]
+        growth = np.array([
+            max(0.0, float(np.max(np.where(others == job, 0, np.maximum(ready, now + d) + tails),
+                                  initial=0)) - bound)
+            for job, d in zip(queue, duration, strict=True)
+        ])  # fmt: skip
         busy_for = np.where(running, shop.running_end - now, 0)
         has_next = next_machine >= 0
         nm = np.where(has_next, next_machine, 0)
@@ -169,6 +219,7 @@ class SlotDispatch:
             duration / max(float(duration.max()), 1.0),
             (work - duration) / span,
             np.where(has_next, load[nm] / max(float(load.max()), 1.0), 0),
+            growth / span,
         ], axis=1)  # fmt: skip
         out[: len(queue) * JOB_FEATURES] = slots.ravel()
         wear = [life.wear(now) for life in shop.lives] if shop.lives else [0.0]
@@ -182,11 +233,19 @@ class SlotDispatch:
             float(running.mean()),
             float(wear[self.machine]) if shop.lives else 0.0,
             float(shop.machine_down().mean()),
+            bound / span,
         ]
         return np.clip(out, *FEATURE_RANGE)
 
     def schedule(self) -> Schedule:
         return self.shop.schedule()
+
+
+def running_jobs(shop: Dispatcher) -> np.ndarray:
+    """``[n]`` bool: the jobs whose operation runs now."""
+    running = np.zeros(shop.instance.num_jobs, dtype=bool)
+    running[shop.running_job[shop.running_job >= 0]] = True
+    return running
 
 
 class JobShopSlotEnv(gym.Env[np.ndarray, int]):
@@ -199,6 +258,7 @@ class JobShopSlotEnv(gym.Env[np.ndarray, int]):
         self.observation_space = spaces.Box(*FEATURE_RANGE, (OBSERVATION_SIZE,), np.float32)
         self.action_space = spaces.Discrete(SLOTS)  # type: ignore[assignment]
         self.episode: SlotDispatch | None = None
+        self._bound = 0
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -210,6 +270,7 @@ class JobShopSlotEnv(gym.Env[np.ndarray, int]):
         )
         model = BreakdownModel.for_instance(instance) if self.config.breakdowns else None
         self.episode = SlotDispatch(instance, model, episode_seed)
+        self._bound = instance.lower_bound()
         return self.episode.observe(), self._info()
 
     def _episode(self) -> SlotDispatch:
@@ -221,9 +282,10 @@ class JobShopSlotEnv(gym.Env[np.ndarray, int]):
         episode = self._episode()
         if episode.done:
             raise ConfigError("step() after the episode ended; call reset()")
-        before = episode.shop.now
         _, invalid = episode.choose(int(action))
-        reward = -(episode.shop.now - before) / max(float(episode.instance.lower_bound()), 1.0)
+        bound = episode.bound()
+        reward = -(bound - self._bound) / max(float(episode.instance.lower_bound()), 1.0)
+        self._bound = bound
         info = self._info()
         info["invalid_action"] = invalid
         return episode.observe(), float(reward), episode.done, False, info

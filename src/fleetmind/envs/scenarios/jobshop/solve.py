@@ -81,6 +81,7 @@ def _agent(
     sample_s: float,
 ) -> tuple[Schedule, dict[str, Any]]:
     from fleetmind.envs.scenarios.jobshop.learned import load_dispatcher
+    from fleetmind.nn.threads import limit_threads
 
     run = method.partition(":")[2]
     if not run:
@@ -92,6 +93,7 @@ def _agent(
             "drop --sample-s or --breakdowns"
         )
     dispatcher = load_dispatcher(run)
+    limit_threads(1)  # a policy this small only loses to BLAS's thread pool
     if online:
         return dispatcher.greedy(instance, model, seed or 0), {"decoding": "greedy"}
     if sample_s <= 0:
