@@ -34,7 +34,7 @@ def test_served_dispatcher_gives_the_local_schedule(run_dir: Path) -> None:
     ta01, big = shipped_instance("ta01"), random_instance(20, 15, 9)
     model = BreakdownModel.for_instance(ta01)
     with ServerThread(run_dir, config, default_loader) as server:
-        client = Client(f"127.0.0.1:{server.port}")
+        client = Client(f"127.0.0.1:{server.port}", timeout_s=60)
         with client:
             info = client.model_metadata("dispatcher")
             decide = served_decider(client, "dispatcher")
