@@ -58,15 +58,18 @@ class Dispatcher:
         self._operations: list[Operation] = []
         self._downtime: list[Downtime] = []
         self._failure_logged = [-1] * m
+        self._left = n * self._ops
+        """Operations not yet completed."""
+        self._next_machine = instance.machines[:, 0].copy()
+        """The machine of each job's next operation (its last one once done)."""
         self.advance()
 
     @property
     def done(self) -> bool:
-        return bool((self.next_op >= self._ops).all())
+        return self._left == 0
 
     def _next_machines(self) -> np.ndarray:
-        index = np.minimum(self.next_op, self._ops - 1)
-        return self.instance.machines[self._jobs, index]
+        return self._next_machine
 
     def machine_down(self) -> np.ndarray:
         """``[m]`` bool: failed and under repair now."""
@@ -132,6 +135,11 @@ class Dispatcher:
             self.now = self._next_event()
 
     def _settle(self) -> None:
+        if not self.lives:  # only operations end: visit the machines whose one has
+            running = self.running_job != _IDLE
+            for machine in np.flatnonzero(running & (self.running_end <= self.now)).tolist():
+                self._complete(machine, int(self.running_job[machine]))
+            return
         for machine in range(self._m):
             life = self.lives[machine] if self.lives else None
             job = int(self.running_job[machine])
@@ -142,14 +150,21 @@ class Dispatcher:
                     self.job_ready[job] = life.failure_at
                     self.aborted += 1
             elif job != _IDLE and end <= self.now:
-                index = int(self.next_op[job])
-                start = int(self.running_start[machine])
-                self._operations.append(Operation(job, index, machine, start, end))
-                self.running_job[machine] = _IDLE
-                self.next_op[job] += 1
-                self.job_ready[job] = end
+                self._complete(machine, job)
             if life is not None:
                 self._log_failures(machine, life)
+
+    def _complete(self, machine: int, job: int) -> None:
+        """``machine``'s operation of ``job`` has ended: record it, free both."""
+        index = int(self.next_op[job])
+        end = int(self.running_end[machine])
+        start = int(self.running_start[machine])
+        self._operations.append(Operation(job, index, machine, start, end))
+        self.running_job[machine] = _IDLE
+        self.next_op[job] += 1
+        self.job_ready[job] = end
+        self._left -= 1
+        self._next_machine[job] = self.instance.machines[job, min(index + 1, self._ops - 1)]
 
     def _log_failures(self, machine: int, life: MachineLife) -> None:
         while life.failure_at <= self.now:
@@ -161,6 +176,12 @@ class Dispatcher:
             life.renew(life.repair_end)
 
     def _next_event(self) -> int:
+        if not self.lives:
+            ends = self.running_end[self.running_job != _IDLE]
+            later = np.concatenate([ends[ends > self.now], self.maintained_until])
+            later = later[later > self.now]
+            if len(later):
+                return int(later.min())
         times = [int(t) for t in self.running_end[self.running_job != _IDLE]]
         times += [int(t) for t in self.maintained_until if t > self.now]
         for life in self.lives:
