@@ -178,10 +178,10 @@ class Dispatcher:
     def _next_event(self) -> int:
         if not self.lives:
             ends = self.running_end[self.running_job != _IDLE]
-            later = np.concatenate([ends[ends > self.now], self.maintained_until])
-            later = later[later > self.now]
-            if len(later):
-                return int(later.min())
+            ahead = np.concatenate([ends, self.maintained_until])
+            ahead = ahead[ahead > self.now]
+            if len(ahead):
+                return int(ahead.min())
         times = [int(t) for t in self.running_end[self.running_job != _IDLE]]
         times += [int(t) for t in self.maintained_until if t > self.now]
         for life in self.lives:
