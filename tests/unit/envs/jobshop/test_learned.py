@@ -113,3 +113,10 @@ def test_cli_refuses_a_run_that_is_no_dispatcher(
     assert code == 2
     assert "holds no checkpoints" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_sampling_temperature_must_be_positive(run: Path) -> None:
+    from fleetmind.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="positive budget, batch and temperature"):
+        load_dispatcher(run).sample(shipped_instance("ft06"), 0.01, temperature=0)

@@ -10,10 +10,11 @@ length for every instance size, so one run schedules any ``n x m``.
   each decision: the shop floor's closed loop, one observation per call (the
   queue's fixed slots are the served tensor contract: ``[1, OBSERVATION_SIZE]``
   FP32 in, ``action`` out), the same schedule as the local agent;
-* :meth:`LearnedDispatcher.sample` draws whole schedules from the policy, many
-  episodes in lockstep with one batched decision per step, for a time budget,
-  and keeps the shortest (the greedy schedule included): a static instance only,
-  since under breakdowns a sampled schedule would have to know the failures.
+* :meth:`LearnedDispatcher.sample` draws whole schedules from the policy (at a
+  temperature), many episodes in lockstep with one batched decision per step,
+  for a time budget, and keeps the shortest (the greedy schedule included): a
+  static instance only, since under breakdowns a sampled schedule would have to
+  know the failures.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ if TYPE_CHECKING:
     from fleetmind.serve.client import Client
 
 QUEUE_ID_PREFIX = "fleetmind/jobshop-queues-"
+SAMPLING_TEMPERATURE = 3.0
+"""Flatter than the policy: the best of a few dozen schedules gains more from
+variety than from likelihood (tuned on random 15x15 shops, never on Taillard's:
+the best of 64 over the lower bound was 1.410, 1.399, 1.396, 1.406 at 1, 2, 3, 4)."""
 
 
 @dataclass
@@ -78,12 +83,21 @@ class LearnedDispatcher:
         return dispatch_slots(instance, self.decide, model, seed)
 
     def sample(
-        self, instance: JobShopInstance, budget_s: float, batch: int = 32, seed: int = 0
+        self,
+        instance: JobShopInstance,
+        budget_s: float,
+        batch: int = 32,
+        seed: int = 0,
+        temperature: float = SAMPLING_TEMPERATURE,
     ) -> Sampled:
         """The shortest of the greedy schedule and the schedules sampled in ``budget_s``
-        seconds (batches of ``batch`` episodes; at least one batch)."""
-        if not budget_s > 0 or batch < 1:
-            raise ConfigError(f"sampling needs a positive budget and batch: {budget_s}, {batch}")
+        seconds (batches of ``batch`` episodes; at least one batch), drawn from the
+        policy's probabilities raised to ``1 / temperature``."""
+        if not budget_s > 0 or batch < 1 or not temperature > 0:
+            raise ConfigError(
+                "sampling needs a positive budget, batch and temperature: "
+                f"{budget_s}, {batch}, {temperature}"
+            )
         deadline = time.perf_counter() + budget_s
         best = self.greedy(instance)
         greedy_makespan, samples = best.makespan, 0
@@ -93,7 +107,8 @@ class LearnedDispatcher:
             episodes = [SlotDispatch(instance) for _ in range(batch)]
             while live := [e for e in episodes if not e.done]:
                 obs = np.stack([e.observe() for e in live])
-                probs = policy.decide_batch(obs).outputs["action_probs"]
+                probs = policy.decide_batch(obs).outputs["action_probs"] ** (1 / temperature)
+                probs /= probs.sum(axis=1, keepdims=True)
                 draws = (rng.random(len(live))[:, None] > np.cumsum(probs, axis=1)).sum(axis=1)
                 for episode, slot in zip(live, draws, strict=True):
                     episode.choose(int(slot))
