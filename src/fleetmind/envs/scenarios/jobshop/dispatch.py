@@ -79,9 +79,8 @@ class Dispatcher:
 
     def machine_free(self) -> np.ndarray:
         """``[m]`` bool: up, idle and not maintained now."""
-        idle = (self.running_job == _IDLE) & (self.maintained_until <= self.now)
-        free: np.ndarray = idle & ~self.machine_down()
-        return free
+        idle: np.ndarray = (self.running_job == _IDLE) & (self.maintained_until <= self.now)
+        return idle & ~self.machine_down() if self.lives else idle
 
     def candidates(self) -> np.ndarray:
         """``[n]`` bool: the jobs whose next operation can start now."""

@@ -90,8 +90,9 @@ class LearnedDispatcher:
         seed: int = 0,
         temperature: float = SAMPLING_TEMPERATURE,
     ) -> Sampled:
-        """The shortest of the greedy schedule and the schedules sampled in ``budget_s``
-        seconds (batches of ``batch`` episodes; at least one batch), drawn from the
+        """The shortest of the greedy schedule and the schedules drawn within ``budget_s``
+        seconds, the greedy one's time included (``batch`` episodes in lockstep, each
+        replaced when it ends; those unfinished at the deadline are dropped), from the
         policy's probabilities raised to ``1 / temperature``."""
         if not budget_s > 0 or batch < 1 or not temperature > 0:
             raise ConfigError(
@@ -103,21 +104,22 @@ class LearnedDispatcher:
         greedy_makespan, samples = best.makespan, 0
         rng = np.random.default_rng(seed)
         policy = self.agent
-        while True:
-            episodes = [SlotDispatch(instance) for _ in range(batch)]
-            while live := [e for e in episodes if not e.done]:
-                obs = np.stack([e.observe() for e in live])
-                probs = policy.decide_batch(obs).outputs["action_probs"] ** (1 / temperature)
-                probs /= probs.sum(axis=1, keepdims=True)
-                draws = (rng.random(len(live))[:, None] > np.cumsum(probs, axis=1)).sum(axis=1)
-                for episode, slot in zip(live, draws, strict=True):
-                    episode.choose(int(slot))
-            samples += batch
-            for episode in episodes:
-                if episode.schedule().makespan < best.makespan:
-                    best = episode.schedule()
-            if time.perf_counter() >= deadline:
-                return Sampled(best, samples, greedy_makespan)
+        episodes = [SlotDispatch(instance) for _ in range(batch)]
+        if episodes[0].done:  # no queue ever holds two jobs: one schedule exists
+            return Sampled(best, 0, greedy_makespan)
+        while time.perf_counter() < deadline:
+            obs = np.stack([e.observe() for e in episodes])
+            probs = policy.decide_batch(obs).outputs["action_probs"] ** (1 / temperature)
+            probs /= probs.sum(axis=1, keepdims=True)
+            draws = (rng.random(len(episodes))[:, None] > np.cumsum(probs, axis=1)).sum(axis=1)
+            for k, (episode, slot) in enumerate(zip(episodes, draws, strict=True)):
+                episode.choose(int(slot))
+                if episode.done:  # a schedule drawn: keep the shortest, start another
+                    samples += 1
+                    if episode.schedule().makespan < best.makespan:
+                        best = episode.schedule()
+                    episodes[k] = SlotDispatch(instance)
+        return Sampled(best, samples, greedy_makespan)
 
 
 def load_dispatcher(run: str | Path) -> LearnedDispatcher:
