@@ -21,6 +21,7 @@ feasibility checker. One JSON line at the end holds every number.
 
     .venv/bin/python benchmarks/jobshop_dispatcher.py [--seeds 5] [--sample-s 1]
         [--time-limit 5] [--runs DIR]   # --runs DIR: reuse trained runs in DIR
+        [--recipe recipes/jobshop-dispatcher-breakdowns.yaml]   # trained under failures
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from fleetmind.envs.scenarios.jobshop.maintenance_eval import interval95
 from fleetmind.envs.scenarios.jobshop.rules import RULES, dispatch_rule
 from fleetmind.envs.scenarios.jobshop.schedule import check_schedule
 from fleetmind.envs.scenarios.jobshop.slots import SlotDispatch
-from fleetmind.envs.scenarios.jobshop.solve import repaired_rule
+from fleetmind.envs.scenarios.jobshop.solve import clairvoyant_cpsat
 from fleetmind.nn.threads import limit_threads
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +60,7 @@ PUBLISHED = {"L2D (greedy)": 0.267, "Wheatley (greedy)": 0.177}
 """Published mean gaps on ta01-ta10 (the L2D paper; Wheatley's results table)."""
 
 
-def train(runs: Path, seeds: list[int], parallel: int) -> None:
+def train(runs: Path, seeds: list[int], parallel: int, recipe: Path) -> None:
     """Train the seeds not yet trained in ``runs``, ``parallel`` at a time."""
     todo = [s for s in seeds if not (runs / f"seed{s}/checkpoints/latest.json").exists()]
     waiting: list[tuple[int, subprocess.Popen[bytes], float]] = []
@@ -67,7 +68,7 @@ def train(runs: Path, seeds: list[int], parallel: int) -> None:
         while todo and len(waiting) < parallel:
             seed = todo.pop(0)
             cmd = [
-                sys.executable, "-m", "fleetmind.cli.main", "train", "--config", str(RECIPE),
+                sys.executable, "-m", "fleetmind.cli.main", "train", "--config", str(recipe),
                 "--seed", str(seed), "--run-dir", str(runs / f"seed{seed}"), "--force",
                 "--no-progress",
             ]  # fmt: skip
@@ -112,21 +113,12 @@ def static_scores(dispatcher: LearnedDispatcher, sample_s: float) -> dict[str, A
 
 def breakdown_baselines(seeds: list[int], time_limit: float) -> list[dict[str, Any]]:
     """Per instance and seed: the best repaired rule and the clairvoyant CP-SAT's bound."""
-    from fleetmind.envs.scenarios.jobshop.cpsat import solve_cpsat
-
     rows = []
     for name in TAILLARD_OPTIMA:
         instance = shipped_instance(name)
         model = BreakdownModel.for_instance(instance)
         for seed in seeds:
-            best, repairs = min(
-                (repaired_rule(instance, rule, model, seed) for rule in RULES),
-                key=lambda pair: pair[0].makespan,
-            )
-            check_schedule(instance, best)
-            result = solve_cpsat(
-                instance, time_limit, repairs=repairs, hint=best, upper_bound=best.makespan
-            )
+            best, result = clairvoyant_cpsat(instance, model, seed, time_limit)
             check_schedule(instance, result.schedule)
             rows.append({
                 "instance": name, "seed": seed, "repaired": best.makespan,
@@ -188,13 +180,16 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=5.0, help="clairvoyant CP-SAT s")
     parser.add_argument("--breakdown-seeds", type=int, nargs="+", default=[100, 101, 102])
     parser.add_argument("--runs", type=Path, default=Path("runs/bench-dispatcher"))
+    parser.add_argument(
+        "--recipe", type=Path, default=RECIPE, help="training recipe (e.g. the breakdowns one)"
+    )
     args = parser.parse_args()
     limit_threads(1)
     seeds = list(range(1, args.seeds + 1))
     args.runs.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    print(f"training {len(seeds)} seeds with {RECIPE.relative_to(ROOT)} into {args.runs}")
-    train(args.runs, seeds, args.parallel)
+    print(f"training {len(seeds)} seeds with {args.recipe} into {args.runs}")
+    train(args.runs, seeds, args.parallel, args.recipe.resolve())
     trained_s = time.time() - started
 
     rules = {rule: rule_gap(rule) for rule in RULES}

@@ -20,13 +20,16 @@ Every schedule passes :func:`check_schedule` before it is returned.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleetmind.core.errors import ConfigError
 from fleetmind.envs.scenarios.jobshop.breakdowns import BreakdownModel, breakdown_intervals
 from fleetmind.envs.scenarios.jobshop.instance import JobShopInstance
 from fleetmind.envs.scenarios.jobshop.rules import RULES, dispatch_rule, right_shift_repair
 from fleetmind.envs.scenarios.jobshop.schedule import Schedule, check_schedule
+
+if TYPE_CHECKING:
+    from fleetmind.envs.scenarios.jobshop.cpsat import CpsatResult
 
 METHODS = (*RULES, "cpsat", "agent:RUN")
 
@@ -107,6 +110,24 @@ def _agent(
     return sampled.schedule, details
 
 
+def clairvoyant_cpsat(
+    instance: JobShopInstance, model: BreakdownModel, seed: int, time_limit_s: float
+) -> tuple[Schedule, CpsatResult]:
+    """The best rule's repaired schedule under the breakdowns of ``seed``, and CP-SAT
+    knowing those breakdowns, started from that schedule and never later than it."""
+    from fleetmind.envs.scenarios.jobshop.cpsat import solve_cpsat
+
+    best, repairs = min(
+        (repaired_rule(instance, rule, model, seed) for rule in RULES),
+        key=lambda pair: pair[0].makespan,
+    )
+    check_schedule(instance, best)
+    result = solve_cpsat(
+        instance, time_limit_s, repairs=repairs, hint=best, upper_bound=best.makespan
+    )
+    return best, result
+
+
 def _cpsat(
     instance: JobShopInstance,
     model: BreakdownModel | None,
@@ -118,14 +139,7 @@ def _cpsat(
     if model is None or seed is None:
         result = solve_cpsat(instance, time_limit_s)
     else:
-        best, repairs = min(
-            (repaired_rule(instance, rule, model, seed) for rule in RULES),
-            key=lambda pair: pair[0].makespan,
-        )
-        check_schedule(instance, best)
-        result = solve_cpsat(
-            instance, time_limit_s, repairs=repairs, hint=best, upper_bound=best.makespan
-        )
+        result = clairvoyant_cpsat(instance, model, seed, time_limit_s)[1]
     details = {"optimal": result.optimal, "bound": result.bound, "solver_s": result.wall_s}
     return result.schedule, details
 
