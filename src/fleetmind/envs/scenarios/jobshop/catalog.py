@@ -90,10 +90,20 @@ def run_baseline(
     seed: int = 0,
     overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Mean and per-episode makespans of the rule ``policy`` dispatching online."""
+    """Mean and per-episode makespans of the rule ``policy`` dispatching online.
+
+    A queue id (``jobshop-queues-*``) runs the rule on the same shops: its episode
+    of seed ``s`` is the instance and the breakdowns of the plain env's episode ``s``.
+    """
     check_episodes(episodes)
     rule = lookup_rule(policy)
-    env = make_jobshop_env(env_id, overrides)
+    if env_id in QUEUE_SCENARIOS:
+        queue = merge_into(QUEUE_SCENARIOS[env_id], dict(overrides or {}), where=env_id)
+        env = JobShopEnv(
+            JobShopConfig(queue.jobs, queue.machines, queue.instance, queue.breakdowns)
+        )
+    else:
+        env = make_jobshop_env(env_id, overrides)
     rows = []
     for k in range(episodes):
         env.reset(seed=seed + k)
@@ -148,7 +158,7 @@ def _queue_entry(env_id: str) -> EnvEntry:
             raise ConfigError(f"number of environments must be positive, got {num_envs}")
         return gym.vector.SyncVectorEnv([lambda: make_queue_env(env_id)] * num_envs)
 
-    return EnvEntry(env_id, FAMILY, make_vector=make_vector)
+    return EnvEntry(env_id, FAMILY, make_vector=make_vector, baselines=BASELINES)
 
 
 MAINTENANCE_ID = "fleetmind/maintenance-v0"
