@@ -98,7 +98,7 @@ def decision_ms(dispatcher: LearnedDispatcher, repeats: int = 300) -> tuple[floa
 
 
 def static_scores(dispatcher: LearnedDispatcher, sample_s: float) -> dict[str, Any]:
-    greedy, sampled, samples = [], [], []
+    greedy, sampled, samples, workers = [], [], [], 0
     for name, optimum in TAILLARD_OPTIMA.items():
         instance = shipped_instance(name)
         schedule = dispatcher.greedy(instance)
@@ -108,7 +108,8 @@ def static_scores(dispatcher: LearnedDispatcher, sample_s: float) -> dict[str, A
         check_schedule(instance, best.schedule)
         sampled.append(best.schedule.makespan / optimum - 1)
         samples.append(best.samples)
-    return {"greedy": greedy, "sampled": sampled, "samples": samples}
+        workers = best.workers
+    return {"greedy": greedy, "sampled": sampled, "samples": samples, "workers": workers}
 
 
 def breakdown_baselines(seeds: list[int], time_limit: float) -> list[dict[str, Any]]:
@@ -207,6 +208,7 @@ def main() -> None:
             "greedy_gap": float(np.mean(static["greedy"])),
             "sampled_gap": float(np.mean(static["sampled"])),
             "samples_mean": float(np.mean(static["samples"])),
+            "sample_workers": static["workers"],
             "per_instance_greedy": static["greedy"],
             "decision_ms_median": median_ms,
             "decision_ms_p99": p99_ms,
@@ -216,7 +218,8 @@ def main() -> None:
         }
         per_seed.append(result)
         print(f"  seed {seed}: greedy {result['greedy_gap']:.1%}, sampled "
-              f"{result['sampled_gap']:.1%} ({result['samples_mean']:.0f} samples), "
+              f"{result['sampled_gap']:.1%} ({result['samples_mean']:.0f} samples, "
+              f"{result['sample_workers']} processes), "
               f"breakdowns {result['over_repaired']:.3f} of repaired", flush=True)  # fmt: skip
 
     def col(key: str) -> list[float]:

@@ -43,9 +43,15 @@ def test_online_under_breakdowns_and_sampling_never_worse_than_greedy(run: Path)
     model = BreakdownModel.for_instance(instance)
     online = dispatcher.greedy(instance, model, seed=5)
     check_schedule(instance, online)
-    sampled = dispatcher.sample(instance, budget_s=0.3, batch=4)
+    sampled = dispatcher.sample(instance, budget_s=0.3, batch=4, workers=1)
     check_schedule(instance, sampled.schedule)
     assert sampled.samples >= 1
+    # two processes draw (the second forked) and pool what they drew
+    pooled = dispatcher.sample(instance, budget_s=0.3, batch=4, workers=2)
+    check_schedule(instance, pooled.schedule)
+    assert pooled.workers == 2
+    assert sampled.workers == 1
+    assert pooled.schedule.makespan <= pooled.greedy_makespan
     assert sampled.schedule.makespan <= sampled.greedy_makespan
     assert sampled.greedy_makespan == dispatcher.greedy(instance).makespan
 
@@ -120,6 +126,8 @@ def test_sampling_temperature_must_be_positive(run: Path) -> None:
 
     with pytest.raises(ConfigError, match="positive budget, batch and temperature"):
         load_dispatcher(run).sample(shipped_instance("ft06"), 0.01, temperature=0)
+    with pytest.raises(ConfigError, match="at least one worker, got 0"):
+        load_dispatcher(run).sample(shipped_instance("ft06"), 0.01, workers=0)
 
 
 def test_sampling_a_shop_without_choices_returns_its_one_schedule(run: Path) -> None:

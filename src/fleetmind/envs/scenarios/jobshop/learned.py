@@ -19,8 +19,13 @@ length for every instance size, so one run schedules any ``n x m``.
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
+import os
 import time
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,6 +46,8 @@ from fleetmind.envs.scenarios.jobshop.slots import (
 if TYPE_CHECKING:
     from fleetmind.serve.client import Client
 
+logger = logging.getLogger(__name__)
+
 QUEUE_ID_PREFIX = "fleetmind/jobshop-queues-"
 SAMPLING_TEMPERATURE = 3.0
 """Flatter than the policy: the best of a few dozen schedules gains more from
@@ -54,8 +61,10 @@ class Sampled:
 
     schedule: Schedule
     samples: int
-    """Schedules drawn (the greedy one not counted)."""
+    """Schedules drawn, by every worker (the greedy one not counted)."""
     greedy_makespan: int
+    workers: int = 1
+    """Processes whose draws were pooled."""
 
 
 class LearnedDispatcher:
@@ -89,37 +98,99 @@ class LearnedDispatcher:
         batch: int = 32,
         seed: int = 0,
         temperature: float = SAMPLING_TEMPERATURE,
+        workers: int | None = None,
     ) -> Sampled:
         """The shortest of the greedy schedule and the schedules drawn within ``budget_s``
-        seconds, the greedy one's time included (``batch`` episodes in lockstep, each
-        replaced when it ends; those unfinished at the deadline are dropped), from the
-        policy's probabilities raised to ``1 / temperature``."""
+        seconds, the greedy one's time included, from the policy's probabilities raised
+        to ``1 / temperature``.
+
+        ``workers`` processes draw (default: every core this process may run on; the
+        others are forked, so call it from a process without gRPC channels or servers
+        open), each ``batch`` episodes in lockstep, each replaced when it ends; those
+        unfinished at the deadline are dropped.
+        """
         if not budget_s > 0 or batch < 1 or not temperature > 0:
             raise ConfigError(
                 "sampling needs a positive budget, batch and temperature: "
                 f"{budget_s}, {batch}, {temperature}"
             )
+        if workers is not None and workers < 1:
+            raise ConfigError(f"sampling needs at least one worker, got {workers}")
         deadline = time.perf_counter() + budget_s
         best = self.greedy(instance)
-        greedy_makespan, samples = best.makespan, 0
-        rng = np.random.default_rng(seed)
-        policy = self.agent
-        episodes = [SlotDispatch(instance) for _ in range(batch)]
-        if episodes[0].done:  # no queue ever holds two jobs: one schedule exists
+        greedy_makespan = best.makespan
+        if SlotDispatch(instance).done:  # no queue ever holds two jobs: one schedule exists
             return Sampled(best, 0, greedy_makespan)
+        count = workers or len(os.sched_getaffinity(0))
+        seeds = np.random.SeedSequence(seed).spawn(count)
+        helpers = [self._fork(instance, deadline, batch, s, temperature) for s in seeds[1:]]
+        drawn = [self._draw(instance, deadline, batch, seeds[0], temperature)]
+        for receiver, process in helpers:
+            try:
+                if receiver.poll(max(deadline - time.perf_counter(), 0.0) + 30.0):
+                    drawn.append(receiver.recv())
+            except (EOFError, OSError):
+                logger.warning("a sampling process ended without its schedules")
+            process.join(timeout=5)
+        samples = 0
+        for schedule, count_drawn in drawn:
+            samples += count_drawn
+            if schedule is not None and schedule.makespan < best.makespan:
+                best = schedule
+        return Sampled(best, samples, greedy_makespan, len(drawn))
+
+    def _fork(
+        self,
+        instance: JobShopInstance,
+        deadline: float,
+        batch: int,
+        seed: np.random.SeedSequence,
+        temperature: float,
+    ) -> tuple[Connection, BaseProcess]:
+        context = multiprocessing.get_context("fork")
+        receiver, sender = context.Pipe(duplex=False)
+
+        def run() -> None:
+            try:
+                drawn = self._draw(instance, deadline, batch, seed, temperature)
+            except Exception as exc:  # the parent keeps what the others drew
+                drawn = (None, 0)
+                logger.warning("a sampling process failed: %s", exc)
+            sender.send(drawn)
+            sender.close()
+
+        process = context.Process(target=run, daemon=True)
+        process.start()
+        sender.close()
+        return receiver, process
+
+    def _draw(
+        self,
+        instance: JobShopInstance,
+        deadline: float,
+        batch: int,
+        seed: np.random.SeedSequence,
+        temperature: float,
+    ) -> tuple[Schedule | None, int]:
+        """The shortest schedule drawn until ``deadline`` (``time.perf_counter``, the
+        same clock in every process) and how many were drawn."""
+        rng = np.random.default_rng(seed)
+        best: Schedule | None = None
+        samples = 0
+        episodes = [SlotDispatch(instance) for _ in range(batch)]
         while time.perf_counter() < deadline:
             obs = np.stack([e.observe() for e in episodes])
-            probs = policy.decide_batch(obs).outputs["action_probs"] ** (1 / temperature)
+            probs = self.agent.decide_batch(obs).outputs["action_probs"] ** (1 / temperature)
             probs /= probs.sum(axis=1, keepdims=True)
             draws = (rng.random(len(episodes))[:, None] > np.cumsum(probs, axis=1)).sum(axis=1)
             for k, (episode, slot) in enumerate(zip(episodes, draws, strict=True)):
                 episode.choose(int(slot))
                 if episode.done:  # a schedule drawn: keep the shortest, start another
                     samples += 1
-                    if episode.schedule().makespan < best.makespan:
+                    if best is None or episode.schedule().makespan < best.makespan:
                         best = episode.schedule()
                     episodes[k] = SlotDispatch(instance)
-        return Sampled(best, samples, greedy_makespan)
+        return best, samples
 
 
 def load_dispatcher(run: str | Path) -> LearnedDispatcher:

@@ -105,6 +105,7 @@ def _agent(
     details = {
         "decoding": "sampled",
         "samples": sampled.samples,
+        "sample_workers": sampled.workers,
         "greedy_makespan": sampled.greedy_makespan,
     }
     return sampled.schedule, details
