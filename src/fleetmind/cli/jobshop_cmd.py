@@ -179,6 +179,14 @@ def run_solve(args: argparse.Namespace) -> int:
         print(
             f"  CP-SAT: optimal={data['optimal']} bound={data['bound']} in {data['solver_s']:.2f} s"
         )
+    if data.get("decoding") == "sampled":
+        print(
+            f"  dispatcher: best of {data['samples']} sampled schedules "
+            f"({data['sample_workers']} processes, {args.sample_s:g} s) and the greedy one "
+            f"(makespan {data['greedy_makespan']})"
+        )
+    elif "decoding" in data:
+        print("  dispatcher: greedy" + (", online" if data["breakdown_seed"] is not None else ""))
     print("  job  op  machine  start    end")
     for op in data["operations"]:
         print(

@@ -81,6 +81,12 @@ def test_cli_solves_with_the_agent(capfd: pytest.CaptureFixture[str], run: Path)
     assert data["method"] == f"agent:{run}"
     assert data["optimum"] == 1231
     assert len(data["operations"]) == 225
+    code, out, _ = cli(capfd, "ta01", "--method", f"agent:{run}", "--sample-s", "0.2")
+    assert code == 0
+    assert out.splitlines()[1].startswith("  dispatcher: best of ")
+    code, out, _ = cli(capfd, "ft06", "--method", f"agent:{run}", "--breakdowns", "2")
+    assert code == 0
+    assert out.splitlines()[1] == "  dispatcher: greedy, online"
 
 
 @pytest.mark.parametrize(
