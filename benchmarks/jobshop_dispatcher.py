@@ -36,17 +36,14 @@ from typing import Any
 
 import numpy as np
 
+from fleetmind.cli.jobshop_cmd import load_dispatcher
 from fleetmind.envs.scenarios.jobshop.breakdowns import BreakdownModel
 from fleetmind.envs.scenarios.jobshop.instance import (
     TAILLARD_OPTIMA,
     random_instance,
     shipped_instance,
 )
-from fleetmind.envs.scenarios.jobshop.learned import (
-    SAMPLING_TEMPERATURE,
-    LearnedDispatcher,
-    load_dispatcher,
-)
+from fleetmind.envs.scenarios.jobshop.learned import SAMPLING_TEMPERATURE, LearnedDispatcher
 from fleetmind.envs.scenarios.jobshop.maintenance_eval import interval95
 from fleetmind.envs.scenarios.jobshop.rules import RULES, dispatch_rule
 from fleetmind.envs.scenarios.jobshop.schedule import check_schedule

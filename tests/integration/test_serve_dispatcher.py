@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 import fleetmind
+from fleetmind.cli.jobshop_cmd import load_dispatcher
 from fleetmind.envs.scenarios.jobshop.breakdowns import BreakdownModel
 from fleetmind.envs.scenarios.jobshop.instance import random_instance, shipped_instance
-from fleetmind.envs.scenarios.jobshop.learned import load_dispatcher, served_decider
+from fleetmind.envs.scenarios.jobshop.learned import served_decider
 from fleetmind.envs.scenarios.jobshop.schedule import check_schedule
 from fleetmind.envs.scenarios.jobshop.slots import OBSERVATION_SIZE, dispatch_slots
 from fleetmind.serve import Client

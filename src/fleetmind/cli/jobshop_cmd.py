@@ -14,7 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fleetmind.envs.scenarios.jobshop.learned import LearnedDispatcher
 
 METHOD_HELP = (
     "spt, mwkr, mopnr, fifo (dispatching rules), cpsat (OR-Tools CP-SAT; the 'jobshop' "
@@ -156,7 +159,10 @@ def run_solve(args: argparse.Namespace) -> int:
     if args.breakdowns is not None or args.mtbf is not None or args.mttr is not None:
         model = BreakdownModel.for_instance(instance, args.mtbf, args.mttr)
     seed = args.breakdowns if args.breakdowns is not None else (0 if model else None)
-    solution = solve(instance, args.method, seed, model, args.time_limit, args.sample_s)
+    dispatcher = None
+    if args.method == "agent" or args.method.startswith("agent:"):
+        dispatcher = load_dispatcher(args.method.partition(":")[2])
+    solution = solve(instance, args.method, seed, model, args.time_limit, args.sample_s, dispatcher)
     data = solution.to_json()
     if args.gantt is not None:
         from fleetmind.envs.scenarios.jobshop.gantt import draw_gantt
@@ -274,6 +280,19 @@ def run_maintain(args: argparse.Namespace) -> int:
             f"{row['maintenances']:>7.1f}"
         )
     return 0
+
+
+def load_dispatcher(run: str | Path) -> LearnedDispatcher:
+    """The job-shop dispatcher trained in the run directory ``run`` (``agent:RUN``);
+    ConfigError saying why not."""
+    from fleetmind.algos.loading import load_agent
+    from fleetmind.core.errors import ConfigError
+    from fleetmind.envs.scenarios.jobshop.learned import LearnedDispatcher
+
+    if not str(run):
+        raise ConfigError("--method agent: name the run directory, e.g. agent:runs/dispatcher")
+    loaded = load_agent(run)
+    return LearnedDispatcher(loaded.agent, str(run), loaded.env_id)
 
 
 def _agent_policy(run: str) -> Any:

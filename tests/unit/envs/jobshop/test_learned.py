@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 
 import fleetmind
+from fleetmind.cli.jobshop_cmd import load_dispatcher
 from fleetmind.cli.main import main
+from fleetmind.core.errors import ConfigError
 from fleetmind.envs.scenarios.jobshop.breakdowns import BreakdownModel
 from fleetmind.envs.scenarios.jobshop.instance import random_instance, shipped_instance
-from fleetmind.envs.scenarios.jobshop.learned import load_dispatcher
 from fleetmind.envs.scenarios.jobshop.schedule import check_schedule
 from fleetmind.envs.scenarios.jobshop.slots import dispatch_slots
 from fleetmind.envs.scenarios.jobshop.solve import solve
@@ -57,15 +58,20 @@ def test_online_under_breakdowns_and_sampling_never_worse_than_greedy(run: Path)
 
 
 def test_solve_reports_the_agent_schedule(run: Path) -> None:
-    solution = solve(shipped_instance("ta02"), f"agent:{run}", sample_s=0.3)
+    dispatcher = load_dispatcher(run)
+    solution = solve(shipped_instance("ta02"), f"agent:{run}", sample_s=0.3, dispatcher=dispatcher)
     data = solution.to_json()
     assert data["decoding"] == "sampled"
     assert data["samples"] >= 0  # none may finish in 0.3 s on a busy machine: greedy stands
     assert data["makespan"] <= data["greedy_makespan"]
-    online = solve(shipped_instance("ta02"), f"agent:{run}", breakdown_seed=3).to_json()
+    online = solve(
+        shipped_instance("ta02"), f"agent:{run}", breakdown_seed=3, dispatcher=dispatcher
+    ).to_json()
     assert online["decoding"] == "greedy"
     assert online["breakdown_seed"] == 3
     assert online["downtime"]
+    with pytest.raises(ConfigError, match="no dispatcher was loaded"):
+        solve(shipped_instance("ta02"), f"agent:{run}")
 
 
 def cli(capfd: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -128,8 +134,6 @@ def test_cli_refuses_a_run_that_is_no_dispatcher(
 
 
 def test_sampling_temperature_must_be_positive(run: Path) -> None:
-    from fleetmind.core.errors import ConfigError
-
     with pytest.raises(ConfigError, match="positive budget, batch and temperature"):
         load_dispatcher(run).sample(shipped_instance("ft06"), 0.01, temperature=0)
     with pytest.raises(ConfigError, match="at least one worker, got 0"):

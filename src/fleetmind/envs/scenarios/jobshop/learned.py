@@ -23,11 +23,12 @@ import logging
 import multiprocessing
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
@@ -43,8 +44,12 @@ from fleetmind.envs.scenarios.jobshop.slots import (
     dispatch_slots,
 )
 
-if TYPE_CHECKING:
-    from fleetmind.serve.client import Client
+
+class ActClient(Protocol):
+    """What :func:`served_decider` needs of a client (:class:`fleetmind.serve.Client`)."""
+
+    def act(self, model: str, observation: np.ndarray) -> np.ndarray: ...
+
 
 logger = logging.getLogger(__name__)
 
@@ -67,10 +72,19 @@ class Sampled:
     """Processes whose draws were pooled."""
 
 
+Drawn = tuple[Schedule | None, int]
+"""The shortest schedule one process drew (None: none finished) and how many it drew."""
+
+
 class LearnedDispatcher:
     """A dispatcher policy: one slot per decision, from one flat observation."""
 
-    def __init__(self, agent: Agent, name: str = "agent") -> None:
+    def __init__(self, agent: Agent, name: str = "agent", env_id: str | None = None) -> None:
+        if env_id is not None and not env_id.startswith(QUEUE_ID_PREFIX):
+            raise ConfigError(
+                f"{name} was trained on {env_id}, not a job-shop dispatcher; train one with "
+                f"`fleetmind train {QUEUE_ID_PREFIX}15x15`"
+            )
         shape = tuple(agent.observation_space.shape or ())
         if shape != (OBSERVATION_SIZE,):
             raise ConfigError(
@@ -123,7 +137,10 @@ class LearnedDispatcher:
             return Sampled(best, 0, greedy_makespan)
         count = workers or len(os.sched_getaffinity(0))
         seeds = np.random.SeedSequence(seed).spawn(count)
-        helpers = [self._fork(instance, deadline, batch, s, temperature) for s in seeds[1:]]
+        helpers = [
+            self._fork(partial(self._draw, instance, deadline, batch, s, temperature))
+            for s in seeds[1:]
+        ]
         drawn = [self._draw(instance, deadline, batch, seeds[0], temperature)]
         for receiver, process in helpers:
             try:
@@ -139,20 +156,15 @@ class LearnedDispatcher:
                 best = schedule
         return Sampled(best, samples, greedy_makespan, len(drawn))
 
-    def _fork(
-        self,
-        instance: JobShopInstance,
-        deadline: float,
-        batch: int,
-        seed: np.random.SeedSequence,
-        temperature: float,
-    ) -> tuple[Connection, BaseProcess]:
+    @staticmethod
+    def _fork(draw: Callable[[], Drawn]) -> tuple[Connection, BaseProcess]:
+        """Run ``draw`` in a forked process; the end of a pipe its result comes on."""
         context = multiprocessing.get_context("fork")
         receiver, sender = context.Pipe(duplex=False)
 
         def run() -> None:
             try:
-                drawn = self._draw(instance, deadline, batch, seed, temperature)
+                drawn = draw()
             except Exception as exc:  # the parent keeps what the others drew
                 drawn = (None, 0)
                 logger.warning("a sampling process failed: %s", exc)
@@ -171,7 +183,7 @@ class LearnedDispatcher:
         batch: int,
         seed: np.random.SeedSequence,
         temperature: float,
-    ) -> tuple[Schedule | None, int]:
+    ) -> Drawn:
         """The shortest schedule drawn until ``deadline`` (``time.perf_counter``, the
         same clock in every process) and how many were drawn."""
         rng = np.random.default_rng(seed)
@@ -193,20 +205,7 @@ class LearnedDispatcher:
         return best, samples
 
 
-def load_dispatcher(run: str | Path) -> LearnedDispatcher:
-    """The dispatcher trained in the run directory ``run``; ConfigError saying why not."""
-    from fleetmind.algos.loading import load_agent
-
-    loaded = load_agent(run)
-    if not loaded.env_id.startswith(QUEUE_ID_PREFIX):
-        raise ConfigError(
-            f"{run} was trained on {loaded.env_id}, not a job-shop dispatcher; train one with "
-            f"`fleetmind train {QUEUE_ID_PREFIX}15x15`"
-        )
-    return LearnedDispatcher(loaded.agent, str(run))
-
-
-def served_decider(client: Client, model: str) -> Decide:
+def served_decider(client: ActClient, model: str) -> Decide:
     """Decisions from the dispatcher ``model`` served behind ``client``, one call each::
 
     with Client("shopfloor:8001", token=token) as client:

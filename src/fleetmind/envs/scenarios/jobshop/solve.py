@@ -30,6 +30,7 @@ from fleetmind.envs.scenarios.jobshop.schedule import Schedule, check_schedule
 
 if TYPE_CHECKING:
     from fleetmind.envs.scenarios.jobshop.cpsat import CpsatResult
+    from fleetmind.envs.scenarios.jobshop.learned import LearnedDispatcher
 
 METHODS = (*RULES, "cpsat", "agent:RUN")
 
@@ -78,27 +79,22 @@ def repaired_rule(
 
 def _agent(
     instance: JobShopInstance,
-    method: str,
+    dispatcher: LearnedDispatcher,
     model: BreakdownModel | None,
     seed: int | None,
     sample_s: float,
 ) -> tuple[Schedule, dict[str, Any]]:
-    from fleetmind.envs.scenarios.jobshop.learned import load_dispatcher
     from fleetmind.nn.threads import limit_threads
 
-    run = method.partition(":")[2]
-    if not run:
-        raise ConfigError(f"--method {method}: name the run directory, e.g. agent:runs/dispatcher")
-    online = model is not None and seed is not None
-    if online and sample_s > 0:
-        raise ConfigError(
-            "sampling needs a static instance (a sampled schedule would know the failures); "
-            "drop --sample-s or --breakdowns"
-        )
-    dispatcher = load_dispatcher(run)
-    limit_threads(1)  # a policy this small only loses to BLAS's thread pool
-    if online:
-        return dispatcher.greedy(instance, model, seed or 0), {"decoding": "greedy"}
+    if model is not None and seed is not None:
+        if sample_s > 0:
+            raise ConfigError(
+                "sampling needs a static instance (a sampled schedule would know the failures); "
+                "drop --sample-s or --breakdowns"
+            )
+        limit_threads(1)  # a policy this small only loses to BLAS's thread pool
+        return dispatcher.greedy(instance, model, seed), {"decoding": "greedy"}
+    limit_threads(1)
     if sample_s <= 0:
         return dispatcher.greedy(instance), {"decoding": "greedy"}
     sampled = dispatcher.sample(instance, sample_s)
@@ -152,10 +148,12 @@ def solve(
     model: BreakdownModel | None = None,
     time_limit_s: float = 10.0,
     sample_s: float = 0.0,
+    dispatcher: LearnedDispatcher | None = None,
 ) -> Solution:
     """Run ``method`` on ``instance`` (under the breakdowns of ``breakdown_seed`` when
     given, drawn from ``model`` or the instance's default model) and check the result.
-    ``sample_s``: a trained dispatcher's sampling budget (0: greedy)."""
+    ``agent:RUN`` schedules with ``dispatcher`` (the caller loads it from RUN; this
+    layer knows no checkpoints), greedy or sampling for ``sample_s`` seconds."""
     agent = method.startswith("agent:") or method == "agent"
     if not agent and method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -167,7 +165,9 @@ def solve(
         model = BreakdownModel.for_instance(instance)
     details: dict[str, Any] = {"breakdown_seed": breakdown_seed}
     if agent:
-        schedule, extra = _agent(instance, method, model, breakdown_seed, sample_s)
+        if dispatcher is None:
+            raise ConfigError(f"--method {method}: no dispatcher was loaded for it")
+        schedule, extra = _agent(instance, dispatcher, model, breakdown_seed, sample_s)
         details.update(extra)
     elif method == "cpsat":
         schedule, extra = _cpsat(instance, model, breakdown_seed, time_limit_s)
