@@ -68,8 +68,15 @@ class Dispatcher:
     def done(self) -> bool:
         return self._left == 0
 
-    def _next_machines(self) -> np.ndarray:
+    def next_machines(self) -> np.ndarray:
+        """``[n]`` the machine of each job's next operation (its last one once done)."""
         return self._next_machine
+
+    def busy_jobs(self) -> np.ndarray:
+        """``[n]`` bool: the jobs whose operation runs now."""
+        busy = np.zeros(self._n, dtype=bool)
+        busy[self.running_job[self.running_job != _IDLE]] = True
+        return busy
 
     def machine_down(self) -> np.ndarray:
         """``[m]`` bool: failed and under repair now."""
@@ -84,9 +91,8 @@ class Dispatcher:
 
     def candidates(self) -> np.ndarray:
         """``[n]`` bool: the jobs whose next operation can start now."""
-        waiting = (self.next_op < self._ops) & (self.job_ready <= self.now)
-        waiting[self.running_job[self.running_job != _IDLE]] = False
-        ready: np.ndarray = waiting & self.machine_free()[self._next_machines()]
+        waiting = (self.next_op < self._ops) & (self.job_ready <= self.now) & ~self.busy_jobs()
+        ready: np.ndarray = waiting & self.machine_free()[self._next_machine]
         return ready
 
     def maintainable(self) -> np.ndarray:

@@ -108,8 +108,7 @@ class SlotDispatch:
         """The waiting jobs and the machine each waits for."""
         shop = self.shop
         jobs = np.flatnonzero(shop.candidates())
-        index = shop.next_op[jobs]
-        return jobs, self.instance.machines[jobs, index]
+        return jobs, shop.next_machines()[jobs]
 
     def settle(self) -> None:
         """Start every job alone in its machine's queue; stop at a queue of two or more."""
@@ -153,15 +152,12 @@ class SlotDispatch:
     def _bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every job's earliest end, every machine's, and each job's unstarted work."""
         shop, inst = self.shop, self.instance
-        running = running_jobs(shop)
+        running = shop.busy_jobs()
         pending = inst.durations * (self._ops >= (shop.next_op + running)[:, None])
         work = pending.sum(axis=1)
         load = np.bincount(inst.machines.ravel(), pending.ravel(), minlength=inst.num_machines)
         free = self._free_at()
-        index = np.minimum(shop.next_op, inst.num_ops - 1)
-        start = np.maximum(
-            np.maximum(shop.job_ready, shop.now), free[inst.machines[self._rows, index]]
-        )
+        start = np.maximum(np.maximum(shop.job_ready, shop.now), free[shop.next_machines()])
         start[running] = shop.running_end[inst.machines[running, shop.next_op[running]]]
         done = shop.next_op >= inst.num_ops
         start[done] = shop.job_ready[done]
@@ -194,8 +190,8 @@ class SlotDispatch:
         bound = max(job_bound.max(), machine_bound.max())
         # the bound's growth if each queued job starts now: the others for this machine
         # (in the queue, or still to arrive) start after it
-        bound_for = self.instance.machines[self._rows, np.minimum(shop.next_op, inst.num_ops - 1)]
-        waiting = (bound_for == self.machine) & ~running_jobs(shop) & (shop.next_op < inst.num_ops)
+        bound_for = shop.next_machines()
+        waiting = (bound_for == self.machine) & ~shop.busy_jobs() & (shop.next_op < inst.num_ops)
         others = np.flatnonzero(waiting)
         ready, tails = np.maximum(shop.job_ready[others], now), unstarted[others]
         growth = np.array([
@@ -239,13 +235,6 @@ class SlotDispatch:
 
     def schedule(self) -> Schedule:
         return self.shop.schedule()
-
-
-def running_jobs(shop: Dispatcher) -> np.ndarray:
-    """``[n]`` bool: the jobs whose operation runs now."""
-    running = np.zeros(shop.instance.num_jobs, dtype=bool)
-    running[shop.running_job[shop.running_job >= 0]] = True
-    return running
 
 
 class JobShopSlotEnv(gym.Env[np.ndarray, int]):
