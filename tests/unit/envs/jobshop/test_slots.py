@@ -143,3 +143,16 @@ def test_rule_baselines_run_on_the_queue_ids_shops() -> None:
         while not done:  # slot 0 is MWKR's choice: the same shop gives the same makespan
             _, _, done, _, info = env.step(0)
         assert row["makespan"] == info["makespan"]
+
+
+def test_bad_queue_scenarios_are_refused_with_what_to_fix() -> None:
+    from fleetmind.core.errors import FleetmindError
+
+    with pytest.raises(ConfigError, match="jobs=0 and machines=15 must be positive"):
+        SlotConfig(jobs=0)
+    with pytest.raises(FleetmindError, match="unknown job-shop queue scenario 'fleetmind/nope'"):
+        make_queue_env("fleetmind/nope")
+    with pytest.raises(FleetmindError, match="colour"):
+        make_queue_env("fleetmind/jobshop-queues-15x15", {"colour": "red"})
+    with pytest.raises(ConfigError, match="call reset"):
+        JobShopSlotEnv().step(0)
